@@ -1,0 +1,228 @@
+//! The admin text protocol that shares the job port: parsing command lines.
+//!
+//! A line is split on runs of spaces (a trailing `\r` is stripped) and the command word is
+//! matched case-insensitively, as gearmand does. Replies are formatted by the server, which owns
+//! the state they describe; this module only says what was asked.
+
+use bytes::Bytes;
+
+/// One parsed admin command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminCommand {
+    /// `status`: per function total, running and available workers.
+    Status,
+    /// `prioritystatus`: per function queued jobs by priority and workers.
+    PriorityStatus,
+    /// `workers`: every connection with its client id and functions.
+    Workers,
+    /// `maxqueue FUNC [N | HIGH NORMAL LOW]`; 0 means unlimited, indexed high, normal, low.
+    MaxQueue {
+        /// Function name.
+        function: Bytes,
+        /// Limits for high, normal and low priority.
+        limits: [u32; 3],
+    },
+    /// `cancel job HANDLE`.
+    CancelJob {
+        /// Job handle.
+        handle: Bytes,
+    },
+    /// `show jobs`.
+    ShowJobs,
+    /// `show unique jobs`.
+    ShowUniqueJobs,
+    /// `create function F`.
+    CreateFunction {
+        /// Function name.
+        name: Bytes,
+    },
+    /// `drop function F`.
+    DropFunction {
+        /// Function name.
+        name: Bytes,
+    },
+    /// `getpid`.
+    GetPid,
+    /// `version`.
+    Version,
+    /// `verbose`.
+    Verbose,
+    /// `shutdown` or `shutdown graceful`.
+    Shutdown {
+        /// Finish queued work before exiting.
+        graceful: bool,
+    },
+    /// A known command word with arguments that do not fit it (gearmand: `INVALID_ARGUMENTS`).
+    InvalidArguments {
+        /// The command word as sent.
+        command: Bytes,
+    },
+    /// `show` followed by something other than `jobs` or `unique jobs`.
+    UnknownShowArguments,
+    /// `cancel` with arguments other than `job HANDLE` (gearmand answers `UNKNOWN_ERROR`).
+    MalformedCancel,
+    /// An empty line.
+    Empty,
+    /// Anything else; holds the command word.
+    Unknown {
+        /// The command word as sent.
+        command: Bytes,
+    },
+}
+
+fn is(word: &Bytes, name: &str) -> bool {
+    word.eq_ignore_ascii_case(name.as_bytes())
+}
+
+/// Parses one admin line (without its `\n`; a trailing `\r` is ignored).
+pub fn parse_admin_line(line: Bytes) -> AdminCommand {
+    let end = line.len() - usize::from(line.ends_with(b"\r"));
+    let line = line.slice(..end);
+    let mut args: Vec<Bytes> = Vec::with_capacity(4);
+    let mut start = None;
+    for (i, &b) in line.iter().enumerate() {
+        match (b == b' ' || b == b'\t', start) {
+            (true, Some(s)) => {
+                args.push(line.slice(s..i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        args.push(line.slice(s..));
+    }
+    let Some(cmd) = args.first().cloned() else {
+        return AdminCommand::Empty;
+    };
+    let argc = args.len();
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    if is(&cmd, "workers") {
+        AdminCommand::Workers
+    } else if is(&cmd, "status") {
+        AdminCommand::Status
+    } else if is(&cmd, "prioritystatus") {
+        AdminCommand::PriorityStatus
+    } else if is(&cmd, "cancel") && argc >= 3 {
+        if argc == 3 && is(&arg(1), "job") {
+            AdminCommand::CancelJob { handle: arg(2) }
+        } else {
+            AdminCommand::MalformedCancel
+        }
+    } else if is(&cmd, "show") && argc >= 2 {
+        if argc == 3 && is(&arg(1), "unique") && is(&arg(2), "jobs") {
+            AdminCommand::ShowUniqueJobs
+        } else if argc == 2 && is(&arg(1), "jobs") {
+            AdminCommand::ShowJobs
+        } else {
+            AdminCommand::UnknownShowArguments
+        }
+    } else if is(&cmd, "create") || is(&cmd, "drop") {
+        if argc == 3 && is(&arg(1), "function") {
+            if is(&cmd, "create") {
+                AdminCommand::CreateFunction { name: arg(2) }
+            } else {
+                AdminCommand::DropFunction { name: arg(2) }
+            }
+        } else {
+            AdminCommand::InvalidArguments { command: cmd }
+        }
+    } else if is(&cmd, "maxqueue") {
+        if argc == 1 {
+            return AdminCommand::InvalidArguments { command: cmd };
+        }
+        let mut limits = [0u32; 3];
+        for (p, limit) in limits.iter_mut().enumerate() {
+            if let Some(a) = args.get(p + 2) {
+                *limit = atoi_clamped(a);
+            }
+        }
+        if argc <= 3 {
+            limits = [limits[0]; 3];
+        }
+        AdminCommand::MaxQueue { function: arg(1), limits }
+    } else if is(&cmd, "getpid") {
+        AdminCommand::GetPid
+    } else if is(&cmd, "shutdown") {
+        match argc {
+            1 => AdminCommand::Shutdown { graceful: false },
+            2 if is(&arg(1), "graceful") => AdminCommand::Shutdown { graceful: true },
+            _ => AdminCommand::InvalidArguments { command: cmd },
+        }
+    } else if is(&cmd, "verbose") {
+        AdminCommand::Verbose
+    } else if is(&cmd, "version") {
+        AdminCommand::Version
+    } else {
+        AdminCommand::Unknown { command: cmd }
+    }
+}
+
+/// C `atoi` semantics clamped to `u32`: leading digits (after an optional sign), negatives and
+/// garbage become 0.
+fn atoi_clamped(s: &[u8]) -> u32 {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut v: u64 = 0;
+    for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
+        v = (v * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX));
+    }
+    if neg {
+        0
+    } else {
+        v as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> AdminCommand {
+        parse_admin_line(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn parses_commands_case_insensitively_with_either_line_ending() {
+        assert_eq!(p("STATUS"), AdminCommand::Status);
+        assert_eq!(p("status\r"), AdminCommand::Status);
+        assert_eq!(p("  workers  "), AdminCommand::Workers);
+        assert_eq!(
+            p("create function newfn\r"),
+            AdminCommand::CreateFunction { name: Bytes::from_static(b"newfn") }
+        );
+        assert_eq!(
+            p("create function newfn"),
+            AdminCommand::CreateFunction { name: Bytes::from_static(b"newfn") }
+        );
+        assert_eq!(p("show   unique jobs"), AdminCommand::ShowUniqueJobs);
+        assert_eq!(p("show jobs"), AdminCommand::ShowJobs);
+        assert_eq!(p("show foo"), AdminCommand::UnknownShowArguments);
+        assert_eq!(p("cancel job H:x:1"), AdminCommand::CancelJob { handle: "H:x:1".into() });
+        assert_eq!(p("cancel foo bar"), AdminCommand::MalformedCancel);
+        assert_eq!(p(""), AdminCommand::Empty);
+        assert_eq!(p("\r"), AdminCommand::Empty);
+        assert_eq!(p("bogus x"), AdminCommand::Unknown { command: "bogus".into() });
+        assert_eq!(p("cancel"), AdminCommand::Unknown { command: "cancel".into() });
+        assert_eq!(p("shutdown graceful"), AdminCommand::Shutdown { graceful: true });
+        assert_eq!(p("shutdown now"), AdminCommand::InvalidArguments { command: "shutdown".into() });
+    }
+
+    #[test]
+    fn maxqueue_follows_gearmand_argument_rules() {
+        let mq = |f: &'static str, limits| AdminCommand::MaxQueue { function: f.into(), limits };
+        assert_eq!(p("maxqueue"), AdminCommand::InvalidArguments { command: "maxqueue".into() });
+        assert_eq!(p("maxqueue f"), mq("f", [0, 0, 0]));
+        assert_eq!(p("maxqueue f 5"), mq("f", [5, 5, 5]));
+        assert_eq!(p("maxqueue f 1 2"), mq("f", [1, 2, 0]));
+        assert_eq!(p("maxqueue f 1 2 3"), mq("f", [1, 2, 3]));
+        assert_eq!(p("maxqueue f -4"), mq("f", [0, 0, 0]));
+        assert_eq!(p("maxqueue f 7x"), mq("f", [7, 7, 7]));
+        assert_eq!(p("maxqueue f 99999999999"), mq("f", [u32::MAX; 3]));
+    }
+}

@@ -1,0 +1,31 @@
+//! # gearbox-proto: the Gearman wire protocol
+//!
+//! Pure protocol code: no runtime, no sockets, no server or client logic.
+//!
+//! ## Layout
+//!
+//! - [`packet`]: [`PacketType`] (every type 1-42), magic codes, raw packet encoding.
+//! - [`request`]: [`Request`], everything a client or worker sends, with [`SubmitJob`] and
+//!   [`Priority`].
+//! - [`response`]: [`Response`], everything a server sends.
+//! - [`admin`]: the admin text protocol's command parser, [`AdminCommand`].
+//! - [`codec`]: tokio-util codecs, [`ServerCodec`] and [`ClientCodec`], with their [`Limits`].
+//! - [`error`]: [`ProtoError`], with the gearmand error code for each case.
+//!
+//! Arguments are NUL-separated; the last argument of each packet type is the opaque tail and
+//! may contain NULs. All payloads are zero-copy [`bytes::Bytes`] slices of the read buffer.
+
+pub mod admin;
+mod args;
+pub mod codec;
+pub mod error;
+pub mod packet;
+pub mod request;
+pub mod response;
+
+pub use admin::{parse_admin_line, AdminCommand};
+pub use codec::{ClientCodec, Incoming, Limits, ServerCodec};
+pub use error::ProtoError;
+pub use packet::{Magic, PacketType, HEADER_LEN};
+pub use request::{Priority, Request, SubmitJob};
+pub use response::Response;

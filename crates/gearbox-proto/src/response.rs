@@ -1,0 +1,218 @@
+//! Packets a server sends to clients and workers.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::args::{parse_u64, split};
+use crate::packet::{encode_raw, Magic, PacketType};
+use crate::request::{fmt_u64, itoa_buf};
+use crate::ProtoError;
+
+/// Everything a server may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Response {
+    /// NOOP: wake up, there may be work.
+    Noop,
+    /// JOB_CREATED.
+    JobCreated { handle: Bytes },
+    /// NO_JOB.
+    NoJob,
+    /// JOB_ASSIGN.
+    JobAssign { handle: Bytes, function: Bytes, data: Bytes },
+    /// WORK_STATUS forwarded to a client.
+    WorkStatus { handle: Bytes, numerator: Bytes, denominator: Bytes },
+    /// WORK_COMPLETE forwarded to a client.
+    WorkComplete { handle: Bytes, data: Bytes },
+    /// WORK_FAIL forwarded to a client.
+    WorkFail { handle: Bytes },
+    /// WORK_EXCEPTION forwarded to a client.
+    WorkException { handle: Bytes, data: Bytes },
+    /// WORK_DATA forwarded to a client.
+    WorkData { handle: Bytes, data: Bytes },
+    /// WORK_WARNING forwarded to a client.
+    WorkWarning { handle: Bytes, data: Bytes },
+    /// ECHO_RES.
+    EchoRes { data: Bytes },
+    /// ERROR with a gearmand error code and a text.
+    Error { code: Bytes, text: Bytes },
+    /// STATUS_RES.
+    StatusRes { handle: Bytes, known: bool, running: bool, numerator: Bytes, denominator: Bytes },
+    /// OPTION_RES.
+    OptionRes { option: Bytes },
+    /// JOB_ASSIGN_UNIQ.
+    JobAssignUniq { handle: Bytes, function: Bytes, unique: Bytes, data: Bytes },
+    /// JOB_ASSIGN_ALL.
+    JobAssignAll { handle: Bytes, function: Bytes, unique: Bytes, reducer: Bytes, data: Bytes },
+    /// STATUS_RES_UNIQUE.
+    StatusResUnique {
+        unique: Bytes,
+        known: bool,
+        running: bool,
+        numerator: Bytes,
+        denominator: Bytes,
+        client_count: u64,
+    },
+}
+
+fn flag(b: bool) -> &'static [u8] {
+    if b {
+        b"1"
+    } else {
+        b"0"
+    }
+}
+
+fn parse_flag(kind: PacketType, arg: &[u8]) -> Result<bool, ProtoError> {
+    Ok(parse_u64(kind, arg)? != 0)
+}
+
+impl Response {
+    /// An ERROR packet from static strings.
+    pub fn error(code: &'static str, text: impl Into<Bytes>) -> Response {
+        Response::Error { code: Bytes::from_static(code.as_bytes()), text: text.into() }
+    }
+
+    /// Builds a response from a packet type and its body (zero-copy).
+    ///
+    /// A request-only type is [`ProtoError::UnexpectedType`].
+    pub fn parse(kind: PacketType, body: Bytes) -> Result<Response, ProtoError> {
+        use PacketType::*;
+        Ok(match kind {
+            NOOP => Response::Noop,
+            JOB_CREATED => Response::JobCreated { handle: body },
+            NO_JOB => Response::NoJob,
+            JOB_ASSIGN => {
+                let [handle, function, data] = split::<3>(kind, &body)?;
+                Response::JobAssign { handle, function, data }
+            }
+            WORK_STATUS => {
+                let [handle, numerator, denominator] = split::<3>(kind, &body)?;
+                Response::WorkStatus { handle, numerator, denominator }
+            }
+            WORK_COMPLETE => {
+                let [handle, data] = split::<2>(kind, &body)?;
+                Response::WorkComplete { handle, data }
+            }
+            WORK_FAIL => Response::WorkFail { handle: body },
+            WORK_EXCEPTION => {
+                let [handle, data] = split::<2>(kind, &body)?;
+                Response::WorkException { handle, data }
+            }
+            WORK_DATA => {
+                let [handle, data] = split::<2>(kind, &body)?;
+                Response::WorkData { handle, data }
+            }
+            WORK_WARNING => {
+                let [handle, data] = split::<2>(kind, &body)?;
+                Response::WorkWarning { handle, data }
+            }
+            ECHO_RES => Response::EchoRes { data: body },
+            ERROR => {
+                let [code, text] = split::<2>(kind, &body)?;
+                Response::Error { code, text }
+            }
+            STATUS_RES => {
+                let [handle, known, running, numerator, denominator] = split::<5>(kind, &body)?;
+                Response::StatusRes {
+                    handle,
+                    known: parse_flag(kind, &known)?,
+                    running: parse_flag(kind, &running)?,
+                    numerator,
+                    denominator,
+                }
+            }
+            OPTION_RES => Response::OptionRes { option: body },
+            JOB_ASSIGN_UNIQ => {
+                let [handle, function, unique, data] = split::<4>(kind, &body)?;
+                Response::JobAssignUniq { handle, function, unique, data }
+            }
+            JOB_ASSIGN_ALL => {
+                let [handle, function, unique, reducer, data] = split::<5>(kind, &body)?;
+                Response::JobAssignAll { handle, function, unique, reducer, data }
+            }
+            STATUS_RES_UNIQUE => {
+                let [unique, known, running, numerator, denominator, count] =
+                    split::<6>(kind, &body)?;
+                Response::StatusResUnique {
+                    unique,
+                    known: parse_flag(kind, &known)?,
+                    running: parse_flag(kind, &running)?,
+                    numerator,
+                    denominator,
+                    client_count: parse_u64(kind, &count)?,
+                }
+            }
+            _ => return Err(ProtoError::UnexpectedType(kind)),
+        })
+    }
+
+    /// The packet type this response is sent as.
+    pub fn packet_type(&self) -> PacketType {
+        use PacketType::*;
+        match self {
+            Response::Noop => NOOP,
+            Response::JobCreated { .. } => JOB_CREATED,
+            Response::NoJob => NO_JOB,
+            Response::JobAssign { .. } => JOB_ASSIGN,
+            Response::WorkStatus { .. } => WORK_STATUS,
+            Response::WorkComplete { .. } => WORK_COMPLETE,
+            Response::WorkFail { .. } => WORK_FAIL,
+            Response::WorkException { .. } => WORK_EXCEPTION,
+            Response::WorkData { .. } => WORK_DATA,
+            Response::WorkWarning { .. } => WORK_WARNING,
+            Response::EchoRes { .. } => ECHO_RES,
+            Response::Error { .. } => ERROR,
+            Response::StatusRes { .. } => STATUS_RES,
+            Response::OptionRes { .. } => OPTION_RES,
+            Response::JobAssignUniq { .. } => JOB_ASSIGN_UNIQ,
+            Response::JobAssignAll { .. } => JOB_ASSIGN_ALL,
+            Response::StatusResUnique { .. } => STATUS_RES_UNIQUE,
+        }
+    }
+
+    /// Appends the response as a `\0RES` packet to `dst`.
+    pub fn encode(&self, dst: &mut BytesMut) {
+        let kind = self.packet_type();
+        let mut num = itoa_buf();
+        let args: &[&[u8]] = match self {
+            Response::Noop | Response::NoJob => &[],
+            Response::JobCreated { handle } | Response::WorkFail { handle } => &[handle],
+            Response::JobAssign { handle, function, data } => &[handle, function, data],
+            Response::WorkStatus { handle, numerator, denominator } => {
+                &[handle, numerator, denominator]
+            }
+            Response::WorkComplete { handle, data }
+            | Response::WorkException { handle, data }
+            | Response::WorkData { handle, data }
+            | Response::WorkWarning { handle, data } => &[handle, data],
+            Response::EchoRes { data } => &[data],
+            Response::Error { code, text } => &[code, text],
+            Response::StatusRes { handle, known, running, numerator, denominator } => {
+                &[handle, flag(*known), flag(*running), numerator, denominator]
+            }
+            Response::OptionRes { option } => &[option],
+            Response::JobAssignUniq { handle, function, unique, data } => {
+                &[handle, function, unique, data]
+            }
+            Response::JobAssignAll { handle, function, unique, reducer, data } => {
+                &[handle, function, unique, reducer, data]
+            }
+            Response::StatusResUnique {
+                unique,
+                known,
+                running,
+                numerator,
+                denominator,
+                client_count,
+            } => &[
+                unique,
+                flag(*known),
+                flag(*running),
+                numerator,
+                denominator,
+                fmt_u64(&mut num, *client_count),
+            ],
+        };
+        encode_raw(Magic::Res, kind, args, dst);
+    }
+}
