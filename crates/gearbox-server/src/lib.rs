@@ -1,1 +1,24 @@
-//! placeholder
+//! # gearbox-server: the job server library
+//!
+//! ## Layout
+//!
+//! - [`core`]: the state machine (functions, priority queues, jobs, workers, timers, admin
+//!   replies). No I/O: events in, [`core::Effect`]s out.
+//! - [`config`]: [`Config`], every setting with its default.
+//! - [`net`]: the Tokio side: [`run`] accepts connections, decodes packets, feeds the core
+//!   behind one `std::sync::Mutex`, and writes each connection's output once per wake-up.
+//! - [`outbound`]: a connection's bounded output buffer, shared with the core's dispatch.
+//! - [`error`]: [`ServerError`].
+//!
+//! The server runs on the runtime it is given and stops when the shutdown future passed to
+//! [`run`] resolves (or an admin `shutdown` arrives from loopback).
+
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod net;
+pub mod outbound;
+
+pub use config::Config;
+pub use error::ServerError;
+pub use net::{run, ShutdownMode};

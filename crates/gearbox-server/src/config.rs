@@ -1,0 +1,95 @@
+//! Server settings. Every limit is explicit and has a documented default; the binary fills
+//! this from flags, environment and a TOML file (see `gearboxd.example.toml`).
+
+use serde::Deserialize;
+
+use crate::core::{CoreConfig, TimeoutAction};
+
+/// Settings of the job server library.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Handle prefix: handles are `<prefix>:<n>`. Default `H:<hostname>`.
+    pub job_handle_prefix: Option<String>,
+    /// Re-queues after a lost worker before the job fails; -1 = unlimited (default), 0 = never.
+    pub job_retries: i64,
+    /// Sleeping workers woken per new job; 0 = all (default).
+    pub worker_wakeup: usize,
+    /// Send WORK_EXCEPTION to every client, not only those that sent `OPTION_REQ exceptions`.
+    pub exceptions: bool,
+    /// What a CAN_DO_TIMEOUT expiry does: `fail` (default) or `requeue` (gearmand).
+    pub timeout_action: TimeoutAction,
+    /// Largest packet body accepted, bytes (default 64 MiB). Larger: ERROR and close.
+    pub max_body: usize,
+    /// Longest admin text line, bytes (default 8 KiB). Longer: ERROR and close.
+    pub max_admin_line: usize,
+    /// Unsent output a connection may accumulate before it is dropped (default 64 MiB).
+    pub max_unsent: usize,
+    /// Simultaneous connections (default 10000). Past it: ERROR SERVER_BUSY and close.
+    pub max_connections: usize,
+    /// Longest unique id (default 64, as gearmand).
+    pub max_unique: usize,
+    /// Longest function name (default 512, as gearmand).
+    pub max_function: usize,
+    /// Longest client id (default 254, as gearmand).
+    pub max_client_id: usize,
+    /// Log level name reported by the `verbose` admin command.
+    pub verbose: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let core = CoreConfig::default();
+        Config {
+            job_handle_prefix: None,
+            job_retries: -1,
+            worker_wakeup: 0,
+            exceptions: false,
+            timeout_action: TimeoutAction::Fail,
+            max_body: gearbox_proto::codec::DEFAULT_MAX_BODY,
+            max_admin_line: gearbox_proto::codec::DEFAULT_MAX_LINE,
+            max_unsent: 64 * 1024 * 1024,
+            max_connections: 10_000,
+            max_unique: core.max_unique,
+            max_function: core.max_function,
+            max_client_id: core.max_client_id,
+            verbose: core.verbose,
+        }
+    }
+}
+
+impl Config {
+    /// The core's part of the settings.
+    pub fn core(&self) -> CoreConfig {
+        let host = hostname();
+        CoreConfig {
+            handle_prefix: self.job_handle_prefix.clone().unwrap_or_else(|| format!("H:{host}")),
+            job_retries: u32::try_from(self.job_retries).ok(),
+            worker_wakeup: self.worker_wakeup,
+            exceptions: self.exceptions,
+            timeout_action: self.timeout_action,
+            max_unique: self.max_unique,
+            max_function: self.max_function,
+            max_client_id: self.max_client_id,
+            version: env!("CARGO_PKG_VERSION").into(),
+            verbose: self.verbose.clone(),
+        }
+    }
+
+    /// The decoder's limits.
+    pub fn limits(&self) -> gearbox_proto::Limits {
+        gearbox_proto::Limits { max_body: self.max_body, max_line: self.max_admin_line }
+    }
+}
+
+/// This machine's host name, for default handles.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

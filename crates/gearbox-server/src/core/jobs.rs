@@ -1,0 +1,365 @@
+//! Job life cycle: submit, wake workers, grab, finish, re-queue, timers.
+
+use bytes::Bytes;
+use gearbox_proto::{Priority, Response};
+
+use super::state::{ConnId, Job, JobId, JobKind, JobState};
+use super::{Core, Outbox, TimeoutAction, TimerKind};
+
+/// Which GRAB_JOB variant a worker sent; decides the assignment packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Grab {
+    /// GRAB_JOB: JOB_ASSIGN.
+    Plain,
+    /// GRAB_JOB_UNIQ: JOB_ASSIGN_UNIQ.
+    Uniq,
+    /// GRAB_JOB_ALL: JOB_ASSIGN_ALL for reduce jobs, JOB_ASSIGN_UNIQ otherwise.
+    All,
+}
+
+/// How a job ended, for counters and for SCHED re-arming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Completed,
+    Failed,
+    Exception,
+    Cancelled,
+}
+
+impl Core {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn submit(
+        &mut self,
+        conn: ConnId,
+        function: Bytes,
+        unique: Bytes,
+        data: Bytes,
+        priority: Priority,
+        background: bool,
+        kind: JobKind,
+        now_ms: u64,
+        out: &mut Outbox,
+    ) {
+        if function.len() > self.config.max_function {
+            out.error(conn, "ARGUMENT_TOO_LARGE", "function name too long");
+            return;
+        }
+        if unique.len() > self.config.max_unique {
+            out.error(conn, "ARGUMENT_TOO_LARGE", "unique value too large");
+            return;
+        }
+        if self.draining {
+            out.error(conn, "SHUTDOWN", "server is shutting down, not accepting jobs");
+            return;
+        }
+        let unique = if unique.as_ref() == b"-" { data.clone() } else { unique };
+        if !unique.is_empty() {
+            if let Some(&id) = self.uniques.get(&(function.clone(), unique.clone())) {
+                let job = self.jobs.get_mut(&id).expect("unique index points at a job");
+                if !background && !job.clients.contains(&conn) {
+                    job.clients.push(conn);
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.attached.insert(id);
+                    }
+                }
+                let handle = job.handle.clone();
+                out.send(conn, Response::JobCreated { handle });
+                return;
+            }
+        }
+        let f = self.function_mut(&function);
+        let limit = f.max_queue[priority.index()];
+        if limit > 0 && f.total() >= limit as usize {
+            f.stats.rejected += 1;
+            out.error(conn, "QUEUE_ERROR", "Job queue is full");
+            return;
+        }
+        f.stats.submitted += 1;
+        let id = self.next_job;
+        self.next_job += 1;
+        let handle = Bytes::from(format!("{}:{}", self.config.handle_prefix, id));
+        let due_ms = match &kind {
+            JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
+            JobKind::Sched(s) => Some(s.next_after(now_ms).unwrap_or(u64::MAX)),
+            _ => None,
+        };
+        let job = Job {
+            id,
+            handle: handle.clone(),
+            function: function.clone(),
+            unique: unique.clone(),
+            data,
+            priority,
+            background,
+            kind,
+            state: JobState::Queued,
+            clients: if background { Vec::new() } else { vec![conn] },
+            retries: 0,
+            status: (Bytes::from_static(b"0"), Bytes::from_static(b"0")),
+            queued_at_ms: now_ms,
+            started_at_ms: 0,
+        };
+        if !unique.is_empty() {
+            self.uniques.insert((function, unique), id);
+        }
+        self.handles.insert(handle.clone(), id);
+        self.jobs.insert(id, job);
+        if !background {
+            self.conn_mut(conn).attached.insert(id);
+        }
+        out.send(conn, Response::JobCreated { handle });
+        match due_ms {
+            Some(due) => self.wait_until(id, due, out),
+            None => self.enqueue(id, false, now_ms, out),
+        }
+    }
+
+    /// Parks a job until `due_ms`.
+    pub(super) fn wait_until(&mut self, id: JobId, due_ms: u64, out: &mut Outbox) {
+        let job = self.jobs.get_mut(&id).expect("job exists");
+        job.state = JobState::Waiting { due_ms };
+        let function = job.function.clone();
+        self.function_mut(&function).waiting += 1;
+        if due_ms != u64::MAX {
+            self.timers.insert((due_ms, id, TimerKind::Due));
+            out.timers_changed = true;
+        }
+    }
+
+    /// Puts a job in its queue (at the front for a retry) and wakes sleeping workers.
+    pub(super) fn enqueue(&mut self, id: JobId, front: bool, now_ms: u64, out: &mut Outbox) {
+        let job = self.jobs.get_mut(&id).expect("job exists");
+        job.state = JobState::Queued;
+        job.queued_at_ms = now_ms;
+        let (function, p) = (job.function.clone(), job.priority.index());
+        let f = self.function_mut(&function);
+        if front {
+            f.queues[p].push_front(id);
+        } else {
+            f.queues[p].push_back(id);
+        }
+        let limit = if self.config.worker_wakeup == 0 { usize::MAX } else { self.config.worker_wakeup };
+        let workers = &self.functions[&function].workers;
+        let mut woken = 0;
+        for w in workers {
+            if woken == limit {
+                break;
+            }
+            if let Some(c) = self.conns.get_mut(w) {
+                if c.sleeping {
+                    c.sleeping = false;
+                    out.send(*w, Response::Noop);
+                    woken += 1;
+                }
+            }
+        }
+    }
+
+    /// Picks the next job for a worker: highest priority across all its functions, FIFO within
+    /// a priority, round-robin between functions of equal priority.
+    fn pick(&mut self, conn: ConnId) -> Option<JobId> {
+        let c = self.conns.get(&conn)?;
+        let (n, rr) = (c.abilities.len(), c.rr);
+        for p in 0..3 {
+            for i in 0..n {
+                let idx = (rr + i) % n;
+                let name = self.conns[&conn].abilities[idx].function.clone();
+                loop {
+                    let Some(f) = self.functions.get_mut(&name) else { break };
+                    let Some(id) = f.queues[p].pop_front() else { break };
+                    let job = &self.jobs[&id];
+                    if !job.background && job.clients.is_empty() {
+                        // Every client left before a worker took it: dropped, as gearmand does.
+                        self.drop_job(id);
+                        continue;
+                    }
+                    self.conns.get_mut(&conn)?.rr = idx + 1;
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
+    pub(super) fn grab(&mut self, conn: ConnId, grab: Grab, now_ms: u64, out: &mut Outbox) {
+        let Some(id) = self.pick(conn) else {
+            out.send(conn, Response::NoJob);
+            return;
+        };
+        let c = self.conns.get_mut(&conn).expect("connection checked by caller");
+        c.running.insert(id);
+        let job = self.jobs.get_mut(&id).expect("picked job exists");
+        let deadline_ms = c.ability(&job.function).and_then(|a| a.timeout_ms).map(|t| now_ms + t);
+        job.state = JobState::Running { worker: conn, deadline_ms };
+        job.started_at_ms = now_ms;
+        let wait = now_ms.saturating_sub(job.queued_at_ms);
+        let (handle, function, unique, data) =
+            (job.handle.clone(), job.function.clone(), job.unique.clone(), job.data.clone());
+        let reducer = match &job.kind {
+            JobKind::Reduce { reducer } => Some(reducer.clone()),
+            _ => None,
+        };
+        if let Some(d) = deadline_ms {
+            self.timers.insert((d, id, TimerKind::Timeout));
+            out.timers_changed = true;
+        }
+        let f = self.function_mut(&function);
+        f.running += 1;
+        f.stats.queue_wait_ms += wait;
+        let r = match (grab, reducer) {
+            (Grab::Plain, _) => Response::JobAssign { handle, function, data },
+            (Grab::All, Some(reducer)) => {
+                Response::JobAssignAll { handle, function, unique, reducer, data }
+            }
+            (Grab::Uniq | Grab::All, _) => Response::JobAssignUniq { handle, function, unique, data },
+        };
+        out.send(conn, r);
+    }
+
+    /// Removes a job from every index (it must already be out of its queue).
+    pub(super) fn drop_job(&mut self, id: JobId) -> Option<Job> {
+        let job = self.jobs.remove(&id)?;
+        self.handles.remove(&job.handle);
+        if !job.unique.is_empty() {
+            let key = (job.function.clone(), job.unique.clone());
+            if self.uniques.get(&key) == Some(&id) {
+                self.uniques.remove(&key);
+            }
+        }
+        for cl in &job.clients {
+            if let Some(c) = self.conns.get_mut(cl) {
+                c.attached.remove(&id);
+            }
+        }
+        Some(job)
+    }
+
+    /// Takes a running job off its worker and updates counters.
+    fn stop_running(&mut self, id: JobId, now_ms: u64) {
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        if let JobState::Running { worker, .. } = job.state {
+            job.state = JobState::Queued;
+            let run = now_ms.saturating_sub(job.started_at_ms);
+            let function = job.function.clone();
+            if let Some(c) = self.conns.get_mut(&worker) {
+                c.running.remove(&id);
+            }
+            let f = self.function_mut(&function);
+            f.running = f.running.saturating_sub(1);
+            f.stats.run_time_ms += run;
+        }
+    }
+
+    /// A job is over. SCHED jobs are re-armed for their next time; others are dropped.
+    pub(super) fn finish(&mut self, id: JobId, outcome: Outcome, now_ms: u64, out: &mut Outbox) {
+        self.stop_running(id, now_ms);
+        let Some(job) = self.jobs.get(&id) else { return };
+        let function = job.function.clone();
+        let stats = &mut self.function_mut(&function).stats;
+        match outcome {
+            Outcome::Completed => stats.completed += 1,
+            Outcome::Failed | Outcome::Cancelled => stats.failed += 1,
+            Outcome::Exception => stats.exceptions += 1,
+        }
+        let next = match (&self.jobs[&id].kind, outcome) {
+            (_, Outcome::Cancelled) => None,
+            (JobKind::Sched(s), _) => s.next_after(now_ms),
+            _ => None,
+        };
+        match next {
+            Some(due) => {
+                let job = self.jobs.get_mut(&id).expect("job exists");
+                job.retries = 0;
+                job.status = (Bytes::from_static(b"0"), Bytes::from_static(b"0"));
+                self.wait_until(id, due, out);
+            }
+            None => {
+                self.drop_job(id);
+            }
+        }
+    }
+
+    /// Sends WORK_FAIL to every client of a job and ends it as failed.
+    pub(super) fn fail_job(&mut self, id: JobId, outcome: Outcome, now_ms: u64, out: &mut Outbox) {
+        if let Some(job) = self.jobs.get(&id) {
+            for &cl in &job.clients {
+                out.send(cl, Response::WorkFail { handle: job.handle.clone() });
+            }
+        }
+        self.finish(id, outcome, now_ms, out);
+    }
+
+    /// A running job lost its worker (disconnect or timeout): re-queue it and count a retry,
+    /// or fail it past the retry limit.
+    pub(super) fn worker_lost(&mut self, id: JobId, now_ms: u64, out: &mut Outbox) {
+        self.stop_running(id, now_ms);
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        job.retries += 1;
+        let over = self.config.job_retries.is_some_and(|limit| job.retries > limit);
+        let function = job.function.clone();
+        if over {
+            self.fail_job(id, Outcome::Failed, now_ms, out);
+        } else {
+            self.function_mut(&function).stats.retried += 1;
+            self.enqueue(id, true, now_ms, out);
+        }
+    }
+
+    /// The earliest pending timer, UNIX milliseconds.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timers.first().map(|t| t.0)
+    }
+
+    /// Fires every timer due at `now_ms`: EPOCH/SCHED jobs enter their queues (waking workers),
+    /// and running jobs past their CAN_DO_TIMEOUT are failed or re-queued.
+    pub fn tick(&mut self, now_ms: u64, out: &mut Outbox) {
+        while let Some(&(due, id, kind)) = self.timers.first() {
+            if due > now_ms {
+                break;
+            }
+            self.timers.pop_first();
+            let Some(job) = self.jobs.get(&id) else { continue };
+            let (state, function, handle) = (job.state, job.function.clone(), job.handle.clone());
+            match (kind, state) {
+                (TimerKind::Due, JobState::Waiting { due_ms }) if due_ms == due => {
+                    let f = self.function_mut(&function);
+                    f.waiting = f.waiting.saturating_sub(1);
+                    self.enqueue(id, false, now_ms, out);
+                }
+                (TimerKind::Timeout, JobState::Running { worker, deadline_ms: Some(d) })
+                    if d == due =>
+                {
+                    self.function_mut(&function).stats.timed_out += 1;
+                    tracing::info!(handle = ?handle, conn = worker, "job exceeded CAN_DO_TIMEOUT");
+                    match self.config.timeout_action {
+                        TimeoutAction::Fail => self.fail_job(id, Outcome::Failed, now_ms, out),
+                        TimeoutAction::Requeue => self.worker_lost(id, now_ms, out),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Admin `cancel job`: clients get WORK_FAIL, the job is removed. Returns false if unknown.
+    pub(super) fn cancel(&mut self, handle: &[u8], now_ms: u64, out: &mut Outbox) -> bool {
+        let Some(&id) = self.handles.get(handle) else { return false };
+        let job = &self.jobs[&id];
+        let (function, p) = (job.function.clone(), job.priority.index());
+        match job.state {
+            JobState::Queued => {
+                let f = self.function_mut(&function);
+                if let Some(pos) = f.queues[p].iter().position(|j| *j == id) {
+                    f.queues[p].remove(pos);
+                }
+            }
+            JobState::Waiting { .. } => {
+                let f = self.function_mut(&function);
+                f.waiting = f.waiting.saturating_sub(1);
+            }
+            JobState::Running { .. } => {}
+        }
+        self.fail_job(id, Outcome::Cancelled, now_ms, out);
+        true
+    }
+}

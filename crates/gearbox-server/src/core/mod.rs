@@ -1,0 +1,341 @@
+//! The job server's state machine. It never touches a socket, a file or the clock: callers
+//! feed it events (a connection opened, a request arrived, time passed) with the current time,
+//! and it answers with [`Effect`]s in an [`Outbox`].
+//!
+//! - [`state`]: jobs, functions, connections and counters.
+//! - `jobs`: submitting, grabbing, finishing, re-queueing, timers.
+//! - `work`: WORK_* packets from workers, status queries.
+//! - `admin`: the admin text commands and their gearmand-exact replies.
+//! - [`cron`]: schedules for SUBMIT_JOB_SCHED.
+
+mod admin;
+pub mod cron;
+mod jobs;
+pub mod state;
+mod work;
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use gearbox_proto::{AdminCommand, Request, Response};
+
+pub use state::{ConnId, ConnInfo, FunctionStats, JobId};
+use state::{Conn, Function, Job};
+
+/// What the core does when a CAN_DO_TIMEOUT runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeoutAction {
+    /// Fail the job: its clients get WORK_FAIL at once (the protocol text; the Perl server).
+    #[default]
+    Fail,
+    /// Put it back in the queue and count a retry (gearmand), so `job_retries` bounds it.
+    Requeue,
+}
+
+/// Settings the core needs. Every limit is explicit.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Handle prefix; handles are `<prefix>:<n>`.
+    pub handle_prefix: String,
+    /// Re-queues allowed after a worker is lost; `None` = unlimited.
+    pub job_retries: Option<u32>,
+    /// Sleeping workers woken per new job; 0 = all.
+    pub worker_wakeup: usize,
+    /// Send WORK_EXCEPTION to every client, not only those that asked.
+    pub exceptions: bool,
+    /// What a CAN_DO_TIMEOUT expiry does.
+    pub timeout_action: TimeoutAction,
+    /// Longest unique id accepted.
+    pub max_unique: usize,
+    /// Longest function name accepted.
+    pub max_function: usize,
+    /// Longest client id accepted.
+    pub max_client_id: usize,
+    /// Version string for the `version` admin command.
+    pub version: String,
+    /// Log level name for the `verbose` admin command.
+    pub verbose: String,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            handle_prefix: "H:localhost".into(),
+            job_retries: None,
+            worker_wakeup: 0,
+            exceptions: false,
+            timeout_action: TimeoutAction::Fail,
+            max_unique: 64,
+            max_function: 512,
+            max_client_id: 254,
+            version: env!("CARGO_PKG_VERSION").into(),
+            verbose: "ERROR".into(),
+        }
+    }
+}
+
+/// Something the caller must do on the core's behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a packet to a connection.
+    Send(ConnId, Response),
+    /// Send admin reply text to a connection.
+    Text(ConnId, Bytes),
+    /// Close a connection after what was sent to it is written.
+    Close(ConnId),
+    /// Stop the server (admin `shutdown`).
+    Shutdown {
+        /// Finish queued work first.
+        graceful: bool,
+    },
+}
+
+/// Effects gathered while handling events; the caller drains it after each batch.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Effects in the order they were produced.
+    pub effects: Vec<Effect>,
+    /// The earliest timer may have moved: re-read [`Core::next_deadline`].
+    pub timers_changed: bool,
+}
+
+impl Outbox {
+    fn send(&mut self, conn: ConnId, r: Response) {
+        self.effects.push(Effect::Send(conn, r));
+    }
+
+    fn error(&mut self, conn: ConnId, code: &'static str, text: impl Into<Bytes>) {
+        self.send(conn, Response::error(code, text));
+    }
+}
+
+/// Timer entries: (due time in UNIX ms, job, kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    /// An EPOCH or SCHED job falls due.
+    Due,
+    /// A running job's CAN_DO_TIMEOUT expires.
+    Timeout,
+}
+
+/// The whole server state. See the module docs.
+#[derive(Debug)]
+pub struct Core {
+    config: CoreConfig,
+    functions: HashMap<Bytes, Function>,
+    jobs: HashMap<JobId, Job>,
+    handles: HashMap<Bytes, JobId>,
+    uniques: HashMap<(Bytes, Bytes), JobId>,
+    conns: HashMap<ConnId, Conn>,
+    timers: BTreeSet<(u64, JobId, TimerKind)>,
+    next_job: JobId,
+    draining: bool,
+}
+
+impl Core {
+    /// An empty core.
+    pub fn new(config: CoreConfig) -> Core {
+        Core {
+            config,
+            functions: HashMap::new(),
+            jobs: HashMap::new(),
+            handles: HashMap::new(),
+            uniques: HashMap::new(),
+            conns: HashMap::new(),
+            timers: BTreeSet::new(),
+            next_job: 1,
+            draining: false,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// A connection opened.
+    pub fn connect(&mut self, conn: ConnId, info: ConnInfo) {
+        self.conns.insert(conn, Conn::new(info));
+    }
+
+    /// A connection closed: its running jobs go back to the queue (or fail past the retry
+    /// limit), it is detached from the jobs it waited on, and its abilities are dropped.
+    pub fn disconnect(&mut self, conn: ConnId, now_ms: u64, out: &mut Outbox) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        for a in &c.abilities {
+            if let Some(f) = self.functions.get_mut(&a.function) {
+                f.workers.retain(|w| *w != conn);
+            }
+        }
+        for job in c.attached {
+            if let Some(j) = self.jobs.get_mut(&job) {
+                j.clients.retain(|cl| *cl != conn);
+            }
+        }
+        let mut running: Vec<JobId> = c.running.into_iter().collect();
+        running.sort_unstable();
+        for job in running {
+            self.worker_lost(job, now_ms, out);
+        }
+    }
+
+    /// Handles one request from `conn`.
+    pub fn request(&mut self, conn: ConnId, req: Request, now_ms: u64, out: &mut Outbox) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        match req {
+            Request::CanDo { function } => self.can_do(conn, function, None, out),
+            Request::CanDoTimeout { function, timeout } => {
+                match Request::timeout_millis(&timeout) {
+                    Some(ms) => self.can_do(conn, function, Some(ms).filter(|m| *m > 0), out),
+                    None => out.error(conn, "INVALID_PACKET", "CAN_DO_TIMEOUT timeout is not a number"),
+                }
+            }
+            Request::CantDo { function } => self.cant_do(conn, &function),
+            Request::ResetAbilities => {
+                let names: Vec<Bytes> = self.conn(conn).abilities.iter().map(|a| a.function.clone()).collect();
+                for f in names {
+                    self.cant_do(conn, &f);
+                }
+            }
+            Request::PreSleep => self.pre_sleep(conn, out),
+            Request::Submit(s) => {
+                let kind = state::JobKind::Plain;
+                self.submit(conn, s.function, s.unique, s.data, s.priority, s.background, kind, now_ms, out);
+            }
+            Request::SubmitEpoch { function, unique, epoch, data } => {
+                let kind = state::JobKind::Epoch(epoch);
+                self.submit(conn, function, unique, data, gearbox_proto::Priority::Normal, true, kind, now_ms, out);
+            }
+            Request::SubmitSched { function, unique, schedule, data } => {
+                match cron::Schedule::parse(&schedule) {
+                    Ok(s) => {
+                        let kind = state::JobKind::Sched(Box::new(s));
+                        self.submit(conn, function, unique, data, gearbox_proto::Priority::Normal, true, kind, now_ms, out);
+                    }
+                    Err(e) => out.error(conn, "INVALID_ARGUMENTS", e.to_string()),
+                }
+            }
+            Request::SubmitReduce { function, unique, reducer, data, background, .. } => {
+                let kind = state::JobKind::Reduce { reducer };
+                self.submit(conn, function, unique, data, gearbox_proto::Priority::Normal, background, kind, now_ms, out);
+            }
+            Request::GrabJob => self.grab(conn, jobs::Grab::Plain, now_ms, out),
+            Request::GrabJobUniq => self.grab(conn, jobs::Grab::Uniq, now_ms, out),
+            Request::GrabJobAll => self.grab(conn, jobs::Grab::All, now_ms, out),
+            Request::WorkStatus { handle, numerator, denominator } => {
+                self.work_status(conn, handle, numerator, denominator, out)
+            }
+            Request::WorkData { handle, data } => self.work_forward(conn, handle, data, false, out),
+            Request::WorkWarning { handle, data } => self.work_forward(conn, handle, data, true, out),
+            Request::WorkComplete { handle, data } => {
+                self.work_end(conn, handle, work::End::Complete(data), now_ms, out)
+            }
+            Request::WorkFail { handle } => self.work_end(conn, handle, work::End::Fail, now_ms, out),
+            Request::WorkException { handle, data } => {
+                self.work_end(conn, handle, work::End::Exception(data), now_ms, out)
+            }
+            Request::GetStatus { handle } => self.get_status(conn, handle, out),
+            Request::GetStatusUnique { unique } => self.get_status_unique(conn, unique, out),
+            Request::EchoReq { data } => out.send(conn, Response::EchoRes { data }),
+            Request::SetClientId { id } => {
+                if id.len() > self.config.max_client_id {
+                    out.error(conn, "ARGUMENT_TOO_LARGE", "client id too long");
+                } else {
+                    self.conn_mut(conn).client_id = id;
+                }
+            }
+            Request::OptionReq { option } => {
+                if option.as_ref() == b"exceptions" {
+                    self.conn_mut(conn).exceptions = true;
+                    out.send(conn, Response::OptionRes { option });
+                } else {
+                    out.error(conn, "UNKNOWN_OPTION", "Server does not recognize given option");
+                }
+            }
+            Request::AllYours => out.error(conn, "INVALID_COMMAND", "ALL_YOURS is not supported"),
+            _ => out.error(conn, "INVALID_COMMAND", "unsupported request"),
+        }
+    }
+
+    /// Handles one admin command from `conn`.
+    pub fn admin(&mut self, conn: ConnId, cmd: AdminCommand, now_ms: u64, out: &mut Outbox) {
+        let reply = self.admin_reply(conn, cmd, now_ms, out);
+        out.effects.push(Effect::Text(conn, reply));
+    }
+
+    /// Whether graceful shutdown may finish: no job is queued or running.
+    pub fn is_idle(&self) -> bool {
+        self.functions.values().all(|f| f.queued() == 0 && f.running == 0)
+    }
+
+    /// Whether graceful shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Graceful shutdown has begun: no new jobs are accepted.
+    pub fn start_draining(&mut self) {
+        self.draining = true;
+    }
+
+    /// Number of jobs held (queued, running and waiting for their time).
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Counters of one function.
+    pub fn function_stats(&self, function: &[u8]) -> Option<&FunctionStats> {
+        self.functions.get(function).map(|f| &f.stats)
+    }
+
+    fn conn(&self, conn: ConnId) -> &Conn {
+        &self.conns[&conn]
+    }
+
+    fn conn_mut(&mut self, conn: ConnId) -> &mut Conn {
+        self.conns.get_mut(&conn).expect("connection checked by caller")
+    }
+
+    fn function_mut(&mut self, name: &Bytes) -> &mut Function {
+        self.functions.entry(name.clone()).or_default()
+    }
+
+    fn can_do(&mut self, conn: ConnId, function: Bytes, timeout_ms: Option<u64>, out: &mut Outbox) {
+        if function.len() > self.config.max_function {
+            out.error(conn, "ARGUMENT_TOO_LARGE", "function name too long");
+            return;
+        }
+        let c = self.conn_mut(conn);
+        if let Some(a) = c.abilities.iter_mut().find(|a| a.function == function) {
+            a.timeout_ms = timeout_ms;
+            return;
+        }
+        c.abilities.push(state::Ability { function: function.clone(), timeout_ms });
+        self.function_mut(&function).workers.push(conn);
+    }
+
+    fn cant_do(&mut self, conn: ConnId, function: &[u8]) {
+        let c = self.conn_mut(conn);
+        c.abilities.retain(|a| a.function != function);
+        if let Some(f) = self.functions.get_mut(function) {
+            f.workers.retain(|w| *w != conn);
+        }
+    }
+
+    fn pre_sleep(&mut self, conn: ConnId, out: &mut Outbox) {
+        let has_work = self
+            .conn(conn)
+            .abilities
+            .iter()
+            .any(|a| self.functions.get(&a.function).is_some_and(|f| f.queued() > 0));
+        if has_work {
+            self.conn_mut(conn).sleeping = false;
+            out.send(conn, Response::Noop);
+        } else {
+            self.conn_mut(conn).sleeping = true;
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The Tokio side of the server: accept loop, per-connection reader and writer tasks, the timer
+//! task, and shutdown.
+//!
+//! Per wake-up a reader decodes every complete packet in its buffer, feeds them all to the core
+//! under one short lock, and dispatches the effects into the target connections' [`Outbound`]
+//! queues; each writer then sends what accumulated with one write.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use gearbox_proto::{Incoming, Response, ServerCodec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::codec::Decoder;
+
+use crate::core::{ConnId, ConnInfo, Core, Effect, Outbox};
+use crate::outbound::Outbound;
+use crate::{Config, ServerError};
+
+/// How the server should stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// Stop accepting, flush what is queued for each connection, close.
+    Immediate,
+    /// Stop accepting and refuse new jobs, let queued and running jobs finish, then close.
+    Graceful,
+}
+
+/// Current wall-clock time in UNIX milliseconds: the core's only notion of time.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+struct State {
+    core: Core,
+    outbounds: HashMap<ConnId, Arc<Outbound>>,
+    next_conn: ConnId,
+}
+
+struct Shared {
+    // One std Mutex around the core: critical sections are short and never span an await.
+    state: Mutex<State>,
+    timers: Notify,
+    idle: Notify,
+    stop: watch::Sender<Option<ShutdownMode>>,
+    config: Config,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Carries out the core's effects (called with the lock held; no awaits).
+    fn apply(&self, st: &mut State, out: &mut Outbox) {
+        for e in out.effects.drain(..) {
+            match e {
+                Effect::Send(c, r) => {
+                    if let Some(o) = st.outbounds.get(&c) {
+                        o.push(&r);
+                    }
+                }
+                Effect::Text(c, t) => {
+                    if let Some(o) = st.outbounds.get(&c) {
+                        o.push_bytes(&t);
+                    }
+                }
+                Effect::Close(c) => {
+                    if let Some(o) = st.outbounds.get(&c) {
+                        o.close();
+                    }
+                }
+                Effect::Shutdown { graceful } => {
+                    let mode =
+                        if graceful { ShutdownMode::Graceful } else { ShutdownMode::Immediate };
+                    self.stop.send_replace(Some(mode));
+                }
+            }
+        }
+        if std::mem::take(&mut out.timers_changed) {
+            self.timers.notify_one();
+        }
+        if st.core.is_draining() && st.core.is_idle() {
+            self.idle.notify_one();
+        }
+    }
+}
+
+/// Runs the job server on `listeners` until `shutdown` resolves (or an admin `shutdown`
+/// arrives from a loopback peer), then stops as the [`ShutdownMode`] says.
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ShutdownMode>,
+) -> Result<(), ServerError> {
+    if listeners.is_empty() {
+        return Err(ServerError::Config("no listening socket".into()));
+    }
+    let (stop, mut stop_rx) = watch::channel(None);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            core: Core::new(config.core()),
+            outbounds: HashMap::new(),
+            next_conn: 1,
+        }),
+        timers: Notify::new(),
+        idle: Notify::new(),
+        stop,
+        config,
+    });
+    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    let mut conns = JoinSet::new();
+    let timer = tokio::spawn(timer_loop(shared.clone(), shared.stop.subscribe()));
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let mut acceptors = JoinSet::new();
+    for l in listeners {
+        if let Ok(addr) = l.local_addr() {
+            tracing::info!(%addr, "listening");
+        }
+        acceptors.spawn(accept_loop(l, accepted_tx.clone()));
+    }
+    drop(accepted_tx);
+    tokio::pin!(shutdown);
+    let mode = loop {
+        tokio::select! {
+            m = &mut shutdown => break m,
+            r = stop_rx.wait_for(Option::is_some) => {
+                break r.ok().and_then(|m| *m).unwrap_or(ShutdownMode::Immediate);
+            }
+            Some(r) = acceptors.join_next() => {
+                if let Ok(Err(e)) = r {
+                    return Err(e);
+                }
+            }
+            Some((stream, peer)) = accepted.recv() => {
+                match limit.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let shared = shared.clone();
+                        conns.spawn(async move {
+                            serve(shared, stream, peer).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, limit = shared.config.max_connections, "connection refused: limit reached");
+                        tokio::spawn(refuse(stream));
+                    }
+                }
+            }
+            Some(_) = conns.join_next() => {}
+        }
+    };
+    acceptors.abort_all();
+    tracing::info!(?mode, "shutting down");
+    if mode == ShutdownMode::Graceful {
+        shared.lock().core.start_draining();
+        loop {
+            let idle = shared.idle.notified();
+            if shared.lock().core.is_idle() {
+                break;
+            }
+            idle.await;
+        }
+    }
+    let outbounds: Vec<_> = shared.lock().outbounds.values().cloned().collect();
+    for o in outbounds {
+        o.close();
+    }
+    while conns.join_next().await.is_some() {}
+    shared.stop.send_replace(Some(mode));
+    let _ = timer.await;
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tx: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr)>,
+) -> Result<(), ServerError> {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        match listener.accept().await {
+            Ok(pair) => {
+                backoff = Duration::from_millis(5);
+                if tx.send(pair).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let mut b = BytesMut::new();
+    Response::error("SERVER_BUSY", "too many connections; try again later").encode(&mut b);
+    let _ = stream.write_all(&b).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<ShutdownMode>>) {
+    let mut out = Outbox::default();
+    loop {
+        let changed = shared.timers.notified();
+        let next = shared.lock().core.next_deadline();
+        let now = now_ms();
+        match next {
+            Some(due) if due <= now => {
+                let mut st = shared.lock();
+                st.core.tick(now, &mut out);
+                shared.apply(&mut st, &mut out);
+                continue;
+            }
+            Some(due) => {
+                let sleep = tokio::time::sleep(Duration::from_millis(due - now));
+                tokio::select! {
+                    _ = sleep => {}
+                    _ = changed => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            None => {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+fn conn_info(stream: &TcpStream, peer: SocketAddr) -> ConnInfo {
+    #[cfg(unix)]
+    let fd = {
+        use std::os::fd::AsRawFd;
+        i64::from(stream.as_raw_fd())
+    };
+    #[cfg(not(unix))]
+    let fd = -1;
+    let ip = peer.ip().to_canonical();
+    ConnInfo { peer_ip: ip.to_string(), fd, loopback: ip.is_loopback() }
+}
+
+async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let info = conn_info(&stream, peer);
+    let outbound = Arc::new(Outbound::new(shared.config.max_unsent));
+    let id = {
+        let mut st = shared.lock();
+        let id = st.next_conn;
+        st.next_conn += 1;
+        st.core.connect(id, info);
+        st.outbounds.insert(id, outbound.clone());
+        id
+    };
+    tracing::debug!(conn = id, %peer, "connected");
+    let (mut rd, mut wr) = stream.into_split();
+    let ob = outbound.clone();
+    let writer = tokio::spawn(async move {
+        let mut wbuf = BytesMut::with_capacity(4096);
+        loop {
+            tokio::select! {
+                _ = ob.take(&mut wbuf) => {}
+                _ = ob.abort.cancelled() => break,
+            }
+            if wbuf.is_empty() {
+                break;
+            }
+            tokio::select! {
+                r = wr.write_all(&wbuf) => if r.is_err() { ob.abort.cancel(); break; },
+                _ = ob.abort.cancelled() => break,
+            }
+            wbuf.clear();
+        }
+        let _ = wr.shutdown().await;
+    });
+
+    let mut codec = ServerCodec::new(shared.config.limits());
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut items = Vec::with_capacity(16);
+    let mut out = Outbox::default();
+    loop {
+        let n = tokio::select! {
+            r = rd.read_buf(&mut buf) => r,
+            _ = outbound.close.cancelled() => break,
+        };
+        match n {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let mut fatal = None;
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => break,
+                Err(e) => {
+                    fatal = Some(e);
+                    break;
+                }
+            }
+        }
+        let now = now_ms();
+        let mut st = shared.lock();
+        for item in items.drain(..) {
+            match item {
+                Incoming::Request(r) => st.core.request(id, r, now, &mut out),
+                Incoming::Admin(a) => st.core.admin(id, a, now, &mut out),
+                Incoming::Rejected(e) => {
+                    tracing::debug!(conn = id, error = %e, "rejected packet");
+                    out.effects.push(Effect::Send(id, Response::error(e.code(), e.to_string())));
+                }
+            }
+        }
+        if let Some(e) = &fatal {
+            tracing::info!(conn = id, %peer, error = %e, "closing connection after protocol error");
+            out.effects.push(Effect::Send(id, Response::error(e.code(), e.to_string())));
+            out.effects.push(Effect::Close(id));
+        }
+        shared.apply(&mut st, &mut out);
+        drop(st);
+        if fatal.is_some() {
+            break;
+        }
+    }
+    if outbound.overflowed() {
+        tracing::warn!(conn = id, %peer, limit = shared.config.max_unsent, "peer is not reading its replies; connection dropped");
+    }
+    {
+        let mut st = shared.lock();
+        st.outbounds.remove(&id);
+        st.core.disconnect(id, now_ms(), &mut out);
+        shared.apply(&mut st, &mut out);
+    }
+    outbound.close();
+    let _ = writer.await;
+    tracing::debug!(conn = id, "disconnected");
+}

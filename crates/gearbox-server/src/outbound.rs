@@ -1,0 +1,93 @@
+//! A connection's outgoing bytes: a byte-bounded buffer that the core's dispatch encodes
+//! into (from any task) and one writer task drains with a single write per wake-up.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use bytes::BytesMut;
+use gearbox_proto::Response;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Output queue of one connection.
+#[derive(Debug)]
+pub struct Outbound {
+    // A std Mutex: held only to append or swap bytes, never across an await.
+    buf: Mutex<BytesMut>,
+    notify: Notify,
+    /// Stop reading; the writer flushes what is queued, then closes.
+    pub close: CancellationToken,
+    /// Stop everything now without flushing (peer not reading, server aborting).
+    pub abort: CancellationToken,
+    overflowed: AtomicBool,
+    cap: usize,
+}
+
+impl Outbound {
+    /// An empty queue that aborts the connection past `cap` unsent bytes.
+    pub fn new(cap: usize) -> Outbound {
+        Outbound {
+            buf: Mutex::new(BytesMut::with_capacity(4096)),
+            notify: Notify::new(),
+            close: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            overflowed: AtomicBool::new(false),
+            cap,
+        }
+    }
+
+    fn append(&self, f: impl FnOnce(&mut BytesMut)) {
+        if self.abort.is_cancelled() {
+            return;
+        }
+        let over = {
+            let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut b);
+            b.len() > self.cap
+        };
+        if over {
+            self.overflowed.store(true, Ordering::Relaxed);
+            self.abort.cancel();
+            self.close.cancel();
+        }
+        self.notify.notify_one();
+    }
+
+    /// Queues one packet.
+    pub fn push(&self, r: &Response) {
+        self.append(|b| r.encode(b));
+    }
+
+    /// Queues raw bytes (admin replies).
+    pub fn push_bytes(&self, bytes: &[u8]) {
+        self.append(|b| b.extend_from_slice(bytes));
+    }
+
+    /// Whether the peer let more than the cap pile up.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Asks the writer to flush and close.
+    pub fn close(&self) {
+        self.close.cancel();
+        self.notify.notify_one();
+    }
+
+    /// Waits for output, then swaps it into `into` (which must be empty).
+    pub async fn take(&self, into: &mut BytesMut) {
+        loop {
+            {
+                let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+                if !b.is_empty() {
+                    std::mem::swap(&mut *b, into);
+                    return;
+                }
+            }
+            if self.close.is_cancelled() {
+                return;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
