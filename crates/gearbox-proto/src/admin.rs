@@ -142,7 +142,10 @@ pub fn parse_admin_line(line: Bytes) -> AdminCommand {
         if argc <= 3 {
             limits = [limits[0]; 3];
         }
-        AdminCommand::MaxQueue { function: arg(1), limits }
+        AdminCommand::MaxQueue {
+            function: arg(1),
+            limits,
+        }
     } else if is(&cmd, "getpid") {
         AdminCommand::GetPid
     } else if is(&cmd, "shutdown") {
@@ -194,29 +197,64 @@ mod tests {
         assert_eq!(p("  workers  "), AdminCommand::Workers);
         assert_eq!(
             p("create function newfn\r"),
-            AdminCommand::CreateFunction { name: Bytes::from_static(b"newfn") }
+            AdminCommand::CreateFunction {
+                name: Bytes::from_static(b"newfn")
+            }
         );
         assert_eq!(
             p("create function newfn"),
-            AdminCommand::CreateFunction { name: Bytes::from_static(b"newfn") }
+            AdminCommand::CreateFunction {
+                name: Bytes::from_static(b"newfn")
+            }
         );
         assert_eq!(p("show   unique jobs"), AdminCommand::ShowUniqueJobs);
         assert_eq!(p("show jobs"), AdminCommand::ShowJobs);
         assert_eq!(p("show foo"), AdminCommand::UnknownShowArguments);
-        assert_eq!(p("cancel job H:x:1"), AdminCommand::CancelJob { handle: "H:x:1".into() });
+        assert_eq!(
+            p("cancel job H:x:1"),
+            AdminCommand::CancelJob {
+                handle: "H:x:1".into()
+            }
+        );
         assert_eq!(p("cancel foo bar"), AdminCommand::MalformedCancel);
         assert_eq!(p(""), AdminCommand::Empty);
         assert_eq!(p("\r"), AdminCommand::Empty);
-        assert_eq!(p("bogus x"), AdminCommand::Unknown { command: "bogus".into() });
-        assert_eq!(p("cancel"), AdminCommand::Unknown { command: "cancel".into() });
-        assert_eq!(p("shutdown graceful"), AdminCommand::Shutdown { graceful: true });
-        assert_eq!(p("shutdown now"), AdminCommand::InvalidArguments { command: "shutdown".into() });
+        assert_eq!(
+            p("bogus x"),
+            AdminCommand::Unknown {
+                command: "bogus".into()
+            }
+        );
+        assert_eq!(
+            p("cancel"),
+            AdminCommand::Unknown {
+                command: "cancel".into()
+            }
+        );
+        assert_eq!(
+            p("shutdown graceful"),
+            AdminCommand::Shutdown { graceful: true }
+        );
+        assert_eq!(
+            p("shutdown now"),
+            AdminCommand::InvalidArguments {
+                command: "shutdown".into()
+            }
+        );
     }
 
     #[test]
     fn maxqueue_follows_gearmand_argument_rules() {
-        let mq = |f: &'static str, limits| AdminCommand::MaxQueue { function: f.into(), limits };
-        assert_eq!(p("maxqueue"), AdminCommand::InvalidArguments { command: "maxqueue".into() });
+        let mq = |f: &'static str, limits| AdminCommand::MaxQueue {
+            function: f.into(),
+            limits,
+        };
+        assert_eq!(
+            p("maxqueue"),
+            AdminCommand::InvalidArguments {
+                command: "maxqueue".into()
+            }
+        );
         assert_eq!(p("maxqueue f"), mq("f", [0, 0, 0]));
         assert_eq!(p("maxqueue f 5"), mq("f", [5, 5, 5]));
         assert_eq!(p("maxqueue f 1 2"), mq("f", [1, 2, 0]));

@@ -8,7 +8,10 @@ use crate::{PacketType, ProtoError};
 ///
 /// A body with fewer separators than needed is [`ProtoError::MissingArguments`]. Each argument
 /// is a zero-copy slice of `body`.
-pub(crate) fn split<const N: usize>(kind: PacketType, body: &Bytes) -> Result<[Bytes; N], ProtoError> {
+pub(crate) fn split<const N: usize>(
+    kind: PacketType,
+    body: &Bytes,
+) -> Result<[Bytes; N], ProtoError> {
     let mut out: [Bytes; N] = std::array::from_fn(|_| Bytes::new());
     let mut start = 0usize;
     for (i, slot) in out.iter_mut().enumerate() {
@@ -23,7 +26,11 @@ pub(crate) fn split<const N: usize>(kind: PacketType, body: &Bytes) -> Result<[B
                 start += pos + 1;
             }
             None => {
-                return Err(ProtoError::MissingArguments { kind, expected: N, got: i + 1 });
+                return Err(ProtoError::MissingArguments {
+                    kind,
+                    expected: N,
+                    got: i + 1,
+                });
             }
         }
     }

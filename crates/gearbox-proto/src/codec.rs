@@ -17,6 +17,9 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024 * 1024;
 /// Default maximum admin line: 8 KiB.
 pub const DEFAULT_MAX_LINE: usize = 8 * 1024;
 
+/// Most memory reserved ahead of a packet's body arriving.
+const RESERVE_STEP: usize = 64 * 1024;
+
 /// Limits a decoder enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -28,11 +31,18 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body: DEFAULT_MAX_BODY, max_line: DEFAULT_MAX_LINE }
+        Limits {
+            max_body: DEFAULT_MAX_BODY,
+            max_line: DEFAULT_MAX_LINE,
+        }
     }
 }
 
 /// One unit read by a server.
+// `Request` is about 260 bytes (SUBMIT_JOB_SCHED holds eight `Bytes`). An `Incoming` lives only
+// from the decoder to the dispatch `match`, so boxing it would cost an allocation per packet for
+// no memory saved.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Incoming {
     /// A well-formed request.
@@ -64,12 +74,19 @@ fn decode_raw(src: &mut BytesMut, max_body: usize) -> Result<Option<RawPacket>, 
     let kind = u32::from_be_bytes(header[0..4].try_into().unwrap_or_default());
     let len = u32::from_be_bytes(header[4..8].try_into().unwrap_or_default());
     let len = usize::try_from(len).unwrap_or(usize::MAX);
+    let too_large = || ProtoError::BodyTooLarge {
+        len: len as u64,
+        max: max_body,
+    };
     if len > max_body {
-        return Err(ProtoError::BodyTooLarge { len: len as u64, max: max_body });
+        return Err(too_large());
     }
-    let total = HEADER_LEN + len;
+    // Only overflows on 32-bit targets with a limit near `usize::MAX`.
+    let total = HEADER_LEN.checked_add(len).ok_or_else(too_large)?;
     if src.len() < total {
-        src.reserve(total - src.len());
+        // Grow towards the declared size in steps, so a bare header cannot make us reserve
+        // the whole (still within the limit) body before any of it has arrived.
+        src.reserve((total - src.len()).min(RESERVE_STEP));
         return Ok(None);
     }
     src.advance(HEADER_LEN);
@@ -90,19 +107,20 @@ impl ServerCodec {
     }
 
     fn decode_line(&self, src: &mut BytesMut) -> Result<Option<Incoming>, ProtoError> {
-        let window = &src[..src.len().min(self.limits.max_line + 2)];
+        let max = self.limits.max_line;
+        // A line holds at most `max` bytes, then an optional `\r`, then the `\n`.
+        let window = &src[..src.len().min(max.saturating_add(2))];
         match memchr::memchr(b'\n', window) {
             Some(pos) => {
+                let content = &window[..pos];
+                if content.len() - usize::from(content.ends_with(b"\r")) > max {
+                    return Err(ProtoError::LineTooLong { max });
+                }
                 let mut line = src.split_to(pos + 1).freeze();
                 line.truncate(pos);
-                if line.len() > self.limits.max_line + 1 {
-                    return Err(ProtoError::LineTooLong { max: self.limits.max_line });
-                }
                 Ok(Some(Incoming::Admin(parse_admin_line(line))))
             }
-            None if src.len() > self.limits.max_line + 1 => {
-                Err(ProtoError::LineTooLong { max: self.limits.max_line })
-            }
+            None if src.len() > max.saturating_add(1) => Err(ProtoError::LineTooLong { max }),
             None => Ok(None),
         }
     }

@@ -73,9 +73,19 @@ pub enum Request {
     Submit(SubmitJob),
     /// SUBMIT_JOB_SCHED: a background job repeated on five cron fields
     /// (minute, hour, day of month, month, day of week).
-    SubmitSched { function: Bytes, unique: Bytes, schedule: [Bytes; 5], data: Bytes },
+    SubmitSched {
+        function: Bytes,
+        unique: Bytes,
+        schedule: [Bytes; 5],
+        data: Bytes,
+    },
     /// SUBMIT_JOB_EPOCH: a background job that must not run before `epoch` (UNIX seconds).
-    SubmitEpoch { function: Bytes, unique: Bytes, epoch: u64, data: Bytes },
+    SubmitEpoch {
+        function: Bytes,
+        unique: Bytes,
+        epoch: u64,
+        data: Bytes,
+    },
     /// SUBMIT_REDUCE_JOB / SUBMIT_REDUCE_JOB_BACKGROUND.
     SubmitReduce {
         function: Bytes,
@@ -92,7 +102,11 @@ pub enum Request {
     /// GRAB_JOB_ALL.
     GrabJobAll,
     /// WORK_STATUS (numerator and denominator are ASCII decimals, passed through).
-    WorkStatus { handle: Bytes, numerator: Bytes, denominator: Bytes },
+    WorkStatus {
+        handle: Bytes,
+        numerator: Bytes,
+        denominator: Bytes,
+    },
     /// WORK_COMPLETE.
     WorkComplete { handle: Bytes, data: Bytes },
     /// WORK_FAIL.
@@ -127,7 +141,13 @@ impl Request {
         use PacketType::*;
         let submit = |priority, background| -> Result<Request, ProtoError> {
             let [function, unique, data] = split::<3>(kind, &body)?;
-            Ok(Request::Submit(SubmitJob { function, unique, data, priority, background }))
+            Ok(Request::Submit(SubmitJob {
+                function,
+                unique,
+                data,
+                priority,
+                background,
+            }))
         };
         Ok(match kind {
             CAN_DO => Request::CanDo { function: body },
@@ -142,11 +162,21 @@ impl Request {
             SUBMIT_JOB_LOW_BG => submit(Priority::Low, true)?,
             SUBMIT_JOB_SCHED => {
                 let [function, unique, m, h, dom, mon, dow, data] = split::<8>(kind, &body)?;
-                Request::SubmitSched { function, unique, schedule: [m, h, dom, mon, dow], data }
+                Request::SubmitSched {
+                    function,
+                    unique,
+                    schedule: [m, h, dom, mon, dow],
+                    data,
+                }
             }
             SUBMIT_JOB_EPOCH => {
                 let [function, unique, epoch, data] = split::<4>(kind, &body)?;
-                Request::SubmitEpoch { function, unique, epoch: parse_u64(kind, &epoch)?, data }
+                Request::SubmitEpoch {
+                    function,
+                    unique,
+                    epoch: parse_u64(kind, &epoch)?,
+                    data,
+                }
             }
             SUBMIT_REDUCE_JOB | SUBMIT_REDUCE_JOB_BACKGROUND => {
                 let [function, unique, reducer, aggregator, data] = split::<5>(kind, &body)?;
@@ -164,7 +194,11 @@ impl Request {
             GRAB_JOB_ALL => Request::GrabJobAll,
             WORK_STATUS => {
                 let [handle, numerator, denominator] = split::<3>(kind, &body)?;
-                Request::WorkStatus { handle, numerator, denominator }
+                Request::WorkStatus {
+                    handle,
+                    numerator,
+                    denominator,
+                }
             }
             WORK_COMPLETE => {
                 let [handle, data] = split::<2>(kind, &body)?;
@@ -211,8 +245,12 @@ impl Request {
             Request::Submit(s) => s.packet_type(),
             Request::SubmitSched { .. } => SUBMIT_JOB_SCHED,
             Request::SubmitEpoch { .. } => SUBMIT_JOB_EPOCH,
-            Request::SubmitReduce { background: false, .. } => SUBMIT_REDUCE_JOB,
-            Request::SubmitReduce { background: true, .. } => SUBMIT_REDUCE_JOB_BACKGROUND,
+            Request::SubmitReduce {
+                background: false, ..
+            } => SUBMIT_REDUCE_JOB,
+            Request::SubmitReduce {
+                background: true, ..
+            } => SUBMIT_REDUCE_JOB_BACKGROUND,
             Request::GrabJob => GRAB_JOB,
             Request::GrabJobUniq => GRAB_JOB_UNIQ,
             Request::GrabJobAll => GRAB_JOB_ALL,
@@ -245,18 +283,31 @@ impl Request {
             | Request::AllYours => &[],
             Request::CanDo { function } | Request::CantDo { function } => &[function],
             Request::Submit(s) => &[&s.function, &s.unique, &s.data],
-            Request::SubmitSched { function, unique, schedule: [a, b, c, d, e], data } => {
-                &[function, unique, a, b, c, d, e, data]
-            }
-            Request::SubmitEpoch { function, unique, epoch, data } => {
-                &[function, unique, fmt_u64(&mut num, *epoch), data]
-            }
-            Request::SubmitReduce { function, unique, reducer, aggregator, data, .. } => {
-                &[function, unique, reducer, aggregator, data]
-            }
-            Request::WorkStatus { handle, numerator, denominator } => {
-                &[handle, numerator, denominator]
-            }
+            Request::SubmitSched {
+                function,
+                unique,
+                schedule: [a, b, c, d, e],
+                data,
+            } => &[function, unique, a, b, c, d, e, data],
+            Request::SubmitEpoch {
+                function,
+                unique,
+                epoch,
+                data,
+            } => &[function, unique, fmt_u64(&mut num, *epoch), data],
+            Request::SubmitReduce {
+                function,
+                unique,
+                reducer,
+                aggregator,
+                data,
+                ..
+            } => &[function, unique, reducer, aggregator, data],
+            Request::WorkStatus {
+                handle,
+                numerator,
+                denominator,
+            } => &[handle, numerator, denominator],
             Request::WorkComplete { handle, data }
             | Request::WorkException { handle, data }
             | Request::WorkData { handle, data }

@@ -18,9 +18,17 @@ pub enum Response {
     /// NO_JOB.
     NoJob,
     /// JOB_ASSIGN.
-    JobAssign { handle: Bytes, function: Bytes, data: Bytes },
+    JobAssign {
+        handle: Bytes,
+        function: Bytes,
+        data: Bytes,
+    },
     /// WORK_STATUS forwarded to a client.
-    WorkStatus { handle: Bytes, numerator: Bytes, denominator: Bytes },
+    WorkStatus {
+        handle: Bytes,
+        numerator: Bytes,
+        denominator: Bytes,
+    },
     /// WORK_COMPLETE forwarded to a client.
     WorkComplete { handle: Bytes, data: Bytes },
     /// WORK_FAIL forwarded to a client.
@@ -36,13 +44,30 @@ pub enum Response {
     /// ERROR with a gearmand error code and a text.
     Error { code: Bytes, text: Bytes },
     /// STATUS_RES.
-    StatusRes { handle: Bytes, known: bool, running: bool, numerator: Bytes, denominator: Bytes },
+    StatusRes {
+        handle: Bytes,
+        known: bool,
+        running: bool,
+        numerator: Bytes,
+        denominator: Bytes,
+    },
     /// OPTION_RES.
     OptionRes { option: Bytes },
     /// JOB_ASSIGN_UNIQ.
-    JobAssignUniq { handle: Bytes, function: Bytes, unique: Bytes, data: Bytes },
+    JobAssignUniq {
+        handle: Bytes,
+        function: Bytes,
+        unique: Bytes,
+        data: Bytes,
+    },
     /// JOB_ASSIGN_ALL.
-    JobAssignAll { handle: Bytes, function: Bytes, unique: Bytes, reducer: Bytes, data: Bytes },
+    JobAssignAll {
+        handle: Bytes,
+        function: Bytes,
+        unique: Bytes,
+        reducer: Bytes,
+        data: Bytes,
+    },
     /// STATUS_RES_UNIQUE.
     StatusResUnique {
         unique: Bytes,
@@ -69,7 +94,10 @@ fn parse_flag(kind: PacketType, arg: &[u8]) -> Result<bool, ProtoError> {
 impl Response {
     /// An ERROR packet from static strings.
     pub fn error(code: &'static str, text: impl Into<Bytes>) -> Response {
-        Response::Error { code: Bytes::from_static(code.as_bytes()), text: text.into() }
+        Response::Error {
+            code: Bytes::from_static(code.as_bytes()),
+            text: text.into(),
+        }
     }
 
     /// Builds a response from a packet type and its body (zero-copy).
@@ -83,11 +111,19 @@ impl Response {
             NO_JOB => Response::NoJob,
             JOB_ASSIGN => {
                 let [handle, function, data] = split::<3>(kind, &body)?;
-                Response::JobAssign { handle, function, data }
+                Response::JobAssign {
+                    handle,
+                    function,
+                    data,
+                }
             }
             WORK_STATUS => {
                 let [handle, numerator, denominator] = split::<3>(kind, &body)?;
-                Response::WorkStatus { handle, numerator, denominator }
+                Response::WorkStatus {
+                    handle,
+                    numerator,
+                    denominator,
+                }
             }
             WORK_COMPLETE => {
                 let [handle, data] = split::<2>(kind, &body)?;
@@ -124,11 +160,22 @@ impl Response {
             OPTION_RES => Response::OptionRes { option: body },
             JOB_ASSIGN_UNIQ => {
                 let [handle, function, unique, data] = split::<4>(kind, &body)?;
-                Response::JobAssignUniq { handle, function, unique, data }
+                Response::JobAssignUniq {
+                    handle,
+                    function,
+                    unique,
+                    data,
+                }
             }
             JOB_ASSIGN_ALL => {
                 let [handle, function, unique, reducer, data] = split::<5>(kind, &body)?;
-                Response::JobAssignAll { handle, function, unique, reducer, data }
+                Response::JobAssignAll {
+                    handle,
+                    function,
+                    unique,
+                    reducer,
+                    data,
+                }
             }
             STATUS_RES_UNIQUE => {
                 let [unique, known, running, numerator, denominator, count] =
@@ -177,26 +224,43 @@ impl Response {
         let args: &[&[u8]] = match self {
             Response::Noop | Response::NoJob => &[],
             Response::JobCreated { handle } | Response::WorkFail { handle } => &[handle],
-            Response::JobAssign { handle, function, data } => &[handle, function, data],
-            Response::WorkStatus { handle, numerator, denominator } => {
-                &[handle, numerator, denominator]
-            }
+            Response::JobAssign {
+                handle,
+                function,
+                data,
+            } => &[handle, function, data],
+            Response::WorkStatus {
+                handle,
+                numerator,
+                denominator,
+            } => &[handle, numerator, denominator],
             Response::WorkComplete { handle, data }
             | Response::WorkException { handle, data }
             | Response::WorkData { handle, data }
             | Response::WorkWarning { handle, data } => &[handle, data],
             Response::EchoRes { data } => &[data],
             Response::Error { code, text } => &[code, text],
-            Response::StatusRes { handle, known, running, numerator, denominator } => {
-                &[handle, flag(*known), flag(*running), numerator, denominator]
-            }
+            Response::StatusRes {
+                handle,
+                known,
+                running,
+                numerator,
+                denominator,
+            } => &[handle, flag(*known), flag(*running), numerator, denominator],
             Response::OptionRes { option } => &[option],
-            Response::JobAssignUniq { handle, function, unique, data } => {
-                &[handle, function, unique, data]
-            }
-            Response::JobAssignAll { handle, function, unique, reducer, data } => {
-                &[handle, function, unique, reducer, data]
-            }
+            Response::JobAssignUniq {
+                handle,
+                function,
+                unique,
+                data,
+            } => &[handle, function, unique, data],
+            Response::JobAssignAll {
+                handle,
+                function,
+                unique,
+                reducer,
+                data,
+            } => &[handle, function, unique, reducer, data],
             Response::StatusResUnique {
                 unique,
                 known,

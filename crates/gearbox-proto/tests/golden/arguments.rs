@@ -1,0 +1,89 @@
+//! Golden cases for argument contents: NUL bytes in the opaque tail, the two CAN_DO_TIMEOUT
+//! encodings, and ALL_YOURS.
+
+use bytes::BytesMut;
+use gearbox_proto::{Incoming, Priority, Request, Response, ServerCodec, SubmitJob};
+use tokio_util::codec::Decoder;
+
+use super::{b, check_request, check_response};
+
+#[test]
+fn last_argument_keeps_its_nul_bytes() {
+    let payload = b(b"\0a\0\0b\0");
+    check_request(
+        &Request::Submit(SubmitJob {
+            function: b(b"f"),
+            unique: b(b""),
+            data: payload.clone(),
+            priority: Priority::Normal,
+            background: false,
+        }),
+        b"\0REQ\0\0\0\x07\0\0\0\x09f\0\0\0a\0\0b\0",
+    );
+    check_request(
+        &Request::WorkComplete {
+            handle: b(b"H:x:1"),
+            data: payload.clone(),
+        },
+        b"\0REQ\0\0\0\x0d\0\0\0\x0cH:x:1\0\0a\0\0b\0",
+    );
+    check_request(
+        &Request::CanDo {
+            function: b(b"a\0b"),
+        },
+        b"\0REQ\0\0\0\x01\0\0\0\x03a\0b",
+    );
+    check_response(
+        &Response::JobAssignUniq {
+            handle: b(b"H:x:1"),
+            function: b(b"f"),
+            unique: b(b"u"),
+            data: payload.clone(),
+        },
+        b"\0RES\0\0\0\x1f\0\0\0\x10H:x:1\0f\0u\0\0a\0\0b\0",
+    );
+    check_response(
+        &Response::error("QUEUE_ERROR", "full\0really"),
+        b"\0RES\0\0\0\x13\0\0\0\x17QUEUE_ERROR\0full\0really",
+    );
+}
+
+#[test]
+fn can_do_timeout_ascii_decimal_is_milliseconds() {
+    let mut src = BytesMut::from(&b"\0REQ\0\0\0\x17\0\0\0\x0dreverse\x0030000"[..]);
+    let Ok(Some(Incoming::Request(Request::CanDoTimeout { function, timeout }))) =
+        ServerCodec::default().decode(&mut src)
+    else {
+        panic!("CAN_DO_TIMEOUT did not decode");
+    };
+    assert_eq!(function, b(b"reverse"));
+    assert_eq!(Request::timeout_millis(&timeout), Some(30_000));
+    assert_eq!(Request::timeout_millis(b"1000"), Some(1_000));
+    assert_eq!(Request::timeout_millis(b"30000\0"), Some(30_000));
+}
+
+#[test]
+fn can_do_timeout_binary_big_endian_is_seconds() {
+    let mut src = BytesMut::from(&b"\0REQ\0\0\0\x17\0\0\0\x0creverse\0\0\0\0\x05"[..]);
+    let Ok(Some(Incoming::Request(Request::CanDoTimeout { function, timeout }))) =
+        ServerCodec::default().decode(&mut src)
+    else {
+        panic!("CAN_DO_TIMEOUT did not decode");
+    };
+    assert_eq!(function, b(b"reverse"));
+    assert_eq!(timeout, b(b"\0\0\0\x05"));
+    assert_eq!(Request::timeout_millis(&timeout), Some(5_000));
+    assert_eq!(Request::timeout_millis(b"\0\0\x01\0"), Some(256_000));
+    assert_eq!(Request::timeout_millis(b""), None);
+    assert_eq!(Request::timeout_millis(b"ten"), None);
+}
+
+#[test]
+fn all_yours_parses() {
+    let mut src = BytesMut::from(&b"\0REQ\0\0\0\x18\0\0\0\0"[..]);
+    assert!(matches!(
+        ServerCodec::default().decode(&mut src),
+        Ok(Some(Incoming::Request(Request::AllYours)))
+    ));
+    assert!(src.is_empty());
+}
