@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # gearbox-proto: the Gearman wire protocol
 //!
 //! Pure protocol code: no runtime, no sockets, no server or client logic.

@@ -62,9 +62,15 @@ impl SubmitJob {
 #[non_exhaustive]
 pub enum Request {
     /// CAN_DO.
-    CanDo { function: Bytes },
+    CanDo {
+        /// Function name.
+        function: Bytes,
+    },
     /// CANT_DO.
-    CantDo { function: Bytes },
+    CantDo {
+        /// Function name.
+        function: Bytes,
+    },
     /// RESET_ABILITIES.
     ResetAbilities,
     /// PRE_SLEEP.
@@ -74,25 +80,39 @@ pub enum Request {
     /// SUBMIT_JOB_SCHED: a background job repeated on five cron fields
     /// (minute, hour, day of month, month, day of week).
     SubmitSched {
+        /// Function name.
         function: Bytes,
+        /// Unique id.
         unique: Bytes,
+        /// Minute, hour, day of month, month, day of week.
         schedule: [Bytes; 5],
+        /// Opaque payload (may contain NULs).
         data: Bytes,
     },
     /// SUBMIT_JOB_EPOCH: a background job that must not run before `epoch` (UNIX seconds).
     SubmitEpoch {
+        /// Function name.
         function: Bytes,
+        /// Unique id.
         unique: Bytes,
+        /// UNIX time in seconds.
         epoch: u64,
+        /// Opaque payload (may contain NULs).
         data: Bytes,
     },
     /// SUBMIT_REDUCE_JOB / SUBMIT_REDUCE_JOB_BACKGROUND.
     SubmitReduce {
+        /// Function name.
         function: Bytes,
+        /// Unique id.
         unique: Bytes,
+        /// Reducer function name.
         reducer: Bytes,
+        /// Aggregator name (unused by servers).
         aggregator: Bytes,
+        /// Opaque payload (may contain NULs).
         data: Bytes,
+        /// Fire-and-forget when true.
         background: bool,
     },
     /// GRAB_JOB.
@@ -103,34 +123,80 @@ pub enum Request {
     GrabJobAll,
     /// WORK_STATUS (numerator and denominator are ASCII decimals, passed through).
     WorkStatus {
+        /// Job handle.
         handle: Bytes,
+        /// Progress numerator, ASCII decimal.
         numerator: Bytes,
+        /// Progress denominator, ASCII decimal.
         denominator: Bytes,
     },
     /// WORK_COMPLETE.
-    WorkComplete { handle: Bytes, data: Bytes },
+    WorkComplete {
+        /// Job handle.
+        handle: Bytes,
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// WORK_FAIL.
-    WorkFail { handle: Bytes },
+    WorkFail {
+        /// Job handle.
+        handle: Bytes,
+    },
     /// WORK_EXCEPTION.
-    WorkException { handle: Bytes, data: Bytes },
+    WorkException {
+        /// Job handle.
+        handle: Bytes,
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// WORK_DATA.
-    WorkData { handle: Bytes, data: Bytes },
+    WorkData {
+        /// Job handle.
+        handle: Bytes,
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// WORK_WARNING.
-    WorkWarning { handle: Bytes, data: Bytes },
+    WorkWarning {
+        /// Job handle.
+        handle: Bytes,
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// GET_STATUS.
-    GetStatus { handle: Bytes },
+    GetStatus {
+        /// Job handle.
+        handle: Bytes,
+    },
     /// GET_STATUS_UNIQUE.
-    GetStatusUnique { unique: Bytes },
+    GetStatusUnique {
+        /// Unique id.
+        unique: Bytes,
+    },
     /// ECHO_REQ.
-    EchoReq { data: Bytes },
+    EchoReq {
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// SET_CLIENT_ID.
-    SetClientId { id: Bytes },
+    SetClientId {
+        /// Client id.
+        id: Bytes,
+    },
     /// CAN_DO_TIMEOUT; see [`Request::timeout_millis`] for the two encodings of `timeout`.
-    CanDoTimeout { function: Bytes, timeout: Bytes },
+    CanDoTimeout {
+        /// Function name.
+        function: Bytes,
+        /// Time limit (see `timeout_millis`).
+        timeout: Bytes,
+    },
     /// ALL_YOURS (never implemented by any server).
     AllYours,
     /// OPTION_REQ.
-    OptionReq { option: Bytes },
+    OptionReq {
+        /// Option name, e.g. `exceptions`.
+        option: Bytes,
+    },
 }
 
 impl Request {

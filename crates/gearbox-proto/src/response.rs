@@ -14,67 +14,130 @@ pub enum Response {
     /// NOOP: wake up, there may be work.
     Noop,
     /// JOB_CREATED.
-    JobCreated { handle: Bytes },
+    JobCreated {
+        /// Job handle.
+        handle: Bytes,
+    },
     /// NO_JOB.
     NoJob,
     /// JOB_ASSIGN.
     JobAssign {
+        /// Job handle.
         handle: Bytes,
+        /// Function name.
         function: Bytes,
+        /// Opaque payload (may contain NULs).
         data: Bytes,
     },
     /// WORK_STATUS forwarded to a client.
     WorkStatus {
+        /// Job handle.
         handle: Bytes,
+        /// Progress numerator, ASCII decimal.
         numerator: Bytes,
+        /// Progress denominator, ASCII decimal.
         denominator: Bytes,
     },
     /// WORK_COMPLETE forwarded to a client.
-    WorkComplete { handle: Bytes, data: Bytes },
+    WorkComplete {
+        /// Job handle.
+        handle: Bytes,
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// WORK_FAIL forwarded to a client.
-    WorkFail { handle: Bytes },
+    WorkFail {
+        /// Job handle.
+        handle: Bytes,
+    },
     /// WORK_EXCEPTION forwarded to a client.
-    WorkException { handle: Bytes, data: Bytes },
+    WorkException {
+        /// Job handle.
+        handle: Bytes,
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// WORK_DATA forwarded to a client.
-    WorkData { handle: Bytes, data: Bytes },
+    WorkData {
+        /// Job handle.
+        handle: Bytes,
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// WORK_WARNING forwarded to a client.
-    WorkWarning { handle: Bytes, data: Bytes },
+    WorkWarning {
+        /// Job handle.
+        handle: Bytes,
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// ECHO_RES.
-    EchoRes { data: Bytes },
+    EchoRes {
+        /// Opaque payload (may contain NULs).
+        data: Bytes,
+    },
     /// ERROR with a gearmand error code and a text.
-    Error { code: Bytes, text: Bytes },
+    Error {
+        /// Error code, e.g. `JOB_NOT_FOUND`.
+        code: Bytes,
+        /// Human-readable error text.
+        text: Bytes,
+    },
     /// STATUS_RES.
     StatusRes {
+        /// Job handle.
         handle: Bytes,
+        /// Whether the server knows the job.
         known: bool,
+        /// Whether a worker is running it.
         running: bool,
+        /// Progress numerator, ASCII decimal.
         numerator: Bytes,
+        /// Progress denominator, ASCII decimal.
         denominator: Bytes,
     },
     /// OPTION_RES.
-    OptionRes { option: Bytes },
+    OptionRes {
+        /// Option name, e.g. `exceptions`.
+        option: Bytes,
+    },
     /// JOB_ASSIGN_UNIQ.
     JobAssignUniq {
+        /// Job handle.
         handle: Bytes,
+        /// Function name.
         function: Bytes,
+        /// Unique id.
         unique: Bytes,
+        /// Opaque payload (may contain NULs).
         data: Bytes,
     },
     /// JOB_ASSIGN_ALL.
     JobAssignAll {
+        /// Job handle.
         handle: Bytes,
+        /// Function name.
         function: Bytes,
+        /// Unique id.
         unique: Bytes,
+        /// Reducer function name.
         reducer: Bytes,
+        /// Opaque payload (may contain NULs).
         data: Bytes,
     },
     /// STATUS_RES_UNIQUE.
     StatusResUnique {
+        /// Unique id.
         unique: Bytes,
+        /// Whether the server knows the job.
         known: bool,
+        /// Whether a worker is running it.
         running: bool,
+        /// Progress numerator, ASCII decimal.
         numerator: Bytes,
+        /// Progress denominator, ASCII decimal.
         denominator: Bytes,
+        /// Clients attached to the job.
         client_count: u64,
     },
 }
