@@ -23,6 +23,9 @@ use crate::core::{ConnId, ConnInfo, Core, Effect, Outbox};
 use crate::outbound::Outbound;
 use crate::{Config, ServerError};
 
+/// How long a closing connection may take to flush its remaining output.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How the server should stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownMode {
@@ -342,6 +345,11 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         shared.apply(&mut st, &mut out);
     }
     outbound.close();
-    let _ = writer.await;
+    let mut writer = writer;
+    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
+        // The peer stopped reading: give up on the rest of its output.
+        outbound.abort.cancel();
+        let _ = writer.await;
+    }
     tracing::debug!(conn = id, "disconnected");
 }
