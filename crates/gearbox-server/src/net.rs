@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
 
 use crate::core::{ConnId, ConnInfo, Core, Effect, Outbox};
 use crate::outbound::Outbound;
@@ -52,6 +53,8 @@ struct Shared {
     timers: Notify,
     idle: Notify,
     stop: watch::Sender<Option<ShutdownMode>>,
+    /// Cancelled when every connection must close, including ones still starting up.
+    closing: CancellationToken,
     config: Config,
 }
 
@@ -115,6 +118,7 @@ pub async fn run(
         timers: Notify::new(),
         idle: Notify::new(),
         stop,
+        closing: CancellationToken::new(),
         config,
     });
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
@@ -171,10 +175,7 @@ pub async fn run(
             idle.await;
         }
     }
-    let outbounds: Vec<_> = shared.lock().outbounds.values().cloned().collect();
-    for o in outbounds {
-        o.close();
-    }
+    shared.closing.cancel();
     while conns.join_next().await.is_some() {}
     shared.stop.send_replace(Some(mode));
     let _ = timer.await;
@@ -296,6 +297,7 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         let n = tokio::select! {
             r = rd.read_buf(&mut buf) => r,
             _ = outbound.close.cancelled() => break,
+            _ = shared.closing.cancelled() => break,
         };
         match n {
             Ok(0) | Err(_) => break,

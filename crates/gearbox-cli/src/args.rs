@@ -1,0 +1,289 @@
+//! Command-line flags, named as gearmand names them.
+//!
+//! Every setting that the config file can also set is an `Option` here with no clap default,
+//! so [`crate::settings`] can tell "given on the command line or in the environment" from
+//! "not given" and apply the precedence flags > environment > file > defaults. The defaults
+//! shown in `--help` are the ones [`crate::settings`] applies.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+use gearbox_server::core::TimeoutAction;
+use serde::de::IntoDeserializer;
+use serde::Deserialize;
+
+use crate::level::Verbosity;
+
+const LIMITS: &str = "Limits";
+const COMPAT: &str = "Accepted for gearmand compatibility";
+
+/// gearboxd: a Gearman job server, a drop-in replacement for gearmand.
+///
+/// Settings come from flags, then the environment, then the `--config` file, then defaults.
+/// Once every socket is bound, gearboxd prints one line per listening address on standard
+/// error, `gearboxd listening on ADDR`, whatever the log settings.
+/// Signals: SIGTERM/SIGINT stop now, SIGUSR1 stops once queued and running jobs are done,
+/// SIGHUP reopens the log file; a second SIGTERM/SIGINT during a stop ends it at once.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "gearboxd", version, max_term_width = 100)]
+pub struct Args {
+    /// TOML configuration file (keys: see gearboxd.example.toml).
+    #[arg(long, value_name = "FILE", env = "GEARBOXD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Port to listen on (default: 4730; 0 = any free port).
+    #[arg(short = 'p', long, value_name = "PORT", env = "GEARMAND_PORT")]
+    pub port: Option<u16>,
+
+    /// Address to listen on: an IP, `IP:PORT`, `[IPv6]:PORT` or a host name; repeatable
+    /// (default: 0.0.0.0, and :: where IPv6 is available)
+    #[arg(short = 'L', long = "listen", value_name = "ADDR")]
+    pub listen: Vec<String>,
+
+    /// Length of the queue of connections not yet accepted (default: 32).
+    #[arg(short = 'b', long, value_name = "N")]
+    pub backlog: Option<u32>,
+
+    /// Times a job is re-queued after its worker is lost, before it fails: -1 = unlimited,
+    /// 0 = never (default: -1).
+    #[arg(short = 'j', long, value_name = "N", allow_negative_numbers = true)]
+    pub job_retries: Option<i64>,
+
+    /// Sleeping workers woken per new job; 0 = all (default: 0).
+    #[arg(short = 'w', long, value_name = "N")]
+    pub worker_wakeup: Option<usize>,
+
+    /// Send WORK_EXCEPTION to every client, not only to those that asked for it.
+    #[arg(long)]
+    pub exceptions: bool,
+
+    /// Job handle prefix: handles are PREFIX:N (default: `H:<hostname>`).
+    #[arg(long, value_name = "PREFIX")]
+    pub job_handle_prefix: Option<String>,
+
+    /// What a CAN_DO_TIMEOUT expiry does: `fail` the job, or `requeue` it as gearmand does
+    /// (default: fail).
+    #[arg(long, value_name = "ACTION", value_parser = parse_timeout_action)]
+    pub timeout_action: Option<TimeoutAction>,
+
+    /// Runtime worker threads; 0 = one per CPU core (default: 0).
+    #[arg(short = 't', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Append the log to FILE; `stderr` or `none` log to standard error (default: stderr).
+    /// SIGHUP reopens it.
+    #[arg(short = 'l', long, value_name = "FILE")]
+    pub log_file: Option<String>,
+
+    /// Log level: FATAL, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFO or DEBUG
+    /// (default: ERROR).
+    #[arg(long = "verbose", value_name = "LEVEL", value_parser = parse_verbosity)]
+    pub verbose: Option<Verbosity>,
+
+    /// One level more verbose than --verbose (or the file, or ERROR); repeatable.
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub more_verbose: u8,
+
+    /// Write the process id to FILE at start; removed at exit.
+    #[arg(short = 'P', long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Job queue: only `builtin` (in memory) in this release (default: builtin).
+    #[arg(short = 'q', long, value_name = "TYPE")]
+    pub queue_type: Option<String>,
+
+    /// Check the flags and the config file, then exit without serving.
+    #[arg(long)]
+    pub check_args: bool,
+
+    /// Largest packet body accepted, bytes; larger ones get an ERROR and the connection is
+    /// closed (default: 67108864).
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub max_body: Option<usize>,
+
+    /// Longest admin text line, bytes (default: 8192).
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub max_admin_line: Option<usize>,
+
+    /// Unsent output a connection may hold before it is dropped, bytes (default: 67108864).
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub max_unsent: Option<usize>,
+
+    /// Simultaneous connections (default: 10000).
+    #[arg(long, value_name = "N", help_heading = LIMITS)]
+    pub max_connections: Option<usize>,
+
+    /// Longest unique id, bytes (default: 64).
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub max_unique: Option<usize>,
+
+    /// Longest function name, bytes (default: 512).
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub max_function: Option<usize>,
+
+    /// Longest client id, bytes (default: 254).
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub max_client_id: Option<usize>,
+
+    /// Raise the open-file limit (RLIMIT_NOFILE) to N.
+    #[arg(short = 'f', long, value_name = "N", help_heading = COMPAT)]
+    pub file_descriptors: Option<u64>,
+
+    /// Enable TCP keepalive on client connections.
+    #[arg(long, help_heading = COMPAT)]
+    pub keepalive: bool,
+
+    /// With --keepalive: idle seconds before the first probe; -1 = system default.
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, help_heading = COMPAT)]
+    pub keepalive_idle: Option<i32>,
+
+    /// With --keepalive: seconds between probes; -1 = system default.
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, help_heading = COMPAT)]
+    pub keepalive_interval: Option<i32>,
+
+    /// With --keepalive: unanswered probes before the connection is dropped; -1 = system
+    /// default.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, help_heading = COMPAT)]
+    pub keepalive_count: Option<i32>,
+
+    /// Ignored: gearboxd always runs in the foreground (let systemd supervise it).
+    #[arg(short = 'd', long, help_heading = COMPAT)]
+    pub daemon: bool,
+
+    /// Ignored: workers get jobs by priority, round-robin between functions.
+    #[arg(short = 'R', long, help_heading = COMPAT)]
+    pub round_robin: bool,
+
+    /// Ignored: gearboxd's tables grow as needed.
+    #[arg(long, value_name = "N", help_heading = COMPAT)]
+    pub hashtable_buckets: Option<u64>,
+
+    /// Ignored: core dumps follow the system's settings (ulimit -c).
+    #[arg(long, help_heading = COMPAT)]
+    pub coredump: bool,
+
+    /// Ignored: gearboxd does not switch users; start it as the user it should run as.
+    #[arg(short = 'u', long, value_name = "USER", help_heading = COMPAT)]
+    pub user: Option<String>,
+
+    /// Ignored: logs go to standard error or --log-file.
+    #[arg(long, help_heading = COMPAT)]
+    pub syslog: bool,
+}
+
+fn parse_verbosity(s: &str) -> Result<Verbosity, String> {
+    s.parse()
+}
+
+/// Parses `fail` / `requeue` with the same names the config file uses.
+pub fn parse_timeout_action(s: &str) -> Result<TimeoutAction, String> {
+    let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = s.into_deserializer();
+    TimeoutAction::deserialize(de).map_err(|_| format!("expected `fail` or `requeue`, not `{s}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn gearmand_style_command_line_parses() {
+        let a = Args::try_parse_from([
+            "gearboxd",
+            "-p",
+            "4731",
+            "-L",
+            "127.0.0.1",
+            "-L",
+            "::1",
+            "-b",
+            "64",
+            "-j",
+            "-1",
+            "-w",
+            "2",
+            "--exceptions",
+            "-t",
+            "3",
+            "-l",
+            "stderr",
+            "--verbose",
+            "info",
+            "-vv",
+            "-P",
+            "/run/g.pid",
+            "-q",
+            "builtin",
+            "-d",
+            "-R",
+            "--hashtable-buckets",
+            "991",
+            "--keepalive",
+            "--keepalive-idle",
+            "-1",
+            "-u",
+            "gearman",
+            "-f",
+            "4096",
+        ])
+        .unwrap();
+        assert_eq!(a.port, Some(4731));
+        assert_eq!(a.listen, ["127.0.0.1", "::1"]);
+        assert_eq!(a.job_retries, Some(-1));
+        assert_eq!(a.verbose, Some(Verbosity::Info));
+        assert_eq!(a.more_verbose, 2);
+        assert_eq!(a.keepalive_idle, Some(-1));
+        assert!(a.daemon && a.round_robin && a.keepalive && a.exceptions);
+    }
+
+    #[test]
+    fn defaults_in_the_help_are_the_real_ones() {
+        use crate::settings::{DEFAULT_BACKLOG, DEFAULT_PORT};
+        let d = gearbox_server::Config::default();
+        let cmd = Args::command();
+        let help = |id: &str| {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_long_help().or(arg.get_help()).unwrap().to_string()
+        };
+        let expected = [
+            ("port", DEFAULT_PORT.to_string()),
+            ("backlog", DEFAULT_BACKLOG.to_string()),
+            ("job_retries", d.job_retries.to_string()),
+            ("worker_wakeup", d.worker_wakeup.to_string()),
+            ("verbose", d.verbose.clone()),
+            ("max_body", d.max_body.to_string()),
+            ("max_admin_line", d.max_admin_line.to_string()),
+            ("max_unsent", d.max_unsent.to_string()),
+            ("max_connections", d.max_connections.to_string()),
+            ("max_unique", d.max_unique.to_string()),
+            ("max_function", d.max_function.to_string()),
+            ("max_client_id", d.max_client_id.to_string()),
+        ];
+        for (id, value) in expected {
+            let text = help(id);
+            assert!(
+                text.contains(&format!("(default: {value}")),
+                "--{id}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeout_action_names_match_the_config_file() {
+        assert_eq!(parse_timeout_action("fail"), Ok(TimeoutAction::Fail));
+        assert_eq!(parse_timeout_action("requeue"), Ok(TimeoutAction::Requeue));
+        assert!(parse_timeout_action("retry").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(Args::try_parse_from(["gearboxd", "-p", "http"]).is_err());
+        assert!(Args::try_parse_from(["gearboxd", "--verbose", "LOUD"]).is_err());
+        assert!(Args::try_parse_from(["gearboxd", "--no-such-flag"]).is_err());
+    }
+}

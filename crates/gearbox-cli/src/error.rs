@@ -1,0 +1,69 @@
+//! Errors of the binary's set-up layer: configuration, sockets, files.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// What can stop `gearboxd` before (or instead of) serving.
+///
+/// Messages are short and lowercase; the underlying cause, if any, is the error's source, so
+/// `{:#}` (as `anyhow` prints it) reads "cannot read config file /x: No such file ...".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {}", path.display())]
+    ConfigRead {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML or has an unknown key or a wrong type.
+    #[error("invalid config file {}: {message}", path.display())]
+    ConfigParse {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// What is wrong, as the TOML parser or the settings check says it.
+        message: String,
+    },
+    /// A setting has a value gearboxd cannot use (from a flag, the environment or the file).
+    #[error("{0}")]
+    Invalid(String),
+    /// A `--listen` host name could not be resolved.
+    #[error("cannot resolve listen address {host}")]
+    Resolve {
+        /// The name given.
+        host: String,
+        /// The resolver's answer.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A listening socket could not be set up.
+    #[error("cannot listen on {addr} (is another server running there?)")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The log file could not be opened.
+    #[error("cannot open log file {}", path.display())]
+    LogFile {
+        /// The file named by `--log-file`.
+        path: PathBuf,
+        /// The system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pid file could not be written.
+    #[error("cannot write pid file {}", path.display())]
+    PidFile {
+        /// The file named by `--pid-file`.
+        path: PathBuf,
+        /// The system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+}
