@@ -1,8 +1,12 @@
 //! The admin text protocol that shares the job port: parsing command lines.
 //!
 //! A line is split on runs of spaces (a trailing `\r` is stripped) and the command word is
-//! matched case-insensitively, as gearmand does. Replies are formatted by the server, which owns
-//! the state they describe; this module only says what was asked.
+//! matched case-insensitively, as gearmand does. Only the space separates words: a tab is part
+//! of a word, as in gearmand. Unlike gearmand, leading and trailing spaces are ignored (gearmand
+//! reads them as empty words, so ` status` is an unknown command there) and a line of more than
+//! [`MAX_WORDS`] words is answered with `INVALID_ARGUMENTS` (gearmand closes the connection).
+//! Replies are formatted by the server, which owns the state they describe; this module only
+//! says what was asked.
 
 use bytes::Bytes;
 
@@ -71,6 +75,9 @@ pub enum AdminCommand {
     },
 }
 
+/// Most words an admin line may have (gearmand 1.1.20 drops the connection past five).
+pub const MAX_WORDS: usize = 5;
+
 fn is(word: &Bytes, name: &str) -> bool {
     word.eq_ignore_ascii_case(name.as_bytes())
 }
@@ -82,7 +89,7 @@ pub fn parse_admin_line(line: Bytes) -> AdminCommand {
     let mut args: Vec<Bytes> = Vec::with_capacity(4);
     let mut start = None;
     for (i, &b) in line.iter().enumerate() {
-        match (b == b' ' || b == b'\t', start) {
+        match (b == b' ', start) {
             (true, Some(s)) => {
                 args.push(line.slice(s..i));
                 start = None;
@@ -98,6 +105,9 @@ pub fn parse_admin_line(line: Bytes) -> AdminCommand {
         return AdminCommand::Empty;
     };
     let argc = args.len();
+    if argc > MAX_WORDS {
+        return AdminCommand::InvalidArguments { command: cmd };
+    }
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
     if is(&cmd, "workers") {
         AdminCommand::Workers
@@ -239,6 +249,34 @@ mod tests {
             p("shutdown now"),
             AdminCommand::InvalidArguments {
                 command: "shutdown".into()
+            }
+        );
+    }
+
+    #[test]
+    fn only_spaces_separate_words_and_at_most_five_are_accepted() {
+        assert_eq!(
+            p("status\tx"),
+            AdminCommand::Unknown {
+                command: "status\tx".into()
+            }
+        );
+        assert_eq!(
+            p("bogus a b c d"),
+            AdminCommand::Unknown {
+                command: "bogus".into()
+            }
+        );
+        assert_eq!(
+            p("maxqueue f 1 2 3 4"),
+            AdminCommand::InvalidArguments {
+                command: "maxqueue".into()
+            }
+        );
+        assert_eq!(
+            p("status a b c d e"),
+            AdminCommand::InvalidArguments {
+                command: "status".into()
             }
         );
     }

@@ -8,7 +8,7 @@
 //! - [`net`]: the Tokio side: [`run`] accepts connections, decodes packets, feeds the core
 //!   behind one `std::sync::Mutex`, and writes each connection's output once per wake-up.
 //! - [`outbound`]: a connection's bounded output buffer, shared with the core's dispatch.
-//! - [`error`]: [`ServerError`].
+//! - [`error`]: the error type, [`ServerError`].
 //!
 //! The server runs on the runtime it is given and stops when the shutdown future passed to
 //! [`run`] resolves (or an admin `shutdown` arrives from loopback).

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 /// Whether we run under CI (`CI=true`), where nothing may be skipped.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Finds `program` (an absolute path or a name on `PATH`). Returns `None`, after printing why,
@@ -17,7 +19,9 @@ pub fn require(program: &str, why: &str) -> Option<PathBuf> {
         Some(PathBuf::from(program)).filter(|p| p.exists())
     } else {
         std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.exists())
+            std::env::split_paths(&paths)
+                .map(|d| d.join(program))
+                .find(|p| p.exists())
         })
     };
     if found.is_none() {

@@ -8,8 +8,12 @@
 //!   fails the test instead of hanging it.
 //! - [`external`]: finding third-party programs (gearmand, gearman, gearadmin, python3 with
 //!   gear) and skipping with a printed reason when one is missing outside CI.
+//! - [`gearmand`]: the real C++ gearmand on a free loopback port, for differential tests.
+//! - [`process`]: child processes (third-party tools) killed on drop, every wait bounded.
 
 pub mod external;
+pub mod gearmand;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,13 +50,19 @@ impl TestServer {
 
     /// Starts a server with `config`.
     pub async fn start_with(config: Config) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(gearbox_server::run(vec![listener], config, async move {
             rx.await.unwrap_or(ShutdownMode::Immediate)
         }));
-        TestServer { addr, stop: Some(tx), handle: Some(handle) }
+        TestServer {
+            addr,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     /// Opens a raw connection.
@@ -111,7 +121,11 @@ impl RawConn {
     pub async fn connect(addr: SocketAddr) -> RawConn {
         let stream = TcpStream::connect(addr).await.expect("connect to server");
         stream.set_nodelay(true).expect("nodelay");
-        RawConn { stream, buf: BytesMut::new(), codec: ClientCodec::default() }
+        RawConn {
+            stream,
+            buf: BytesMut::new(),
+            codec: ClientCodec::default(),
+        }
     }
 
     /// Sends one request.
@@ -137,7 +151,11 @@ impl RawConn {
     /// Reads the next packet, or `None` if the server closed the connection.
     pub async fn recv_or_close(&mut self) -> Option<Response> {
         loop {
-            if let Some(r) = self.codec.decode(&mut self.buf).expect("valid packet from server") {
+            if let Some(r) = self
+                .codec
+                .decode(&mut self.buf)
+                .expect("valid packet from server")
+            {
                 return Some(r);
             }
             let n = tokio::time::timeout(READ_TIMEOUT, self.stream.read_buf(&mut self.buf))
@@ -196,12 +214,20 @@ impl RawConn {
 
     /// Reads one text line including its `\n`.
     pub async fn read_line(&mut self) -> String {
+        String::from_utf8_lossy(&self.read_line_bytes().await).into_owned()
+    }
+
+    /// Reads one line including its `\n`, as raw bytes (admin replies echo what was sent,
+    /// which need not be UTF-8).
+    pub async fn read_line_bytes(&mut self) -> Vec<u8> {
         loop {
             if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-                let line = self.buf.split_to(pos + 1);
-                return String::from_utf8_lossy(&line).into_owned();
+                return self.buf.split_to(pos + 1).to_vec();
             }
-            assert!(self.read_more().await, "connection closed while waiting for a line");
+            assert!(
+                self.read_more().await,
+                "connection closed while waiting for a line"
+            );
         }
     }
 

@@ -26,15 +26,36 @@ async fn foreground_job_round_trip() {
             background: false,
         }))
         .await;
-    assert_eq!(client.recv().await, Response::JobCreated { handle: b("H:test:1") });
+    assert_eq!(
+        client.recv().await,
+        Response::JobCreated {
+            handle: b("H:test:1")
+        }
+    );
     assert_eq!(worker.recv().await, Response::Noop);
     worker.send(&Request::GrabJobUniq).await;
     assert_eq!(
         worker.recv().await,
-        Response::JobAssignUniq { handle: b("H:test:1"), function: b("rev"), unique: b(""), data: b("abc") }
+        Response::JobAssignUniq {
+            handle: b("H:test:1"),
+            function: b("rev"),
+            unique: b(""),
+            data: b("abc")
+        }
     );
-    worker.send(&Request::WorkComplete { handle: b("H:test:1"), data: b("cba") }).await;
-    assert_eq!(client.recv().await, Response::WorkComplete { handle: b("H:test:1"), data: b("cba") });
+    worker
+        .send(&Request::WorkComplete {
+            handle: b("H:test:1"),
+            data: b("cba"),
+        })
+        .await;
+    assert_eq!(
+        client.recv().await,
+        Response::WorkComplete {
+            handle: b("H:test:1"),
+            data: b("cba")
+        }
+    );
     assert_eq!(client.admin_list("status").await, "rev\t0\t0\t1\n.\n");
     server.stop(ShutdownMode::Immediate).await;
 }

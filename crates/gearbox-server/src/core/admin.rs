@@ -1,18 +1,47 @@
 //! Admin text commands, answered byte for byte as gearmand 1.1 does (see protocol.md §4).
 //! Listings end in `.\n`; `OK`/`ERR` replies of state-changing commands end in `\r\n`.
+//! Names, handles and unknown command words are echoed as the raw bytes received (they need
+//! not be UTF-8), as gearmand does.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use bytes::Bytes;
 use gearbox_proto::AdminCommand;
 
-use super::state::{ConnId, JobState};
+use super::state::ConnId;
 use super::{Core, Effect, Outbox};
 
 const OK: &str = "OK\r\n";
 
-fn text(s: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(s)
+/// A reply under construction: `write!` for formatted parts, [`Reply::raw`] for peer bytes.
+#[derive(Default)]
+struct Reply(Vec<u8>);
+
+impl Reply {
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn push(&mut self, c: char) {
+        let mut b = [0u8; 4];
+        self.push_str(c.encode_utf8(&mut b));
+    }
+
+    /// Appends bytes a peer sent (names, handles, command words) unchanged.
+    fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+impl std::io::Write for Reply {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Core {
@@ -29,29 +58,25 @@ impl Core {
         now_ms: u64,
         out: &mut Outbox,
     ) -> Bytes {
-        let mut s = String::new();
+        let mut s = Reply::default();
         match cmd {
             AdminCommand::Status => {
                 for (name, f) in self.sorted_functions() {
-                    let _ = writeln!(
-                        s,
-                        "{}\t{}\t{}\t{}",
-                        text(name),
-                        f.total(),
-                        f.running,
-                        f.workers.len()
-                    );
+                    s.raw(name);
+                    let _ = writeln!(s, "\t{}\t{}\t{}", f.total(), f.running, f.workers.len());
                 }
                 s.push_str(".\n");
             }
             AdminCommand::PriorityStatus => {
+                // Jobs waiting for their time (EPOCH, always normal priority) count as queued
+                // at NORMAL, as in gearmand, which queues them at once.
                 for (name, f) in self.sorted_functions() {
+                    s.raw(name);
                     let _ = writeln!(
                         s,
-                        "{}\t{}\t{}\t{}\t{}",
-                        text(name),
+                        "\t{}\t{}\t{}\t{}",
                         f.queues[0].len(),
-                        f.queues[1].len(),
+                        f.queues[1].len() + f.waiting as usize,
                         f.queues[2].len(),
                         f.workers.len()
                     );
@@ -63,9 +88,13 @@ impl Core {
                 ids.sort_unstable();
                 for id in ids {
                     let c = &self.conns[&id];
-                    let _ = write!(s, "{} {} {} :", c.info.fd, c.info.peer_ip, text(&c.client_id));
-                    for a in &c.abilities {
-                        let _ = write!(s, " {}", text(&a.function));
+                    let _ = write!(s, "{} {} ", c.info.fd, c.info.peer_ip);
+                    s.raw(&c.client_id);
+                    s.push_str(" :");
+                    // gearmand lists a worker's functions most recent CAN_DO first.
+                    for a in c.abilities.iter().rev() {
+                        s.push(' ');
+                        s.raw(&a.function);
                     }
                     s.push('\n');
                 }
@@ -75,12 +104,15 @@ impl Core {
                 let mut jobs: Vec<_> = self.jobs.values().collect();
                 jobs.sort_by_key(|j| j.id);
                 for j in jobs {
+                    // IGNORED: a foreground job every client has left. QUEUED is gearmand's
+                    // `job_queued`, "handed to the persistent queue": 1 for background jobs,
+                    // running or not, and 0 for foreground ones.
                     let ignored = !j.background && j.clients.is_empty();
-                    let queued = !matches!(j.state, JobState::Running { .. });
+                    let queued = j.background;
+                    s.raw(&j.handle);
                     let _ = writeln!(
                         s,
-                        "{}\t{}\t{}\t{}",
-                        text(&j.handle),
+                        "\t{}\t{}\t{}",
                         j.retries,
                         u8::from(ignored),
                         u8::from(queued)
@@ -89,10 +121,12 @@ impl Core {
                 s.push_str(".\n");
             }
             AdminCommand::ShowUniqueJobs => {
-                let mut jobs: Vec<_> = self.jobs.values().filter(|j| !j.unique.is_empty()).collect();
+                // Every job, as gearmand: one without a unique id is an empty line.
+                let mut jobs: Vec<_> = self.jobs.values().collect();
                 jobs.sort_by_key(|j| j.id);
                 for j in jobs {
-                    let _ = writeln!(s, "{}", text(&j.unique));
+                    s.raw(&j.unique);
+                    s.push('\n');
                 }
                 s.push_str(".\n");
             }
@@ -110,7 +144,9 @@ impl Core {
             AdminCommand::MalformedCancel => s.push_str("ERR UNKNOWN_ERROR\r\n"),
             AdminCommand::CreateFunction { name } => {
                 if name.len() > self.config.max_function {
-                    let _ = write!(s, "ERR CREATE_FUNCTION {}\r\n", text(&name));
+                    s.push_str("ERR CREATE_FUNCTION ");
+                    s.raw(&name);
+                    s.push_str("\r\n");
                 } else {
                     self.function_mut(&name);
                     s.push_str(OK);
@@ -147,19 +183,22 @@ impl Core {
                 }
             }
             AdminCommand::InvalidArguments { command } => {
-                let _ = write!(
-                    s,
-                    "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+{}\r\n",
-                    text(&command)
+                s.push_str(
+                    "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+",
                 );
+                s.raw(&command);
+                s.push_str("\r\n");
             }
             AdminCommand::UnknownShowArguments => s.push_str("ERR UNKNOWN_SHOW_ARGUMENTS\r\n"),
-            AdminCommand::Empty => s.push_str("ERR UNKNOWN_COMMAND Unknown+server+commandNULL\r\n"),
+            // gearmand 1.1.20 reads an empty line as an empty command word.
+            AdminCommand::Empty => s.push_str("ERR UNKNOWN_COMMAND Unknown+server+command\r\n"),
             AdminCommand::Unknown { command } => {
-                let _ = write!(s, "ERR UNKNOWN_COMMAND Unknown+server+command{}\r\n", text(&command));
+                s.push_str("ERR UNKNOWN_COMMAND Unknown+server+command");
+                s.raw(&command);
+                s.push_str("\r\n");
             }
             _ => s.push_str("ERR UNKNOWN_ERROR\r\n"),
         }
-        Bytes::from(s)
+        Bytes::from(s.0)
     }
 }

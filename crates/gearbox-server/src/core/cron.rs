@@ -33,7 +33,10 @@ pub struct CronError {
 
 fn parse_field(raw: &[u8], min: u32, max: u32) -> Result<(u64, bool), CronError> {
     let text = String::from_utf8_lossy(raw).trim().to_string();
-    let err = |reason| CronError { field: text.clone(), reason };
+    let err = |reason| CronError {
+        field: text.clone(),
+        reason,
+    };
     if text.is_empty() || text == "*" {
         let mut bits = 0u64;
         for v in min..=max {
@@ -84,7 +87,13 @@ impl Schedule {
         }
         let text = fields
             .iter()
-            .map(|f| if f.is_empty() { "*".into() } else { String::from_utf8_lossy(f).into_owned() })
+            .map(|f| {
+                if f.is_empty() {
+                    "*".into()
+                } else {
+                    String::from_utf8_lossy(f).into_owned()
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ");
         Ok(Schedule {
@@ -143,51 +152,88 @@ mod tests {
     use bytes::Bytes;
 
     fn sched(f: [&'static str; 5]) -> Schedule {
-        Schedule::parse(&f.map(Bytes::from_static)).expect("valid schedule")
+        Schedule::parse(&f.map(|s| Bytes::from_static(s.as_bytes()))).expect("valid schedule")
     }
 
     fn ms(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> u64 {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().timestamp() as u64 * 1000
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .timestamp() as u64
+            * 1000
     }
 
     #[test]
     fn every_minute_is_the_next_minute() {
         let s = sched(["", "", "", "", ""]);
-        assert_eq!(s.next_after(ms(2026, 1, 1, 10, 5) + 30_000), Some(ms(2026, 1, 1, 10, 6)));
+        assert_eq!(
+            s.next_after(ms(2026, 1, 1, 10, 5) + 30_000),
+            Some(ms(2026, 1, 1, 10, 6))
+        );
     }
 
     #[test]
     fn fixed_time_rolls_to_next_day() {
         let s = sched(["30", "2", "*", "*", "*"]);
-        assert_eq!(s.next_after(ms(2026, 1, 1, 3, 0)), Some(ms(2026, 1, 2, 2, 30)));
-        assert_eq!(s.next_after(ms(2026, 1, 1, 1, 0)), Some(ms(2026, 1, 1, 2, 30)));
+        assert_eq!(
+            s.next_after(ms(2026, 1, 1, 3, 0)),
+            Some(ms(2026, 1, 2, 2, 30))
+        );
+        assert_eq!(
+            s.next_after(ms(2026, 1, 1, 1, 0)),
+            Some(ms(2026, 1, 1, 2, 30))
+        );
     }
 
     #[test]
     fn steps_ranges_and_lists() {
         let s = sched(["*/15", "9-17", "*", "*", "1-5"]);
         // 2026-01-03 is a Saturday: next is Monday 2026-01-05 09:00.
-        assert_eq!(s.next_after(ms(2026, 1, 3, 12, 0)), Some(ms(2026, 1, 5, 9, 0)));
-        assert_eq!(s.next_after(ms(2026, 1, 5, 9, 0)), Some(ms(2026, 1, 5, 9, 15)));
+        assert_eq!(
+            s.next_after(ms(2026, 1, 3, 12, 0)),
+            Some(ms(2026, 1, 5, 9, 0))
+        );
+        assert_eq!(
+            s.next_after(ms(2026, 1, 5, 9, 0)),
+            Some(ms(2026, 1, 5, 9, 15))
+        );
         let l = sched(["0", "0", "1,15", "*", "*"]);
-        assert_eq!(l.next_after(ms(2026, 1, 2, 0, 0)), Some(ms(2026, 1, 15, 0, 0)));
+        assert_eq!(
+            l.next_after(ms(2026, 1, 2, 0, 0)),
+            Some(ms(2026, 1, 15, 0, 0))
+        );
     }
 
     #[test]
     fn day_of_month_or_day_of_week() {
         // The 13th, or any Friday. 2026-02-06 is a Friday.
         let s = sched(["0", "0", "13", "*", "5"]);
-        assert_eq!(s.next_after(ms(2026, 2, 1, 0, 0)), Some(ms(2026, 2, 6, 0, 0)));
+        assert_eq!(
+            s.next_after(ms(2026, 2, 1, 0, 0)),
+            Some(ms(2026, 2, 6, 0, 0))
+        );
         let sunday7 = sched(["0", "0", "*", "*", "7"]);
         // 2026-02-01 is a Sunday.
-        assert_eq!(sunday7.next_after(ms(2026, 1, 31, 0, 0)), Some(ms(2026, 2, 1, 0, 0)));
+        assert_eq!(
+            sunday7.next_after(ms(2026, 1, 31, 0, 0)),
+            Some(ms(2026, 2, 1, 0, 0))
+        );
     }
 
     #[test]
     fn impossible_and_invalid_schedules() {
-        assert_eq!(sched(["0", "0", "31", "2", "*"]).next_after(ms(2026, 1, 1, 0, 0)), None);
-        for bad in [["60", "", "", "", ""], ["x", "", "", "", ""], ["*/0", "", "", "", ""]] {
-            assert!(Schedule::parse(&bad.map(Bytes::from_static)).is_err(), "{bad:?}");
+        assert_eq!(
+            sched(["0", "0", "31", "2", "*"]).next_after(ms(2026, 1, 1, 0, 0)),
+            None
+        );
+        for bad in [
+            ["60", "", "", "", ""],
+            ["x", "", "", "", ""],
+            ["*/0", "", "", "", ""],
+        ] {
+            assert!(
+                Schedule::parse(&bad.map(|s| Bytes::from_static(s.as_bytes()))).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -49,13 +49,27 @@ impl Core {
             return;
         }
         if self.draining {
-            out.error(conn, "SHUTDOWN", "server is shutting down, not accepting jobs");
+            out.error(
+                conn,
+                "SHUTDOWN",
+                "server is shutting down, not accepting jobs",
+            );
             return;
         }
-        let unique = if unique.as_ref() == b"-" { data.clone() } else { unique };
+        let unique = if unique.as_ref() == b"-" {
+            data.clone()
+        } else {
+            unique
+        };
         if !unique.is_empty() {
             if let Some(&id) = self.uniques.get(&(function.clone(), unique.clone())) {
-                let job = self.jobs.get_mut(&id).expect("unique index points at a job");
+                let job = self
+                    .jobs
+                    .get_mut(&id)
+                    .expect("unique index points at a job");
+                // A background duplicate was promised this job: it must run even if every
+                // foreground client leaves, so the job is no longer droppable as abandoned.
+                job.background |= background;
                 if !background && !job.clients.contains(&conn) {
                     job.clients.push(conn);
                     if let Some(c) = self.conns.get_mut(&conn) {
@@ -138,7 +152,11 @@ impl Core {
         } else {
             f.queues[p].push_back(id);
         }
-        let limit = if self.config.worker_wakeup == 0 { usize::MAX } else { self.config.worker_wakeup };
+        let limit = if self.config.worker_wakeup == 0 {
+            usize::MAX
+        } else {
+            self.config.worker_wakeup
+        };
         let workers = &self.functions[&function].workers;
         let mut woken = 0;
         for w in workers {
@@ -164,9 +182,11 @@ impl Core {
             for i in 0..n {
                 let idx = (rr + i) % n;
                 let name = self.conns[&conn].abilities[idx].function.clone();
-                loop {
-                    let Some(f) = self.functions.get_mut(&name) else { break };
-                    let Some(id) = f.queues[p].pop_front() else { break };
+                while let Some(id) = self
+                    .functions
+                    .get_mut(&name)
+                    .and_then(|f| f.queues[p].pop_front())
+                {
                     let job = &self.jobs[&id];
                     if !job.background && job.clients.is_empty() {
                         // Every client left before a worker took it: dropped, as gearmand does.
@@ -182,19 +202,35 @@ impl Core {
     }
 
     pub(super) fn grab(&mut self, conn: ConnId, grab: Grab, now_ms: u64, out: &mut Outbox) {
+        // Asking for work means awake, NOOP or not (gearmand): a stale sleeping flag would
+        // draw NOOPs meant for workers that really sleep (and use up `worker_wakeup`).
+        self.conn_mut(conn).sleeping = false;
         let Some(id) = self.pick(conn) else {
             out.send(conn, Response::NoJob);
             return;
         };
-        let c = self.conns.get_mut(&conn).expect("connection checked by caller");
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .expect("connection checked by caller");
         c.running.insert(id);
         let job = self.jobs.get_mut(&id).expect("picked job exists");
-        let deadline_ms = c.ability(&job.function).and_then(|a| a.timeout_ms).map(|t| now_ms + t);
-        job.state = JobState::Running { worker: conn, deadline_ms };
+        let deadline_ms = c
+            .ability(&job.function)
+            .and_then(|a| a.timeout_ms)
+            .map(|t| now_ms + t);
+        job.state = JobState::Running {
+            worker: conn,
+            deadline_ms,
+        };
         job.started_at_ms = now_ms;
         let wait = now_ms.saturating_sub(job.queued_at_ms);
-        let (handle, function, unique, data) =
-            (job.handle.clone(), job.function.clone(), job.unique.clone(), job.data.clone());
+        let (handle, function, unique, data) = (
+            job.handle.clone(),
+            job.function.clone(),
+            job.unique.clone(),
+            job.data.clone(),
+        );
         let reducer = match &job.kind {
             JobKind::Reduce { reducer } => Some(reducer.clone()),
             _ => None,
@@ -207,11 +243,24 @@ impl Core {
         f.running += 1;
         f.stats.queue_wait_ms += wait;
         let r = match (grab, reducer) {
-            (Grab::Plain, _) => Response::JobAssign { handle, function, data },
-            (Grab::All, Some(reducer)) => {
-                Response::JobAssignAll { handle, function, unique, reducer, data }
-            }
-            (Grab::Uniq | Grab::All, _) => Response::JobAssignUniq { handle, function, unique, data },
+            (Grab::Plain, _) => Response::JobAssign {
+                handle,
+                function,
+                data,
+            },
+            (Grab::All, Some(reducer)) => Response::JobAssignAll {
+                handle,
+                function,
+                unique,
+                reducer,
+                data,
+            },
+            (Grab::Uniq | Grab::All, _) => Response::JobAssignUniq {
+                handle,
+                function,
+                unique,
+                data,
+            },
         };
         out.send(conn, r);
     }
@@ -236,9 +285,19 @@ impl Core {
 
     /// Takes a running job off its worker and updates counters.
     fn stop_running(&mut self, id: JobId, now_ms: u64) {
-        let Some(job) = self.jobs.get_mut(&id) else { return };
-        if let JobState::Running { worker, .. } = job.state {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        if let JobState::Running {
+            worker,
+            deadline_ms,
+        } = job.state
+        {
             job.state = JobState::Queued;
+            // Drop its CAN_DO_TIMEOUT timer now, so finished jobs leave nothing behind.
+            if let Some(d) = deadline_ms {
+                self.timers.remove(&(d, id, TimerKind::Timeout));
+            }
             let run = now_ms.saturating_sub(job.started_at_ms);
             let function = job.function.clone();
             if let Some(c) = self.conns.get_mut(&worker) {
@@ -253,7 +312,9 @@ impl Core {
     /// A job is over. SCHED jobs are re-armed for their next time; others are dropped.
     pub(super) fn finish(&mut self, id: JobId, outcome: Outcome, now_ms: u64, out: &mut Outbox) {
         self.stop_running(id, now_ms);
-        let Some(job) = self.jobs.get(&id) else { return };
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
         let function = job.function.clone();
         let stats = &mut self.function_mut(&function).stats;
         match outcome {
@@ -270,7 +331,13 @@ impl Core {
             Some(due) => {
                 let job = self.jobs.get_mut(&id).expect("job exists");
                 job.retries = 0;
-                job.status = (Bytes::from_static(b"0"), Bytes::from_static(b"0"));
+                job.clear_status();
+                // Its clients already got this run's final packet: they are done with it.
+                for cl in std::mem::take(&mut job.clients) {
+                    if let Some(c) = self.conns.get_mut(&cl) {
+                        c.attached.remove(&id);
+                    }
+                }
                 self.wait_until(id, due, out);
             }
             None => {
@@ -283,7 +350,12 @@ impl Core {
     pub(super) fn fail_job(&mut self, id: JobId, outcome: Outcome, now_ms: u64, out: &mut Outbox) {
         if let Some(job) = self.jobs.get(&id) {
             for &cl in &job.clients {
-                out.send(cl, Response::WorkFail { handle: job.handle.clone() });
+                out.send(
+                    cl,
+                    Response::WorkFail {
+                        handle: job.handle.clone(),
+                    },
+                );
             }
         }
         self.finish(id, outcome, now_ms, out);
@@ -293,9 +365,15 @@ impl Core {
     /// or fail it past the retry limit.
     pub(super) fn worker_lost(&mut self, id: JobId, now_ms: u64, out: &mut Outbox) {
         self.stop_running(id, now_ms);
-        let Some(job) = self.jobs.get_mut(&id) else { return };
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         job.retries += 1;
-        let over = self.config.job_retries.is_some_and(|limit| job.retries > limit);
+        job.clear_status();
+        let over = self
+            .config
+            .job_retries
+            .is_some_and(|limit| job.retries > limit);
         let function = job.function.clone();
         if over {
             self.fail_job(id, Outcome::Failed, now_ms, out);
@@ -318,7 +396,9 @@ impl Core {
                 break;
             }
             self.timers.pop_first();
-            let Some(job) = self.jobs.get(&id) else { continue };
+            let Some(job) = self.jobs.get(&id) else {
+                continue;
+            };
             let (state, function, handle) = (job.state, job.function.clone(), job.handle.clone());
             match (kind, state) {
                 (TimerKind::Due, JobState::Waiting { due_ms }) if due_ms == due => {
@@ -326,9 +406,13 @@ impl Core {
                     f.waiting = f.waiting.saturating_sub(1);
                     self.enqueue(id, false, now_ms, out);
                 }
-                (TimerKind::Timeout, JobState::Running { worker, deadline_ms: Some(d) })
-                    if d == due =>
-                {
+                (
+                    TimerKind::Timeout,
+                    JobState::Running {
+                        worker,
+                        deadline_ms: Some(d),
+                    },
+                ) if d == due => {
                     self.function_mut(&function).stats.timed_out += 1;
                     tracing::info!(handle = ?handle, conn = worker, "job exceeded CAN_DO_TIMEOUT");
                     match self.config.timeout_action {
@@ -343,7 +427,9 @@ impl Core {
 
     /// Admin `cancel job`: clients get WORK_FAIL, the job is removed. Returns false if unknown.
     pub(super) fn cancel(&mut self, handle: &[u8], now_ms: u64, out: &mut Outbox) -> bool {
-        let Some(&id) = self.handles.get(handle) else { return false };
+        let Some(&id) = self.handles.get(handle) else {
+            return false;
+        };
         let job = &self.jobs[&id];
         let (function, p) = (job.function.clone(), job.priority.index());
         match job.state {
@@ -353,7 +439,8 @@ impl Core {
                     f.queues[p].remove(pos);
                 }
             }
-            JobState::Waiting { .. } => {
+            JobState::Waiting { due_ms } => {
+                self.timers.remove(&(due_ms, id, TimerKind::Due));
                 let f = self.function_mut(&function);
                 f.waiting = f.waiting.saturating_sub(1);
             }

@@ -14,13 +14,16 @@ mod jobs;
 pub mod state;
 mod work;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Request, Response};
 
-pub use state::{ConnId, ConnInfo, FunctionStats, JobId};
 use state::{Conn, Function, Job};
+pub use state::{ConnId, ConnInfo, FunctionStats, JobId};
 
 /// What the core does when a CAN_DO_TIMEOUT runs out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -162,7 +165,9 @@ impl Core {
     /// A connection closed: its running jobs go back to the queue (or fail past the retry
     /// limit), it is detached from the jobs it waited on, and its abilities are dropped.
     pub fn disconnect(&mut self, conn: ConnId, now_ms: u64, out: &mut Outbox) {
-        let Some(c) = self.conns.remove(&conn) else { return };
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
         for a in &c.abilities {
             if let Some(f) = self.functions.get_mut(&a.function) {
                 f.workers.retain(|w| *w != conn);
@@ -190,12 +195,21 @@ impl Core {
             Request::CanDoTimeout { function, timeout } => {
                 match Request::timeout_millis(&timeout) {
                     Some(ms) => self.can_do(conn, function, Some(ms).filter(|m| *m > 0), out),
-                    None => out.error(conn, "INVALID_PACKET", "CAN_DO_TIMEOUT timeout is not a number"),
+                    None => out.error(
+                        conn,
+                        "INVALID_PACKET",
+                        "CAN_DO_TIMEOUT timeout is not a number",
+                    ),
                 }
             }
             Request::CantDo { function } => self.cant_do(conn, &function),
             Request::ResetAbilities => {
-                let names: Vec<Bytes> = self.conn(conn).abilities.iter().map(|a| a.function.clone()).collect();
+                let names: Vec<Bytes> = self
+                    .conn(conn)
+                    .abilities
+                    .iter()
+                    .map(|a| a.function.clone())
+                    .collect();
                 for f in names {
                     self.cant_do(conn, &f);
                 }
@@ -203,37 +217,98 @@ impl Core {
             Request::PreSleep => self.pre_sleep(conn, out),
             Request::Submit(s) => {
                 let kind = state::JobKind::Plain;
-                self.submit(conn, s.function, s.unique, s.data, s.priority, s.background, kind, now_ms, out);
+                self.submit(
+                    conn,
+                    s.function,
+                    s.unique,
+                    s.data,
+                    s.priority,
+                    s.background,
+                    kind,
+                    now_ms,
+                    out,
+                );
             }
-            Request::SubmitEpoch { function, unique, epoch, data } => {
+            Request::SubmitEpoch {
+                function,
+                unique,
+                epoch,
+                data,
+            } => {
                 let kind = state::JobKind::Epoch(epoch);
-                self.submit(conn, function, unique, data, gearbox_proto::Priority::Normal, true, kind, now_ms, out);
+                self.submit(
+                    conn,
+                    function,
+                    unique,
+                    data,
+                    gearbox_proto::Priority::Normal,
+                    true,
+                    kind,
+                    now_ms,
+                    out,
+                );
             }
-            Request::SubmitSched { function, unique, schedule, data } => {
-                match cron::Schedule::parse(&schedule) {
-                    Ok(s) => {
-                        let kind = state::JobKind::Sched(Box::new(s));
-                        self.submit(conn, function, unique, data, gearbox_proto::Priority::Normal, true, kind, now_ms, out);
-                    }
-                    Err(e) => out.error(conn, "INVALID_ARGUMENTS", e.to_string()),
+            Request::SubmitSched {
+                function,
+                unique,
+                schedule,
+                data,
+            } => match cron::Schedule::parse(&schedule) {
+                Ok(s) => {
+                    let kind = state::JobKind::Sched(Box::new(s));
+                    self.submit(
+                        conn,
+                        function,
+                        unique,
+                        data,
+                        gearbox_proto::Priority::Normal,
+                        true,
+                        kind,
+                        now_ms,
+                        out,
+                    );
                 }
-            }
-            Request::SubmitReduce { function, unique, reducer, data, background, .. } => {
+                Err(e) => out.error(conn, "INVALID_ARGUMENTS", e.to_string()),
+            },
+            Request::SubmitReduce {
+                function,
+                unique,
+                reducer,
+                data,
+                background,
+                ..
+            } => {
                 let kind = state::JobKind::Reduce { reducer };
-                self.submit(conn, function, unique, data, gearbox_proto::Priority::Normal, background, kind, now_ms, out);
+                self.submit(
+                    conn,
+                    function,
+                    unique,
+                    data,
+                    gearbox_proto::Priority::Normal,
+                    background,
+                    kind,
+                    now_ms,
+                    out,
+                );
             }
             Request::GrabJob => self.grab(conn, jobs::Grab::Plain, now_ms, out),
             Request::GrabJobUniq => self.grab(conn, jobs::Grab::Uniq, now_ms, out),
             Request::GrabJobAll => self.grab(conn, jobs::Grab::All, now_ms, out),
-            Request::WorkStatus { handle, numerator, denominator } => {
-                self.work_status(conn, handle, numerator, denominator, out)
-            }
+            Request::WorkStatus {
+                handle,
+                numerator,
+                denominator,
+            } => self.work_status(conn, handle, numerator, denominator, out),
             Request::WorkData { handle, data } => self.work_forward(conn, handle, data, false, out),
-            Request::WorkWarning { handle, data } => self.work_forward(conn, handle, data, true, out),
+            Request::WorkWarning { handle, data } => {
+                self.work_forward(conn, handle, data, true, out)
+            }
             Request::WorkComplete { handle, data } => {
                 self.work_end(conn, handle, work::End::Complete(data), now_ms, out)
             }
-            Request::WorkFail { handle } => self.work_end(conn, handle, work::End::Fail, now_ms, out),
+            Request::WorkFail { handle } => {
+                self.work_end(conn, handle, work::End::Fail, now_ms, out)
+            }
             Request::WorkException { handle, data } => {
                 self.work_end(conn, handle, work::End::Exception(data), now_ms, out)
             }
@@ -252,7 +327,11 @@ impl Core {
                     self.conn_mut(conn).exceptions = true;
                     out.send(conn, Response::OptionRes { option });
                 } else {
-                    out.error(conn, "UNKNOWN_OPTION", "Server does not recognize given option");
+                    out.error(
+                        conn,
+                        "UNKNOWN_OPTION",
+                        "Server does not recognize given option",
+                    );
                 }
             }
             Request::AllYours => out.error(conn, "INVALID_COMMAND", "ALL_YOURS is not supported"),
@@ -268,7 +347,9 @@ impl Core {
 
     /// Whether graceful shutdown may finish: no job is queued or running.
     pub fn is_idle(&self) -> bool {
-        self.functions.values().all(|f| f.queued() == 0 && f.running == 0)
+        self.functions
+            .values()
+            .all(|f| f.queued() == 0 && f.running == 0)
     }
 
     /// Whether graceful shutdown has begun.
@@ -296,7 +377,9 @@ impl Core {
     }
 
     fn conn_mut(&mut self, conn: ConnId) -> &mut Conn {
-        self.conns.get_mut(&conn).expect("connection checked by caller")
+        self.conns
+            .get_mut(&conn)
+            .expect("connection checked by caller")
     }
 
     fn function_mut(&mut self, name: &Bytes) -> &mut Function {
@@ -313,7 +396,10 @@ impl Core {
             a.timeout_ms = timeout_ms;
             return;
         }
-        c.abilities.push(state::Ability { function: function.clone(), timeout_ms });
+        c.abilities.push(state::Ability {
+            function: function.clone(),
+            timeout_ms,
+        });
         self.function_mut(&function).workers.push(conn);
     }
 
@@ -326,11 +412,11 @@ impl Core {
     }
 
     fn pre_sleep(&mut self, conn: ConnId, out: &mut Outbox) {
-        let has_work = self
-            .conn(conn)
-            .abilities
-            .iter()
-            .any(|a| self.functions.get(&a.function).is_some_and(|f| f.queued() > 0));
+        let has_work = self.conn(conn).abilities.iter().any(|a| {
+            self.functions
+                .get(&a.function)
+                .is_some_and(|f| f.queued() > 0)
+        });
         if has_work {
             self.conn_mut(conn).sleeping = false;
             out.send(conn, Response::Noop);

@@ -62,7 +62,8 @@ pub struct Job {
     pub data: Bytes,
     /// Priority.
     pub priority: Priority,
-    /// Background (no attached clients expected).
+    /// Submitted (or re-submitted as a duplicate) in the background: it runs even when no
+    /// client is attached. A foreground-only job whose clients all left is dropped instead.
     pub background: bool,
     /// Plain, epoch, scheduled or reduce.
     pub kind: JobKind,
@@ -78,6 +79,14 @@ pub struct Job {
     pub queued_at_ms: u64,
     /// When a worker took it, UNIX milliseconds (for run-time stats).
     pub started_at_ms: u64,
+}
+
+impl Job {
+    /// Forgets the last WORK_STATUS: the job starts over (re-queued or re-armed), as gearmand
+    /// zeroes numerator and denominator when it puts a job back.
+    pub fn clear_status(&mut self) {
+        self.status = (Bytes::from_static(b"0"), Bytes::from_static(b"0"));
+    }
 }
 
 /// Per-function counters, read by the admin protocol and (later) metrics.

@@ -19,9 +19,9 @@ impl Core {
     /// The job `handle` if it is running on `conn`; otherwise sends ERROR JOB_NOT_FOUND.
     fn running_on(&self, conn: ConnId, handle: &[u8], out: &mut Outbox) -> Option<JobId> {
         let id = self.handles.get(handle).copied();
-        let ok = id.and_then(|id| self.jobs.get(&id)).is_some_and(
-            |j| matches!(j.state, JobState::Running { worker, .. } if worker == conn),
-        );
+        let ok = id
+            .and_then(|id| self.jobs.get(&id))
+            .is_some_and(|j| matches!(j.state, JobState::Running { worker, .. } if worker == conn));
         if ok {
             id
         } else {
@@ -38,7 +38,9 @@ impl Core {
         denominator: Bytes,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, out) else { return };
+        let Some(id) = self.running_on(conn, &handle, out) else {
+            return;
+        };
         let job = self.jobs.get_mut(&id).expect("checked");
         job.status = (numerator.clone(), denominator.clone());
         for &cl in &job.clients {
@@ -61,7 +63,9 @@ impl Core {
         warning: bool,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, out) else { return };
+        let Some(id) = self.running_on(conn, &handle, out) else {
+            return;
+        };
         let job = &self.jobs[&id];
         for &cl in &job.clients {
             let (handle, data) = (job.handle.clone(), data.clone());
@@ -82,18 +86,26 @@ impl Core {
         now_ms: u64,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, out) else { return };
+        let Some(id) = self.running_on(conn, &handle, out) else {
+            return;
+        };
         let job = &self.jobs[&id];
         for &cl in &job.clients {
             let handle = job.handle.clone();
             let r = match &end {
-                End::Complete(data) => Response::WorkComplete { handle, data: data.clone() },
+                End::Complete(data) => Response::WorkComplete {
+                    handle,
+                    data: data.clone(),
+                },
                 End::Fail => Response::WorkFail { handle },
                 End::Exception(data) => {
-                    let wants = self.config.exceptions
-                        || self.conns.get(&cl).is_some_and(|c| c.exceptions);
+                    let wants =
+                        self.config.exceptions || self.conns.get(&cl).is_some_and(|c| c.exceptions);
                     if wants {
-                        Response::WorkException { handle, data: data.clone() }
+                        Response::WorkException {
+                            handle,
+                            data: data.clone(),
+                        }
                     } else {
                         Response::WorkFail { handle }
                     }

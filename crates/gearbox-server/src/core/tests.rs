@@ -1,0 +1,432 @@
+//! Core-level tests: the state machine driven directly, with fake clocks, for the logic that is
+//! hard to reach through sockets (timers, re-arming, counters). [`invariants`] checks every
+//! index and counter after each step; [`model`] is the random model test.
+
+mod invariants;
+mod model;
+
+use bytes::Bytes;
+use gearbox_proto::{AdminCommand, Priority, Request, Response, SubmitJob};
+
+use super::state::{ConnId, ConnInfo, JobState};
+use super::{Core, CoreConfig, Effect, Outbox, TimeoutAction};
+use invariants::check_invariants;
+
+/// 2026-01-01 00:00:00 UTC in UNIX milliseconds: a minute boundary.
+const T0: u64 = 1_767_225_600_000;
+const MINUTE: u64 = 60_000;
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn h(n: u64) -> Bytes {
+    Bytes::from(format!("H:t:{n}"))
+}
+
+fn submit(function: &str, unique: &str, background: bool) -> Request {
+    Request::Submit(SubmitJob {
+        function: b(function),
+        unique: b(unique),
+        data: b("data"),
+        priority: Priority::Normal,
+        background,
+    })
+}
+
+/// A core plus the outbox it writes into.
+struct Harness {
+    core: Core,
+    out: Outbox,
+}
+
+impl Harness {
+    fn new(config: CoreConfig) -> Harness {
+        Harness {
+            core: Core::new(CoreConfig {
+                handle_prefix: "H:t".into(),
+                ..config
+            }),
+            out: Outbox::default(),
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId) {
+        let info = ConnInfo {
+            peer_ip: "127.0.0.1".into(),
+            fd: conn as i64,
+            loopback: true,
+        };
+        self.core.connect(conn, info);
+    }
+
+    fn req(&mut self, conn: ConnId, r: Request, now: u64) -> Vec<Effect> {
+        self.core.request(conn, r, now, &mut self.out);
+        self.take()
+    }
+
+    fn tick(&mut self, now: u64) -> Vec<Effect> {
+        self.core.tick(now, &mut self.out);
+        self.take()
+    }
+
+    fn take(&mut self) -> Vec<Effect> {
+        check_invariants(&self.core);
+        self.out.effects.drain(..).collect()
+    }
+}
+
+fn send(conn: ConnId, r: Response) -> Effect {
+    Effect::Send(conn, r)
+}
+
+#[test]
+fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    let start = T0 + 10 * MINUTE + 30_000; // 10:30 past a minute
+    let due = T0 + 11 * MINUTE;
+    assert!(t
+        .req(2, Request::CanDo { function: b("f") }, start)
+        .is_empty());
+    assert!(t.req(2, Request::PreSleep, start).is_empty());
+    let every_minute = Request::SubmitSched {
+        function: b("f"),
+        unique: b("cron-1"),
+        schedule: ["*", "", "*", "*", "*"].map(b),
+        data: b("tick"),
+    };
+    assert_eq!(
+        t.req(1, every_minute, start),
+        [send(1, Response::JobCreated { handle: h(1) })]
+    );
+    assert_eq!(t.core.next_deadline(), Some(due));
+    assert_eq!(t.core.functions[&b("f")].total(), 1, "held");
+
+    assert!(t.tick(due - 1).is_empty(), "not before its minute");
+    assert_eq!(
+        t.req(2, Request::GrabJob, due - 1),
+        [send(2, Response::NoJob)]
+    );
+    assert!(t.req(2, Request::PreSleep, due - 1).is_empty());
+    assert_eq!(t.tick(due), [send(2, Response::Noop)]);
+
+    for round in 0..2 {
+        let fired = due + round * MINUTE;
+        let assign = Response::JobAssign {
+            handle: h(1),
+            function: b("f"),
+            data: b("tick"),
+        };
+        assert_eq!(
+            t.req(2, Request::GrabJob, fired + 5),
+            [send(2, assign)],
+            "round {round}"
+        );
+        assert!(t.tick(fired + 10).is_empty());
+        let done = Request::WorkComplete {
+            handle: h(1),
+            data: b(""),
+        };
+        assert!(t.req(2, done, fired + 20).is_empty());
+        // Re-armed for the next minute: same handle, nothing queued, a timer set.
+        let id = t.core.handles[&h(1)];
+        assert_eq!(
+            t.core.jobs[&id].state,
+            JobState::Waiting {
+                due_ms: fired + MINUTE
+            }
+        );
+        assert_eq!(t.core.next_deadline(), Some(fired + MINUTE));
+        assert_eq!(t.core.function_stats(b"f").unwrap().completed, round + 1);
+        assert_eq!(
+            t.req(2, Request::GrabJob, fired + 30),
+            [send(2, Response::NoJob)]
+        );
+        assert!(t.req(2, Request::PreSleep, fired + 30).is_empty());
+        assert_eq!(t.tick(fired + MINUTE), [send(2, Response::Noop)]);
+    }
+    // A duplicate submit finds the scheduled job.
+    let dup = Request::SubmitSched {
+        function: b("f"),
+        unique: b("cron-1"),
+        schedule: ["*", "*", "*", "*", "*"].map(b),
+        data: b("tick"),
+    };
+    assert_eq!(
+        t.req(1, dup, due + 2 * MINUTE),
+        [send(1, Response::JobCreated { handle: h(1) })]
+    );
+}
+
+#[test]
+fn sched_job_survives_a_timeout_and_a_cancel_ends_it() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    let due = T0 + MINUTE;
+    let timeout = Request::CanDoTimeout {
+        function: b("f"),
+        timeout: b("1000"),
+    };
+    t.req(2, timeout, T0);
+    let sched = Request::SubmitSched {
+        function: b("f"),
+        unique: b(""),
+        schedule: [""; 5].map(b),
+        data: b(""),
+    };
+    t.req(1, sched, T0);
+    t.tick(due);
+    assert!(matches!(
+        t.req(2, Request::GrabJobUniq, due)[..],
+        [Effect::Send(2, Response::JobAssignUniq { .. })]
+    ));
+    // The worker overruns: the run fails (no client to tell) and the schedule goes on.
+    assert!(t.tick(due + 1000).is_empty());
+    let id = t.core.handles[&h(1)];
+    assert_eq!(
+        t.core.jobs[&id].state,
+        JobState::Waiting {
+            due_ms: due + MINUTE
+        }
+    );
+    assert_eq!(t.core.function_stats(b"f").unwrap().timed_out, 1);
+    let late = t.req(
+        2,
+        Request::WorkComplete {
+            handle: h(1),
+            data: b(""),
+        },
+        due + 1500,
+    );
+    assert!(
+        matches!(&late[..], [Effect::Send(2, Response::Error { code, .. })] if code == "JOB_NOT_FOUND")
+    );
+    // Cancelling a waiting job drops it for good.
+    assert!(t.core.cancel(&h(1), due + 2000, &mut t.out));
+    assert!(t.take().is_empty());
+    assert_eq!(t.core.job_count(), 0);
+    assert_eq!(t.core.functions[&b("f")].total(), 0);
+    assert_eq!(t.core.next_deadline(), None, "its timer went with it");
+}
+
+#[test]
+fn epoch_job_is_held_until_due_then_wakes_sleepers() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    t.req(2, Request::CanDo { function: b("f") }, T0);
+    t.req(2, Request::PreSleep, T0);
+    let epoch = Request::SubmitEpoch {
+        function: b("f"),
+        unique: b(""),
+        epoch: T0 / 1000 + 5,
+        data: b("e"),
+    };
+    assert_eq!(
+        t.req(1, epoch, T0),
+        [send(1, Response::JobCreated { handle: h(1) })]
+    );
+    assert_eq!(t.core.next_deadline(), Some(T0 + 5000));
+    assert!(t.tick(T0 + 4999).is_empty());
+    assert_eq!(t.tick(T0 + 5000), [send(2, Response::Noop)]);
+    assert_eq!(t.core.next_deadline(), None);
+    // One in the past is queued at once.
+    let past = Request::SubmitEpoch {
+        function: b("f"),
+        unique: b(""),
+        epoch: 1,
+        data: b("p"),
+    };
+    t.req(1, past, T0 + 6000);
+    assert_eq!(t.core.functions[&b("f")].queued(), 2);
+}
+
+#[test]
+fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    t.req(
+        2,
+        Request::CanDoTimeout {
+            function: b("f"),
+            timeout: b("100"),
+        },
+        T0,
+    );
+    t.req(1, submit("f", "", false), T0);
+    t.req(2, Request::GrabJob, T0);
+    assert_eq!(
+        t.tick(T0 + 100),
+        [send(1, Response::WorkFail { handle: h(1) })]
+    );
+    assert_eq!(t.core.job_count(), 0);
+
+    let config = CoreConfig {
+        timeout_action: TimeoutAction::Requeue,
+        job_retries: Some(1),
+        ..CoreConfig::default()
+    };
+    let mut t = Harness::new(config);
+    t.connect(1);
+    t.connect(2);
+    t.req(
+        2,
+        Request::CanDoTimeout {
+            function: b("f"),
+            timeout: b("100"),
+        },
+        T0,
+    );
+    t.req(1, submit("f", "", false), T0);
+    t.req(2, Request::GrabJob, T0);
+    assert!(
+        t.tick(T0 + 100).is_empty(),
+        "first expiry: back in the queue"
+    );
+    assert_eq!(t.core.jobs[&t.core.handles[&h(1)]].retries, 1);
+    t.req(2, Request::GrabJob, T0 + 200);
+    assert_eq!(
+        t.tick(T0 + 300),
+        [send(1, Response::WorkFail { handle: h(1) })],
+        "second: past the limit"
+    );
+    assert_eq!(t.core.job_count(), 0);
+}
+
+#[test]
+fn round_robin_survives_abilities_shrinking() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    for f in ["a", "b", "c"] {
+        t.req(2, Request::CanDo { function: b(f) }, T0);
+        t.req(1, submit(f, "", true), T0);
+        t.req(1, submit(f, "", true), T0);
+    }
+    t.req(2, Request::GrabJob, T0); // a, cursor moves to b
+    t.req(2, Request::GrabJob, T0); // b, cursor moves to c
+    t.req(2, Request::GrabJob, T0); // c, cursor moves past the end
+    t.req(2, Request::CantDo { function: b("c") }, T0);
+    t.req(2, Request::CantDo { function: b("b") }, T0);
+    let got = t.req(2, Request::GrabJob, T0);
+    assert!(
+        matches!(&got[..], [Effect::Send(2, Response::JobAssign { function, .. })] if function == "a")
+    );
+}
+
+#[test]
+fn a_connection_that_is_client_and_worker_of_the_same_job_can_leave() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    t.req(1, Request::CanDo { function: b("f") }, T0);
+    t.req(1, submit("f", "u", false), T0);
+    t.req(2, submit("f", "u", false), T0);
+    t.req(1, Request::GrabJob, T0);
+    t.core.disconnect(1, T0 + 1, &mut t.out);
+    assert!(t.take().is_empty());
+    let id = t.core.handles[&h(1)];
+    assert_eq!(
+        (t.core.jobs[&id].state, &t.core.jobs[&id].clients[..]),
+        (JobState::Queued, &[2][..])
+    );
+    t.core.disconnect(2, T0 + 2, &mut t.out);
+    t.take();
+    assert_eq!(
+        t.core.functions[&b("f")].total(),
+        1,
+        "abandoned but counted until grabbed"
+    );
+}
+
+#[test]
+fn graceful_drain_refuses_new_jobs_and_reports_idle_only_when_done() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    t.req(1, submit("f", "", true), T0);
+    t.core.start_draining();
+    let refused = t.req(1, submit("f", "", true), T0);
+    assert!(
+        matches!(&refused[..], [Effect::Send(1, Response::Error { code, .. })] if code == "SHUTDOWN")
+    );
+    assert!(!t.core.is_idle());
+    t.req(2, Request::CanDo { function: b("f") }, T0);
+    t.req(2, Request::GrabJob, T0);
+    assert!(!t.core.is_idle(), "running counts");
+    t.req(
+        2,
+        Request::WorkComplete {
+            handle: h(1),
+            data: b(""),
+        },
+        T0,
+    );
+    assert!(t.core.is_idle());
+}
+
+#[test]
+fn admin_cancel_of_a_running_job_frees_its_worker() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    t.req(2, Request::CanDo { function: b("f") }, T0);
+    t.req(1, submit("f", "", false), T0);
+    t.req(2, Request::GrabJob, T0);
+    t.core
+        .admin(1, AdminCommand::CancelJob { handle: h(1) }, T0, &mut t.out);
+    let effects = t.take();
+    assert_eq!(effects[0], send(1, Response::WorkFail { handle: h(1) }));
+    assert!(t.core.conns[&2].running.is_empty());
+    assert_eq!(t.core.functions[&b("f")].running, 0);
+}
+
+#[test]
+fn a_client_attached_to_a_sched_job_is_released_after_its_run() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.connect(1);
+    t.connect(2);
+    t.req(2, Request::CanDo { function: b("f") }, T0);
+    let sched = Request::SubmitSched {
+        function: b("f"),
+        unique: b("c"),
+        schedule: [""; 5].map(b),
+        data: b(""),
+    };
+    t.req(1, sched, T0);
+    // A foreground duplicate waits for the next run.
+    assert_eq!(
+        t.req(1, submit("f", "c", false), T0),
+        [send(1, Response::JobCreated { handle: h(1) })]
+    );
+    for round in 1..=2 {
+        let at = T0 + round * MINUTE;
+        t.tick(at);
+        t.req(2, Request::GrabJob, at);
+        let done = t.req(
+            2,
+            Request::WorkComplete {
+                handle: h(1),
+                data: b("r"),
+            },
+            at + 1,
+        );
+        let expected: &[Effect] = if round == 1 {
+            &[send(
+                1,
+                Response::WorkComplete {
+                    handle: h(1),
+                    data: b("r"),
+                },
+            )]
+        } else {
+            &[]
+        };
+        assert_eq!(done, expected, "round {round}: only the run it waited for");
+    }
+    assert!(t.core.conns[&1].attached.is_empty());
+}

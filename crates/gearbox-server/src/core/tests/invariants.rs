@@ -1,0 +1,137 @@
+//! The consistency checks run after every step of the core tests: queues, counters, indexes,
+//! workers and attached clients all agree with the jobs.
+
+use std::collections::HashSet;
+
+use crate::core::state::JobState;
+use crate::core::{Core, TimerKind};
+
+/// Checks that every index and counter of the core agrees with its jobs.
+pub(super) fn check_invariants(core: &Core) {
+    // No stale timers: each one belongs to a job still waiting for exactly that moment.
+    for &(due, id, kind) in &core.timers {
+        let state = core.jobs.get(&id).map(|j| j.state);
+        let live = match kind {
+            TimerKind::Due => state == Some(JobState::Waiting { due_ms: due }),
+            TimerKind::Timeout => {
+                matches!(state, Some(JobState::Running { deadline_ms: Some(d), .. }) if d == due)
+            }
+        };
+        assert!(
+            live,
+            "stale {kind:?} timer at {due} for job {id} ({state:?})"
+        );
+    }
+    let mut seen = HashSet::new();
+    for (name, f) in &core.functions {
+        for (p, q) in f.queues.iter().enumerate() {
+            for id in q {
+                assert!(seen.insert(*id), "job {id} queued twice");
+                let j = &core.jobs[id];
+                assert_eq!(j.state, JobState::Queued, "job {id} in a queue");
+                assert_eq!(
+                    (&j.function, j.priority.index()),
+                    (name, p),
+                    "job {id} in its own queue"
+                );
+            }
+        }
+        let count = |want: fn(&JobState) -> bool| {
+            core.jobs
+                .values()
+                .filter(|j| j.function == name && want(&j.state))
+                .count()
+        };
+        assert_eq!(
+            f.running as usize,
+            count(|s| matches!(s, JobState::Running { .. })),
+            "running of {name:?}"
+        );
+        assert_eq!(
+            f.waiting as usize,
+            count(|s| matches!(s, JobState::Waiting { .. })),
+            "waiting of {name:?}"
+        );
+        for w in &f.workers {
+            assert!(
+                core.conns.get(w).is_some_and(|c| c.ability(name).is_some()),
+                "worker {w} of {name:?}"
+            );
+        }
+    }
+    assert_eq!(core.handles.len(), core.jobs.len(), "one handle per job");
+    for (handle, id) in &core.handles {
+        assert_eq!(&core.jobs[id].handle, handle);
+    }
+    for ((function, unique), id) in &core.uniques {
+        let j = &core.jobs[id];
+        assert!(
+            !unique.is_empty() && (&j.function, &j.unique) == (function, unique),
+            "unique index of {id}"
+        );
+    }
+    for (id, j) in &core.jobs {
+        assert!(
+            core.functions.contains_key(&j.function),
+            "function of job {id} exists"
+        );
+        match j.state {
+            JobState::Queued => assert!(seen.contains(id), "queued job {id} is in a queue"),
+            JobState::Running {
+                worker,
+                deadline_ms,
+            } => {
+                let c = core
+                    .conns
+                    .get(&worker)
+                    .expect("running job's worker is connected");
+                assert!(c.running.contains(id), "worker {worker} knows it runs {id}");
+                if let Some(d) = deadline_ms {
+                    assert!(
+                        core.timers.contains(&(d, *id, TimerKind::Timeout)),
+                        "timeout timer of {id}"
+                    );
+                }
+            }
+            JobState::Waiting { due_ms } => {
+                assert!(due_ms == u64::MAX || core.timers.contains(&(due_ms, *id, TimerKind::Due)));
+            }
+        }
+        if !j.unique.is_empty() {
+            assert_eq!(
+                core.uniques.get(&(j.function.clone(), j.unique.clone())),
+                Some(id)
+            );
+        }
+        for (i, cl) in j.clients.iter().enumerate() {
+            assert!(
+                !j.clients[..i].contains(cl),
+                "client {cl} attached twice to {id}"
+            );
+            assert!(
+                core.conns.get(cl).is_some_and(|c| c.attached.contains(id)),
+                "client {cl} of {id}"
+            );
+        }
+    }
+    for (cid, c) in &core.conns {
+        for id in &c.running {
+            let running_here = matches!(core.jobs.get(id).map(|j| j.state), Some(JobState::Running { worker, .. }) if worker == *cid);
+            assert!(running_here, "conn {cid} runs {id}");
+        }
+        for id in &c.attached {
+            assert!(
+                core.jobs.get(id).is_some_and(|j| j.clients.contains(cid)),
+                "conn {cid} waits on {id}"
+            );
+        }
+        for a in &c.abilities {
+            let workers = &core.functions[&a.function].workers;
+            assert_eq!(
+                workers.iter().filter(|w| *w == cid).count(),
+                1,
+                "conn {cid} listed once for its ability"
+            );
+        }
+    }
+}

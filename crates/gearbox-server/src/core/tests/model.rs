@@ -1,0 +1,364 @@
+//! A random model test: sequences of submits, grabs, results, timeouts and disconnects over
+//! three connections, with every index and counter checked after each step, and no job lost.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use gearbox_proto::{Priority, Request, Response, SubmitJob};
+use proptest::prelude::*;
+
+use super::{check_invariants, Harness, T0};
+use crate::core::state::{JobKind, JobState};
+use crate::core::{CoreConfig, Effect, TimeoutAction};
+
+const FUNCTIONS: [&str; 2] = ["a", "b"];
+const UNIQUES: [&str; 3] = ["", "u", "v"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Submit {
+        conn: usize,
+        background: bool,
+        priority: usize,
+        function: usize,
+        unique: usize,
+    },
+    SubmitEpoch {
+        conn: usize,
+        function: usize,
+        unique: usize,
+        delay_ms: u64,
+    },
+    /// A job repeated every minute.
+    SubmitSched {
+        conn: usize,
+        function: usize,
+        unique: usize,
+    },
+    CanDo {
+        conn: usize,
+        function: usize,
+        timeout_ms: Option<u64>,
+    },
+    CantDo {
+        conn: usize,
+        function: usize,
+    },
+    PreSleep {
+        conn: usize,
+    },
+    Grab {
+        conn: usize,
+    },
+    /// WORK_COMPLETE (or WORK_FAIL) for one of the jobs `conn` runs, or a bogus handle.
+    Finish {
+        conn: usize,
+        pick: usize,
+        fail: bool,
+    },
+    Advance {
+        ms: u64,
+    },
+    /// Admin `cancel job` of one held job (by position in handle order).
+    Cancel {
+        pick: usize,
+    },
+    /// The connection drops and a fresh one takes its slot.
+    Reconnect {
+        conn: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let conn = 0..3usize;
+    prop_oneof![
+        4 => (conn.clone(), any::<bool>(), 0..3usize, 0..2usize, 0..3usize).prop_map(
+            |(conn, background, priority, function, unique)| Op::Submit { conn, background, priority, function, unique }
+        ),
+        1 => (conn.clone(), 0..2usize, 0..3usize, 0..3000u64)
+            .prop_map(|(conn, function, unique, delay_ms)| Op::SubmitEpoch { conn, function, unique, delay_ms }),
+        1 => (conn.clone(), 0..2usize, 0..3usize)
+            .prop_map(|(conn, function, unique)| Op::SubmitSched { conn, function, unique }),
+        2 => (conn.clone(), 0..2usize, prop::option::of(1..500u64))
+            .prop_map(|(conn, function, timeout_ms)| Op::CanDo { conn, function, timeout_ms }),
+        1 => (conn.clone(), 0..2usize).prop_map(|(conn, function)| Op::CantDo { conn, function }),
+        1 => conn.clone().prop_map(|conn| Op::PreSleep { conn }),
+        4 => conn.clone().prop_map(|conn| Op::Grab { conn }),
+        3 => (conn.clone(), 0..4usize, any::<bool>()).prop_map(|(conn, pick, fail)| Op::Finish { conn, pick, fail }),
+        // Short steps for timeouts and EPOCH jobs, long ones for the minute schedules.
+        2 => prop_oneof![0..1000u64, 0..70_000u64].prop_map(|ms| Op::Advance { ms }),
+        1 => (0..8usize).prop_map(|pick| Op::Cancel { pick }),
+        1 => conn.prop_map(|conn| Op::Reconnect { conn }),
+    ]
+}
+
+fn bytes(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+struct Model {
+    t: Harness,
+    now: u64,
+    /// Connection id in each of the three slots.
+    slots: [u64; 3],
+    next_conn: u64,
+    /// Handles promised to a background submitter.
+    background: HashSet<Bytes>,
+    /// Handles a worker ended (WORK_COMPLETE / WORK_FAIL accepted).
+    ended: HashSet<Bytes>,
+    /// (client, handle) pairs still owed a final packet.
+    owed: HashSet<(u64, Bytes)>,
+}
+
+impl Model {
+    fn new() -> Model {
+        let config = CoreConfig {
+            timeout_action: TimeoutAction::Requeue,
+            ..CoreConfig::default()
+        };
+        let mut t = Harness::new(config);
+        for c in 1..=3 {
+            t.connect(c);
+        }
+        // Five seconds before a minute boundary, so schedules fire during a run.
+        Model {
+            t,
+            now: T0 + 55_000,
+            slots: [1, 2, 3],
+            next_conn: 4,
+            background: HashSet::new(),
+            ended: HashSet::new(),
+            owed: HashSet::new(),
+        }
+    }
+
+    fn created(effects: &[Effect], conn: u64) -> Option<Bytes> {
+        effects.iter().find_map(|e| match e {
+            Effect::Send(c, Response::JobCreated { handle }) if *c == conn => Some(handle.clone()),
+            _ => None,
+        })
+    }
+
+    fn observe(&mut self, effects: &[Effect]) {
+        for e in effects {
+            if let Effect::Send(
+                c,
+                Response::WorkComplete { handle, .. }
+                | Response::WorkFail { handle }
+                | Response::WorkException { handle, .. },
+            ) = e
+            {
+                let owed = self.owed.remove(&(*c, handle.clone()));
+                assert!(owed, "final packet for {handle:?} to {c} was owed once");
+            }
+        }
+    }
+
+    fn apply(&mut self, op: Op) {
+        let now = self.now;
+        let effects = match op {
+            Op::Submit {
+                conn,
+                background,
+                priority,
+                function,
+                unique,
+            } => {
+                let c = self.slots[conn];
+                let r = Request::Submit(SubmitJob {
+                    function: bytes(FUNCTIONS[function]),
+                    unique: bytes(UNIQUES[unique]),
+                    data: bytes("d"),
+                    priority: Priority::ALL[priority],
+                    background,
+                });
+                let effects = self.t.req(c, r, now);
+                let handle = Self::created(&effects, c).expect("submit accepted");
+                if background {
+                    self.background.insert(handle);
+                } else {
+                    self.owed.insert((c, handle));
+                }
+                effects
+            }
+            Op::SubmitEpoch {
+                conn,
+                function,
+                unique,
+                delay_ms,
+            } => {
+                let c = self.slots[conn];
+                let r = Request::SubmitEpoch {
+                    function: bytes(FUNCTIONS[function]),
+                    unique: bytes(UNIQUES[unique]),
+                    epoch: (now + delay_ms) / 1000,
+                    data: bytes("e"),
+                };
+                let effects = self.t.req(c, r, now);
+                self.background
+                    .insert(Self::created(&effects, c).expect("epoch submit accepted"));
+                effects
+            }
+            Op::SubmitSched {
+                conn,
+                function,
+                unique,
+            } => {
+                let c = self.slots[conn];
+                let r = Request::SubmitSched {
+                    function: bytes(FUNCTIONS[function]),
+                    unique: bytes(UNIQUES[unique]),
+                    schedule: ["*", "*", "*", "*", "*"].map(bytes),
+                    data: bytes("s"),
+                };
+                let effects = self.t.req(c, r, now);
+                self.background
+                    .insert(Self::created(&effects, c).expect("sched submit accepted"));
+                effects
+            }
+            Op::Cancel { pick } => {
+                let mut handles: Vec<Bytes> = self.t.core.handles.keys().cloned().collect();
+                handles.sort();
+                match handles.get(pick) {
+                    Some(handle) => {
+                        assert!(self.t.core.cancel(handle, now, &mut self.t.out));
+                        self.ended.insert(handle.clone());
+                        self.t.take()
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Op::CanDo {
+                conn,
+                function,
+                timeout_ms,
+            } => {
+                let function = bytes(FUNCTIONS[function]);
+                let r = match timeout_ms {
+                    Some(ms) => Request::CanDoTimeout {
+                        function,
+                        timeout: Bytes::from(ms.to_string()),
+                    },
+                    None => Request::CanDo { function },
+                };
+                self.t.req(self.slots[conn], r, now)
+            }
+            Op::CantDo { conn, function } => self.t.req(
+                self.slots[conn],
+                Request::CantDo {
+                    function: bytes(FUNCTIONS[function]),
+                },
+                now,
+            ),
+            Op::PreSleep { conn } => self.t.req(self.slots[conn], Request::PreSleep, now),
+            Op::Grab { conn } => self.t.req(self.slots[conn], Request::GrabJobUniq, now),
+            Op::Finish { conn, pick, fail } => {
+                let c = self.slots[conn];
+                let mut running: Vec<u64> = self.t.core.conns[&c].running.iter().copied().collect();
+                running.sort_unstable();
+                let handle = match running.get(pick) {
+                    Some(id) => self.t.core.jobs[id].handle.clone(),
+                    None => bytes("H:t:9999"),
+                };
+                let r = if fail {
+                    Request::WorkFail {
+                        handle: handle.clone(),
+                    }
+                } else {
+                    Request::WorkComplete {
+                        handle: handle.clone(),
+                        data: bytes("r"),
+                    }
+                };
+                let effects = self.t.req(c, r, now);
+                let refused = effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::Send(x, Response::Error { .. }) if *x == c));
+                assert_eq!(
+                    refused,
+                    running.get(pick).is_none(),
+                    "only a job the worker holds may be ended"
+                );
+                if !refused {
+                    self.ended.insert(handle);
+                }
+                effects
+            }
+            Op::Advance { ms } => {
+                self.now += ms;
+                self.t.tick(self.now)
+            }
+            Op::Reconnect { conn } => {
+                let old = self.slots[conn];
+                self.t.core.disconnect(old, now, &mut self.t.out);
+                let effects = self.t.take();
+                self.owed.retain(|(c, _)| *c != old);
+                let new = self.next_conn;
+                self.next_conn += 1;
+                self.t.connect(new);
+                self.slots[conn] = new;
+                effects
+            }
+        };
+        self.observe(&effects);
+        self.check();
+    }
+
+    fn check(&self) {
+        let core = &self.t.core;
+        check_invariants(core);
+        for handle in &self.background {
+            assert!(
+                core.handles.contains_key(handle) || self.ended.contains(handle),
+                "background job {handle:?} was lost"
+            );
+        }
+        for (c, handle) in &self.owed {
+            let held = core.handles.get(handle).and_then(|id| core.jobs.get(id));
+            assert!(
+                held.is_some_and(|j| j.clients.contains(c)),
+                "client {c} still waits on a held {handle:?}"
+            );
+        }
+        for f in core.functions.values() {
+            assert!(f.total() <= core.jobs.len());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_operations_keep_the_core_consistent(ops in prop::collection::vec(op(), 1..80)) {
+        let mut m = Model::new();
+        for op in ops {
+            m.apply(op);
+        }
+        // Drain: every background job can still be run to completion by one worker.
+        m.apply(Op::Advance { ms: 10_000 });
+        let c = m.slots[0];
+        for f in FUNCTIONS {
+            m.t.req(c, Request::CanDo { function: bytes(f) }, m.now);
+        }
+        for _ in 0..1000 {
+            let effects = m.t.req(c, Request::GrabJob, m.now);
+            m.observe(&effects);
+            match &effects[..] {
+                [Effect::Send(_, Response::NoJob)] => break,
+                [Effect::Send(_, Response::JobAssign { handle, .. })] => {
+                    let effects = m.t.req(c, Request::WorkComplete { handle: handle.clone(), data: bytes("") }, m.now);
+                    m.ended.insert(handle.clone());
+                    m.observe(&effects);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // Left: jobs still running (unfinished by the operations) and schedules between runs.
+        for j in m.t.core.jobs.values() {
+            let between_runs = matches!((&j.kind, j.state), (JobKind::Sched(_), JobState::Waiting { .. }));
+            prop_assert!(between_runs || matches!(j.state, JobState::Running { .. }), "left over: {:?}", j);
+        }
+        m.check();
+    }
+}

@@ -1,0 +1,412 @@
+//! Submitting jobs, forwarding WORK_* packets, unique coalescing and abandoned jobs.
+
+mod common;
+
+use common::*;
+use gearbox_proto::{Priority, Request, Response};
+use gearbox_testkit::TestServer;
+
+#[tokio::test]
+async fn every_submit_variant_creates_a_job_with_an_increasing_handle() {
+    let server = TestServer::start_with(config()).await;
+    let mut client = server.connect().await;
+    let mut n = 0;
+    for background in [false, true] {
+        for p in Priority::ALL {
+            n += 1;
+            let handle = submit_ok(
+                &mut client,
+                &submit("f", "", &format!("d{n}"), p, background),
+            )
+            .await;
+            assert_eq!(handle, h(n));
+        }
+    }
+    let mut w = worker(&server, &["f"]).await;
+    // HIGH first, then NORMAL, then LOW; within a priority in submission order (fg before bg).
+    for (handle, data) in [
+        (1, "d1"),
+        (4, "d4"),
+        (2, "d2"),
+        (5, "d5"),
+        (3, "d3"),
+        (6, "d6"),
+    ] {
+        let (got, function, _, payload) = grab_uniq(&mut w).await;
+        assert_eq!((got, function, payload), (h(handle), b("f"), b(data)));
+    }
+    grab_none(&mut w).await;
+}
+
+#[tokio::test]
+async fn every_work_packet_reaches_every_attached_client() {
+    let server = TestServer::start_with(config()).await;
+    let mut c1 = server.connect().await;
+    let mut c2 = server.connect().await;
+    let handle = submit_ok(&mut c1, &fg("f", "u", "x")).await;
+    assert_eq!(
+        submit_ok(&mut c2, &fg("f", "u", "x")).await,
+        handle,
+        "coalesced"
+    );
+    let mut w = worker(&server, &["f"]).await;
+    assert_eq!(grab_uniq(&mut w).await.0, handle);
+    let hd = handle.clone();
+    let sent = [
+        Request::WorkStatus {
+            handle: hd.clone(),
+            numerator: b("1"),
+            denominator: b("4"),
+        },
+        Request::WorkData {
+            handle: hd.clone(),
+            data: b("part\0one"),
+        },
+        Request::WorkWarning {
+            handle: hd.clone(),
+            data: b("careful"),
+        },
+        Request::WorkComplete {
+            handle: hd.clone(),
+            data: b("done"),
+        },
+    ];
+    for r in &sent {
+        w.send(r).await;
+    }
+    let expected = vec![
+        Response::WorkStatus {
+            handle: hd.clone(),
+            numerator: b("1"),
+            denominator: b("4"),
+        },
+        Response::WorkData {
+            handle: hd.clone(),
+            data: b("part\0one"),
+        },
+        Response::WorkWarning {
+            handle: hd.clone(),
+            data: b("careful"),
+        },
+        Response::WorkComplete {
+            handle: hd.clone(),
+            data: b("done"),
+        },
+    ];
+    for c in [&mut c1, &mut c2] {
+        for e in &expected {
+            assert_eq!(&c.recv().await, e);
+        }
+        c.assert_quiet().await;
+    }
+    w.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn work_fail_and_work_exception_end_the_job_for_every_client() {
+    let server = TestServer::start_with(config()).await;
+    let mut c1 = server.connect().await;
+    let mut c2 = server.connect().await;
+    for c in [&mut c1, &mut c2] {
+        c.send(&Request::OptionReq {
+            option: b("exceptions"),
+        })
+        .await;
+        assert_eq!(
+            c.recv().await,
+            Response::OptionRes {
+                option: b("exceptions")
+            }
+        );
+    }
+    let mut w = worker(&server, &["f"]).await;
+
+    let h1 = submit_ok(&mut c1, &fg("f", "a", "")).await;
+    submit_ok(&mut c2, &fg("f", "a", "")).await;
+    grab_uniq(&mut w).await;
+    w.send(&Request::WorkFail { handle: h1.clone() }).await;
+    for c in [&mut c1, &mut c2] {
+        assert_eq!(c.recv().await, Response::WorkFail { handle: h1.clone() });
+    }
+
+    let h2 = submit_ok(&mut c1, &fg("f", "b", "")).await;
+    submit_ok(&mut c2, &fg("f", "b", "")).await;
+    grab_uniq(&mut w).await;
+    w.send(&Request::WorkException {
+        handle: h2.clone(),
+        data: b("boom"),
+    })
+    .await;
+    for c in [&mut c1, &mut c2] {
+        assert_eq!(
+            c.recv().await,
+            Response::WorkException {
+                handle: h2.clone(),
+                data: b("boom")
+            }
+        );
+        c.assert_quiet().await;
+    }
+    // Both jobs are over: the worker's further results are refused.
+    expect_error(&mut w, &complete(&h2, "late"), "JOB_NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn background_jobs_send_nothing_after_job_created() {
+    let server = TestServer::start_with(config()).await;
+    let mut client = server.connect().await;
+    let handle = submit_ok(&mut client, &bg("f", "", "x")).await;
+    let mut w = worker(&server, &["f"]).await;
+    assert_eq!(grab_uniq(&mut w).await.0, handle);
+    w.send(&Request::WorkStatus {
+        handle: handle.clone(),
+        numerator: b("1"),
+        denominator: b("2"),
+    })
+    .await;
+    w.send(&Request::WorkData {
+        handle: handle.clone(),
+        data: b("d"),
+    })
+    .await;
+    w.send(&complete(&handle, "r")).await;
+    w.assert_quiet().await;
+    client.assert_quiet().await;
+    assert_eq!(status(&mut client, "f").await, Some((0, 0, 1)));
+}
+
+#[tokio::test]
+async fn unique_coalesces_per_function_and_never_when_empty() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    let a = submit_ok(&mut c, &bg("f", "u1", "x")).await;
+    assert_eq!(submit_ok(&mut c, &bg("f", "u1", "other payload")).await, a);
+    assert_eq!(
+        submit_ok(&mut c, &submit("f", "u1", "x", Priority::High, false)).await,
+        a
+    );
+    let other_fn = submit_ok(&mut c, &bg("g", "u1", "x")).await;
+    assert_ne!(
+        other_fn, a,
+        "same unique, different function: a different job"
+    );
+    let e1 = submit_ok(&mut c, &bg("f", "", "x")).await;
+    let e2 = submit_ok(&mut c, &bg("f", "", "x")).await;
+    assert_ne!(e1, e2, "an empty unique never coalesces");
+    assert_eq!(status(&mut c, "f").await, Some((3, 0, 0)));
+    assert_eq!(status(&mut c, "g").await, Some((1, 0, 0)));
+}
+
+#[tokio::test]
+async fn dash_unique_means_the_payload_is_the_unique() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    let a = submit_ok(&mut c, &bg("f", "-", "payload-1")).await;
+    assert_eq!(submit_ok(&mut c, &bg("f", "-", "payload-1")).await, a);
+    assert_eq!(
+        submit_ok(&mut c, &bg("f", "payload-1", "zzz")).await,
+        a,
+        "payload is the unique"
+    );
+    assert_ne!(submit_ok(&mut c, &bg("f", "-", "payload-2")).await, a);
+    let mut w = worker(&server, &["f"]).await;
+    let (handle, _, unique, data) = grab_uniq(&mut w).await;
+    assert_eq!((handle, unique, data), (a, b("payload-1"), b("payload-1")));
+}
+
+#[tokio::test]
+async fn foreground_duplicate_attaches_and_sees_work_from_then_on() {
+    let server = TestServer::start_with(config()).await;
+    let mut c1 = server.connect().await;
+    let mut c2 = server.connect().await;
+    let handle = submit_ok(&mut c1, &fg("f", "u", "x")).await;
+    let mut w = worker(&server, &["f"]).await;
+    grab_uniq(&mut w).await;
+    w.send(&Request::WorkData {
+        handle: handle.clone(),
+        data: b("early"),
+    })
+    .await;
+    assert_eq!(
+        c1.recv().await,
+        Response::WorkData {
+            handle: handle.clone(),
+            data: b("early")
+        }
+    );
+    // A background duplicate of a running job does not attach.
+    let mut c3 = server.connect().await;
+    assert_eq!(submit_ok(&mut c3, &bg("f", "u", "x")).await, handle);
+    assert_eq!(submit_ok(&mut c2, &fg("f", "u", "x")).await, handle);
+    w.send(&complete(&handle, "late")).await;
+    for c in [&mut c1, &mut c2] {
+        assert_eq!(
+            c.recv().await,
+            Response::WorkComplete {
+                handle: handle.clone(),
+                data: b("late")
+            }
+        );
+        c.assert_quiet().await;
+    }
+    c3.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn a_finished_unique_creates_a_new_job() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    let mut w = worker(&server, &["f"]).await;
+    let first = submit_ok(&mut c, &fg("f", "u", "x")).await;
+    grab_uniq(&mut w).await;
+    w.send(&complete(&first, "r")).await;
+    assert_eq!(
+        c.recv().await,
+        Response::WorkComplete {
+            handle: first.clone(),
+            data: b("r")
+        }
+    );
+    let second = submit_ok(&mut c, &fg("f", "u", "x")).await;
+    assert_ne!(second, first);
+    assert_eq!(grab_uniq(&mut w).await.0, second);
+}
+
+#[tokio::test]
+async fn abandoned_foreground_job_is_counted_until_a_worker_would_take_it() {
+    let server = TestServer::start_with(config()).await;
+    let mut admin = server.connect().await;
+    let mut gone = server.connect().await;
+    let abandoned = submit_ok(&mut gone, &fg("f", "", "x")).await;
+    let mut c = server.connect().await;
+    let kept = submit_ok(&mut c, &bg("f", "", "y")).await;
+    drop(gone);
+    wait_connections(&mut admin, 2).await;
+    assert_eq!(
+        status(&mut admin, "f").await,
+        Some((2, 0, 0)),
+        "still counted"
+    );
+    assert_eq!(
+        show_job(&mut admin, &abandoned).await.map(|j| j.1),
+        Some(1),
+        "ignored"
+    );
+    let mut w = worker(&server, &["f"]).await;
+    assert_eq!(
+        grab_uniq(&mut w).await.0,
+        kept,
+        "the abandoned job is skipped"
+    );
+    assert_eq!(status(&mut admin, "f").await, Some((1, 1, 1)));
+    assert_eq!(show_job(&mut admin, &abandoned).await, None, "dropped");
+    grab_none(&mut w).await;
+}
+
+#[tokio::test]
+async fn abandoned_foreground_job_alone_gives_no_job() {
+    let server = TestServer::start_with(config()).await;
+    let mut admin = server.connect().await;
+    let mut gone = server.connect().await;
+    submit_ok(&mut gone, &fg("f", "", "x")).await;
+    drop(gone);
+    wait_connections(&mut admin, 1).await;
+    assert_eq!(status(&mut admin, "f").await, Some((1, 0, 0)));
+    let mut w = worker(&server, &["f"]).await;
+    grab_none(&mut w).await;
+    assert_eq!(status(&mut admin, "f").await, Some((0, 0, 1)));
+}
+
+#[tokio::test]
+async fn background_duplicate_keeps_an_abandoned_job_alive() {
+    let server = TestServer::start_with(config()).await;
+    let mut admin = server.connect().await;
+    let mut gone = server.connect().await;
+    let handle = submit_ok(&mut gone, &fg("f", "u", "x")).await;
+    let mut c = server.connect().await;
+    assert_eq!(submit_ok(&mut c, &bg("f", "u", "x")).await, handle);
+    drop(gone);
+    wait_connections(&mut admin, 2).await;
+    // The background submitter was promised this job: it must still run.
+    let mut w = worker(&server, &["f"]).await;
+    assert_eq!(grab_uniq(&mut w).await.0, handle);
+}
+
+#[tokio::test]
+async fn grab_variants_answer_with_their_assign_packet() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    let mut w = worker(&server, &["f"]).await;
+    let reduce = |background| Request::SubmitReduce {
+        function: b("f"),
+        unique: b("r"),
+        reducer: b("red"),
+        aggregator: b(""),
+        data: b("rd"),
+        background,
+    };
+
+    let h1 = submit_ok(&mut c, &fg("f", "u1", "d1")).await;
+    w.send(&Request::GrabJob).await;
+    assert_eq!(
+        w.recv().await,
+        Response::JobAssign {
+            handle: h1,
+            function: b("f"),
+            data: b("d1")
+        }
+    );
+
+    let h2 = submit_ok(&mut c, &fg("f", "u2", "d2")).await;
+    w.send(&Request::GrabJobUniq).await;
+    assert_eq!(
+        w.recv().await,
+        Response::JobAssignUniq {
+            handle: h2,
+            function: b("f"),
+            unique: b("u2"),
+            data: b("d2")
+        }
+    );
+
+    let h3 = submit_ok(&mut c, &fg("f", "u3", "d3")).await;
+    w.send(&Request::GrabJobAll).await;
+    assert_eq!(
+        w.recv().await,
+        Response::JobAssignUniq {
+            handle: h3,
+            function: b("f"),
+            unique: b("u3"),
+            data: b("d3")
+        }
+    );
+
+    for background in [false, true] {
+        let hr = submit_ok(&mut c, &reduce(background)).await;
+        w.send(&Request::GrabJobAll).await;
+        assert_eq!(
+            w.recv().await,
+            Response::JobAssignAll {
+                handle: hr.clone(),
+                function: b("f"),
+                unique: b("r"),
+                reducer: b("red"),
+                data: b("rd"),
+            }
+        );
+        w.send(&complete(&hr, "")).await;
+        if !background {
+            assert_eq!(
+                c.recv().await,
+                Response::WorkComplete {
+                    handle: hr,
+                    data: b("")
+                }
+            );
+        }
+    }
+    for grab in [Request::GrabJob, Request::GrabJobUniq, Request::GrabJobAll] {
+        w.send(&grab).await;
+        assert_eq!(w.recv().await, Response::NoJob);
+    }
+}

@@ -1,0 +1,252 @@
+//! Limits: queue sizes, argument lengths, connection count and unsent output.
+
+mod common;
+
+use common::*;
+use gearbox_proto::{Priority, Request, Response};
+use gearbox_server::Config;
+use gearbox_testkit::TestServer;
+
+#[tokio::test]
+async fn maxqueue_refuses_submits_beyond_the_limit() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    assert_eq!(c.admin_line("maxqueue f 2").await, "OK\r\n");
+    let first = submit_ok(&mut c, &bg("f", "u1", "1")).await;
+    submit_ok(&mut c, &fg("f", "", "2")).await;
+    for p in Priority::ALL {
+        expect_error(&mut c, &submit("f", "", "3", p, true), "QUEUE_ERROR").await;
+        expect_error(&mut c, &submit("f", "", "3", p, false), "QUEUE_ERROR").await;
+    }
+    // A duplicate of a held job is not a new job: still accepted.
+    assert_eq!(submit_ok(&mut c, &bg("f", "u1", "x")).await, first);
+    assert_eq!(status(&mut c, "f").await, Some((2, 0, 0)));
+}
+
+#[tokio::test]
+async fn maxqueue_counts_running_jobs_and_frees_room_when_they_end() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    assert_eq!(c.admin_line("maxqueue f 1").await, "OK\r\n");
+    let handle = submit_ok(&mut c, &bg("f", "", "1")).await;
+    let mut w = worker(&server, &["f"]).await;
+    grab_uniq(&mut w).await;
+    expect_error(&mut c, &bg("f", "", "2"), "QUEUE_ERROR").await;
+    w.send(&complete(&handle, "")).await;
+    w.assert_quiet().await;
+    submit_ok(&mut c, &bg("f", "", "3")).await;
+    // Other functions are not limited.
+    submit_ok(&mut c, &bg("g", "", "1")).await;
+    submit_ok(&mut c, &bg("g", "", "2")).await;
+}
+
+#[tokio::test]
+async fn maxqueue_limits_each_priority() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    assert_eq!(c.admin_line("maxqueue f 1 5 5").await, "OK\r\n");
+    submit_ok(&mut c, &submit("f", "", "h1", Priority::High, true)).await;
+    expect_error(
+        &mut c,
+        &submit("f", "", "h2", Priority::High, true),
+        "QUEUE_ERROR",
+    )
+    .await;
+    for i in 2..=5 {
+        submit_ok(
+            &mut c,
+            &submit("f", "", &format!("n{i}"), Priority::Normal, true),
+        )
+        .await;
+    }
+    expect_error(
+        &mut c,
+        &submit("f", "", "n6", Priority::Normal, true),
+        "QUEUE_ERROR",
+    )
+    .await;
+    expect_error(
+        &mut c,
+        &submit("f", "", "l6", Priority::Low, true),
+        "QUEUE_ERROR",
+    )
+    .await;
+    // No limit given: unlimited again.
+    assert_eq!(c.admin_line("maxqueue f").await, "OK\r\n");
+    submit_ok(&mut c, &submit("f", "", "h3", Priority::High, true)).await;
+}
+
+#[tokio::test]
+async fn a_too_long_unique_is_refused_and_the_connection_carries_on() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    let long = "u".repeat(65);
+    expect_error(&mut c, &bg("f", &long, "x"), "ARGUMENT_TOO_LARGE").await;
+    expect_error(&mut c, &fg("f", &long, "x"), "ARGUMENT_TOO_LARGE").await;
+    c.send(&Request::SubmitEpoch {
+        function: b("f"),
+        unique: b(&long),
+        epoch: 0,
+        data: b(""),
+    })
+    .await;
+    assert!(matches!(c.recv().await, Response::Error { .. }));
+    let ok = "u".repeat(64);
+    assert_eq!(
+        submit_ok(&mut c, &bg("f", &ok, "x")).await,
+        h(1),
+        "64 bytes is fine"
+    );
+    assert_eq!(status(&mut c, "f").await, Some((1, 0, 0)));
+}
+
+#[tokio::test]
+async fn a_too_long_function_name_is_refused() {
+    let server = TestServer::start_with(Config {
+        max_function: 8,
+        ..config()
+    })
+    .await;
+    let mut c = server.connect().await;
+    let long = "f".repeat(9);
+    expect_error(&mut c, &bg(&long, "", "x"), "ARGUMENT_TOO_LARGE").await;
+    expect_error(
+        &mut c,
+        &Request::CanDo { function: b(&long) },
+        "ARGUMENT_TOO_LARGE",
+    )
+    .await;
+    let timeout = Request::CanDoTimeout {
+        function: b(&long),
+        timeout: b("1000"),
+    };
+    expect_error(&mut c, &timeout, "ARGUMENT_TOO_LARGE").await;
+    c.assert_quiet().await;
+    let list = c.admin_list("status").await;
+    assert!(
+        !list.contains(&long),
+        "no trace of the refused name: {list:?}"
+    );
+    submit_ok(&mut c, &bg(&"f".repeat(8), "", "x")).await;
+}
+
+#[tokio::test]
+async fn the_default_function_limit_is_gearmands_512() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    expect_error(&mut c, &bg(&"f".repeat(513), "", "x"), "ARGUMENT_TOO_LARGE").await;
+    submit_ok(&mut c, &bg(&"f".repeat(512), "", "x")).await;
+}
+
+#[tokio::test]
+async fn a_too_long_client_id_is_refused() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    expect_error(
+        &mut c,
+        &Request::SetClientId {
+            id: b(&"i".repeat(255)),
+        },
+        "ARGUMENT_TOO_LARGE",
+    )
+    .await;
+    let list = c.admin_list("workers").await;
+    assert!(!list.contains("iiii"), "id not set: {list:?}");
+    c.send(&Request::SetClientId {
+        id: b(&"i".repeat(254)),
+    })
+    .await;
+    c.assert_quiet().await;
+    assert!(c.admin_list("workers").await.contains(&"i".repeat(254)));
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_get_server_busy_and_are_closed() {
+    let server = TestServer::start_with(Config {
+        max_connections: 2,
+        ..config()
+    })
+    .await;
+    let mut c1 = server.connect().await;
+    let mut c2 = server.connect().await;
+    c1.assert_quiet().await;
+    c2.assert_quiet().await;
+    let mut c3 = server.connect().await;
+    match c3.recv_or_close().await {
+        Some(Response::Error { code, .. }) => assert_eq!(code, b("SERVER_BUSY")),
+        other => panic!("expected ERROR SERVER_BUSY, got {other:?}"),
+    }
+    assert_eq!(c3.recv_or_close().await, None, "then closed");
+    // The first two are unaffected.
+    let handle = submit_ok(&mut c1, &fg("f", "", "x")).await;
+    c2.send(&Request::CanDo { function: b("f") }).await;
+    assert_eq!(grab_uniq(&mut c2).await.0, handle);
+    // Once one leaves, there is room again.
+    drop(c1);
+    let mut attempts = 0;
+    let mut admin = loop {
+        attempts += 1;
+        assert!(attempts < 1000, "a slot never became free");
+        let mut c = server.connect().await;
+        c.send(&Request::EchoReq { data: b("hi") }).await;
+        match c.recv_or_close().await {
+            Some(Response::EchoRes { .. }) => break c,
+            Some(Response::Error { code, .. }) if code == b("SERVER_BUSY") => {
+                // The server had not processed c1's disconnect yet: that refusal is correct.
+                tokio::task::yield_now().await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    admin.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_and_others_carry_on() {
+    // 1 MiB: well above what one read of worker output can queue at once, so only a peer
+    // that stops reading reaches it.
+    let server = TestServer::start_with(Config {
+        max_unsent: 1 << 20,
+        ..config()
+    })
+    .await;
+    let mut admin = server.connect().await;
+    let mut lazy = server.connect().await;
+    let mut other = server.connect().await;
+    let handle = submit_ok(&mut lazy, &fg("f", "", "x")).await;
+    let mut w = worker(&server, &["f"]).await;
+    assert_eq!(grab_uniq(&mut w).await.0, handle);
+    // Small packets, but far more in total than the kernel's socket buffers plus the allowance.
+    let chunk = bytes::Bytes::from(vec![b'z'; 16 * 1024]);
+    let chunks = 3 * 1024;
+    for _ in 0..chunks {
+        w.send(&Request::WorkData {
+            handle: handle.clone(),
+            data: chunk.clone(),
+        })
+        .await;
+    }
+    w.assert_quiet().await;
+    // The lazy client finally reads: it gets part of the stream, then the server's close.
+    let received = lazy.read_to_close().await;
+    assert!(
+        received.len() < chunks * chunk.len(),
+        "dropped before everything was sent"
+    );
+    wait_connections(&mut admin, 3).await;
+    // The worker, the other client and the admin connection carry on; the job is still held
+    // by its worker (its only client left while it ran).
+    other.assert_quiet().await;
+    w.send(&complete(&handle, "done")).await;
+    w.assert_quiet().await;
+    let h2 = submit_ok(&mut other, &fg("f", "", "y")).await;
+    assert_eq!(grab_uniq(&mut w).await.0, h2);
+    w.send(&complete(&h2, "done")).await;
+    assert_eq!(
+        other.recv().await,
+        Response::WorkComplete {
+            handle: h2,
+            data: b("done")
+        }
+    );
+}

@@ -1,0 +1,146 @@
+//! Per-connection requests: SET_CLIENT_ID, ECHO, OPTION_REQ, and who receives WORK_EXCEPTION.
+
+mod common;
+
+use common::*;
+use gearbox_proto::{Request, Response};
+use gearbox_server::Config;
+use gearbox_testkit::TestServer;
+
+#[tokio::test]
+async fn set_client_id_shows_in_workers() {
+    let server = TestServer::start_with(config()).await;
+    let mut w = worker(&server, &["f", "g"]).await;
+    w.send(&Request::SetClientId {
+        id: b("my-worker-7"),
+    })
+    .await;
+    w.assert_quiet().await;
+    let mut admin = server.connect().await;
+    let list = admin.admin_list("workers").await;
+    let line = list
+        .lines()
+        .find(|l| l.contains("my-worker-7"))
+        .expect("worker listed by its id");
+    let (_, funcs) = line.split_once(" : ").expect("`ID : FUNCS` layout");
+    let mut funcs: Vec<&str> = funcs.split(' ').collect();
+    funcs.sort_unstable();
+    assert_eq!(funcs, ["f", "g"]);
+    // The admin connection itself has no id yet.
+    assert!(
+        list.lines().any(|l| l.contains(" - :")),
+        "unset id shown as '-': {list:?}"
+    );
+}
+
+#[tokio::test]
+async fn echo_returns_the_payload_byte_for_byte() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    for data in [
+        b(""),
+        b("plain"),
+        b("with\0nul\0\0bytes\0"),
+        bytes::Bytes::from(vec![0u8; 70_000]),
+    ] {
+        c.send(&Request::EchoReq { data: data.clone() }).await;
+        assert_eq!(c.recv().await, Response::EchoRes { data });
+    }
+}
+
+#[tokio::test]
+async fn option_req_exceptions_is_echoed_and_others_are_unknown() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    c.send(&Request::OptionReq {
+        option: b("exceptions"),
+    })
+    .await;
+    assert_eq!(
+        c.recv().await,
+        Response::OptionRes {
+            option: b("exceptions")
+        }
+    );
+    expect_error(
+        &mut c,
+        &Request::OptionReq {
+            option: b("no-such-option"),
+        },
+        "UNKNOWN_OPTION",
+    )
+    .await;
+    // The connection carries on.
+    c.assert_quiet().await;
+}
+
+/// One job with two attached clients, only `c1` having asked for exceptions; the worker
+/// answers WORK_EXCEPTION. Returns what each client received.
+async fn exception_to_two_clients(server: &TestServer) -> (Vec<Response>, Vec<Response>) {
+    let mut c1 = server.connect().await;
+    let mut c2 = server.connect().await;
+    c1.send(&Request::OptionReq {
+        option: b("exceptions"),
+    })
+    .await;
+    assert_eq!(
+        c1.recv().await,
+        Response::OptionRes {
+            option: b("exceptions")
+        }
+    );
+    let handle = submit_ok(&mut c1, &fg("f", "u", "x")).await;
+    submit_ok(&mut c2, &fg("f", "u", "x")).await;
+    let mut w = worker(server, &["f"]).await;
+    grab_uniq(&mut w).await;
+    w.send(&Request::WorkException {
+        handle,
+        data: b("trace"),
+    })
+    .await;
+    w.assert_quiet().await;
+    (drain(&mut c1).await, drain(&mut c2).await)
+}
+
+#[tokio::test]
+async fn work_exception_reaches_only_clients_that_asked() {
+    let server = TestServer::start_with(config()).await;
+    let (c1, c2) = exception_to_two_clients(&server).await;
+    let handle = h(1);
+    assert_eq!(
+        c1,
+        [Response::WorkException {
+            handle: handle.clone(),
+            data: b("trace")
+        }]
+    );
+    assert_eq!(
+        c2,
+        [Response::WorkFail { handle }],
+        "WORK_FAIL in its place"
+    );
+}
+
+#[tokio::test]
+async fn server_wide_exceptions_send_work_exception_to_everyone() {
+    let server = TestServer::start_with(Config {
+        exceptions: true,
+        ..config()
+    })
+    .await;
+    let (c1, c2) = exception_to_two_clients(&server).await;
+    let expected = [Response::WorkException {
+        handle: h(1),
+        data: b("trace"),
+    }];
+    assert_eq!(c1, expected);
+    assert_eq!(c2, expected);
+}
+
+#[tokio::test]
+async fn all_yours_is_an_invalid_command() {
+    let server = TestServer::start_with(config()).await;
+    let mut c = server.connect().await;
+    expect_error(&mut c, &Request::AllYours, "INVALID_COMMAND").await;
+    c.assert_quiet().await;
+}
