@@ -44,8 +44,8 @@ pub struct Args {
     #[arg(short = 'b', long, value_name = "N")]
     pub backlog: Option<u32>,
 
-    /// Times a job is re-queued after its worker is lost, before it fails: -1 = unlimited,
-    /// 0 = never (default: -1).
+    /// Attempts a job gets before a lost worker fails it, as gearmand counts them: 1 = never
+    /// retried; 0 or -1 = unlimited (default: 0).
     #[arg(short = 'j', long, value_name = "N", allow_negative_numbers = true)]
     pub job_retries: Option<i64>,
 
@@ -105,9 +105,15 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
     pub max_admin_line: Option<usize>,
 
-    /// Unsent output a connection may hold before it is dropped, bytes (default: 67108864).
+    /// Unsent output a connection may hold before it is dropped, bytes; past a quarter of it
+    /// the producing connections pause (default: 67108864).
     #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
     pub max_unsent: Option<usize>,
+
+    /// How long a paused producer waits for a slow peer before that peer is dropped,
+    /// milliseconds (default: 30000).
+    #[arg(long, value_name = "MS", help_heading = LIMITS)]
+    pub send_stall_timeout_ms: Option<u64>,
 
     /// Simultaneous connections (default: 10000).
     #[arg(long, value_name = "N", help_heading = LIMITS)]
@@ -259,6 +265,7 @@ mod tests {
             ("max_body", d.max_body.to_string()),
             ("max_admin_line", d.max_admin_line.to_string()),
             ("max_unsent", d.max_unsent.to_string()),
+            ("send_stall_timeout_ms", d.send_stall_timeout_ms.to_string()),
             ("max_connections", d.max_connections.to_string()),
             ("max_unique", d.max_unique.to_string()),
             ("max_function", d.max_function.to_string()),

@@ -126,13 +126,14 @@ fn apply_server_flags(cfg: &mut Config, args: &Args) -> Result<(), CliError> {
     set(&mut cfg.max_body, &args.max_body);
     set(&mut cfg.max_admin_line, &args.max_admin_line);
     set(&mut cfg.max_unsent, &args.max_unsent);
+    set(&mut cfg.send_stall_timeout_ms, &args.send_stall_timeout_ms);
     set(&mut cfg.max_connections, &args.max_connections);
     set(&mut cfg.max_unique, &args.max_unique);
     set(&mut cfg.max_function, &args.max_function);
     set(&mut cfg.max_client_id, &args.max_client_id);
     if cfg.job_retries < -1 {
         return Err(CliError::Invalid(format!(
-            "job retries must be -1 (unlimited), 0 (never) or more, not {}",
+            "job retries must be 0 or -1 (unlimited) or a number of attempts, not {}",
             cfg.job_retries
         )));
     }

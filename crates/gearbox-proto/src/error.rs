@@ -67,6 +67,16 @@ impl ProtoError {
         }
     }
 
+    /// The text for an `ERROR` packet: gearmand's wording where it has one, so clients that
+    /// match on it keep working; otherwise this error's own message.
+    pub fn wire_text(&self) -> String {
+        match self {
+            ProtoError::UnexpectedType(_) => "Command not expected".into(),
+            ProtoError::WrongMagic => "Request magic expected".into(),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the byte stream is out of step after this error, so the connection must close.
     pub fn is_fatal(&self) -> bool {
         matches!(

@@ -267,20 +267,20 @@ impl Request {
                 }
             }
             WORK_COMPLETE => {
-                let [handle, data] = split::<2>(kind, &body)?;
+                let [handle, data] = handle_and_data(&body);
                 Request::WorkComplete { handle, data }
             }
             WORK_FAIL => Request::WorkFail { handle: body },
             WORK_EXCEPTION => {
-                let [handle, data] = split::<2>(kind, &body)?;
+                let [handle, data] = handle_and_data(&body);
                 Request::WorkException { handle, data }
             }
             WORK_DATA => {
-                let [handle, data] = split::<2>(kind, &body)?;
+                let [handle, data] = handle_and_data(&body);
                 Request::WorkData { handle, data }
             }
             WORK_WARNING => {
-                let [handle, data] = split::<2>(kind, &body)?;
+                let [handle, data] = handle_and_data(&body);
                 Request::WorkWarning { handle, data }
             }
             GET_STATUS => Request::GetStatus { handle: body },
@@ -400,6 +400,16 @@ impl Request {
         }
         let be: [u8; 4] = timeout.try_into().ok()?;
         Some(u64::from(u32::from_be_bytes(be)) * 1000)
+    }
+}
+
+/// Splits a WORK_* body into handle and data. A body without the separating NUL is a handle
+/// with empty data: Perl's Gearman::Worker sends WORK_COMPLETE that way for a result of `""`
+/// or `"0"`, and refusing it would leave the job stuck on the worker.
+fn handle_and_data(body: &Bytes) -> [Bytes; 2] {
+    match memchr::memchr(0, body) {
+        Some(pos) => [body.slice(..pos), body.slice(pos + 1..)],
+        None => [body.clone(), Bytes::new()],
     }
 }
 

@@ -11,7 +11,9 @@ use crate::core::{CoreConfig, TimeoutAction};
 pub struct Config {
     /// Handle prefix: handles are `<prefix>:<n>`. Default `H:<hostname>`.
     pub job_handle_prefix: Option<String>,
-    /// Re-queues after a lost worker before the job fails; -1 = unlimited (default), 0 = never.
+    /// Attempts a job gets before it fails, counted as gearmand does: a job fails when it has
+    /// lost its worker (disconnect or `requeue` timeout) this many times, so 1 = never retried.
+    /// 0 (default) or -1 = unlimited.
     pub job_retries: i64,
     /// Sleeping workers woken per new job; 0 = all (default).
     pub worker_wakeup: usize,
@@ -25,6 +27,9 @@ pub struct Config {
     pub max_admin_line: usize,
     /// Unsent output a connection may accumulate before it is dropped (default 64 MiB).
     pub max_unsent: usize,
+    /// How long a connection's reading waits for a slow peer to drain output it produced for
+    /// that peer, in milliseconds (default 30000); then that peer is dropped.
+    pub send_stall_timeout_ms: u64,
     /// Simultaneous connections (default 10000). Past it: ERROR SERVER_BUSY and close.
     pub max_connections: usize,
     /// Longest unique id (default 64, as gearmand).
@@ -42,13 +47,14 @@ impl Default for Config {
         let core = CoreConfig::default();
         Config {
             job_handle_prefix: None,
-            job_retries: -1,
+            job_retries: 0,
             worker_wakeup: 0,
             exceptions: false,
             timeout_action: TimeoutAction::Fail,
             max_body: gearbox_proto::codec::DEFAULT_MAX_BODY,
             max_admin_line: gearbox_proto::codec::DEFAULT_MAX_LINE,
             max_unsent: 64 * 1024 * 1024,
+            send_stall_timeout_ms: 30_000,
             max_connections: 10_000,
             max_unique: core.max_unique,
             max_function: core.max_function,
@@ -63,8 +69,11 @@ impl Config {
     pub fn core(&self) -> CoreConfig {
         let host = hostname();
         CoreConfig {
-            handle_prefix: self.job_handle_prefix.clone().unwrap_or_else(|| format!("H:{host}")),
-            job_retries: u32::try_from(self.job_retries).ok(),
+            handle_prefix: self
+                .job_handle_prefix
+                .clone()
+                .unwrap_or_else(|| format!("H:{host}")),
+            job_retries: u32::try_from(self.job_retries).ok().filter(|n| *n > 0),
             worker_wakeup: self.worker_wakeup,
             exceptions: self.exceptions,
             timeout_action: self.timeout_action,
@@ -78,7 +87,10 @@ impl Config {
 
     /// The decoder's limits.
     pub fn limits(&self) -> gearbox_proto::Limits {
-        gearbox_proto::Limits { max_body: self.max_body, max_line: self.max_admin_line }
+        gearbox_proto::Limits {
+            max_body: self.max_body,
+            max_line: self.max_admin_line,
+        }
     }
 }
 

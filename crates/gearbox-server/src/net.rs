@@ -38,7 +38,10 @@ pub enum ShutdownMode {
 
 /// Current wall-clock time in UNIX milliseconds: the core's only notion of time.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 struct State {
@@ -59,17 +62,25 @@ struct Shared {
 }
 
 impl Shared {
+    fn stall_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.send_stall_timeout_ms)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Carries out the core's effects (called with the lock held; no awaits).
-    fn apply(&self, st: &mut State, out: &mut Outbox) {
+    /// Carries out the core's effects (called with the lock held; no awaits). Output queues
+    /// that went past their soft limit are added to `congested`, for the caller to wait on.
+    fn apply(&self, st: &mut State, out: &mut Outbox, congested: &mut Vec<Arc<Outbound>>) {
         for e in out.effects.drain(..) {
             match e {
                 Effect::Send(c, r) => {
                     if let Some(o) = st.outbounds.get(&c) {
                         o.push(&r);
+                        if o.congested() && !congested.iter().any(|x| Arc::ptr_eq(x, o)) {
+                            congested.push(o.clone());
+                        }
                     }
                 }
                 Effect::Text(c, t) => {
@@ -83,8 +94,11 @@ impl Shared {
                     }
                 }
                 Effect::Shutdown { graceful } => {
-                    let mode =
-                        if graceful { ShutdownMode::Graceful } else { ShutdownMode::Immediate };
+                    let mode = if graceful {
+                        ShutdownMode::Graceful
+                    } else {
+                        ShutdownMode::Immediate
+                    };
                     self.stop.send_replace(Some(mode));
                 }
             }
@@ -214,7 +228,10 @@ async fn refuse(mut stream: TcpStream) {
 
 async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<ShutdownMode>>) {
     let mut out = Outbox::default();
+    // The timer task never waits for slow peers; their hard cap protects memory.
+    let mut congested = Vec::new();
     loop {
+        congested.clear();
         let changed = shared.timers.notified();
         let next = shared.lock().core.next_deadline();
         let now = now_ms();
@@ -222,7 +239,7 @@ async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Shutdo
             Some(due) if due <= now => {
                 let mut st = shared.lock();
                 st.core.tick(now, &mut out);
-                shared.apply(&mut st, &mut out);
+                shared.apply(&mut st, &mut out, &mut congested);
                 continue;
             }
             Some(due) => {
@@ -252,7 +269,11 @@ fn conn_info(stream: &TcpStream, peer: SocketAddr) -> ConnInfo {
     #[cfg(not(unix))]
     let fd = -1;
     let ip = peer.ip().to_canonical();
-    ConnInfo { peer_ip: ip.to_string(), fd, loopback: ip.is_loopback() }
+    ConnInfo {
+        peer_ip: ip.to_string(),
+        fd,
+        loopback: ip.is_loopback(),
+    }
 }
 
 async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
@@ -285,6 +306,7 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                 _ = ob.abort.cancelled() => break,
             }
             wbuf.clear();
+            ob.wrote();
         }
         let _ = wr.shutdown().await;
     });
@@ -293,6 +315,7 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let mut buf = BytesMut::with_capacity(8192);
     let mut items = Vec::with_capacity(16);
     let mut out = Outbox::default();
+    let mut congested: Vec<Arc<Outbound>> = Vec::new();
     loop {
         let n = tokio::select! {
             r = rd.read_buf(&mut buf) => r,
@@ -315,26 +338,45 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             }
         }
         let now = now_ms();
-        let mut st = shared.lock();
-        for item in items.drain(..) {
-            match item {
-                Incoming::Request(r) => st.core.request(id, r, now, &mut out),
-                Incoming::Admin(a) => st.core.admin(id, a, now, &mut out),
-                Incoming::Rejected(e) => {
-                    tracing::debug!(conn = id, error = %e, "rejected packet");
-                    out.effects.push(Effect::Send(id, Response::error(e.code(), e.to_string())));
+        {
+            let mut st = shared.lock();
+            for item in items.drain(..) {
+                match item {
+                    Incoming::Request(r) => st.core.request(id, r, now, &mut out),
+                    Incoming::Admin(a) => st.core.admin(id, a, now, &mut out),
+                    Incoming::Rejected(e) => {
+                        tracing::debug!(conn = id, error = %e, "rejected packet");
+                        out.effects
+                            .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
+                    }
                 }
             }
+            if let Some(e) = &fatal {
+                tracing::info!(conn = id, %peer, error = %e, "closing connection after protocol error");
+                out.effects
+                    .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
+                out.effects.push(Effect::Close(id));
+            }
+            shared.apply(&mut st, &mut out, &mut congested);
         }
-        if let Some(e) = &fatal {
-            tracing::info!(conn = id, %peer, error = %e, "closing connection after protocol error");
-            out.effects.push(Effect::Send(id, Response::error(e.code(), e.to_string())));
-            out.effects.push(Effect::Close(id));
-        }
-        shared.apply(&mut st, &mut out);
-        drop(st);
         if fatal.is_some() {
             break;
+        }
+        for o in congested.drain(..) {
+            if Arc::ptr_eq(&o, &outbound) {
+                // Our own replies pile up: stop reading until the peer catches up.
+                tokio::select! {
+                    _ = o.wait_drained() => {}
+                    _ = shared.closing.cancelled() => {}
+                }
+            } else if tokio::time::timeout(shared.stall_timeout(), o.wait_drained())
+                .await
+                .is_err()
+            {
+                tracing::warn!(conn = id, pending = o.pending(), "a peer stopped reading the output this connection produces; dropping that peer");
+                o.abort.cancel();
+                o.close.cancel();
+            }
         }
     }
     if outbound.overflowed() {
@@ -344,11 +386,16 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         let mut st = shared.lock();
         st.outbounds.remove(&id);
         st.core.disconnect(id, now_ms(), &mut out);
-        shared.apply(&mut st, &mut out);
+        shared.apply(&mut st, &mut out, &mut congested);
     }
+    // Nobody is left to throttle: the targets' hard caps protect memory.
+    congested.clear();
     outbound.close();
     let mut writer = writer;
-    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
+    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
+        .await
+        .is_err()
+    {
         // The peer stopped reading: give up on the rest of its output.
         outbound.abort.cancel();
         let _ = writer.await;

@@ -1,5 +1,11 @@
 //! A connection's outgoing bytes: a byte-bounded buffer that the core's dispatch encodes
 //! into (from any task) and one writer task drains with a single write per wake-up.
+//!
+//! Flow control has two levels. Past the soft limit ([`Outbound::congested`]) the connection
+//! that produced the output stops reading until the buffer drains (see `net`), so a peer that
+//! reads slowly throttles its producers instead of growing the server's memory. Past the hard
+//! cap the peer is dropped at once; a single packet larger than the cap is still accepted into
+//! an empty buffer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -20,6 +26,7 @@ pub struct Outbound {
     /// Stop everything now without flushing (peer not reading, server aborting).
     pub abort: CancellationToken,
     overflowed: AtomicBool,
+    drained: Notify,
     cap: usize,
 }
 
@@ -32,6 +39,7 @@ impl Outbound {
             close: CancellationToken::new(),
             abort: CancellationToken::new(),
             overflowed: AtomicBool::new(false),
+            drained: Notify::new(),
             cap,
         }
     }
@@ -42,8 +50,9 @@ impl Outbound {
         }
         let over = {
             let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = b.is_empty();
             f(&mut b);
-            b.len() > self.cap
+            !was_empty && b.len() > self.cap
         };
         if over {
             self.overflowed.store(true, Ordering::Relaxed);
@@ -61,6 +70,41 @@ impl Outbound {
     /// Queues raw bytes (admin replies).
     pub fn push_bytes(&self, bytes: &[u8]) {
         self.append(|b| b.extend_from_slice(bytes));
+    }
+
+    /// Bytes queued and not yet handed to the writer.
+    pub fn pending(&self) -> usize {
+        self.buf.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether more than a quarter of the cap is waiting: producers should pause.
+    pub fn congested(&self) -> bool {
+        self.pending() > self.soft_limit()
+    }
+
+    fn soft_limit(&self) -> usize {
+        self.cap / 4
+    }
+
+    /// Waits until the queue is back under the soft limit (or the connection is going away).
+    pub async fn wait_drained(&self) {
+        loop {
+            let drained = self.drained.notified();
+            if !self.congested() || self.abort.is_cancelled() {
+                return;
+            }
+            tokio::select! {
+                _ = drained => {}
+                _ = self.abort.cancelled() => return,
+            }
+        }
+    }
+
+    /// Called by the writer after each write: wakes producers waiting in [`wait_drained`].
+    ///
+    /// [`wait_drained`]: Outbound::wait_drained
+    pub fn wrote(&self) {
+        self.drained.notify_waiters();
     }
 
     /// Whether the peer let more than the cap pile up.

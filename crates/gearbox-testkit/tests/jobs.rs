@@ -198,20 +198,29 @@ async fn unique_coalesces_per_function_and_never_when_empty() {
 }
 
 #[tokio::test]
-async fn dash_unique_means_the_payload_is_the_unique() {
+async fn dash_unique_coalesces_by_payload() {
+    // As gearmand: `-` jobs coalesce with each other by payload; the job keeps `-` as its
+    // unique, and an explicit unique equal to the payload is a different job.
     let server = TestServer::start_with(config()).await;
     let mut c = server.connect().await;
     let a = submit_ok(&mut c, &bg("f", "-", "payload-1")).await;
     assert_eq!(submit_ok(&mut c, &bg("f", "-", "payload-1")).await, a);
-    assert_eq!(
+    assert_ne!(
         submit_ok(&mut c, &bg("f", "payload-1", "zzz")).await,
         a,
-        "payload is the unique"
+        "an explicit unique never matches a `-` job"
     );
     assert_ne!(submit_ok(&mut c, &bg("f", "-", "payload-2")).await, a);
+    let long = "p".repeat(200);
+    let l1 = submit_ok(&mut c, &bg("f", "-", &long)).await;
+    assert_eq!(
+        submit_ok(&mut c, &bg("f", "-", &long)).await,
+        l1,
+        "no length limit on payloads"
+    );
     let mut w = worker(&server, &["f"]).await;
     let (handle, _, unique, data) = grab_uniq(&mut w).await;
-    assert_eq!((handle, unique, data), (a, b("payload-1"), b("payload-1")));
+    assert_eq!((handle, unique, data), (a, b("-"), b("payload-1")));
 }
 
 #[tokio::test]

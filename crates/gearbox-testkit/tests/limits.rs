@@ -207,6 +207,7 @@ async fn a_client_that_never_reads_is_dropped_and_others_carry_on() {
     // that stops reading reaches it.
     let server = TestServer::start_with(Config {
         max_unsent: 1 << 20,
+        send_stall_timeout_ms: 200,
         ..config()
     })
     .await;
@@ -249,4 +250,55 @@ async fn a_client_that_never_reads_is_dropped_and_others_carry_on() {
             data: b("done")
         }
     );
+}
+
+#[tokio::test]
+async fn a_slow_reader_throttles_its_producer_instead_of_being_dropped() {
+    // The cap is far below the stream: past a quarter of it the server stops reading the
+    // worker until the client has caught up, so a client that does read gets everything.
+    let server = TestServer::start_with(Config {
+        max_unsent: 128 * 1024,
+        send_stall_timeout_ms: 60_000,
+        ..config()
+    })
+    .await;
+    let mut client = server.connect().await;
+    let handle = submit_ok(&mut client, &fg("f", "", "x")).await;
+    let mut w = worker(&server, &["f"]).await;
+    assert_eq!(grab_uniq(&mut w).await.0, handle);
+    let chunk = bytes::Bytes::from(vec![b'y'; 16 * 1024]);
+    let chunks = 512;
+    let producer = {
+        let (handle, chunk) = (handle.clone(), chunk.clone());
+        tokio::spawn(async move {
+            for _ in 0..chunks {
+                w.send(&Request::WorkData {
+                    handle: handle.clone(),
+                    data: chunk.clone(),
+                })
+                .await;
+            }
+            w.send(&complete(&handle, "end")).await;
+            w
+        })
+    };
+    for i in 0..chunks {
+        assert_eq!(
+            client.recv().await,
+            Response::WorkData {
+                handle: handle.clone(),
+                data: chunk.clone()
+            },
+            "chunk {i}"
+        );
+    }
+    assert_eq!(
+        client.recv().await,
+        Response::WorkComplete {
+            handle,
+            data: b("end")
+        }
+    );
+    let mut w = producer.await.expect("producer task");
+    w.assert_quiet().await;
 }

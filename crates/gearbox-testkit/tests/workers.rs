@@ -194,9 +194,9 @@ async fn a_lost_worker_puts_its_job_back_for_another_worker() {
 }
 
 #[tokio::test]
-async fn job_retries_one_fails_at_the_second_loss() {
+async fn job_retries_two_fails_at_the_second_loss() {
     let server = TestServer::start_with(Config {
-        job_retries: 1,
+        job_retries: 2,
         ..config()
     })
     .await;
@@ -221,9 +221,10 @@ async fn job_retries_one_fails_at_the_second_loss() {
 }
 
 #[tokio::test]
-async fn job_retries_zero_fails_at_the_first_loss() {
+async fn job_retries_one_fails_at_the_first_loss() {
+    // gearmand counts attempts: `-j 1` means the first run is the only one.
     let server = TestServer::start_with(Config {
-        job_retries: 0,
+        job_retries: 1,
         ..config()
     })
     .await;

@@ -176,6 +176,11 @@ impl Core {
             }
             AdminCommand::Shutdown { graceful } => {
                 if self.conns.get(&conn).is_some_and(|c| c.info.loopback) {
+                    if graceful {
+                        // Refuse new jobs from this moment, not when the network layer gets
+                        // round to the effect.
+                        self.draining = true;
+                    }
                     out.effects.push(Effect::Shutdown { graceful });
                     s.push_str(OK);
                 } else {

@@ -26,6 +26,20 @@ pub(super) enum Outcome {
     Cancelled,
 }
 
+/// The key a job coalesces on: its unique id; for `-` ("the payload is the unique") the
+/// payload, behind a NUL byte that no unique id sent on the wire can contain, so `-` jobs
+/// coalesce with each other by payload but never with an explicit unique id (as gearmand).
+pub(super) fn unique_key(unique: &Bytes, data: &Bytes) -> Bytes {
+    if unique.as_ref() == b"-" {
+        let mut k = Vec::with_capacity(1 + data.len());
+        k.push(0);
+        k.extend_from_slice(data);
+        Bytes::from(k)
+    } else {
+        unique.clone()
+    }
+}
+
 impl Core {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn submit(
@@ -45,7 +59,7 @@ impl Core {
             return;
         }
         if unique.len() > self.config.max_unique {
-            out.error(conn, "ARGUMENT_TOO_LARGE", "unique value too large");
+            out.error(conn, "ARGUMENT_TOO_LARGE", "Unique value too large");
             return;
         }
         if self.draining {
@@ -56,13 +70,9 @@ impl Core {
             );
             return;
         }
-        let unique = if unique.as_ref() == b"-" {
-            data.clone()
-        } else {
-            unique
-        };
-        if !unique.is_empty() {
-            if let Some(&id) = self.uniques.get(&(function.clone(), unique.clone())) {
+        let key = unique_key(&unique, &data);
+        if !key.is_empty() {
+            if let Some(&id) = self.uniques.get(&(function.clone(), key.clone())) {
                 let job = self
                     .jobs
                     .get_mut(&id)
@@ -113,8 +123,8 @@ impl Core {
             queued_at_ms: now_ms,
             started_at_ms: 0,
         };
-        if !unique.is_empty() {
-            self.uniques.insert((function, unique), id);
+        if !key.is_empty() {
+            self.uniques.insert((function, key), id);
         }
         self.handles.insert(handle.clone(), id);
         self.jobs.insert(id, job);
@@ -270,7 +280,7 @@ impl Core {
         let job = self.jobs.remove(&id)?;
         self.handles.remove(&job.handle);
         if !job.unique.is_empty() {
-            let key = (job.function.clone(), job.unique.clone());
+            let key = (job.function.clone(), unique_key(&job.unique, &job.data));
             if self.uniques.get(&key) == Some(&id) {
                 self.uniques.remove(&key);
             }
@@ -373,7 +383,7 @@ impl Core {
         let over = self
             .config
             .job_retries
-            .is_some_and(|limit| job.retries > limit);
+            .is_some_and(|limit| job.retries >= limit);
         let function = job.function.clone();
         if over {
             self.fail_job(id, Outcome::Failed, now_ms, out);

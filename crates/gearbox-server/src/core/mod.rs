@@ -41,7 +41,8 @@ pub enum TimeoutAction {
 pub struct CoreConfig {
     /// Handle prefix; handles are `<prefix>:<n>`.
     pub handle_prefix: String,
-    /// Re-queues allowed after a worker is lost; `None` = unlimited.
+    /// Attempts a job gets: it fails when it has lost its worker this many times (as
+    /// gearmand's `--job-retries`); `None` = unlimited.
     pub job_retries: Option<u32>,
     /// Sleeping workers woken per new job; 0 = all.
     pub worker_wakeup: usize,
@@ -334,7 +335,7 @@ impl Core {
                     );
                 }
             }
-            Request::AllYours => out.error(conn, "INVALID_COMMAND", "ALL_YOURS is not supported"),
+            Request::AllYours => out.error(conn, "INVALID_COMMAND", "Command not expected"),
             _ => out.error(conn, "INVALID_COMMAND", "unsupported request"),
         }
     }

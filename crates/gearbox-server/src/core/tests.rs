@@ -267,7 +267,7 @@ fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
 
     let config = CoreConfig {
         timeout_action: TimeoutAction::Requeue,
-        job_retries: Some(1),
+        job_retries: Some(2),
         ..CoreConfig::default()
     };
     let mut t = Harness::new(config);

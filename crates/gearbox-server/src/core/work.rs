@@ -15,9 +15,31 @@ pub(super) enum End {
     Exception(Bytes),
 }
 
+/// gearmand's JOB_NOT_FOUND texts: WORK_STATUS, WORK_COMPLETE and WORK_FAIL use the first,
+/// WORK_DATA and WORK_WARNING the second, WORK_EXCEPTION the third.
+const RESULT_NOT_FOUND: &str = "Job given in work result not found";
+const NO_SUCH_JOB: &str = "Job does not exist on server";
+const EXCEPTION_NOT_FOUND: &str = "An exception was received for a job that does not exist";
+
+impl End {
+    fn not_found_text(&self) -> &'static str {
+        match self {
+            End::Exception(_) => EXCEPTION_NOT_FOUND,
+            End::Complete(_) | End::Fail => RESULT_NOT_FOUND,
+        }
+    }
+}
+
 impl Core {
-    /// The job `handle` if it is running on `conn`; otherwise sends ERROR JOB_NOT_FOUND.
-    fn running_on(&self, conn: ConnId, handle: &[u8], out: &mut Outbox) -> Option<JobId> {
+    /// The job `handle` if it is running on `conn`; otherwise sends ERROR JOB_NOT_FOUND with
+    /// `text` (gearmand words it differently per packet type).
+    fn running_on(
+        &self,
+        conn: ConnId,
+        handle: &[u8],
+        text: &'static str,
+        out: &mut Outbox,
+    ) -> Option<JobId> {
         let id = self.handles.get(handle).copied();
         let ok = id
             .and_then(|id| self.jobs.get(&id))
@@ -25,7 +47,7 @@ impl Core {
         if ok {
             id
         } else {
-            out.error(conn, "JOB_NOT_FOUND", "Job given in work result not found");
+            out.error(conn, "JOB_NOT_FOUND", text);
             None
         }
     }
@@ -38,11 +60,12 @@ impl Core {
         denominator: Bytes,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, out) else {
+        let Some(id) = self.running_on(conn, &handle, RESULT_NOT_FOUND, out) else {
             return;
         };
         let job = self.jobs.get_mut(&id).expect("checked");
-        job.status = (numerator.clone(), denominator.clone());
+        // Forwarded as sent; stored as gearmand reads it (atoi), for GET_STATUS.
+        job.status = (leading_number(&numerator), leading_number(&denominator));
         for &cl in &job.clients {
             out.send(
                 cl,
@@ -63,7 +86,7 @@ impl Core {
         warning: bool,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, out) else {
+        let Some(id) = self.running_on(conn, &handle, NO_SUCH_JOB, out) else {
             return;
         };
         let job = &self.jobs[&id];
@@ -86,7 +109,7 @@ impl Core {
         now_ms: u64,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, out) else {
+        let Some(id) = self.running_on(conn, &handle, end.not_found_text(), out) else {
             return;
         };
         let job = &self.jobs[&id];
@@ -148,7 +171,7 @@ impl Core {
             .iter()
             .filter(|((_, u), _)| *u == unique)
             .filter_map(|(_, id)| self.jobs.get(id))
-            .min_by_key(|j| j.id);
+            .max_by_key(|j| j.id);
         let r = match job {
             Some(j) => Response::StatusResUnique {
                 unique,
@@ -168,5 +191,15 @@ impl Core {
             },
         };
         out.send(conn, r);
+    }
+}
+
+/// The leading decimal digits of `s` (C `atoi` on a non-negative number), or `0`.
+fn leading_number(s: &Bytes) -> Bytes {
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        Bytes::from_static(b"0")
+    } else {
+        s.slice(..digits)
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crate::core::jobs::unique_key;
 use crate::core::state::JobState;
 use crate::core::{Core, TimerKind};
 
@@ -66,7 +67,8 @@ pub(super) fn check_invariants(core: &Core) {
     for ((function, unique), id) in &core.uniques {
         let j = &core.jobs[id];
         assert!(
-            !unique.is_empty() && (&j.function, &j.unique) == (function, unique),
+            !unique.is_empty()
+                && (&j.function, &unique_key(&j.unique, &j.data)) == (function, unique),
             "unique index of {id}"
         );
     }
@@ -99,7 +101,8 @@ pub(super) fn check_invariants(core: &Core) {
         }
         if !j.unique.is_empty() {
             assert_eq!(
-                core.uniques.get(&(j.function.clone(), j.unique.clone())),
+                core.uniques
+                    .get(&(j.function.clone(), unique_key(&j.unique, &j.data))),
                 Some(id)
             );
         }

@@ -1,0 +1,555 @@
+//! Packet flows: job life cycles, endings, priorities, GRAB variants, unique ids.
+
+use gearbox_proto::{Priority, Request, Response};
+
+use crate::support_ext::{self, b, differential, show, submit, RawConnExt, Target, Transcript};
+
+/// A foreground job from submit to completion: wake-up, coalescing, every WORK_* packet
+/// forwarded to every attached client, GET_STATUS and GET_STATUS_UNIQUE along the way.
+#[tokio::test]
+async fn foreground_job_life_cycle() {
+    differential(|t: Target| async move {
+        let mut tr = Transcript::default();
+        let mut w = t.connect().await;
+        let mut c1 = t.connect().await;
+        let mut c2 = t.connect().await;
+        let mut q = t.connect().await;
+        w.send(&Request::SetClientId { id: b("w1") }).await;
+        w.send(&Request::CanDo { function: b("rev") }).await;
+        w.send(&Request::PreSleep).await;
+        tr.quiet("worker asleep", &mut w).await;
+        tr.ask(
+            "option exceptions",
+            &mut c1,
+            &Request::OptionReq {
+                option: b("exceptions"),
+            },
+        )
+        .await;
+        tr.ask(
+            "option bogus",
+            &mut c1,
+            &Request::OptionReq { option: b("bogus") },
+        )
+        .await;
+
+        tr.ask(
+            "c1 submits",
+            &mut c1,
+            &submit("rev", "u1", "abc", Priority::Normal, false),
+        )
+        .await;
+        tr.recv("worker woken", &mut w).await;
+        tr.ask(
+            "c2 coalesces",
+            &mut c2,
+            &submit("rev", "u1", "other", Priority::High, false),
+        )
+        .await;
+        tr.ask(
+            "background duplicate",
+            &mut q,
+            &submit("rev", "u1", "x", Priority::Low, true),
+        )
+        .await;
+        tr.ask(
+            "unique status queued",
+            &mut q,
+            &Request::GetStatusUnique { unique: b("u1") },
+        )
+        .await;
+        let h = match tr.ask("grab", &mut w, &Request::GrabJobUniq).await {
+            Response::JobAssignUniq { handle, .. } => handle,
+            other => panic!("{}: expected JOB_ASSIGN_UNIQ, got {other:?}", t.name()),
+        };
+        tr.ask(
+            "status running",
+            &mut q,
+            &Request::GetStatus { handle: h.clone() },
+        )
+        .await;
+        w.send(&Request::WorkStatus {
+            handle: h.clone(),
+            numerator: b("3"),
+            denominator: b("10"),
+        })
+        .await;
+        tr.recv("c1 status", &mut c1).await;
+        tr.recv("c2 status", &mut c2).await;
+        tr.ask(
+            "status 3/10",
+            &mut q,
+            &Request::GetStatus { handle: h.clone() },
+        )
+        .await;
+        // Non-numeric WORK_STATUS is relayed verbatim by both, and stored through atoi, so
+        // GET_STATUS then reports 0/0.
+        w.send(&Request::WorkStatus {
+            handle: h.clone(),
+            numerator: b("abc"),
+            denominator: b("xyz"),
+        })
+        .await;
+        tr.recv("c1 non-numeric status", &mut c1).await;
+        tr.recv("c2 non-numeric status", &mut c2).await;
+        let r = show(&q.ask(&Request::GetStatus { handle: h.clone() }).await);
+        t.expect_same(
+            "GET_STATUS after a non-numeric WORK_STATUS",
+            &r,
+            "STATUS_RES H:1 1 1 \"0\" \"0\"",
+        );
+        w.send(&Request::WorkStatus {
+            handle: h.clone(),
+            numerator: b("3"),
+            denominator: b("10"),
+        })
+        .await;
+        tr.recv("c1 status again", &mut c1).await;
+        tr.recv("c2 status again", &mut c2).await;
+        tr.ask(
+            "unique status 3/10",
+            &mut q,
+            &Request::GetStatusUnique { unique: b("u1") },
+        )
+        .await;
+        // A duplicate while it runs attaches and hears what follows.
+        let mut c3 = t.connect().await;
+        tr.ask(
+            "c3 coalesces while running",
+            &mut c3,
+            &submit("rev", "u1", "abc", Priority::Normal, false),
+        )
+        .await;
+        tr.ask(
+            "unique status, three clients",
+            &mut q,
+            &Request::GetStatusUnique { unique: b("u1") },
+        )
+        .await;
+        w.send(&Request::WorkData {
+            handle: h.clone(),
+            data: b("d\0ata"),
+        })
+        .await;
+        w.send(&Request::WorkWarning {
+            handle: h.clone(),
+            data: b("warn"),
+        })
+        .await;
+        w.send(&Request::WorkComplete {
+            handle: h.clone(),
+            data: b("cba"),
+        })
+        .await;
+        for (name, c) in [("c1", &mut c1), ("c2", &mut c2), ("c3", &mut c3)] {
+            tr.recv(format!("{name} data"), c).await;
+            tr.recv(format!("{name} warning"), c).await;
+            tr.recv(format!("{name} complete"), c).await;
+            tr.quiet(format!("{name} nothing more"), c).await;
+        }
+        tr.ask(
+            "status after completion",
+            &mut q,
+            &Request::GetStatus { handle: h.clone() },
+        )
+        .await;
+        tr.ask(
+            "unique status after completion",
+            &mut q,
+            &Request::GetStatusUnique { unique: b("u1") },
+        )
+        .await;
+        tr.ask(
+            "late complete",
+            &mut w,
+            &Request::WorkComplete {
+                handle: h.clone(),
+                data: b("again"),
+            },
+        )
+        .await;
+        tr.ask("worker's next grab", &mut w, &Request::GrabJob)
+            .await;
+        tr
+    })
+    .await;
+}
+
+/// How a job can end: WORK_FAIL, WORK_EXCEPTION (with and without the exceptions option),
+/// the worker vanishing (re-queued, retry counted), the client vanishing (dropped at grab).
+#[tokio::test]
+async fn failures_exceptions_and_vanishing_peers() {
+    differential(|t: Target| async move {
+        let mut tr = Transcript::default();
+        let mut a = t.connect().await;
+        let mut w = t.connect().await;
+        let mut c1 = t.connect().await;
+        let mut c2 = t.connect().await;
+        w.send(&Request::CanDo { function: b("f") }).await;
+        tr.ask(
+            "exceptions option",
+            &mut c1,
+            &Request::OptionReq {
+                option: b("exceptions"),
+            },
+        )
+        .await;
+
+        tr.ask(
+            "fail: submit",
+            &mut c1,
+            &submit("f", "", "x", Priority::Normal, false),
+        )
+        .await;
+        let h = match tr.ask("fail: grab", &mut w, &Request::GrabJob).await {
+            Response::JobAssign { handle, .. } => handle,
+            other => panic!("{}: expected JOB_ASSIGN, got {other:?}", t.name()),
+        };
+        w.send(&Request::WorkFail { handle: h }).await;
+        tr.recv("fail: client", &mut c1).await;
+
+        tr.ask(
+            "exception: c1 submits",
+            &mut c1,
+            &submit("f", "ex", "x", Priority::Normal, false),
+        )
+        .await;
+        tr.ask(
+            "exception: c2 coalesces",
+            &mut c2,
+            &submit("f", "ex", "x", Priority::Normal, false),
+        )
+        .await;
+        let h = match tr.ask("exception: grab", &mut w, &Request::GrabJob).await {
+            Response::JobAssign { handle, .. } => handle,
+            other => panic!("{}: expected JOB_ASSIGN, got {other:?}", t.name()),
+        };
+        w.send(&Request::WorkException {
+            handle: h.clone(),
+            data: b("boom"),
+        })
+        .await;
+        tr.recv("exception: c1 asked for exceptions", &mut c1).await;
+        // Deliberate: gearmand's substitute WORK_FAIL carries a stray trailing NUL.
+        match c2.recv().await {
+            Response::WorkFail { handle } => {
+                let nul = handle.ends_with(b"\0");
+                t.expect_differs("stray NUL in WORK_FAIL", &nul.to_string(), "true", "false");
+                let clean = handle.strip_suffix(b"\0").unwrap_or(&handle);
+                assert_eq!(
+                    clean,
+                    &h[..],
+                    "{}: WORK_FAIL for the excepted job",
+                    t.name()
+                );
+                tr.push("exception: c2 gets WORK_FAIL", "WORK_FAIL");
+            }
+            other => panic!("{}: expected WORK_FAIL, got {other:?}", t.name()),
+        }
+        tr.ask(
+            "exception: job gone",
+            &mut c2,
+            &Request::GetStatus { handle: h },
+        )
+        .await;
+
+        // A worker vanishing mid-job: the job is re-queued with a retry counted and the next
+        // worker gets it; the client hears only the final result.
+        tr.ask(
+            "lost worker: submit",
+            &mut c1,
+            &submit("f", "", "again", Priority::Normal, false),
+        )
+        .await;
+        let mut w2 = t.connect().await;
+        w2.send(&Request::CanDo { function: b("f") }).await;
+        let h = match tr
+            .ask("lost worker: grab", &mut w2, &Request::GrabJob)
+            .await
+        {
+            Response::JobAssign { handle, .. } => handle,
+            other => panic!("{}: expected JOB_ASSIGN, got {other:?}", t.name()),
+        };
+        drop(w2);
+        let jobs = support_ext::wait_admin(&mut a, "show jobs", "job re-queued", |s| {
+            s.contains("\t1\t0\t0\n")
+        })
+        .await;
+        tr.push("lost worker: show jobs", jobs);
+        tr.admin(&mut a, "status").await;
+        tr.ask("lost worker: regrab", &mut w, &Request::GrabJob)
+            .await;
+        w.send(&Request::WorkComplete {
+            handle: h,
+            data: b("done"),
+        })
+        .await;
+        tr.recv("lost worker: client gets the result", &mut c1)
+            .await;
+        tr.quiet("lost worker: nothing else", &mut c1).await;
+
+        // A foreground client vanishing before any worker took its job: the job is listed
+        // (ignored) until a worker would take it, then dropped.
+        let mut c3 = t.connect().await;
+        tr.ask(
+            "lost client: submit",
+            &mut c3,
+            &submit("f", "", "orphan", Priority::Normal, false),
+        )
+        .await;
+        drop(c3);
+        let jobs = support_ext::wait_admin(&mut a, "show jobs", "orphan flagged", |s| {
+            s.contains("\t0\t1\t0\n")
+        })
+        .await;
+        tr.push("lost client: show jobs", jobs);
+        tr.admin(&mut a, "status").await;
+        tr.ask("lost client: grab finds nothing", &mut w, &Request::GrabJob)
+            .await;
+        tr.admin(&mut a, "status").await;
+        tr.admin(&mut a, "show jobs").await;
+        tr
+    })
+    .await;
+}
+
+/// Priorities, GRAB variants, reduce and epoch jobs, sleep/wake, abilities.
+#[tokio::test]
+async fn priorities_grab_variants_and_wakeups() {
+    differential(|t: Target| async move {
+        let mut tr = Transcript::default();
+        let mut w = t.connect().await;
+        let mut c = t.connect().await;
+        for (data, p) in [
+            ("low", Priority::Low),
+            ("n1", Priority::Normal),
+            ("high", Priority::High),
+            ("n2", Priority::Normal),
+        ] {
+            tr.ask(
+                format!("submit {data}"),
+                &mut c,
+                &submit("p", "", data, p, true),
+            )
+            .await;
+        }
+        w.send(&Request::CanDo { function: b("p") }).await;
+        // PRE_SLEEP with work waiting: NOOP at once.
+        w.send(&Request::PreSleep).await;
+        tr.recv("pre-sleep with work queued", &mut w).await;
+        for i in 0..4 {
+            tr.ask(format!("grab {i}"), &mut w, &Request::GrabJob).await;
+        }
+        tr.ask("grab when empty", &mut w, &Request::GrabJob).await;
+        tr.ask("grab_uniq when empty", &mut w, &Request::GrabJobUniq)
+            .await;
+        tr.ask("grab_all when empty", &mut w, &Request::GrabJobAll)
+            .await;
+
+        // GRAB_JOB_ALL: JOB_ASSIGN_UNIQ for a plain job, JOB_ASSIGN_ALL for a reduce job.
+        tr.ask(
+            "plain",
+            &mut c,
+            &submit("p", "pu", "pd", Priority::Normal, true),
+        )
+        .await;
+        tr.ask("grab_all plain", &mut w, &Request::GrabJobAll).await;
+        let reduce = |unique: &'static str| Request::SubmitReduce {
+            function: b("p"),
+            unique: b(unique),
+            reducer: b("myreducer"),
+            aggregator: b("myagg"),
+            data: b("rdata"),
+            background: true,
+        };
+        for (u, grab) in [
+            ("r1", Request::GrabJobAll),
+            ("r2", Request::GrabJobUniq),
+            ("r3", Request::GrabJob),
+        ] {
+            tr.ask(format!("reduce {u}"), &mut c, &reduce(u)).await;
+            tr.ask(format!("grab reduce {u}"), &mut w, &grab).await;
+        }
+
+        // Sleep and wake: a sleeping worker gets one NOOP per wake-up, not per job.
+        w.send(&Request::PreSleep).await;
+        tr.quiet("asleep", &mut w).await;
+        tr.ask(
+            "wake-up job",
+            &mut c,
+            &submit("p", "", "w1", Priority::Normal, true),
+        )
+        .await;
+        tr.recv("noop", &mut w).await;
+        tr.ask(
+            "second job before PRE_SLEEP",
+            &mut c,
+            &submit("p", "", "w2", Priority::Normal, true),
+        )
+        .await;
+        tr.quiet("no second noop", &mut w).await;
+        tr.ask("grab w1", &mut w, &Request::GrabJob).await;
+        tr.ask("grab w2", &mut w, &Request::GrabJob).await;
+
+        // EPOCH jobs: past epochs run at once, future ones are not handed out.
+        let epoch = |u: &'static str, e: u64| Request::SubmitEpoch {
+            function: b("p"),
+            unique: b(u),
+            epoch: e,
+            data: b("ed"),
+        };
+        tr.ask("past epoch", &mut c, &epoch("e1", 1)).await;
+        tr.ask("grab past epoch", &mut w, &Request::GrabJobUniq)
+            .await;
+        tr.ask("future epoch", &mut c, &epoch("e2", 4_000_000_000))
+            .await;
+        tr.ask("future epoch not handed out", &mut w, &Request::GrabJob)
+            .await;
+
+        // CANT_DO and RESET_ABILITIES.
+        tr.ask(
+            "queued for q",
+            &mut c,
+            &submit("q", "", "qd", Priority::Normal, true),
+        )
+        .await;
+        w.send(&Request::CanDo { function: b("q") }).await;
+        w.send(&Request::CantDo { function: b("q") }).await;
+        tr.ask("after CANT_DO", &mut w, &Request::GrabJob).await;
+        w.send(&Request::CanDo { function: b("q") }).await;
+        w.send(&Request::ResetAbilities).await;
+        tr.ask("after RESET_ABILITIES", &mut w, &Request::GrabJob)
+            .await;
+        w.send(&Request::CanDo { function: b("q") }).await;
+        tr.ask("after CAN_DO again", &mut w, &Request::GrabJob)
+            .await;
+        tr
+    })
+    .await;
+}
+
+/// Unique ids: coalescing keys, the 64-byte limit, and `-` (payload as unique).
+#[tokio::test]
+async fn unique_ids() {
+    differential(|t: Target| async move {
+        let mut tr = Transcript::default();
+        let mut a = t.connect().await;
+        let mut c = t.connect().await;
+        let mut c2 = t.connect().await;
+        tr.ask(
+            "bg same",
+            &mut c,
+            &submit("jf", "same", "1", Priority::Normal, true),
+        )
+        .await;
+        tr.ask(
+            "bg same again",
+            &mut c2,
+            &submit("jf", "same", "2", Priority::High, true),
+        )
+        .await;
+        tr.ask(
+            "fg same",
+            &mut c2,
+            &submit("jf", "same", "3", Priority::Normal, false),
+        )
+        .await;
+        tr.ask(
+            "same unique, other function",
+            &mut c,
+            &submit("jf2", "same", "1", Priority::Normal, true),
+        )
+        .await;
+        tr.ask(
+            "empty unique",
+            &mut c,
+            &submit("jf", "", "1", Priority::Normal, true),
+        )
+        .await;
+        tr.ask(
+            "empty unique again",
+            &mut c,
+            &submit("jf", "", "1", Priority::Normal, true),
+        )
+        .await;
+        let u65: &'static str = Box::leak("u".repeat(65).into_boxed_str());
+        c.send(&submit("jf", u65, "1", Priority::Normal, true))
+            .await;
+        let (code, text) = ("ARGUMENT_TOO_LARGE", "Unique value too large");
+        crate::errors::expect_error(&t, &mut tr, "65-byte unique", &mut c, code, text).await;
+        let u63: &'static str = Box::leak("v".repeat(63).into_boxed_str());
+        tr.ask(
+            "63-byte unique",
+            &mut c,
+            &submit("jf", u63, "1", Priority::Normal, true),
+        )
+        .await;
+        tr.ask(
+            "63-byte unique again",
+            &mut c,
+            &submit("jf", u63, "2", Priority::Normal, true),
+        )
+        .await;
+        tr.admin(&mut a, "show unique jobs").await;
+        tr.admin(&mut a, "status").await;
+        // A unique shared by two functions: both answer for the most recently created job
+        // (jf2's, no client).
+        let r = c.ask_unique_status("same").await;
+        t.expect_same(
+            "GET_STATUS_UNIQUE of a unique on two functions",
+            &show(&r),
+            "STATUS_RES_UNIQUE \"same\" 1 0 \"0\" \"0\" 0",
+        );
+
+        // Unique `-`: both coalesce `-` jobs by payload but keep `-` as their unique
+        // (JOB_ASSIGN_UNIQ, show unique jobs), so an explicit unique equal to the payload is a
+        // different job and GET_STATUS_UNIQUE of the payload knows nothing.
+        let mut d = t.connect().await;
+        let first = show(
+            &d.ask(&submit("dash", "-", "PAY", Priority::Normal, true))
+                .await,
+        );
+        tr.push("dash unique", first.clone());
+        tr.push(
+            "dash unique again",
+            show(
+                &d.ask(&submit("dash", "-", "PAY", Priority::Normal, true))
+                    .await,
+            ),
+        );
+        tr.push(
+            "dash, other payload",
+            show(
+                &d.ask(&submit("dash", "-", "PAY2", Priority::Normal, true))
+                    .await,
+            ),
+        );
+        let status = show(&d.ask_unique_status("PAY").await);
+        t.expect_same(
+            "GET_STATUS_UNIQUE of a `-` job's payload",
+            &status,
+            "STATUS_RES_UNIQUE \"PAY\" 0 0 \"0\" \"0\" 0",
+        );
+        let explicit = show(
+            &d.ask(&submit("dash", "PAY", "other", Priority::Normal, true))
+                .await,
+        );
+        t.expect_same(
+            "explicit unique equal to a `-` job's payload",
+            &explicit,
+            "JOB_CREATED H:8",
+        );
+        d.send(&Request::CanDo {
+            function: b("dash"),
+        })
+        .await;
+        let assigned = show(&d.ask(&Request::GrabJobUniq).await);
+        t.expect_same(
+            "JOB_ASSIGN_UNIQ of a `-` job",
+            &assigned,
+            "JOB_ASSIGN_UNIQ H:6 \"dash\" \"-\" \"PAY\"",
+        );
+        tr
+    })
+    .await;
+}
