@@ -77,15 +77,14 @@ impl Shared {
             match e {
                 Effect::Send(c, r) => {
                     if let Some(o) = st.outbounds.get(&c) {
-                        o.push(&r);
-                        if o.congested() && !congested.iter().any(|x| Arc::ptr_eq(x, o)) {
-                            congested.push(o.clone());
-                        }
+                        let busy = o.push(&r);
+                        note_congested(congested, o, busy);
                     }
                 }
                 Effect::Text(c, t) => {
                     if let Some(o) = st.outbounds.get(&c) {
-                        o.push_bytes(&t);
+                        let busy = o.push_bytes(&t);
+                        note_congested(congested, o, busy);
                     }
                 }
                 Effect::Close(c) => {
@@ -109,6 +108,13 @@ impl Shared {
         if st.core.is_draining() && st.core.is_idle() {
             self.idle.notify_one();
         }
+    }
+}
+
+/// Remembers a congested output queue once, for the reader to wait on after the batch.
+fn note_congested(list: &mut Vec<Arc<Outbound>>, o: &Arc<Outbound>, busy: bool) {
+    if busy && !list.iter().any(|x| Arc::ptr_eq(x, o)) {
+        list.push(o.clone());
     }
 }
 

@@ -44,15 +44,16 @@ impl Outbound {
         }
     }
 
-    fn append(&self, f: impl FnOnce(&mut BytesMut)) {
+    /// Appends under the lock; returns whether the queue is now past the soft limit.
+    fn append(&self, f: impl FnOnce(&mut BytesMut)) -> bool {
         if self.abort.is_cancelled() {
-            return;
+            return false;
         }
-        let over = {
+        let (len, over) = {
             let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = b.is_empty();
             f(&mut b);
-            !was_empty && b.len() > self.cap
+            (b.len(), !was_empty && b.len() > self.cap)
         };
         if over {
             self.overflowed.store(true, Ordering::Relaxed);
@@ -60,16 +61,19 @@ impl Outbound {
             self.close.cancel();
         }
         self.notify.notify_one();
+        len > self.soft_limit()
     }
 
-    /// Queues one packet.
-    pub fn push(&self, r: &Response) {
-        self.append(|b| r.encode(b));
+    /// Queues one packet; returns whether the queue is now congested (see [`congested`]).
+    ///
+    /// [`congested`]: Outbound::congested
+    pub fn push(&self, r: &Response) -> bool {
+        self.append(|b| r.encode(b))
     }
 
-    /// Queues raw bytes (admin replies).
-    pub fn push_bytes(&self, bytes: &[u8]) {
-        self.append(|b| b.extend_from_slice(bytes));
+    /// Queues raw bytes (admin replies); returns whether the queue is now congested.
+    pub fn push_bytes(&self, bytes: &[u8]) -> bool {
+        self.append(|b| b.extend_from_slice(bytes))
     }
 
     /// Bytes queued and not yet handed to the writer.

@@ -207,10 +207,12 @@ async fn sched_job_with_an_invalid_field_is_refused() {
         ["61", "*", "*", "*", "*"],
         ["*", "24", "*", "*", "*"],
         ["*", "*", "*", "x", "*"],
+        // Valid fields, but no such day: it would never run.
+        ["0", "0", "31", "2", "*"],
     ] {
         c.send(&sched("f", bad)).await;
         assert!(
-            matches!(c.recv().await, Response::Error { .. }),
+            matches!(c.recv().await, Response::Error { ref code, .. } if &code[..] == b"INVALID_ARGUMENTS"),
             "{bad:?} refused"
         );
     }

@@ -26,6 +26,31 @@ pub(super) enum Outcome {
     Cancelled,
 }
 
+/// A job as submitted, before the core gives it an id and a handle.
+#[derive(Debug)]
+pub(super) struct NewJob {
+    pub function: Bytes,
+    pub unique: Bytes,
+    pub data: Bytes,
+    pub priority: Priority,
+    pub background: bool,
+    pub kind: JobKind,
+}
+
+impl NewJob {
+    /// A background job at normal priority (EPOCH and SCHED jobs are always such).
+    pub fn background(function: Bytes, unique: Bytes, data: Bytes, kind: JobKind) -> NewJob {
+        NewJob {
+            function,
+            unique,
+            data,
+            priority: Priority::Normal,
+            background: true,
+            kind,
+        }
+    }
+}
+
 /// The key a job coalesces on: its unique id; for `-` ("the payload is the unique") the
 /// payload, behind a NUL byte that no unique id sent on the wire can contain, so `-` jobs
 /// coalesce with each other by payload but never with an explicit unique id (as gearmand).
@@ -41,19 +66,15 @@ pub(super) fn unique_key(unique: &Bytes, data: &Bytes) -> Bytes {
 }
 
 impl Core {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn submit(
-        &mut self,
-        conn: ConnId,
-        function: Bytes,
-        unique: Bytes,
-        data: Bytes,
-        priority: Priority,
-        background: bool,
-        kind: JobKind,
-        now_ms: u64,
-        out: &mut Outbox,
-    ) {
+    pub(super) fn submit(&mut self, conn: ConnId, new: NewJob, now_ms: u64, out: &mut Outbox) {
+        let NewJob {
+            function,
+            unique,
+            data,
+            priority,
+            background,
+            kind,
+        } = new;
         if function.len() > self.config.max_function {
             out.error(conn, "ARGUMENT_TOO_LARGE", "function name too long");
             return;
@@ -91,6 +112,13 @@ impl Core {
                 return;
             }
         }
+        if let JobKind::Sched(s) = &kind {
+            if s.next_after(now_ms).is_none() {
+                let text = format!("schedule {:?} never fires", s.text);
+                out.error(conn, "INVALID_ARGUMENTS", text);
+                return;
+            }
+        }
         let f = self.function_mut(&function);
         let limit = f.max_queue[priority.index()];
         if limit > 0 && f.total() >= limit as usize {
@@ -104,7 +132,7 @@ impl Core {
         let handle = Bytes::from(format!("{}:{}", self.config.handle_prefix, id));
         let due_ms = match &kind {
             JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
-            JobKind::Sched(s) => Some(s.next_after(now_ms).unwrap_or(u64::MAX)),
+            JobKind::Sched(s) => s.next_after(now_ms),
             _ => None,
         };
         let job = Job {

@@ -20,9 +20,10 @@ mod tests;
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
-use gearbox_proto::{AdminCommand, Request, Response};
+use gearbox_proto::{AdminCommand, Priority, Request, Response};
 
-use state::{Conn, Function, Job};
+use jobs::NewJob;
+use state::{Conn, Function, Job, JobKind};
 pub use state::{ConnId, ConnInfo, FunctionStats, JobId};
 
 /// What the core does when a CAN_DO_TIMEOUT runs out.
@@ -217,18 +218,15 @@ impl Core {
             }
             Request::PreSleep => self.pre_sleep(conn, out),
             Request::Submit(s) => {
-                let kind = state::JobKind::Plain;
-                self.submit(
-                    conn,
-                    s.function,
-                    s.unique,
-                    s.data,
-                    s.priority,
-                    s.background,
-                    kind,
-                    now_ms,
-                    out,
-                );
+                let new = NewJob {
+                    function: s.function,
+                    unique: s.unique,
+                    data: s.data,
+                    priority: s.priority,
+                    background: s.background,
+                    kind: JobKind::Plain,
+                };
+                self.submit(conn, new, now_ms, out);
             }
             Request::SubmitEpoch {
                 function,
@@ -236,18 +234,8 @@ impl Core {
                 epoch,
                 data,
             } => {
-                let kind = state::JobKind::Epoch(epoch);
-                self.submit(
-                    conn,
-                    function,
-                    unique,
-                    data,
-                    gearbox_proto::Priority::Normal,
-                    true,
-                    kind,
-                    now_ms,
-                    out,
-                );
+                let new = NewJob::background(function, unique, data, JobKind::Epoch(epoch));
+                self.submit(conn, new, now_ms, out);
             }
             Request::SubmitSched {
                 function,
@@ -256,15 +244,10 @@ impl Core {
                 data,
             } => match cron::Schedule::parse(&schedule) {
                 Ok(s) => {
-                    let kind = state::JobKind::Sched(Box::new(s));
+                    let kind = JobKind::Sched(Box::new(s));
                     self.submit(
                         conn,
-                        function,
-                        unique,
-                        data,
-                        gearbox_proto::Priority::Normal,
-                        true,
-                        kind,
+                        NewJob::background(function, unique, data, kind),
                         now_ms,
                         out,
                     );
@@ -279,18 +262,15 @@ impl Core {
                 background,
                 ..
             } => {
-                let kind = state::JobKind::Reduce { reducer };
-                self.submit(
-                    conn,
+                let new = NewJob {
                     function,
                     unique,
                     data,
-                    gearbox_proto::Priority::Normal,
+                    priority: Priority::Normal,
                     background,
-                    kind,
-                    now_ms,
-                    out,
-                );
+                    kind: JobKind::Reduce { reducer },
+                };
+                self.submit(conn, new, now_ms, out);
             }
             Request::GrabJob => self.grab(conn, jobs::Grab::Plain, now_ms, out),
             Request::GrabJobUniq => self.grab(conn, jobs::Grab::Uniq, now_ms, out),
