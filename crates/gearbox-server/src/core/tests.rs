@@ -430,3 +430,45 @@ fn a_client_attached_to_a_sched_job_is_released_after_its_run() {
     }
     assert!(t.core.conns[&1].attached.is_empty());
 }
+
+#[test]
+fn shutdown_is_refused_from_a_remote_peer_and_graceful_drains_at_once() {
+    let mut t = Harness::new(CoreConfig::default());
+    t.core.connect(
+        9,
+        ConnInfo {
+            peer_ip: "192.0.2.7".into(),
+            fd: 9,
+            loopback: false,
+        },
+    );
+    t.core.admin(
+        9,
+        AdminCommand::Shutdown { graceful: false },
+        T0,
+        &mut t.out,
+    );
+    assert_eq!(
+        t.take(),
+        [Effect::Text(
+            9,
+            b("ERR PERMISSION_DENIED shutdown+is+only+accepted+from+loopback\r\n")
+        )]
+    );
+    t.connect(1);
+    t.core
+        .admin(1, AdminCommand::Shutdown { graceful: true }, T0, &mut t.out);
+    assert_eq!(
+        t.take(),
+        [
+            Effect::Shutdown { graceful: true },
+            Effect::Text(1, b("OK\r\n"))
+        ]
+    );
+    // From this moment on new jobs are refused, before the network layer acts on the effect.
+    let effects = t.req(1, submit("f", "", true), T0);
+    assert!(
+        matches!(&effects[..], [Effect::Send(1, Response::Error { code, .. })] if &code[..] == b"SHUTDOWN"),
+        "{effects:?}"
+    );
+}
