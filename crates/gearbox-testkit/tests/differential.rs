@@ -23,3 +23,5 @@ mod deliberate;
 mod errors;
 #[path = "differential/jobs.rs"]
 mod jobs;
+#[path = "differential/uniques.rs"]
+mod uniques;
