@@ -6,11 +6,13 @@
 //! - [`RawConn`]: a raw packet connection that sends typed requests or arbitrary bytes and
 //!   reads typed responses and admin text, every read bounded by a timeout so a broken server
 //!   fails the test instead of hanging it.
+//! - [`build`]: short constructors for requests in tests.
 //! - [`external`]: finding third-party programs (gearmand, gearman, gearadmin, python3 with
 //!   gear) and skipping with a printed reason when one is missing outside CI.
 //! - [`gearmand`]: the real C++ gearmand on a free loopback port, for differential tests.
 //! - [`process`]: child processes (third-party tools) killed on drop, every wait bounded.
 
+pub mod build;
 pub mod external;
 pub mod gearmand;
 pub mod process;

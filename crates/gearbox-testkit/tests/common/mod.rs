@@ -4,14 +4,10 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use bytes::Bytes;
-use gearbox_proto::{Priority, Request, Response, SubmitJob};
+use gearbox_proto::{Priority, Request, Response};
 use gearbox_server::Config;
+pub use gearbox_testkit::build::{b, submit};
 use gearbox_testkit::{RawConn, TestServer};
-
-/// Bytes from a string.
-pub fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
 
 /// The handle the test server gives the `n`-th job.
 pub fn h(n: u64) -> Bytes {
@@ -24,23 +20,6 @@ pub fn config() -> Config {
         job_handle_prefix: Some("H:test".into()),
         ..Config::default()
     }
-}
-
-/// A SUBMIT_JOB variant.
-pub fn submit(
-    function: &str,
-    unique: &str,
-    data: &str,
-    priority: Priority,
-    background: bool,
-) -> Request {
-    Request::Submit(SubmitJob {
-        function: b(function),
-        unique: b(unique),
-        data: b(data),
-        priority,
-        background,
-    })
 }
 
 /// SUBMIT_JOB (foreground, normal).

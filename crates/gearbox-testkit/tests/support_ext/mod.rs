@@ -5,37 +5,17 @@
 //! Not every test binary uses every helper.
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // Not every test binary builds requests.
+pub use gearbox_testkit::build::{b, submit};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gearbox_proto::{Priority, Request, Response, SubmitJob};
+use gearbox_proto::{Request, Response};
 use gearbox_testkit::gearmand::Gearmand;
 use gearbox_testkit::{RawConn, TestServer};
-
-/// `Bytes` from a string literal.
-pub fn b(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
-}
-
-/// A SUBMIT_JOB* request.
-pub fn submit(
-    function: &'static str,
-    unique: &'static str,
-    data: &'static str,
-    priority: Priority,
-    background: bool,
-) -> Request {
-    Request::Submit(SubmitJob {
-        function: b(function),
-        unique: b(unique),
-        data: b(data),
-        priority,
-        background,
-    })
-}
 
 /// Which server a target is.
 pub enum Server {
