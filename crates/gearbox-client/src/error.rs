@@ -79,6 +79,9 @@ pub enum Error {
     /// The client or worker was shut down.
     #[error("shut down")]
     Shutdown,
+    /// A blocking facade could not start its private runtime (threads or the I/O driver).
+    #[error("could not start the runtime of a blocking facade: {0}; check the thread and open-file limits")]
+    Runtime(#[source] std::io::Error),
 }
 
 impl Error {

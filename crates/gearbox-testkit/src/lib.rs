@@ -2,7 +2,8 @@
 //!
 //! ## Layout
 //!
-//! - [`TestServer`]: an in-process gearbox server on `127.0.0.1:0`, stopped on demand.
+//! - [`TestServer`]: an in-process gearbox server on `127.0.0.1:0` (or, to restart one, on a
+//!   given address), stopped on demand.
 //! - [`RawConn`]: a raw packet connection that sends typed requests or arbitrary bytes and
 //!   reads typed responses and admin text, every read bounded by a timeout so a broken server
 //!   fails the test instead of hanging it.
@@ -55,6 +56,36 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
+        TestServer::serve(listener, config)
+    }
+
+    /// Starts a server on `addr`, typically the address of a server just stopped (a restart).
+    /// The old listener is released by its aborted accept task, which may run a moment after
+    /// `stop` returned, so `AddrInUse` is retried (yielding, then briefly pausing) for 5 s.
+    pub async fn start_on(addr: SocketAddr, config: Config) -> TestServer {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut tries = 0u32;
+        loop {
+            match TcpListener::bind(addr).await {
+                Ok(listener) => return TestServer::serve(listener, config),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{addr} still in use: {e}"
+                    );
+                    tries += 1;
+                    if tries < 100 {
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                Err(e) => panic!("bind {addr}: {e}"),
+            }
+        }
+    }
+
+    fn serve(listener: TcpListener, config: Config) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(gearbox_server::run(vec![listener], config, async move {

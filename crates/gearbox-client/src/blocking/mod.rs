@@ -1,0 +1,12 @@
+//! Blocking facades for scripts and programs without an async runtime. Each keeps a small
+//! private Tokio runtime; do not call them from inside an async runtime (use the async API
+//! there).
+//!
+//! - [`client`]: [`Client`] (also at `blocking::Client`), submit jobs and ask for their status.
+//! - [`worker`]: [`worker::Worker`], serve functions with plain `Fn(&Job)` handlers run on
+//!   blocking threads, until a signal or a message on a channel.
+
+pub mod client;
+pub mod worker;
+
+pub use client::Client;
