@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # gearbox-client: Gearman clients, workers and admin, for Tokio
 //!
 //! A client (servers from the list, or `GEARMAN_SERVERS`):

@@ -3,7 +3,7 @@
 //!
 //! Neither decoder trusts the peer: the body length is checked against the limit from the
 //! header alone, before any memory is reserved, and admin lines are bounded too. Bodies are
-//! handed out as zero-copy [`Bytes`](bytes::Bytes) slices of the read buffer.
+//! handed out as zero-copy [`bytes::Bytes`] slices of the read buffer.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};

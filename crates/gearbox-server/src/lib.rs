@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # gearbox-server: the job server library
 //!
 //! ## Layout
