@@ -1,4 +1,7 @@
-//! # gearbox-cli: the `gearboxd` binary's parts
+//! # gearbox-cli: the `gearboxd` binary's parts, and the `gearbox` tool
+//!
+//! The `gearbox` command (client, worker, admin, and the `gearman`/`gearadmin` drop-ins)
+//! lives in [`tool`]; everything else here belongs to `gearboxd`.
 //!
 //! `src/bin/gearboxd.rs` wires these together: it parses flags, resolves the settings, installs
 //! logging, builds the Tokio runtime, installs the signal handlers, binds, reports the bound
@@ -41,6 +44,7 @@ pub mod logging;
 pub mod process;
 pub mod settings;
 pub mod signals;
+pub mod tool;
 
 pub use args::Args;
 pub use error::CliError;

@@ -38,9 +38,13 @@
 //!   [`TaskEvent`], [`TaskSet`] (scatter/gather), [`JobStatus`], [`UniqueStatus`].
 //! - `conn` (private): one multiplexed, pipelined connection per server, opened lazily,
 //!   re-opened with back-off; server choice by the hash of the unique id, with failover.
+//! - [`admin`]: [`Admin`](admin::Admin), the admin text protocol with typed answers
+//!   (status, workers, jobs, maxqueue, cancel, ...), and
+//!   [`cluster_status`](admin::cluster_status) over a server list.
 //! - [`blocking`]: blocking facades with a private runtime; [`blocking::Client`],
 //!   [`blocking::worker::Worker`].
 
+pub mod admin;
 pub mod blocking;
 pub mod client;
 mod conn;
