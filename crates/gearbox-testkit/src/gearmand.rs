@@ -85,12 +85,11 @@ impl Gearmand {
                 return false;
             }
             if let Ok(stream) = TcpStream::connect(self.addr).await {
-                drop(stream);
                 // Make sure the listener is ours, not another process that took the port
-                // (ours then fails to bind and exits: try another port).
-                let mut c = RawConn::connect(self.addr).await;
+                // (ours then fails to bind and exits). Any failure of the probe — refused,
+                // reset, closed, a foreign answer — means: kill it and try another port.
                 let expected = self.child.id().map(|pid| format!("OK {pid}\n"));
-                if Some(c.admin_line("getpid").await) == expected {
+                if expected.is_some() && probe_getpid(stream).await == expected {
                     return true;
                 }
                 let _ = self.child.kill().await;
@@ -140,6 +139,25 @@ impl Drop for Gearmand {
         }
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// Sends `getpid` on `stream` and returns the reply line, or `None` if the peer fails to
+/// answer one line within the start timeout.
+async fn probe_getpid(mut stream: TcpStream) -> Option<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let exchange = async {
+        stream.write_all(b"getpid\r\n").await.ok()?;
+        let mut line = String::new();
+        let n = BufReader::new(&mut stream)
+            .read_line(&mut line)
+            .await
+            .ok()?;
+        (n > 0).then_some(line)
+    };
+    tokio::time::timeout(START_TIMEOUT, exchange)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// A loopback port that was free a moment ago (bound to port 0, then released).
