@@ -80,6 +80,7 @@ impl Config {
             max_unique: self.max_unique,
             max_function: self.max_function,
             max_client_id: self.max_client_id,
+            persistent: false,
             version: env!("CARGO_PKG_VERSION").into(),
             verbose: self.verbose.clone(),
         }

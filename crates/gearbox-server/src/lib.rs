@@ -9,6 +9,7 @@
 //! - [`net`]: the Tokio side: [`run`] accepts connections, decodes packets, feeds the core
 //!   behind one `std::sync::Mutex`, and writes each connection's output once per wake-up.
 //! - [`outbound`]: a connection's bounded output buffer, shared with the core's dispatch.
+//! - [`persister`]: the task that group-commits store writes and reports back to the core.
 //! - [`error`]: the error type, [`ServerError`].
 //!
 //! The server runs on the runtime it is given and stops when the shutdown future passed to
@@ -19,7 +20,8 @@ pub mod core;
 pub mod error;
 pub mod net;
 pub mod outbound;
+pub mod persister;
 
 pub use config::Config;
 pub use error::ServerError;
-pub use net::{run, ShutdownMode};
+pub use net::{run, run_with_store, ShutdownMode};

@@ -13,15 +13,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use gearbox_proto::{Incoming, Response, ServerCodec};
+use gearbox_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::{ConnId, ConnInfo, Core, Effect, Outbox};
 use crate::outbound::Outbound;
+use crate::persister::{self, StoreOp};
 use crate::{Config, ServerError};
 
 /// How long a closing connection may take to flush its remaining output.
@@ -58,10 +60,22 @@ struct Shared {
     stop: watch::Sender<Option<ShutdownMode>>,
     /// Cancelled when every connection must close, including ones still starting up.
     closing: CancellationToken,
+    /// The persister's queue, when jobs are stored.
+    store_tx: Option<mpsc::UnboundedSender<StoreOp>>,
     config: Config,
 }
 
 impl Shared {
+    fn to_store(&self, op: StoreOp) {
+        match &self.store_tx {
+            Some(tx) => {
+                // Fails only once the persister is gone (shutting down): nothing to keep then.
+                let _ = tx.send(op);
+            }
+            None => tracing::error!("store operation without a store; this is a bug"),
+        }
+    }
+
     fn stall_timeout(&self) -> Duration {
         Duration::from_millis(self.config.send_stall_timeout_ms)
     }
@@ -87,6 +101,8 @@ impl Shared {
                         note_congested(congested, o, busy);
                     }
                 }
+                Effect::Persist(job) => self.to_store(StoreOp::Persist(job)),
+                Effect::Complete(handle) => self.to_store(StoreOp::Complete(handle)),
                 Effect::Close(c) => {
                     if let Some(o) = st.outbounds.get(&c) {
                         o.close();
@@ -118,20 +134,52 @@ fn note_congested(list: &mut Vec<Arc<Outbound>>, o: &Arc<Outbound>, busy: bool) 
     }
 }
 
-/// Runs the job server on `listeners` until `shutdown` resolves (or an admin `shutdown`
-/// arrives from a loopback peer), then stops as the [`ShutdownMode`] says.
+/// Runs the job server on `listeners` with in-memory queues until `shutdown` resolves (or an
+/// admin `shutdown` arrives from a loopback peer), then stops as the [`ShutdownMode`] says.
 pub async fn run(
     listeners: Vec<TcpListener>,
     config: Config,
+    shutdown: impl Future<Output = ShutdownMode>,
+) -> Result<(), ServerError> {
+    run_with_store(listeners, config, None, shutdown).await
+}
+
+/// Like [`run`], keeping background jobs in `store` when one is given: stored jobs are
+/// replayed before the first connection is accepted, JOB_CREATED for a background job is sent
+/// once the store has committed it, and shutdown waits until every store write is done.
+pub async fn run_with_store(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    store: Option<Arc<dyn Store>>,
     shutdown: impl Future<Output = ShutdownMode>,
 ) -> Result<(), ServerError> {
     if listeners.is_empty() {
         return Err(ServerError::Config("no listening socket".into()));
     }
     let (stop, mut stop_rx) = watch::channel(None);
+    let mut core_config = config.core();
+    core_config.persistent = store.is_some();
+    let mut core = Core::new(core_config);
+    let (store_tx, store_rx) = mpsc::unbounded_channel();
+    let mut out = Outbox::default();
+    if let Some(store) = &store {
+        let started = std::time::Instant::now();
+        let jobs = store.load().await.map_err(ServerError::Store)?;
+        let count = jobs.len();
+        let now = now_ms();
+        for job in jobs {
+            core.restore(job, now, &mut out);
+        }
+        tracing::info!(
+            store = store.name(),
+            jobs = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "replayed stored jobs"
+        );
+    }
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            core: Core::new(config.core()),
+            core,
             outbounds: HashMap::new(),
             next_conn: 1,
         }),
@@ -139,7 +187,27 @@ pub async fn run(
         idle: Notify::new(),
         stop,
         closing: CancellationToken::new(),
+        store_tx: store.as_ref().map(|_| store_tx),
         config,
+    });
+    // Replay effects: removals of duplicates, timers of waiting jobs.
+    {
+        let mut st = shared.lock();
+        shared.apply(&mut st, &mut out, &mut Vec::new());
+    }
+    let persister = store.map(|store| {
+        let reporter = shared.clone();
+        tokio::spawn(persister::run(store, store_rx, move |(handles, result)| {
+            let mut out = Outbox::default();
+            let mut st = reporter.lock();
+            st.core.committed(
+                &handles,
+                result.as_ref().map(|_| ()).map_err(String::as_str),
+                now_ms(),
+                &mut out,
+            );
+            reporter.apply(&mut st, &mut out, &mut Vec::new());
+        }))
     });
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let mut conns = JoinSet::new();
@@ -199,6 +267,12 @@ pub async fn run(
     while conns.join_next().await.is_some() {}
     shared.stop.send_replace(Some(mode));
     let _ = timer.await;
+    if let Some(persister) = persister {
+        let (done, flushed) = oneshot::channel();
+        shared.to_store(StoreOp::Flush(done));
+        let _ = flushed.await;
+        persister.abort();
+    }
     Ok(())
 }
 

@@ -19,11 +19,13 @@ pub mod gearmand;
 pub mod process;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use gearbox_proto::{ClientCodec, Request, Response};
 use gearbox_server::{Config, ShutdownMode};
+use gearbox_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -63,34 +65,43 @@ impl TestServer {
     /// The old listener is released by its aborted accept task, which may run a moment after
     /// `stop` returned, so `AddrInUse` is retried (yielding, then briefly pausing) for 5 s.
     pub async fn start_on(addr: SocketAddr, config: Config) -> TestServer {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut tries = 0u32;
-        loop {
-            match TcpListener::bind(addr).await {
-                Ok(listener) => return TestServer::serve(listener, config),
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "{addr} still in use: {e}"
-                    );
-                    tries += 1;
-                    if tries < 100 {
-                        tokio::task::yield_now().await;
-                    } else {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-                Err(e) => panic!("bind {addr}: {e}"),
-            }
-        }
+        TestServer::serve(bind_retrying(addr).await, config)
+    }
+
+    /// Starts a server that keeps background jobs in `store` (replaying what it holds).
+    pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        TestServer::serve_with(listener, config, Some(store))
+    }
+
+    /// Starts a server on `addr` (see [`TestServer::start_on`]) with a store.
+    pub async fn start_on_with_store(
+        addr: SocketAddr,
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> TestServer {
+        TestServer::serve_with(bind_retrying(addr).await, config, Some(store))
     }
 
     fn serve(listener: TcpListener, config: Config) -> TestServer {
+        TestServer::serve_with(listener, config, None)
+    }
+
+    fn serve_with(
+        listener: TcpListener,
+        config: Config,
+        store: Option<Arc<dyn Store>>,
+    ) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel();
-        let handle = tokio::spawn(gearbox_server::run(vec![listener], config, async move {
-            rx.await.unwrap_or(ShutdownMode::Immediate)
-        }));
+        let handle = tokio::spawn(gearbox_server::run_with_store(
+            vec![listener],
+            config,
+            store,
+            async move { rx.await.unwrap_or(ShutdownMode::Immediate) },
+        ));
         TestServer {
             addr,
             stop: Some(tx),
@@ -138,6 +149,32 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(h) = self.handle.take() {
             h.abort();
+        }
+    }
+}
+
+/// Binds `addr`, typically the address of a server just stopped. The old listener is released
+/// by its aborted accept task, which may run a moment after `stop` returned, so `AddrInUse` is
+/// retried (yielding, then briefly pausing) for 5 s.
+async fn bind_retrying(addr: SocketAddr) -> TcpListener {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut tries = 0u32;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{addr} still in use: {e}"
+                );
+                tries += 1;
+                if tries < 100 {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            Err(e) => panic!("bind {addr}: {e}"),
         }
     }
 }

@@ -107,7 +107,12 @@ impl Core {
                         c.attached.insert(id);
                     }
                 }
-                let handle = job.handle.clone();
+                if background && self.must_wait_for_store(id) {
+                    // Acknowledged only once the store holds it.
+                    self.persist(id, conn, out);
+                    return;
+                }
+                let handle = self.jobs[&id].handle.clone();
                 out.send(conn, Response::JobCreated { handle });
                 return;
             }
@@ -127,8 +132,7 @@ impl Core {
             return;
         }
         f.stats.submitted += 1;
-        let id = self.next_job;
-        self.next_job += 1;
+        let id = self.next_job_id();
         let handle = Bytes::from(format!("{}:{}", self.config.handle_prefix, id));
         let due_ms = match &kind {
             JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
@@ -148,6 +152,8 @@ impl Core {
             clients: if background { Vec::new() } else { vec![conn] },
             retries: 0,
             status: (Bytes::from_static(b"0"), Bytes::from_static(b"0")),
+            persisted: false,
+            acks: Vec::new(),
             queued_at_ms: now_ms,
             started_at_ms: 0,
         };
@@ -158,6 +164,11 @@ impl Core {
         self.jobs.insert(id, job);
         if !background {
             self.conn_mut(conn).attached.insert(id);
+        }
+        if background && self.config.persistent {
+            self.jobs.get_mut(&id).expect("just inserted").state = JobState::Persisting;
+            self.persist(id, conn, out);
+            return;
         }
         out.send(conn, Response::JobCreated { handle });
         match due_ms {
@@ -213,7 +224,7 @@ impl Core {
 
     /// Picks the next job for a worker: highest priority across all its functions, FIFO within
     /// a priority, round-robin between functions of equal priority.
-    fn pick(&mut self, conn: ConnId) -> Option<JobId> {
+    fn pick(&mut self, conn: ConnId, out: &mut Outbox) -> Option<JobId> {
         let c = self.conns.get(&conn)?;
         let (n, rr) = (c.abilities.len(), c.rr);
         for p in 0..3 {
@@ -228,7 +239,7 @@ impl Core {
                     let job = &self.jobs[&id];
                     if !job.background && job.clients.is_empty() {
                         // Every client left before a worker took it: dropped, as gearmand does.
-                        self.drop_job(id);
+                        self.drop_job(id, out);
                         continue;
                     }
                     self.conns.get_mut(&conn)?.rr = idx + 1;
@@ -243,7 +254,7 @@ impl Core {
         // Asking for work means awake, NOOP or not (gearmand): a stale sleeping flag would
         // draw NOOPs meant for workers that really sleep (and use up `worker_wakeup`).
         self.conn_mut(conn).sleeping = false;
-        let Some(id) = self.pick(conn) else {
+        let Some(id) = self.pick(conn, out) else {
             out.send(conn, Response::NoJob);
             return;
         };
@@ -303,9 +314,30 @@ impl Core {
         out.send(conn, r);
     }
 
-    /// Removes a job from every index (it must already be out of its queue).
-    pub(super) fn drop_job(&mut self, id: JobId) -> Option<Job> {
+    /// The next internal job id (also the number in new handles).
+    pub(super) fn next_job_id(&mut self) -> JobId {
+        let id = self.next_job;
+        self.next_job += 1;
+        id
+    }
+
+    /// Removes a job from every index (it must already be out of its queue), and from the store
+    /// if it is stored. Submitters still waiting for the store are answered: the job existed
+    /// and is over, so nothing they were promised can be lost.
+    pub(super) fn drop_job(&mut self, id: JobId, out: &mut Outbox) -> Option<Job> {
         let job = self.jobs.remove(&id)?;
+        for &conn in &job.acks {
+            out.send(
+                conn,
+                Response::JobCreated {
+                    handle: job.handle.clone(),
+                },
+            );
+        }
+        if job.persisted {
+            out.effects
+                .push(super::Effect::Complete(job.handle.clone()));
+        }
         self.handles.remove(&job.handle);
         if !job.unique.is_empty() {
             let key = (job.function.clone(), unique_key(&job.unique, &job.data));
@@ -379,7 +411,7 @@ impl Core {
                 self.wait_until(id, due, out);
             }
             None => {
-                self.drop_job(id);
+                self.drop_job(id, out);
             }
         }
     }
@@ -482,7 +514,7 @@ impl Core {
                 let f = self.function_mut(&function);
                 f.waiting = f.waiting.saturating_sub(1);
             }
-            JobState::Running { .. } => {}
+            JobState::Running { .. } | JobState::Persisting => {}
         }
         self.fail_job(id, Outcome::Cancelled, now_ms, out);
         true

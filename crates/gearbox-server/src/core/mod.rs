@@ -11,6 +11,7 @@
 mod admin;
 pub mod cron;
 mod jobs;
+mod persist;
 pub mod state;
 mod work;
 
@@ -57,6 +58,8 @@ pub struct CoreConfig {
     pub max_function: usize,
     /// Longest client id accepted.
     pub max_client_id: usize,
+    /// Background jobs are kept in a store: JOB_CREATED waits for its commit.
+    pub persistent: bool,
     /// Version string for the `version` admin command.
     pub version: String,
     /// Log level name for the `verbose` admin command.
@@ -74,6 +77,7 @@ impl Default for CoreConfig {
             max_unique: 64,
             max_function: 512,
             max_client_id: 254,
+            persistent: false,
             version: env!("CARGO_PKG_VERSION").into(),
             verbose: "ERROR".into(),
         }
@@ -87,6 +91,11 @@ pub enum Effect {
     Send(ConnId, Response),
     /// Send admin reply text to a connection.
     Text(ConnId, Bytes),
+    /// Store this background job, then call [`Core::committed`] with the outcome.
+    Persist(gearbox_store::StoredJob),
+    /// Remove the stored job with this handle: it is over (at-least-once: a crash before the
+    /// removal only runs it again).
+    Complete(Bytes),
     /// Close a connection after what was sent to it is written.
     Close(ConnId),
     /// Stop the server (admin `shutdown`).

@@ -36,6 +36,9 @@ pub enum JobState {
         /// When it falls due, UNIX milliseconds.
         due_ms: u64,
     },
+    /// A background job waiting for the store to commit it: JOB_CREATED is not sent yet and
+    /// it is in no queue.
+    Persisting,
     /// In its function's queue at its priority.
     Queued,
     /// Assigned to a worker.
@@ -75,6 +78,10 @@ pub struct Job {
     pub retries: u32,
     /// Last WORK_STATUS numerator and denominator.
     pub status: (Bytes, Bytes),
+    /// The store holds it (so it must be removed from the store when it ends).
+    pub persisted: bool,
+    /// Connections waiting for its JOB_CREATED until the store commits it.
+    pub acks: Vec<ConnId>,
     /// When it entered the queue, UNIX milliseconds (for queue-wait stats).
     pub queued_at_ms: u64,
     /// When a worker took it, UNIX milliseconds (for run-time stats).

@@ -4,6 +4,7 @@
 
 mod invariants;
 mod model;
+mod persist;
 
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Priority, Request, Response, SubmitJob};

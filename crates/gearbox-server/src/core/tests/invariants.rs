@@ -98,7 +98,22 @@ pub(super) fn check_invariants(core: &Core) {
             JobState::Waiting { due_ms } => {
                 assert!(due_ms == u64::MAX || core.timers.contains(&(due_ms, *id, TimerKind::Due)));
             }
+            JobState::Persisting => {
+                assert!(
+                    !seen.contains(id),
+                    "job {id} waiting for the store is in no queue"
+                );
+                assert!(
+                    !j.persisted,
+                    "job {id} waiting for its first commit is not stored yet"
+                );
+                assert!(j.background, "only background jobs wait for the store");
+            }
         }
+        assert!(
+            core.config.persistent || (!j.persisted && j.acks.is_empty()),
+            "job {id}: no store, nothing stored"
+        );
         if !j.unique.is_empty() {
             assert_eq!(
                 core.uniques

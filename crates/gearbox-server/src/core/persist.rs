@@ -1,0 +1,213 @@
+//! Durability in the core: background jobs wait for the store before JOB_CREATED, finished
+//! jobs leave the store, stored jobs are replayed at start-up.
+//!
+//! The core only emits [`Effect::Persist`] and [`Effect::Complete`] and is told the outcome
+//! with [`Core::committed`]; the network layer talks to the store (batched, see `net`).
+
+use bytes::Bytes;
+use gearbox_proto::Response;
+use gearbox_store::StoredJob;
+
+use super::cron::Schedule;
+use super::jobs::unique_key;
+use super::state::{ConnId, Job, JobId, JobKind, JobState};
+use super::{Core, Effect, Outbox};
+
+/// The store's record of a job.
+fn record_of(job: &Job) -> StoredJob {
+    let (when_to_run, schedule, reducer) = match &job.kind {
+        JobKind::Plain => (0, None, None),
+        JobKind::Epoch(secs) => (*secs, None, None),
+        JobKind::Sched(s) => (0, Some(s.text.clone()), None),
+        JobKind::Reduce { reducer } => (0, None, Some(reducer.clone())),
+    };
+    StoredJob {
+        handle: job.handle.clone(),
+        function: job.function.clone(),
+        unique: job.unique.clone(),
+        priority: job.priority,
+        data: job.data.clone(),
+        when_to_run,
+        schedule,
+        reducer,
+    }
+}
+
+/// The kind of job a stored record describes; `None` if its schedule no longer parses.
+fn kind_of(record: &StoredJob) -> Option<JobKind> {
+    if let Some(text) = &record.schedule {
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let fields: [&str; 5] = fields.try_into().ok()?;
+        let fields = fields.map(|f| Bytes::copy_from_slice(f.as_bytes()));
+        return Schedule::parse(&fields)
+            .ok()
+            .map(|s| JobKind::Sched(Box::new(s)));
+    }
+    Some(match (&record.reducer, record.when_to_run) {
+        (Some(reducer), _) => JobKind::Reduce {
+            reducer: reducer.clone(),
+        },
+        (None, 0) => JobKind::Plain,
+        (None, secs) => JobKind::Epoch(secs),
+    })
+}
+
+impl Core {
+    /// Asks the store to keep `id` (a background job) and parks `conn` until it has.
+    pub(super) fn persist(&mut self, id: JobId, conn: ConnId, out: &mut Outbox) {
+        let job = self.jobs.get_mut(&id).expect("job exists");
+        // Someone already waits for a commit of this job: share it.
+        let in_flight = !job.acks.is_empty();
+        if !job.acks.contains(&conn) {
+            job.acks.push(conn);
+        }
+        if !in_flight {
+            out.effects.push(Effect::Persist(record_of(job)));
+        }
+    }
+
+    /// Whether a background submit for this existing job must wait for the store.
+    pub(super) fn must_wait_for_store(&self, id: JobId) -> bool {
+        let job = &self.jobs[&id];
+        self.config.persistent && (!job.persisted || !job.acks.is_empty())
+    }
+
+    /// The store committed (or failed to commit) the jobs with these handles.
+    ///
+    /// On success the waiting submitters get JOB_CREATED and new jobs enter their queues; a job
+    /// that ended while its commit was in flight is removed from the store again. On failure
+    /// the submitters get `ERROR QUEUE_ERROR` and jobs that only existed for them are dropped:
+    /// nothing is acknowledged that the store does not hold.
+    pub fn committed(
+        &mut self,
+        handles: &[Bytes],
+        result: Result<(), &str>,
+        now_ms: u64,
+        out: &mut Outbox,
+    ) {
+        for handle in handles {
+            let Some(&id) = self.handles.get(handle) else {
+                if result.is_ok() {
+                    out.effects.push(Effect::Complete(handle.clone()));
+                }
+                continue;
+            };
+            let job = self
+                .jobs
+                .get_mut(&id)
+                .expect("handle index points at a job");
+            let acks = std::mem::take(&mut job.acks);
+            let new = job.state == JobState::Persisting;
+            match result {
+                Ok(()) => {
+                    job.persisted = true;
+                    for conn in acks {
+                        out.send(
+                            conn,
+                            Response::JobCreated {
+                                handle: handle.clone(),
+                            },
+                        );
+                    }
+                    if new {
+                        self.schedule(id, now_ms, out);
+                    }
+                }
+                Err(text) => {
+                    let text = format!("could not store the job: {text}");
+                    for conn in acks {
+                        out.error(conn, "QUEUE_ERROR", text.clone());
+                    }
+                    if new {
+                        for &client in &self.jobs[&id].clients {
+                            out.send(
+                                client,
+                                Response::WorkFail {
+                                    handle: handle.clone(),
+                                },
+                            );
+                        }
+                        self.drop_job(id, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts a new or replayed job where it belongs: waiting for its time or in its queue.
+    fn schedule(&mut self, id: JobId, now_ms: u64, out: &mut Outbox) {
+        let due = match &self.jobs[&id].kind {
+            JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
+            JobKind::Sched(s) => Some(s.next_after(now_ms).unwrap_or(u64::MAX)),
+            _ => None,
+        };
+        match due {
+            Some(due) => self.wait_until(id, due, out),
+            None => self.enqueue(id, false, now_ms, out),
+        }
+    }
+
+    /// Replays a stored job at start-up, with its original handle.
+    ///
+    /// A record that duplicates a job already replayed (same function and unique id) is
+    /// removed from the store; one whose schedule no longer parses is kept in the store and
+    /// skipped, with a warning.
+    pub fn restore(&mut self, record: StoredJob, now_ms: u64, out: &mut Outbox) {
+        let Some(kind) = kind_of(&record) else {
+            tracing::warn!(handle = ?record.handle, "stored job has an invalid schedule; skipped");
+            return;
+        };
+        if self.handles.contains_key(&record.handle) {
+            return;
+        }
+        let key = unique_key(&record.unique, &record.data);
+        if !key.is_empty()
+            && self
+                .uniques
+                .contains_key(&(record.function.clone(), key.clone()))
+        {
+            out.effects.push(Effect::Complete(record.handle));
+            return;
+        }
+        // Our own handles keep their number as the job id, so new handles continue after the
+        // highest one replayed.
+        let number = record
+            .handle
+            .strip_prefix(self.config.handle_prefix.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b":"))
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<u64>().ok())
+            .filter(|n| *n > 0 && !self.jobs.contains_key(n));
+        let id = match number {
+            Some(n) => {
+                self.next_job = self.next_job.max(n + 1);
+                n
+            }
+            None => self.next_job_id(),
+        };
+        let job = Job {
+            id,
+            handle: record.handle.clone(),
+            function: record.function.clone(),
+            unique: record.unique,
+            data: record.data,
+            priority: record.priority,
+            background: true,
+            kind,
+            state: JobState::Persisting,
+            clients: Vec::new(),
+            retries: 0,
+            status: (Bytes::from_static(b"0"), Bytes::from_static(b"0")),
+            persisted: true,
+            acks: Vec::new(),
+            queued_at_ms: now_ms,
+            started_at_ms: 0,
+        };
+        if !key.is_empty() {
+            self.uniques.insert((record.function.clone(), key), id);
+        }
+        self.handles.insert(record.handle, id);
+        self.jobs.insert(id, job);
+        self.function_mut(&record.function);
+        self.schedule(id, now_ms, out);
+    }
+}

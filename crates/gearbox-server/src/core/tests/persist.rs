@@ -1,0 +1,165 @@
+//! Durability in the core: acknowledge after commit, removal of finished jobs, replay.
+
+use bytes::Bytes;
+use gearbox_proto::{Request, Response};
+use gearbox_store::StoredJob;
+
+use super::{b, h, send, submit, Harness, T0};
+use crate::core::{CoreConfig, Effect};
+
+fn persistent() -> Harness {
+    let mut t = Harness::new(CoreConfig {
+        persistent: true,
+        ..CoreConfig::default()
+    });
+    t.connect(1);
+    t.connect(2);
+    t
+}
+
+fn persisted_handles(effects: &[Effect]) -> Vec<Bytes> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Persist(job) => Some(job.handle.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn committed(t: &mut Harness, handles: &[Bytes], result: Result<(), &str>) -> Vec<Effect> {
+    t.core.committed(handles, result, T0, &mut t.out);
+    t.take()
+}
+
+#[test]
+fn background_job_is_acknowledged_after_commit_and_removed_when_done() {
+    let mut t = persistent();
+    let effects = t.req(1, submit("f", "u", true), T0);
+    assert_eq!(
+        persisted_handles(&effects),
+        [h(1)],
+        "persist, and nothing sent yet"
+    );
+    assert_eq!(effects.len(), 1);
+    assert!(t.req(2, Request::CanDo { function: b("f") }, T0).is_empty());
+    assert_eq!(
+        t.req(2, Request::GrabJob, T0),
+        [send(2, Response::NoJob)],
+        "not queued before the store has it"
+    );
+    assert_eq!(
+        committed(&mut t, &[h(1)], Ok(())),
+        [send(1, Response::JobCreated { handle: h(1) })]
+    );
+    assert!(matches!(
+        &t.req(2, Request::GrabJob, T0)[..],
+        [Effect::Send(2, Response::JobAssign { .. })]
+    ));
+    let done = Request::WorkComplete {
+        handle: h(1),
+        data: b(""),
+    };
+    assert_eq!(t.req(2, done, T0), [Effect::Complete(h(1))]);
+}
+
+#[test]
+fn a_failed_commit_is_an_error_and_no_job() {
+    let mut t = persistent();
+    t.req(1, submit("f", "u", true), T0);
+    // A duplicate submitted while the commit is in flight waits for the same commit.
+    assert!(t.req(2, submit("f", "u", true), T0).is_empty());
+    let effects = committed(&mut t, &[h(1)], Err("disk full"));
+    assert_eq!(effects.len(), 2);
+    for (conn, e) in [1, 2].into_iter().zip(&effects) {
+        assert!(
+            matches!(e, Effect::Send(c, Response::Error { code, text })
+                if *c == conn && &code[..] == b"QUEUE_ERROR" && text.ends_with(b"disk full")),
+            "{e:?}"
+        );
+    }
+    assert_eq!(t.core.job_count(), 0);
+}
+
+#[test]
+fn duplicates_share_one_commit_and_foreground_jobs_skip_the_store() {
+    let mut t = persistent();
+    assert_eq!(
+        persisted_handles(&t.req(1, submit("f", "u", true), T0)),
+        [h(1)]
+    );
+    assert!(t.req(2, submit("f", "u", true), T0).is_empty());
+    let effects = committed(&mut t, &[h(1)], Ok(()));
+    assert_eq!(
+        effects,
+        [
+            send(1, Response::JobCreated { handle: h(1) }),
+            send(2, Response::JobCreated { handle: h(1) })
+        ]
+    );
+    assert_eq!(
+        t.req(1, submit("g", "", false), T0),
+        [send(1, Response::JobCreated { handle: h(2) })],
+        "foreground: at once, never stored"
+    );
+}
+
+#[test]
+fn a_background_duplicate_of_a_foreground_job_stores_it_first() {
+    let mut t = persistent();
+    assert_eq!(
+        t.req(1, submit("f", "u", false), T0),
+        [send(1, Response::JobCreated { handle: h(1) })]
+    );
+    assert_eq!(
+        persisted_handles(&t.req(2, submit("f", "u", true), T0)),
+        [h(1)]
+    );
+    // The job runs and ends before the commit comes back: the waiting submitter is answered
+    // when it ends, and the late commit removes the stored copy again.
+    assert!(t.req(2, Request::CanDo { function: b("f") }, T0).is_empty());
+    t.req(2, Request::GrabJob, T0);
+    let done = Request::WorkComplete {
+        handle: h(1),
+        data: b("r"),
+    };
+    let effects = t.req(2, done, T0);
+    assert!(effects.contains(&send(2, Response::JobCreated { handle: h(1) })));
+    assert_eq!(committed(&mut t, &[h(1)], Ok(())), [Effect::Complete(h(1))]);
+}
+
+#[test]
+fn replayed_jobs_keep_their_handles_and_new_handles_follow() {
+    let mut t = persistent();
+    let mut stored = StoredJob::new(h(7), b("f"), b("payload"));
+    stored.unique = b("u");
+    t.core.restore(stored, T0, &mut t.out);
+    let mut later = StoredJob::new(h(9), b("f"), b("later"));
+    later.when_to_run = T0 / 1000 + 60;
+    t.core.restore(later, T0, &mut t.out);
+    // A duplicate record (same function and unique) is removed from the store.
+    let mut dup = StoredJob::new(h(8), b("f"), b("again"));
+    dup.unique = b("u");
+    t.core.restore(dup, T0, &mut t.out);
+    assert_eq!(t.take(), [Effect::Complete(h(8))]);
+    assert_eq!(t.core.job_count(), 2);
+    // Coalesces with the replayed job; the next new job continues after the highest handle.
+    assert_eq!(
+        t.req(1, submit("f", "u", true), T0),
+        [send(1, Response::JobCreated { handle: h(7) })]
+    );
+    assert_eq!(
+        persisted_handles(&t.req(1, submit("f", "", true), T0)),
+        [h(10)]
+    );
+    assert!(t.req(2, Request::CanDo { function: b("f") }, T0).is_empty());
+    assert!(matches!(
+        &t.req(2, Request::GrabJob, T0)[..],
+        [Effect::Send(2, Response::JobAssign { handle, data, .. })] if *handle == h(7) && &data[..] == b"payload"
+    ));
+    assert_eq!(
+        t.req(2, Request::GrabJob, T0),
+        [send(2, Response::NoJob)],
+        "h(9) waits for its time"
+    );
+}

@@ -1,0 +1,105 @@
+//! The one task that talks to the store: it drains every store operation queued since its last
+//! commit into one [`Batch`] (group commit across all connections), commits it, and tells the
+//! core the outcome so acknowledgements go out only for what the store holds.
+//!
+//! A failing store is logged once when it starts failing and once when it recovers, not once
+//! per job. Removals of finished jobs that failed are kept and retried with the next batch (or
+//! after [`RETRY_AFTER`]); a crash before they succeed only makes those jobs run again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gearbox_store::{Batch, Store, StoredJob};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most operations in one transaction.
+const MAX_BATCH: usize = 10_000;
+/// How soon failed removals are tried again when nothing else arrives.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// One request to the persister.
+#[derive(Debug)]
+pub enum StoreOp {
+    /// Keep this job (a background submit waits for it).
+    Persist(StoredJob),
+    /// Remove this finished job.
+    Complete(Bytes),
+    /// Answer once everything queued before has been committed (shutdown).
+    Flush(oneshot::Sender<()>),
+}
+
+/// What the persister reports after each commit: the handles it tried to persist and how it
+/// went. The caller feeds this to `Core::committed`.
+pub type Report = (Vec<Bytes>, Result<(), String>);
+
+/// Runs until every sender is dropped. `report` is called after each commit that carried
+/// persists.
+pub async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<StoreOp>,
+    report: impl Fn(Report) + Send + 'static,
+) {
+    let mut failing = false;
+    let mut retry_completes: Vec<Bytes> = Vec::new();
+    loop {
+        let mut next = if retry_completes.is_empty() {
+            match rx.recv().await {
+                Some(op) => Some(op),
+                None => return,
+            }
+        } else {
+            match tokio::time::timeout(RETRY_AFTER, rx.recv()).await {
+                Ok(Some(op)) => Some(op),
+                Ok(None) => return,
+                // Nothing new: try the failed removals again on their own.
+                Err(_) => None,
+            }
+        };
+        let mut batch = Batch {
+            persist: Vec::new(),
+            complete: std::mem::take(&mut retry_completes),
+        };
+        let mut flushes = Vec::new();
+        while let Some(op) = next.take() {
+            match op {
+                StoreOp::Persist(job) => batch.persist.push(job),
+                StoreOp::Complete(h) => batch.complete.push(h),
+                StoreOp::Flush(done) => flushes.push(done),
+            }
+            if batch.persist.len() + batch.complete.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        let handles: Vec<Bytes> = batch.persist.iter().map(|j| j.handle.clone()).collect();
+        let completes = batch.complete.clone();
+        let result = if batch.is_empty() {
+            Ok(())
+        } else {
+            store.commit(batch).await.map_err(|e| e.to_string())
+        };
+        match &result {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::warn!(
+                    store = store.name(),
+                    "store recovered; accepting background jobs again"
+                );
+            }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::error!(store = store.name(), error = %e, "store commit failed; background submits get QUEUE_ERROR until it recovers");
+            }
+            _ => {}
+        }
+        if result.is_err() {
+            retry_completes = completes;
+        }
+        if !handles.is_empty() {
+            report((handles, result));
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
