@@ -29,8 +29,8 @@ pub fn full_job(n: usize) -> StoredJob {
         priority: Priority::ALL[n % 3],
         data: Bytes::from(vec![0u8, 1, 0, 255, 0, b'x', n as u8]),
         when_to_run: 1_700_000_000 + n as u64,
-        schedule: (n % 2 == 0).then(|| format!("{} * * * 1-5", n % 60)),
-        reducer: (n % 3 == 0).then(|| Bytes::from(vec![b'r', 0, n as u8])),
+        schedule: n.is_multiple_of(2).then(|| format!("{} * * * 1-5", n % 60)),
+        reducer: n.is_multiple_of(3).then(|| Bytes::from(vec![b'r', 0, n as u8])),
     }
 }
 
