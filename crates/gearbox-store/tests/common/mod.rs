@@ -30,7 +30,9 @@ pub fn full_job(n: usize) -> StoredJob {
         data: Bytes::from(vec![0u8, 1, 0, 255, 0, b'x', n as u8]),
         when_to_run: 1_700_000_000 + n as u64,
         schedule: n.is_multiple_of(2).then(|| format!("{} * * * 1-5", n % 60)),
-        reducer: n.is_multiple_of(3).then(|| Bytes::from(vec![b'r', 0, n as u8])),
+        reducer: n
+            .is_multiple_of(3)
+            .then(|| Bytes::from(vec![b'r', 0, n as u8])),
     }
 }
 
