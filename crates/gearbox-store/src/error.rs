@@ -112,4 +112,14 @@ pub enum StoreError {
     /// The store has been closed (or its writer thread has stopped).
     #[error("job store is closed: restart gearboxd")]
     Closed,
+    /// The database server cannot be reached (down, restarting, or the connection was lost).
+    /// The store reconnects on its own; until then every commit fails with this error.
+    #[error("job store {location} is unreachable: start the database server or fix the connection settings; gearboxd reconnects on its own and refuses background jobs until then")]
+    Unavailable {
+        /// The server the error came from (without password).
+        location: String,
+        /// The driver's own error.
+        #[source]
+        source: Cause,
+    },
 }

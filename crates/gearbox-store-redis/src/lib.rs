@@ -1,0 +1,380 @@
+//! The Redis job store for gearbox (`-q redis`).
+//!
+//! # Layout
+//!
+//! Every key starts with a prefix, `gearbox:` unless configured otherwise (like gearmand's
+//! `--redis-prefix`), so several servers or programs can share one Redis database:
+//!
+//! - `<prefix>job:<handle>`: one hash per job, with the fields `function`, `unique`,
+//!   `priority` (`0` high, `1` normal, `2` low), `data`, `when_to_run` (UNIX seconds, decimal)
+//!   and, only when set, `schedule` and `reducer`. Every value is binary-safe (NULs and
+//!   non-UTF-8 bytes survive as they are).
+//! - `<prefix>jobs`: a sorted set of handles; the score is the job's insertion sequence, so
+//!   [`Store::load`] replays jobs in the order they were first persisted.
+//! - `<prefix>seq`: the counter the sequence numbers come from (`INCRBY`).
+//!
+//! # Group commit
+//!
+//! One writer task owns the connection. It takes every commit queued since its last `EXEC`
+//! and applies them all in one `MULTI`/`EXEC` transaction (within each batch: writes, then
+//! removals), and answers every caller once `EXEC` has returned. Persisting a stored handle
+//! replaces its fields and keeps its place in the replay order (`ZADD NX`); removing a handle
+//! that is not stored is not an error. Applying the same group twice gives the same state as
+//! applying it once, which is what makes the one retry after a dropped connection safe.
+//!
+//! # Durability
+//!
+//! `Ok` from [`Store::commit`] means Redis has executed the transaction. Whether it then
+//! survives a crash depends on the Redis server's own settings, which this store cannot
+//! enforce:
+//!
+//! - `appendonly yes` + `appendfsync always`: Redis fsyncs its append-only file before it
+//!   answers `EXEC`, so an acknowledged job survives a crash of Redis, of the OS, or a power
+//!   loss. **Recommended** for a durable queue (this is [`Durability::Fsync`]).
+//! - `appendonly yes` + `appendfsync everysec` (Redis's default once AOF is on): survives a
+//!   crash of Redis itself; an OS crash or power loss may lose about the last second.
+//! - `appendonly no` (Redis's default): only RDB snapshots, if any; a restart of Redis can
+//!   lose every job acknowledged since the last snapshot.
+//!
+//! At connect time the store reads `CONFIG GET appendonly` and `CONFIG GET appendfsync`, logs
+//! a warning when the settings fall short of the recommendation, and reports what it found
+//! in [`RedisStore::persistence`]. Servers that disable `CONFIG` are not checked.
+//!
+//! Inside `MULTI`/`EXEC`, Redis rejects the whole transaction on errors it detects while
+//! queueing (out of memory, for example), but a command that fails while executing (a key of
+//! the wrong type, written by another program under our prefix) does not undo the others:
+//! keep the prefix to gearbox.
+//!
+//! # Failures
+//!
+//! The connection is a multiplexed one that the writer replaces on its own: when Redis goes
+//! away, commits fail with [`StoreError::Unavailable`] at once (no caller waits for a
+//! reconnect), and the writer reconnects in the background with exponential back-off (from
+//! 50 ms up to [`RedisOptions::max_backoff`]). The outage is logged once when it starts and
+//! once when the store is connected again. A commit that fails may or may not have been
+//! applied: it was not acknowledged, so at worst the job runs once after a replay although
+//! its client got an error.
+
+#![warn(missing_docs)]
+
+mod encode;
+mod writer;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gearbox_store::{Batch, BoxFuture, Durability, Store, StoreError, StoredJob};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
+use tokio::sync::{mpsc, oneshot};
+
+use writer::{Counters, Request, Writer};
+
+/// The key prefix used unless another is configured (`--redis-prefix`).
+pub const DEFAULT_PREFIX: &str = "gearbox:";
+
+/// The Redis port used unless another is configured (`--redis-port`).
+pub const DEFAULT_PORT: u16 = 6379;
+
+/// Where and how to connect, and which keys to use.
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// Host name or address of the Redis server (`--redis-server`).
+    pub host: String,
+    /// TCP port (`--redis-port`).
+    pub port: u16,
+    /// Password for `AUTH`, if the server requires one (`--redis-password`).
+    pub password: Option<String>,
+    /// User name for `AUTH` with Redis 6 ACLs; `None` is the default user.
+    pub username: Option<String>,
+    /// The Redis database number (`SELECT`).
+    pub db: i64,
+    /// Prefix of every key the store uses (`--redis-prefix`).
+    pub prefix: String,
+    /// How long to wait for a TCP connection (and the handshake) to Redis.
+    pub connect_timeout: Duration,
+    /// How long to wait for an answer; past it the operation fails and the connection is
+    /// replaced.
+    pub response_timeout: Duration,
+    /// The longest pause between two reconnection attempts.
+    pub max_backoff: Duration,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("username", &self.username)
+            .field("db", &self.db)
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("max_backoff", &self.max_backoff)
+            .finish()
+    }
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions::new("127.0.0.1", DEFAULT_PORT)
+    }
+}
+
+impl RedisOptions {
+    /// Options for the server at `host:port`, no password, database 0, [`DEFAULT_PREFIX`],
+    /// a 2 s connect timeout, a 5 s response timeout and back-off up to 5 s.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        RedisOptions {
+            host: host.into(),
+            port,
+            password: None,
+            username: None,
+            db: 0,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets the key prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the password.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Sets the longest pause between reconnection attempts.
+    pub fn max_backoff(mut self, max_backoff: Duration) -> Self {
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// `redis://host:port/db`, without the password: how the store names itself in logs
+    /// and errors.
+    pub fn location(&self) -> String {
+        format!("redis://{}:{}/{}", self.host, self.port, self.db)
+    }
+
+    fn connection_info(&self) -> Result<ConnectionInfo, redis::RedisError> {
+        let mut redis = RedisConnectionInfo::default().set_db(self.db);
+        if let Some(user) = &self.username {
+            redis = redis.set_username(user);
+        }
+        if let Some(password) = &self.password {
+            redis = redis.set_password(password);
+        }
+        Ok(ConnectionAddr::Tcp(self.host.clone(), self.port)
+            .into_connection_info()?
+            .set_redis_settings(redis))
+    }
+}
+
+/// What the Redis server said about its own persistence at connect time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persistence {
+    /// `CONFIG GET appendonly` is `yes`.
+    pub appendonly: bool,
+    /// `CONFIG GET appendfsync`: `always`, `everysec` or `no`.
+    pub appendfsync: String,
+}
+
+impl Persistence {
+    /// The [`Durability`] mode these settings amount to: `Fsync` with `appendonly yes` and
+    /// `appendfsync always`, `Normal` with another fsync policy, `None` without AOF.
+    pub fn durability(&self) -> Durability {
+        match (self.appendonly, self.appendfsync.as_str()) {
+            (true, "always") => Durability::Fsync,
+            (true, _) => Durability::Normal,
+            (false, _) => Durability::None,
+        }
+    }
+}
+
+/// What a store has done since it was connected, for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RedisStats {
+    /// Successful `MULTI`/`EXEC` transactions (one per group commit).
+    pub transactions: u64,
+    /// Batches committed (each [`Store::commit`] call that succeeded with writes in it).
+    pub batches: u64,
+    /// Jobs written.
+    pub jobs_persisted: u64,
+    /// Removals applied (including handles that were not stored).
+    pub jobs_removed: u64,
+    /// Group commits that failed (every batch in them got the error).
+    pub failed_transactions: u64,
+    /// Connections made after the first one.
+    pub reconnects: u64,
+}
+
+/// A [`Store`] in Redis, with group commit. See the [crate documentation](crate) for the
+/// layout, the durability guarantee and the behaviour during outages.
+///
+/// Requests go to one writer task in the order they are made. The task stops when the store
+/// is dropped, after serving what was already queued.
+#[derive(Debug)]
+pub struct RedisStore {
+    requests: mpsc::UnboundedSender<Request>,
+    counters: Arc<Counters>,
+    location: String,
+    prefix: String,
+    persistence: Option<Persistence>,
+}
+
+impl RedisStore {
+    /// Connects to Redis, checks its persistence settings (see [`RedisStore::persistence`])
+    /// and starts the writer task. Must be called within a tokio runtime.
+    ///
+    /// Fails with [`StoreError::Unavailable`] when the server cannot be reached now, so that
+    /// a wrong address is noticed at start-up; once connected, the store reconnects on its
+    /// own.
+    pub async fn connect(options: RedisOptions) -> Result<Self, StoreError> {
+        let location = options.location();
+        let info = options
+            .connection_info()
+            .map_err(|e| writer::classify(e, &location))?;
+        let client = redis::Client::open(info).map_err(|e| writer::classify(e, &location))?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.response_timeout));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| writer::classify(e, &location))?;
+        let persistence = check_persistence(&mut conn, &location).await;
+        let counters = Arc::new(Counters::default());
+        let writer = Writer::new(
+            client,
+            config,
+            conn,
+            location.clone(),
+            encode::Keys::new(options.prefix.as_bytes()),
+            counters.clone(),
+            options.max_backoff,
+        );
+        let (requests, inbox) = mpsc::unbounded_channel();
+        tokio::spawn(writer.run(inbox));
+        tracing::info!(store = %location, prefix = %options.prefix, "job store connected");
+        Ok(RedisStore {
+            requests,
+            counters,
+            location,
+            prefix: options.prefix,
+            persistence,
+        })
+    }
+
+    /// The server's persistence settings as read at connect time; `None` when `CONFIG GET`
+    /// is not allowed on this server.
+    pub fn persistence(&self) -> Option<&Persistence> {
+        self.persistence.as_ref()
+    }
+
+    /// The counters since the store was connected.
+    pub fn stats(&self) -> RedisStats {
+        let c = &self.counters;
+        RedisStats {
+            transactions: c.transactions.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            jobs_persisted: c.persisted.load(Ordering::Relaxed),
+            jobs_removed: c.removed.load(Ordering::Relaxed),
+            failed_transactions: c.failures.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `redis://host:port/db` (no password).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Queues a request now and returns the future of its answer.
+    fn request<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(writer::Reply<T>) -> Request,
+    ) -> BoxFuture<'static, T> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.requests.send(make(reply));
+        Box::pin(async move {
+            sent.map_err(|_| StoreError::Closed)?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+}
+
+impl Store for RedisStore {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
+        self.request(|reply| Request::Load { reply })
+    }
+
+    fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
+        self.request(|reply| Request::Commit { batch, reply })
+    }
+}
+
+/// Reads `appendonly` and `appendfsync` and warns when acknowledged jobs are not fsynced.
+async fn check_persistence(
+    conn: &mut redis::aio::MultiplexedConnection,
+    location: &str,
+) -> Option<Persistence> {
+    async fn get(
+        conn: &mut redis::aio::MultiplexedConnection,
+        name: &str,
+    ) -> redis::RedisResult<Option<String>> {
+        let pairs: std::collections::HashMap<String, String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query_async(conn)
+            .await?;
+        Ok(pairs.get(name).cloned())
+    }
+    let (appendonly, appendfsync) = match (
+        get(conn, "appendonly").await,
+        get(conn, "appendfsync").await,
+    ) {
+        (Ok(Some(a)), Ok(Some(f))) => (a, f),
+        (a, f) => {
+            tracing::info!(
+                store = %location,
+                appendonly = ?a,
+                appendfsync = ?f,
+                "cannot read the Redis persistence settings (CONFIG GET); make sure appendonly is yes and appendfsync is always"
+            );
+            return None;
+        }
+    };
+    let persistence = Persistence {
+        appendonly: appendonly.eq_ignore_ascii_case("yes"),
+        appendfsync: appendfsync.to_ascii_lowercase(),
+    };
+    match persistence.durability() {
+        Durability::Fsync => {}
+        Durability::Normal => tracing::warn!(
+            store = %location,
+            appendfsync = %persistence.appendfsync,
+            "Redis fsyncs its append-only file only every second or less: an OS crash or power loss can lose acknowledged background jobs; set appendfsync always"
+        ),
+        Durability::None => tracing::warn!(
+            store = %location,
+            "Redis append-only file is off: a restart of Redis can lose acknowledged background jobs; set appendonly yes and appendfsync always"
+        ),
+    }
+    Some(persistence)
+}
