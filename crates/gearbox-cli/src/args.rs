@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 use gearbox_server::core::TimeoutAction;
+use gearbox_store::Durability;
 use serde::de::IntoDeserializer;
 use serde::Deserialize;
 
@@ -16,6 +17,7 @@ use crate::level::Verbosity;
 
 const LIMITS: &str = "Limits";
 const COMPAT: &str = "Accepted for gearmand compatibility";
+const STORE: &str = "Job store";
 
 /// gearboxd: a Gearman job server, a drop-in replacement for gearmand.
 ///
@@ -88,9 +90,44 @@ pub struct Args {
     #[arg(short = 'P', long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 
-    /// Job queue: only `builtin` (in memory) in this release (default: builtin).
-    #[arg(short = 'q', long, value_name = "TYPE")]
+    /// Job queue: `builtin` keeps jobs in memory only; `libsqlite3` (also `sqlite`) keeps
+    /// every background job in a SQLite file (see --data-dir) and acknowledges it only once
+    /// stored. `builtin` stays the default until the PostgreSQL, MySQL and Redis queues
+    /// (gearmand's `libpq`, `mysql`, `redis`, refused until then) land; SQLite becomes the
+    /// default then (default: builtin).
+    #[arg(short = 'q', long, value_name = "TYPE", help_heading = STORE)]
     pub queue_type: Option<String>,
+
+    /// The job store as a URL, instead of -q and --libsqlite3-db: `sqlite:///abs/file.sqlite`,
+    /// `sqlite:relative/file.sqlite`, or `memory:` (the builtin queue).
+    #[arg(long = "store", value_name = "URL", help_heading = STORE)]
+    pub store: Option<String>,
+
+    /// Directory of the SQLite queue, created if missing; the database is DIR/gearbox.sqlite
+    /// unless --libsqlite3-db or --store names a file (default: gearbox-data, in the working
+    /// directory).
+    #[arg(long, value_name = "DIR", help_heading = STORE)]
+    pub data_dir: Option<PathBuf>,
+
+    /// SQLite database file of the queue, instead of DIR/gearbox.sqlite. It may be gearmand's
+    /// libsqlite3 database: gearmand's queued jobs are then imported (see --libsqlite3-table).
+    #[arg(long = "libsqlite3-db", value_name = "FILE", help_heading = STORE)]
+    pub libsqlite3_db: Option<PathBuf>,
+
+    /// gearmand's queue table in the SQLite database. If it exists (columns unique_key,
+    /// function_name, priority, data, when_to_run), its jobs move into gearboxd's own table
+    /// at start-up with new handles, and it is left empty (default: gearman_queue).
+    #[arg(long = "libsqlite3-table", value_name = "NAME", help_heading = STORE)]
+    pub libsqlite3_table: Option<String>,
+
+    /// When a background job is acknowledged (JOB_CREATED) with the SQLite queue. `fsync`:
+    /// once flushed to disk; it survives a crash of gearboxd, of the system and a power loss.
+    /// `normal`: once written to the OS, flushed at checkpoints; it survives a crash of
+    /// gearboxd (even SIGKILL), but a system crash or power loss may lose the latest jobs
+    /// (never corrupting the database). `none`: never flushed; it survives a crash of gearboxd
+    /// only, and a system crash may lose jobs and corrupt the database (default: fsync).
+    #[arg(long, value_name = "MODE", value_parser = parse_durability, help_heading = STORE)]
+    pub durability: Option<Durability>,
 
     /// Check the flags and the config file, then exit without serving.
     #[arg(long)]
@@ -179,6 +216,12 @@ pub struct Args {
 
 fn parse_verbosity(s: &str) -> Result<Verbosity, String> {
     s.parse()
+}
+
+/// Parses `fsync` / `normal` / `none` with the same names the config file uses.
+pub fn parse_durability(s: &str) -> Result<Durability, String> {
+    s.parse()
+        .map_err(|e: gearbox_store::StoreError| e.to_string())
 }
 
 /// Parses `fail` / `requeue` with the same names the config file uses.
@@ -270,6 +313,13 @@ mod tests {
             ("max_unique", d.max_unique.to_string()),
             ("max_function", d.max_function.to_string()),
             ("max_client_id", d.max_client_id.to_string()),
+            ("queue_type", "builtin".into()),
+            ("data_dir", crate::store::DEFAULT_DATA_DIR.into()),
+            (
+                "libsqlite3_table",
+                gearbox_store::DEFAULT_GEARMAND_TABLE.into(),
+            ),
+            ("durability", Durability::default().to_string()),
         ];
         for (id, value) in expected {
             let text = help(id);
@@ -285,6 +335,36 @@ mod tests {
         assert_eq!(parse_timeout_action("fail"), Ok(TimeoutAction::Fail));
         assert_eq!(parse_timeout_action("requeue"), Ok(TimeoutAction::Requeue));
         assert!(parse_timeout_action("retry").is_err());
+    }
+
+    #[test]
+    fn store_flags_parse() {
+        let a = Args::try_parse_from([
+            "gearboxd",
+            "-q",
+            "libsqlite3",
+            "--data-dir",
+            "/var/lib/gearboxd",
+            "--libsqlite3-db",
+            "/var/lib/gearman/queue.db",
+            "--libsqlite3-table",
+            "gearman_queue",
+            "--store",
+            "sqlite:///x.sqlite",
+            "--durability",
+            "normal",
+        ])
+        .unwrap();
+        assert_eq!(a.queue_type.as_deref(), Some("libsqlite3"));
+        assert_eq!(a.data_dir, Some(PathBuf::from("/var/lib/gearboxd")));
+        assert_eq!(
+            a.libsqlite3_db,
+            Some(PathBuf::from("/var/lib/gearman/queue.db"))
+        );
+        assert_eq!(a.libsqlite3_table.as_deref(), Some("gearman_queue"));
+        assert_eq!(a.store.as_deref(), Some("sqlite:///x.sqlite"));
+        assert_eq!(a.durability, Some(Durability::Normal));
+        assert!(Args::try_parse_from(["gearboxd", "--durability", "maybe"]).is_err());
     }
 
     #[test]

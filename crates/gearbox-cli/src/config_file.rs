@@ -26,13 +26,23 @@ pub struct BinaryKeys {
     pub log_file: Option<String>,
     /// Pid file.
     pub pid_file: Option<PathBuf>,
-    /// Queue type; only `builtin`.
+    /// Queue type: `builtin` or `libsqlite3` (as `-q`).
     pub queue_type: Option<String>,
+    /// The job store as a URL (as `--store`).
+    pub store: Option<String>,
+    /// The SQLite queue's directory (as `--data-dir`).
+    pub data_dir: Option<PathBuf>,
+    /// The SQLite database file (as `--libsqlite3-db`).
+    pub libsqlite3_db: Option<PathBuf>,
+    /// gearmand's queue table to import (as `--libsqlite3-table`).
+    pub libsqlite3_table: Option<String>,
+    /// `fsync`, `normal` or `none` (as `--durability`); checked with the flags.
+    pub durability: Option<String>,
 }
 
 impl BinaryKeys {
     /// The key names, as written in the file.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 12] = [
         "port",
         "listen",
         "backlog",
@@ -40,6 +50,11 @@ impl BinaryKeys {
         "log_file",
         "pid_file",
         "queue_type",
+        "store",
+        "data_dir",
+        "libsqlite3_db",
+        "libsqlite3_table",
+        "durability",
     ];
 }
 
@@ -145,6 +160,23 @@ mod tests {
         assert_eq!(f.server.timeout_action, TimeoutAction::Requeue);
         assert_eq!(f.server.verbose, "INFO");
         assert!(f.has_verbose);
+    }
+
+    #[test]
+    fn store_keys_are_read() {
+        let f = FileConfig::parse(
+            "queue_type = \"libsqlite3\"\ndata_dir = \"/var/lib/gearboxd\"\n\
+             libsqlite3_db = \"/q.db\"\nlibsqlite3_table = \"gq\"\n\
+             store = \"sqlite:///s.db\"\ndurability = \"normal\"\n",
+        )
+        .unwrap();
+        let b = f.binary;
+        assert_eq!(b.queue_type.as_deref(), Some("libsqlite3"));
+        assert_eq!(b.data_dir, Some(PathBuf::from("/var/lib/gearboxd")));
+        assert_eq!(b.libsqlite3_db, Some(PathBuf::from("/q.db")));
+        assert_eq!(b.libsqlite3_table.as_deref(), Some("gq"));
+        assert_eq!(b.store.as_deref(), Some("sqlite:///s.db"));
+        assert_eq!(b.durability.as_deref(), Some("normal"));
     }
 
     #[test]

@@ -57,6 +57,32 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The data directory of the SQLite queue could not be created.
+    #[error("cannot create data directory {}", path.display())]
+    DataDir {
+        /// The directory named by `--data-dir` (or the default).
+        path: PathBuf,
+        /// The system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process (another gearboxd) holds the store's lock file.
+    #[error("job store {} is in use by another gearboxd{}: run one gearboxd per store, or give this one another --data-dir", path.display(), pid.as_deref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    StoreInUse {
+        /// The database file.
+        path: PathBuf,
+        /// The pid the lock file names, if it names one.
+        pid: Option<String>,
+    },
+    /// The store's lock file could not be created or locked.
+    #[error("cannot lock job store: cannot use lock file {}", path.display())]
+    StoreLock {
+        /// The lock file, next to the database.
+        path: PathBuf,
+        /// The system's answer.
+        #[source]
+        source: std::io::Error,
+    },
     /// The pid file could not be written.
     #[error("cannot write pid file {}", path.display())]
     PidFile {

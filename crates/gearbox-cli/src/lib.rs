@@ -4,8 +4,9 @@
 //! lives in [`tool`]; everything else here belongs to `gearboxd`.
 //!
 //! `src/bin/gearboxd.rs` wires these together: it parses flags, resolves the settings, installs
-//! logging, builds the Tokio runtime, installs the signal handlers, binds, reports the bound
-//! addresses and runs [`gearbox_server::run`] until a signal stops it.
+//! logging, builds the Tokio runtime, installs the signal handlers, opens the job store, binds,
+//! reports the bound addresses and runs [`gearbox_server::run_with_store`] until a signal stops
+//! it, then closes the store.
 //!
 //! ## Layout
 //!
@@ -16,6 +17,8 @@
 //! - [`logging`]: standard error or a log file that SIGHUP reopens; the subscriber set-up.
 //! - [`listen`]: which addresses to bind, and binding them (backlog, SO_REUSEADDR, keepalive).
 //! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 as shutdown futures, SIGHUP as a log reopen.
+//! - [`store`]: which job store (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`,
+//!   `--durability`), opening it before binding, and importing gearmand's SQLite queue.
 //! - [`process`]: the pid file and the open-file limit.
 //! - [`error`]: the [`CliError`] enum.
 //!
@@ -44,6 +47,7 @@ pub mod logging;
 pub mod process;
 pub mod settings;
 pub mod signals;
+pub mod store;
 pub mod tool;
 
 pub use args::Args;

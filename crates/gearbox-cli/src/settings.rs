@@ -9,6 +9,7 @@ use crate::args::Args;
 use crate::config_file::FileConfig;
 use crate::error::CliError;
 use crate::level::Verbosity;
+use crate::store::{StoreKeys, StoreSettings};
 
 /// Default port, as gearmand.
 pub const DEFAULT_PORT: u16 = 4730;
@@ -51,6 +52,8 @@ pub struct Settings {
     pub keepalive: Option<Keepalive>,
     /// Only check the settings, then exit (`--check-args`).
     pub check_only: bool,
+    /// Where background jobs are kept (`-q`, `--store`, `--data-dir`, ...).
+    pub store: StoreSettings,
     /// Warnings about accepted-but-ignored flags, to show once logging is up.
     pub warnings: Vec<String>,
 }
@@ -86,7 +89,31 @@ impl Settings {
         let verbosity = base.raised(args.more_verbose);
         cfg.verbose = verbosity.name().to_owned();
         apply_server_flags(&mut cfg, &args)?;
-        check_queue_type(args.queue_type.or(binary.queue_type))?;
+        let file_durability = binary
+            .durability
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| CliError::Invalid(format!("config file key `durability`: {e}")))?;
+        let (store, store_warnings) = StoreSettings::resolve(
+            StoreKeys {
+                queue_type: args.queue_type,
+                store: args.store,
+                data_dir: args.data_dir,
+                libsqlite3_db: args.libsqlite3_db,
+                libsqlite3_table: args.libsqlite3_table,
+                durability: args.durability,
+            },
+            StoreKeys {
+                queue_type: binary.queue_type,
+                store: binary.store,
+                data_dir: binary.data_dir,
+                libsqlite3_db: binary.libsqlite3_db,
+                libsqlite3_table: binary.libsqlite3_table,
+                durability: file_durability,
+            },
+        )?;
+        warnings.extend(store_warnings);
 
         Ok(Settings {
             server: cfg,
@@ -104,6 +131,7 @@ impl Settings {
             file_limit: args.file_descriptors,
             keepalive,
             check_only: args.check_args,
+            store,
             warnings,
         })
     }
@@ -143,16 +171,6 @@ fn apply_server_flags(cfg: &mut Config, args: &Args) -> Result<(), CliError> {
         ));
     }
     Ok(())
-}
-
-fn check_queue_type(queue_type: Option<String>) -> Result<(), CliError> {
-    match queue_type {
-        Some(q) if !q.eq_ignore_ascii_case("builtin") => Err(CliError::Invalid(format!(
-            "queue type `{q}` is not available: this release keeps jobs in memory only \
-             (`builtin`); persistent queues come with a later release"
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// `stderr`, `none` and no value mean standard error.
@@ -291,14 +309,38 @@ mod tests {
     }
 
     #[test]
-    fn only_the_builtin_queue_is_accepted() {
-        assert!(settings(&["-q", "BUILTIN"], "").is_ok());
-        let e = settings(&["-q", "libsqlite3"], "").unwrap_err().to_string();
+    fn builtin_and_sqlite_queues_are_accepted() {
+        assert_eq!(
+            settings(&["-q", "BUILTIN"], "").unwrap().store,
+            StoreSettings::Builtin
+        );
+        let s = settings(&["-q", "libsqlite3", "--durability", "none"], "").unwrap();
+        let crate::store::StoreSettings::Sqlite(sqlite) = s.store else {
+            panic!("not sqlite: {:?}", s.store)
+        };
+        assert_eq!(sqlite.durability, gearbox_store::Durability::None);
+        let s = settings(&[], "queue_type = \"sqlite\"\ndata_dir = \"/d\"\n").unwrap();
+        let crate::store::StoreSettings::Sqlite(sqlite) = s.store else {
+            panic!("not sqlite: {:?}", s.store)
+        };
+        assert_eq!(sqlite.path, PathBuf::from("/d/gearbox.sqlite"));
+        let e = settings(&["-q", "libpq"], "").unwrap_err().to_string();
         assert!(
-            e.contains("libsqlite3") && e.contains("later release"),
+            e.contains("libpq") && e.contains("not available yet"),
             "{e}"
         );
         assert!(settings(&[], "queue_type = \"mysql\"").is_err());
+        let e = settings(&["-q", "sqlite"], "durability = \"sometimes\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`durability`") && e.contains("sometimes"), "{e}");
+        let s = settings(&["--durability", "normal"], "").unwrap();
+        assert_eq!(s.store, StoreSettings::Builtin);
+        assert!(
+            s.warnings[0].contains("--durability has no effect"),
+            "{:?}",
+            s.warnings
+        );
     }
 
     #[test]

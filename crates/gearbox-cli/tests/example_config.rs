@@ -16,9 +16,11 @@ fn documented_lines() -> Vec<(String, bool)> {
                 None => (l, true),
             };
             let key = text.split_once(" = ")?.0;
-            key.chars()
-                .all(|c| c.is_ascii_lowercase() || c == '_')
-                .then(|| (text.to_owned(), active))
+            (key.starts_with(|c: char| c.is_ascii_lowercase())
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .then(|| (text.to_owned(), active))
         })
         .collect()
 }

@@ -30,14 +30,19 @@ fn bad_flag_value() {
 }
 
 #[test]
-fn persistent_queue_types_are_refused() {
-    let (code, err) = stderr_of(&["-p", "0", "-L", "127.0.0.1", "-q", "libsqlite3"]);
-    assert_eq!(code, 1);
-    assert!(err.starts_with("gearboxd: error: "), "{err}");
-    assert!(
-        err.contains("libsqlite3") && err.contains("persistent queues"),
-        "{err}"
-    );
+fn queue_types_of_a_later_release_are_refused() {
+    for q in ["libpq", "mysql", "redis"] {
+        let (code, err) = stderr_of(&["-p", "0", "-L", "127.0.0.1", "-q", q]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.starts_with("gearboxd: error: "), "{err}");
+        assert!(
+            err.contains(&format!("`{q}`")) && err.contains("not available yet"),
+            "{err}"
+        );
+    }
+    let (code, err) = stderr_of(&["-p", "0", "--store", "postgres://localhost/gearman"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not available yet"), "{err}");
 }
 
 #[test]

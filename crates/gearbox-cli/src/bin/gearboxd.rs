@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,8 +12,10 @@ use gearbox_cli::listen::{self, Target};
 use gearbox_cli::logging::{self, LogTarget};
 use gearbox_cli::process::{self, PidFile};
 use gearbox_cli::signals::StopSignals;
+use gearbox_cli::store::{self, StoreSettings};
 use gearbox_cli::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX};
 use gearbox_server::ShutdownMode;
+use gearbox_store::Store;
 use tracing::level_filters::LevelFilter;
 
 fn main() -> ExitCode {
@@ -82,6 +85,44 @@ async fn serve_async(
 ) -> anyhow::Result<()> {
     // Handlers first, so a signal sent as soon as the port is known is never fatal.
     let signals = StopSignals::install(log.file()).context("cannot install signal handlers")?;
+    // The store before the sockets: a store that cannot be opened stops the start-up, and
+    // nobody connects before the stored jobs are back.
+    tracing::info!(store = %settings.store.describe(), "opening the job store");
+    let prefix = settings.server.core().handle_prefix;
+    let opened = store::open(&settings.store, &prefix).await?;
+    if opened.imported > 0 {
+        let StoreSettings::Sqlite(s) = &settings.store else {
+            unreachable!("only the SQLite store imports")
+        };
+        let text = format!(
+            "imported {} jobs from gearmand's queue table `{}` in {}; that table is now empty",
+            opened.imported,
+            s.gearmand_table,
+            s.path.display()
+        );
+        tracing::info!("{text}");
+        if log.file().is_some() || settings.verbosity.level_filter() < LevelFilter::INFO {
+            let _ = writeln!(std::io::stderr(), "gearboxd: {text}");
+        }
+    }
+    let result = serve_store(settings, targets, signals, opened.store.clone()).await;
+    // Acknowledged jobs are committed already; closing only finishes cleanly (a stuck disk
+    // must not hold up the exit).
+    if tokio::time::timeout(IMMEDIATE_STOP_LIMIT, opened.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the job store did not close in time; it recovers at the next start");
+    }
+    result
+}
+
+async fn serve_store(
+    settings: Settings,
+    targets: Vec<Target>,
+    signals: StopSignals,
+    store: Option<Arc<dyn Store>>,
+) -> anyhow::Result<()> {
     let listeners = listen::bind_all(&targets, settings.backlog, settings.keepalive)?;
     let _pid_file = settings
         .pid_file
@@ -100,7 +141,8 @@ async fn serve_async(
         verbose = %settings.verbosity,
         "gearboxd started"
     );
-    let server = gearbox_server::run(listeners, settings.server, signals.requested());
+    let server =
+        gearbox_server::run_with_store(listeners, settings.server, store, signals.requested());
     // An immediate stop that has not finished after IMMEDIATE_STOP_LIMIT (a peer that does not
     // read, a connection that slipped in as the stop began) ends without waiting further.
     let requested = signals.requested();

@@ -234,6 +234,32 @@ impl Conn {
         }
         String::from_utf8(reply).expect("utf-8 reply")
     }
+
+    /// Sends an admin command whose reply is a listing and returns its lines, without the
+    /// closing `.` line and without line endings.
+    pub fn admin_listing(&mut self, line: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut next = self.admin(line);
+        loop {
+            let text = next.trim_end_matches(['\r', '\n']).to_owned();
+            if text == "." {
+                return lines;
+            }
+            lines.push(text);
+            next = self.read_line();
+        }
+    }
+
+    /// Reads one more reply line (with its line ending).
+    fn read_line(&mut self) -> String {
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        while reply.last() != Some(&b'\n') {
+            self.stream.read_exact(&mut byte).expect("read admin reply");
+            reply.push(byte[0]);
+        }
+        String::from_utf8(reply).expect("utf-8 reply")
+    }
 }
 
 /// Encodes one packet.
