@@ -91,15 +91,17 @@ pub struct Args {
     pub pid_file: Option<PathBuf>,
 
     /// Job queue: `builtin` keeps jobs in memory only; `libsqlite3` (also `sqlite`) keeps
-    /// every background job in a SQLite file (see --data-dir) and acknowledges it only once
-    /// stored. `builtin` stays the default until the PostgreSQL, MySQL and Redis queues
-    /// (gearmand's `libpq`, `mysql`, `redis`, refused until then) land; SQLite becomes the
-    /// default then (default: builtin).
+    /// every background job in a SQLite file (see --data-dir), `libpq` (also `postgres`) in a
+    /// PostgreSQL table (see --libpq-conninfo), `redis` in Redis (see --redis-server), and
+    /// acknowledges it only once stored. gearmand's `mysql` is refused until the MySQL queue
+    /// lands (default: builtin).
     #[arg(short = 'q', long, value_name = "TYPE", help_heading = STORE)]
     pub queue_type: Option<String>,
 
-    /// The job store as a URL, instead of -q and --libsqlite3-db: `sqlite:///abs/file.sqlite`,
-    /// `sqlite:relative/file.sqlite`, or `memory:` (the builtin queue).
+    /// The job store as a URL, instead of -q and the location flags:
+    /// `sqlite:///abs/file.sqlite`, `sqlite:relative/file.sqlite`,
+    /// `postgres://user[:password]@host[:port]/database`,
+    /// `redis://[:password@]host:port[/db]`, or `memory:` (the builtin queue).
     #[arg(long = "store", value_name = "URL", help_heading = STORE)]
     pub store: Option<String>,
 
@@ -120,12 +122,43 @@ pub struct Args {
     #[arg(long = "libsqlite3-table", value_name = "NAME", help_heading = STORE)]
     pub libsqlite3_table: Option<String>,
 
+    /// PostgreSQL server and database for `-q libpq`, as libpq conninfo
+    /// (`host=127.0.0.1 port=5432 user=gearman dbname=gearman`) or a `postgres://` URL. No
+    /// TLS: use a local or trusted network, or a Unix socket (`host=/run/postgresql`).
+    #[arg(long = "libpq-conninfo", value_name = "STR", help_heading = STORE)]
+    pub libpq_conninfo: Option<String>,
+
+    /// gearmand's queue table in the PostgreSQL database. If it exists (columns unique_key,
+    /// function_name, priority, data, when_to_run), its jobs move into gearboxd's own table
+    /// (gearbox_jobs) at start-up with new handles, and it is left empty (default: queue).
+    #[arg(long = "libpq-table", value_name = "NAME", help_heading = STORE)]
+    pub libpq_table: Option<String>,
+
+    /// Redis server (host name or address) for `-q redis` (default: 127.0.0.1).
+    #[arg(long = "redis-server", value_name = "HOST", help_heading = STORE)]
+    pub redis_server: Option<String>,
+
+    /// Redis port (default: 6379).
+    #[arg(long = "redis-port", value_name = "N", help_heading = STORE)]
+    pub redis_port: Option<u16>,
+
+    /// Redis password (AUTH). Visible in the process list: prefer the config file.
+    #[arg(long = "redis-password", value_name = "P", help_heading = STORE)]
+    pub redis_password: Option<String>,
+
+    /// Prefix of every Redis key gearboxd uses (default: gearbox:).
+    #[arg(long = "redis-prefix", value_name = "P", help_heading = STORE)]
+    pub redis_prefix: Option<String>,
+
     /// When a background job is acknowledged (JOB_CREATED) with the SQLite queue. `fsync`:
     /// once flushed to disk; it survives a crash of gearboxd, of the system and a power loss.
     /// `normal`: once written to the OS, flushed at checkpoints; it survives a crash of
     /// gearboxd (even SIGKILL), but a system crash or power loss may lose the latest jobs
     /// (never corrupting the database). `none`: never flushed; it survives a crash of gearboxd
-    /// only, and a system crash may lose jobs and corrupt the database (default: fsync).
+    /// only, and a system crash may lose jobs and corrupt the database. With PostgreSQL,
+    /// `fsync` is synchronous_commit = on, `normal` and `none` turn it off (a PostgreSQL crash
+    /// may lose the latest jobs). With Redis it has no effect: the server's appendonly and
+    /// appendfsync settings decide (default: fsync).
     #[arg(long, value_name = "MODE", value_parser = parse_durability, help_heading = STORE)]
     pub durability: Option<Durability>,
 
@@ -320,6 +353,10 @@ mod tests {
                 gearbox_store::DEFAULT_GEARMAND_TABLE.into(),
             ),
             ("durability", Durability::default().to_string()),
+            ("libpq_table", crate::store::DEFAULT_LIBPQ_TABLE.into()),
+            ("redis_server", crate::store::DEFAULT_REDIS_SERVER.into()),
+            ("redis_port", crate::store::DEFAULT_REDIS_PORT.to_string()),
+            ("redis_prefix", crate::store::DEFAULT_REDIS_PREFIX.into()),
         ];
         for (id, value) in expected {
             let text = help(id);

@@ -26,7 +26,7 @@ pub struct BinaryKeys {
     pub log_file: Option<String>,
     /// Pid file.
     pub pid_file: Option<PathBuf>,
-    /// Queue type: `builtin` or `libsqlite3` (as `-q`).
+    /// Queue type: `builtin`, `libsqlite3`, `libpq` or `redis` (as `-q`).
     pub queue_type: Option<String>,
     /// The job store as a URL (as `--store`).
     pub store: Option<String>,
@@ -36,13 +36,25 @@ pub struct BinaryKeys {
     pub libsqlite3_db: Option<PathBuf>,
     /// gearmand's queue table to import (as `--libsqlite3-table`).
     pub libsqlite3_table: Option<String>,
+    /// PostgreSQL conninfo or URL (as `--libpq-conninfo`).
+    pub libpq_conninfo: Option<String>,
+    /// gearmand's PostgreSQL queue table to import (as `--libpq-table`).
+    pub libpq_table: Option<String>,
+    /// Redis host (as `--redis-server`).
+    pub redis_server: Option<String>,
+    /// Redis port (as `--redis-port`).
+    pub redis_port: Option<u16>,
+    /// Redis password (as `--redis-password`).
+    pub redis_password: Option<String>,
+    /// Prefix of the Redis keys (as `--redis-prefix`).
+    pub redis_prefix: Option<String>,
     /// `fsync`, `normal` or `none` (as `--durability`); checked with the flags.
     pub durability: Option<String>,
 }
 
 impl BinaryKeys {
     /// The key names, as written in the file.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 18] = [
         "port",
         "listen",
         "backlog",
@@ -54,6 +66,12 @@ impl BinaryKeys {
         "data_dir",
         "libsqlite3_db",
         "libsqlite3_table",
+        "libpq_conninfo",
+        "libpq_table",
+        "redis_server",
+        "redis_port",
+        "redis_password",
+        "redis_prefix",
         "durability",
     ];
 }

@@ -102,6 +102,12 @@ impl Settings {
                 data_dir: args.data_dir,
                 libsqlite3_db: args.libsqlite3_db,
                 libsqlite3_table: args.libsqlite3_table,
+                libpq_conninfo: args.libpq_conninfo,
+                libpq_table: args.libpq_table,
+                redis_server: args.redis_server,
+                redis_port: args.redis_port,
+                redis_password: args.redis_password,
+                redis_prefix: args.redis_prefix,
                 durability: args.durability,
             },
             StoreKeys {
@@ -110,6 +116,12 @@ impl Settings {
                 data_dir: binary.data_dir,
                 libsqlite3_db: binary.libsqlite3_db,
                 libsqlite3_table: binary.libsqlite3_table,
+                libpq_conninfo: binary.libpq_conninfo,
+                libpq_table: binary.libpq_table,
+                redis_server: binary.redis_server,
+                redis_port: binary.redis_port,
+                redis_password: binary.redis_password,
+                redis_prefix: binary.redis_prefix,
                 durability: file_durability,
             },
         )?;
@@ -324,10 +336,35 @@ mod tests {
             panic!("not sqlite: {:?}", s.store)
         };
         assert_eq!(sqlite.path, PathBuf::from("/d/gearbox.sqlite"));
-        let e = settings(&["-q", "libpq"], "").unwrap_err().to_string();
+        let e = settings(&["-q", "mysql"], "").unwrap_err().to_string();
         assert!(
-            e.contains("libpq") && e.contains("not available yet"),
+            e.contains("mysql") && e.contains("not available yet"),
             "{e}"
+        );
+        // PostgreSQL and Redis: the flags over the file's keys.
+        let s = settings(
+            &["-q", "libpq", "--durability", "normal"],
+            "libpq_conninfo = \"host=/run/postgresql\"\nlibpq_table = \"gq\"\n",
+        )
+        .unwrap();
+        let crate::store::StoreSettings::Postgres(pg) = s.store else {
+            panic!("not postgres: {:?}", s.store)
+        };
+        assert_eq!(pg.conninfo, "host=/run/postgresql");
+        assert_eq!(pg.gearmand_table, "gq");
+        assert_eq!(pg.durability, gearbox_store::Durability::Normal);
+        let s = settings(
+            &["--redis-port", "7000"],
+            "queue_type = \"redis\"\nredis_server = \"cache\"\nredis_prefix = \"q:\"\n",
+        )
+        .unwrap();
+        let crate::store::StoreSettings::Redis(r) = s.store else {
+            panic!("not redis: {:?}", s.store)
+        };
+        // Each Redis key on its own: the flag's port, the file's server.
+        assert_eq!(
+            (r.host.as_str(), r.port, r.prefix.as_str()),
+            ("cache", 7000, "q:")
         );
         assert!(settings(&[], "queue_type = \"mysql\"").is_err());
         let e = settings(&["-q", "sqlite"], "durability = \"sometimes\"")

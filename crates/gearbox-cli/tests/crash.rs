@@ -1,12 +1,15 @@
-//! Crash test: `gearboxd` with the SQLite queue (`--durability fsync`) is killed with SIGKILL
-//! at random moments while clients submit background jobs as fast as they can and workers run
-//! them; it is restarted on the same store each time. At the end workers drain the queue, and
-//! a ledger checks that every job that got JOB_CREATED ran at least once.
+//! Crash test: `gearboxd` with the SQLite queue, and with the PostgreSQL queue (against a
+//! throwaway server; SKIPPED without one, a failure with CI=true), `--durability fsync`, is
+//! killed with SIGKILL at random moments while clients submit background jobs as fast as they
+//! can and workers run them; it is restarted on the same store each time. At the end workers
+//! drain the queue, and a ledger checks that every job that got JOB_CREATED ran at least once.
 //!
 //! Duplicates are allowed (a kill between a job's completion and its removal from the store
 //! runs it again); losses are not. The kill moments come from a seeded generator; the seed is
 //! printed, and `GEARBOX_CRASH_SEED=<seed>` replays the same moments.
 
+#[path = "support/pg.rs"]
+mod pg;
 mod support;
 
 use std::collections::{HashMap, HashSet};
@@ -36,6 +39,8 @@ const JOB_ASSIGN_UNIQ: u32 = 31;
 
 const FUNCTION: &str = "crash";
 const ROUNDS: usize = 5;
+/// Rounds against PostgreSQL (each restart reconnects and replays).
+const PG_ROUNDS: usize = 5;
 /// Concurrent submitting connections per round, each with one submit in flight.
 const CLIENTS: usize = 16;
 /// Workers running jobs while the clients submit, so removals race with the kills too.
@@ -244,7 +249,7 @@ async fn drainer(addr: SocketAddr, runs: Runs) {
     }
 }
 
-fn start(store: &Path) -> Gearboxd {
+fn start_sqlite(store: &Path) -> Gearboxd {
     Gearboxd::start(&[
         "-p",
         "0",
@@ -259,13 +264,48 @@ fn start(store: &Path) -> Gearboxd {
     ])
 }
 
+fn start_postgres(conninfo: &str) -> Gearboxd {
+    Gearboxd::start(&[
+        "-p",
+        "0",
+        "-L",
+        "127.0.0.1",
+        "-q",
+        "libpq",
+        "--libpq-conninfo",
+        conninfo,
+        "--durability",
+        "fsync",
+    ])
+}
+
 #[test]
 fn sigkill_under_load_loses_no_acknowledged_job() {
-    let seed = seed();
-    eprintln!("crash test seed {seed} (replay: GEARBOX_CRASH_SEED={seed})");
-    let mut rng = Rng(seed);
     let dir = TempDir::new();
     let store = dir.join("store");
+    crash_test("sqlite", ROUNDS, || start_sqlite(&store));
+}
+
+#[test]
+fn sigkill_under_load_loses_no_acknowledged_job_postgres() {
+    let Some(pg) = pg::PgServer::start("sigkill_under_load_loses_no_acknowledged_job_postgres")
+    else {
+        return;
+    };
+    let conninfo = pg.conninfo();
+    crash_test("postgres", PG_ROUNDS, || start_postgres(&conninfo));
+    assert_eq!(
+        pg.query("SELECT count(*) FROM gearbox_jobs"),
+        ["0"],
+        "the drained store is empty"
+    );
+}
+
+/// Kills `start()`'s server `rounds` times under load, then drains and checks the ledger.
+fn crash_test(backend: &str, rounds: usize, start: impl Fn() -> Gearboxd) {
+    let seed = seed();
+    eprintln!("{backend} crash test seed {seed} (replay: GEARBOX_CRASH_SEED={seed})");
+    let mut rng = Rng(seed);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -276,8 +316,8 @@ fn sigkill_under_load_loses_no_acknowledged_job() {
     let mut acknowledged = Vec::new();
     let mut killed_mid_load = false;
     let mut refused = 0;
-    for round in 0..ROUNDS {
-        let mut server = start(&store);
+    for round in 0..rounds {
+        let mut server = start();
         let addr = server.addr;
         let delay = Duration::from_millis(rng.range(KILL_AFTER_MS));
         let ledger = Arc::new(Ledger::default());
@@ -321,7 +361,7 @@ fn sigkill_under_load_loses_no_acknowledged_job() {
     }
 
     // Drain what the store kept.
-    let mut server = start(&store);
+    let mut server = start();
     let addr = server.addr;
     rt.block_on(async {
         let mut tasks = JoinSet::new();
@@ -342,7 +382,7 @@ fn sigkill_under_load_loses_no_acknowledged_job() {
     let duplicated = runs.values().filter(|n| **n > 1).count();
     let unacknowledged_runs = runs.keys().filter(|p| !acked.contains(p)).count();
     println!(
-        "crash test: {ROUNDS} rounds, {} acknowledged, {} lost, {duplicated} run twice, \
+        "{backend} crash test: {rounds} rounds, {} acknowledged, {} lost, {duplicated} run twice, \
          {unacknowledged_runs} stored but unacknowledged (killed before JOB_CREATED arrived), \
          {refused} refused, {:.1}s, seed {seed}",
         acked.len(),

@@ -12,7 +12,7 @@ use gearbox_cli::listen::{self, Target};
 use gearbox_cli::logging::{self, LogTarget};
 use gearbox_cli::process::{self, PidFile};
 use gearbox_cli::signals::StopSignals;
-use gearbox_cli::store::{self, StoreSettings};
+use gearbox_cli::store;
 use gearbox_cli::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX};
 use gearbox_server::ShutdownMode;
 use gearbox_store::Store;
@@ -91,14 +91,14 @@ async fn serve_async(
     let prefix = settings.server.core().handle_prefix;
     let opened = store::open(&settings.store, &prefix).await?;
     if opened.imported > 0 {
-        let StoreSettings::Sqlite(s) = &settings.store else {
-            unreachable!("only the SQLite store imports")
-        };
+        let (table, location) = settings
+            .store
+            .import_source()
+            .expect("only stores with an import source import");
         let text = format!(
-            "imported {} jobs from gearmand's queue table `{}` in {}; that table is now empty",
-            opened.imported,
-            s.gearmand_table,
-            s.path.display()
+            "imported {} jobs from gearmand's queue table `{table}` in {location}; that table \
+             is now empty",
+            opened.imported
         );
         tracing::info!("{text}");
         if log.file().is_some() || settings.verbosity.level_filter() < LevelFilter::INFO {

@@ -1,0 +1,276 @@
+//! The real binary with the PostgreSQL (`-q libpq`) and Redis (`-q redis`) queues, each
+//! against a throwaway server: background jobs survive a restart of gearboxd with their
+//! handles and priorities, gearmand's libpq table is imported, and a server that cannot be
+//! reached stops the start-up. Missing server binaries print SKIPPED (a failure with CI=true).
+
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "support/redis.rs"]
+mod redis;
+mod support;
+
+use std::collections::BTreeSet;
+
+use pg::PgServer;
+use redis::RedisServer;
+use support::{run_to_exit, Conn, Gearboxd};
+
+const CAN_DO: u32 = 1;
+const JOB_CREATED: u32 = 8;
+const NO_JOB: u32 = 10;
+const WORK_COMPLETE: u32 = 13;
+const SUBMIT_JOB_BG: u32 = 18;
+const GRAB_JOB_UNIQ: u32 = 30;
+const JOB_ASSIGN_UNIQ: u32 = 31;
+const SUBMIT_JOB_HIGH_BG: u32 = 32;
+
+/// A job as a worker received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Assigned {
+    handle: String,
+    function: String,
+    unique: String,
+    data: Vec<u8>,
+}
+
+fn start(store: &[&str]) -> Gearboxd {
+    let mut args = vec!["-p", "0", "-L", "127.0.0.1", "--job-handle-prefix", "H:srv"];
+    args.extend_from_slice(store);
+    Gearboxd::start(&args)
+}
+
+/// SIGTERM, and a clean exit.
+fn stop(mut server: Gearboxd) {
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit();
+    assert!(status.success(), "{status:?}\n{}", server.stderr_text());
+}
+
+fn submit(conn: &mut Conn, ty: u32, function: &str, unique: &str, data: &[u8]) -> String {
+    let mut body = format!("{function}\0{unique}\0").into_bytes();
+    body.extend_from_slice(data);
+    conn.send(ty, &body);
+    let (ty, body) = conn.recv();
+    assert_eq!(
+        ty,
+        JOB_CREATED,
+        "reply: {:?}",
+        String::from_utf8_lossy(&body)
+    );
+    String::from_utf8(body).unwrap()
+}
+
+fn show_jobs(server: &Gearboxd) -> BTreeSet<String> {
+    server
+        .connect()
+        .admin_listing("show jobs")
+        .into_iter()
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs every queued job of `function` until NO_JOB, in the order the server hands them out.
+fn run_all(server: &Gearboxd, function: &str) -> Vec<Assigned> {
+    let mut worker = server.connect();
+    worker.send(CAN_DO, function.as_bytes());
+    let mut done = Vec::new();
+    loop {
+        worker.send(GRAB_JOB_UNIQ, b"");
+        let (ty, body) = worker.recv();
+        match ty {
+            NO_JOB => return done,
+            JOB_ASSIGN_UNIQ => {
+                let mut parts = body.splitn(4, |b| *b == 0);
+                let mut text = || String::from_utf8(parts.next().unwrap().to_vec()).unwrap();
+                let (handle, function, unique) = (text(), text(), text());
+                let data = parts.next().unwrap().to_vec();
+                let mut reply = handle.clone().into_bytes();
+                reply.push(0);
+                worker.send(WORK_COMPLETE, &reply);
+                done.push(Assigned {
+                    handle,
+                    function,
+                    unique,
+                    data,
+                });
+            }
+            other => panic!("worker got {other}: {:?}", String::from_utf8_lossy(&body)),
+        }
+    }
+}
+
+/// Submits jobs, restarts gearboxd with `second` (the same store, maybe named another way),
+/// checks the handles came back and runs them, then restarts once more and finds nothing.
+fn restart_keeps_background_jobs(first: &[&str], second: &[&str]) {
+    let server = start(first);
+    let mut client = server.connect();
+    let mut submitted = Vec::new();
+    for i in 0..5 {
+        let data = format!("payload {i}\0with a NUL").into_bytes();
+        let handle = submit(
+            &mut client,
+            SUBMIT_JOB_BG,
+            "resize",
+            &format!("u{i}"),
+            &data,
+        );
+        submitted.push((handle, format!("u{i}"), data));
+    }
+    let urgent = submit(
+        &mut client,
+        SUBMIT_JOB_HIGH_BG,
+        "resize",
+        "urgent",
+        b"first",
+    );
+    assert_eq!(
+        submit(&mut client, SUBMIT_JOB_BG, "resize", "u0", b"ignored"),
+        submitted[0].0,
+        "the same unique id is coalesced"
+    );
+    let before = show_jobs(&server);
+    assert_eq!(before.len(), 6, "{before:?}");
+    stop(server);
+
+    let server = start(second);
+    assert_eq!(
+        show_jobs(&server),
+        before,
+        "the same handles after the restart"
+    );
+    let mut client = server.connect();
+    let new = submit(&mut client, SUBMIT_JOB_BG, "other", "", b"new");
+    assert!(!before.contains(&new), "{new} reused");
+    let ran = run_all(&server, "resize");
+    assert_eq!(ran.len(), 6, "{ran:?}");
+    assert_eq!(ran[0].handle, urgent, "the high-priority job runs first");
+    for (handle, unique, data) in &submitted {
+        let job = ran
+            .iter()
+            .find(|a| &a.handle == handle)
+            .unwrap_or_else(|| panic!("{handle} not run: {ran:?}"));
+        assert_eq!(
+            (&job.function[..], &job.unique, &job.data),
+            ("resize", unique, data)
+        );
+    }
+    assert_eq!(run_all(&server, "other").len(), 1);
+    stop(server);
+
+    let server = start(first);
+    assert_eq!(
+        show_jobs(&server),
+        BTreeSet::new(),
+        "finished jobs were removed"
+    );
+    stop(server);
+}
+
+#[test]
+fn postgres_background_jobs_survive_a_restart_with_their_handles() {
+    let Some(pg) = PgServer::start("postgres_background_jobs_survive_a_restart_with_their_handles")
+    else {
+        return;
+    };
+    let conninfo = pg.conninfo();
+    let url = pg.url();
+    restart_keeps_background_jobs(
+        &["-q", "libpq", "--libpq-conninfo", &conninfo],
+        &["--store", &url, "--durability", "normal"],
+    );
+    assert_eq!(pg.query("SELECT count(*) FROM gearbox_jobs"), ["0"]);
+}
+
+#[test]
+fn redis_background_jobs_survive_a_restart_with_their_handles() {
+    let Some(server) =
+        RedisServer::start("redis_background_jobs_survive_a_restart_with_their_handles")
+    else {
+        return;
+    };
+    let port = server.port().to_string();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    restart_keeps_background_jobs(
+        &[
+            "-q",
+            "redis",
+            "--redis-server",
+            "127.0.0.1",
+            "--redis-port",
+            &port,
+            "--redis-prefix",
+            "gbtest:",
+        ],
+        &["--store", &url, "--redis-prefix", "gbtest:"],
+    );
+}
+
+#[test]
+fn gearmands_libpq_queue_table_is_imported() {
+    let Some(pg) = PgServer::start("gearmands_libpq_queue_table_is_imported") else {
+        return;
+    };
+    pg.query(
+        "CREATE TABLE queue (unique_key VARCHAR(64), function_name VARCHAR(255), \
+         priority INTEGER, data BYTEA, when_to_run INTEGER, \
+         unique (unique_key, function_name)); \
+         INSERT INTO queue VALUES ('g-1', 'resize', 0, 'from gearmand', 0); \
+         INSERT INTO queue VALUES ('g-2', 'resize', 1, 'second', 0)",
+    );
+    let conninfo = pg.conninfo();
+    let server = start(&["-q", "libpq", "--libpq-conninfo", &conninfo]);
+    assert_eq!(show_jobs(&server).len(), 2);
+    let mut ran: Vec<(String, Vec<u8>)> = run_all(&server, "resize")
+        .into_iter()
+        .map(|a| (a.unique, a.data))
+        .collect();
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            ("g-1".to_owned(), b"from gearmand".to_vec()),
+            ("g-2".to_owned(), b"second".to_vec())
+        ]
+    );
+    stop(server);
+    assert_eq!(pg.query("SELECT count(*) FROM queue"), ["0"]);
+}
+
+/// Runs gearboxd expecting a start-up failure; returns its standard error.
+fn fails(args: &[&str]) -> String {
+    let mut all = vec!["-p", "0", "-L", "127.0.0.1"];
+    all.extend_from_slice(args);
+    let out = run_to_exit(&all, &[]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(err.starts_with("gearboxd: error: "), "{err}");
+    assert!(
+        !err.contains("listening on"),
+        "bound without its store: {err}"
+    );
+    err
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_stops_the_start_up() {
+    let port = pg::free_port().to_string();
+    let conninfo = format!(
+        "host=127.0.0.1 port={port} user=nobody password=hunter2 dbname=x connect_timeout=2"
+    );
+    let err = fails(&["-q", "libpq", "--libpq-conninfo", &conninfo]);
+    assert!(
+        err.contains("cannot open the PostgreSQL job store") && err.contains(&port),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password is shown: {err}");
+    let err = fails(&["-q", "redis", "--redis-port", &port]);
+    assert!(
+        err.contains("cannot open the Redis job store") && err.contains(&port),
+        "{err}"
+    );
+    let err = fails(&["--store", &format!("redis://:hunter2@127.0.0.1:{port}")]);
+    assert!(!err.contains("hunter2"), "the password is shown: {err}");
+    // No database named at all.
+    let err = fails(&["-q", "libpq"]);
+    assert!(err.contains("--libpq-conninfo"), "{err}");
+}

@@ -1,0 +1,265 @@
+//! A throwaway PostgreSQL server for the gearboxd tests, started from Debian's binaries
+//! (`apt-get install postgresql`) in a temporary directory and stopped on drop (the harness
+//! of gearbox-store-postgres's tests, trimmed).
+//!
+//! When the binaries are missing, [`PgServer::start`] prints `SKIPPED: ...` and returns `None`,
+//! except under CI (`CI=true`), where it panics.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::TempDir;
+
+/// The superuser initdb creates; trust authentication on 127.0.0.1, so no password.
+pub const USER: &str = "gearbox";
+
+/// A PostgreSQL server running in its own temporary directory.
+pub struct PgServer {
+    bin: PathBuf,
+    dir: TempDir,
+    /// The TCP port on 127.0.0.1.
+    pub port: u16,
+    /// Run the server's tools as this user (`postgres` when we are root; initdb refuses root).
+    run_as: Option<String>,
+}
+
+impl PgServer {
+    /// Initialises a cluster and starts it, or returns `None` (after printing `SKIPPED`)
+    /// when PostgreSQL is not installed outside CI.
+    pub fn start(test: &str) -> Option<PgServer> {
+        let Some(bin) = find_bin() else {
+            let msg = "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin \
+                       (apt-get install postgresql, or run .ci/install-deps)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}");
+            }
+            println!("SKIPPED: {test}: {msg}");
+            eprintln!("SKIPPED: {test}: {msg}");
+            return None;
+        };
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let run_as = root.then(|| "postgres".to_owned());
+        let dir = TempDir::new();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        if root {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown of the data directory failed");
+        }
+        let server = PgServer {
+            bin,
+            port: free_port(),
+            dir,
+            run_as,
+        };
+        let data = server.data();
+        let out = server.tool(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        );
+        assert!(out.status.success(), "initdb failed: {}", text(&out));
+        server.start_again();
+        Some(server)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// A conninfo string for our database on 127.0.0.1.
+    pub fn conninfo(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={USER} dbname=postgres connect_timeout=5",
+            self.port
+        )
+    }
+
+    /// The same database as a URL.
+    pub fn url(&self) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {}",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.join("server.log");
+        let data = self.data();
+        let out = self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            text(&out),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        self.wait_ready();
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) -> Output {
+        let data = self.data();
+        self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
+        )
+    }
+
+    /// Runs `sql` (one or more statements) and returns the first column of every row.
+    pub fn query(&self, sql: &str) -> Vec<String> {
+        let conninfo = self.conninfo();
+        let sql = sql.to_owned();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                let rows = client.simple_query(&sql).await.unwrap();
+                rows.into_iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => {
+                            Some(r.get(0).unwrap_or("").to_owned())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Connects until the server answers a query, for at most 30 seconds.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let conninfo = self.conninfo();
+        loop {
+            let c = conninfo.clone();
+            let attempt = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let (client, conn) = tokio_postgres::connect(&c, tokio_postgres::NoTls).await?;
+                    tokio::spawn(conn);
+                    client.simple_query("SELECT 1").await.map(|_| ())
+                })
+            })
+            .join()
+            .unwrap();
+            match attempt {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => panic!("PostgreSQL is not ready: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Runs one of the server's tools, as `postgres` when we are root.
+    fn tool(&self, name: &str, args: &[&str]) -> Output {
+        let program = self.bin.join(name);
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        cmd.args(args).current_dir(self.dir.path());
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        // Immediate: the data directory is thrown away anyway.
+        let _ = self.pg_ctl_stop("immediate");
+    }
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` holding initdb, pg_ctl and postgres.
+fn find_bin() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            ["initdb", "pg_ctl", "postgres"]
+                .iter()
+                .all(|t| bin.join(t).is_file())
+                .then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
