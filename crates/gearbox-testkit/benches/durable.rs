@@ -3,7 +3,10 @@
 //! - `submit_bg/<store>/<clients>`: background submits from many concurrent raw clients, each
 //!   waiting for its JOB_CREATED (so every acknowledged job is committed), for the memory queue
 //!   and the SQLite store with `fsync` durability. Group commit makes the durable rate grow
-//!   with the number of clients.
+//!   with the number of clients. The server backends join when given a server to use:
+//!   `GEARBOX_BENCH_POSTGRES` (a conninfo or postgres:// URL), `GEARBOX_BENCH_REDIS`
+//!   (`host:port`) and `GEARBOX_BENCH_MYSQL` (a mysql:// URL); each run uses a fresh table or
+//!   key prefix.
 //! - `replay/100000`: start-up with 100,000 stored jobs, from `run_with_store` being called to
 //!   the first client's echo being answered (load from SQLite plus replay into the core).
 //!
@@ -72,6 +75,22 @@ fn submit_bg(c: &mut Criterion) {
                 total
             });
         });
+        for (name, _) in server_backends() {
+            group.bench_with_input(BenchmarkId::new(name, clients), &clients, |b, &n| {
+                b.to_async(&rt).iter_custom(|iters| async move {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let store = open_server_backend(name).await;
+                        let server = TestServer::start_with_store(Config::default(), store).await;
+                        let start = Instant::now();
+                        load(&server, n).await;
+                        total += start.elapsed();
+                        server.stop(ShutdownMode::Immediate).await;
+                    }
+                    total
+                });
+            });
+        }
         group.bench_with_input(
             BenchmarkId::new("sqlite-fsync", clients),
             &clients,
@@ -99,6 +118,53 @@ fn submit_bg(c: &mut Criterion) {
         );
     }
     group.finish();
+}
+
+/// The server backends configured through the environment, by benchmark name.
+fn server_backends() -> Vec<(&'static str, String)> {
+    [
+        ("postgres", "GEARBOX_BENCH_POSTGRES"),
+        ("redis", "GEARBOX_BENCH_REDIS"),
+        ("mysql", "GEARBOX_BENCH_MYSQL"),
+    ]
+    .into_iter()
+    .filter_map(|(name, var)| std::env::var(var).ok().map(|v| (name, v)))
+    .collect()
+}
+
+/// A fresh table (or key prefix) on the configured server of backend `name`.
+async fn open_server_backend(name: &str) -> Arc<dyn Store> {
+    static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let table = format!("bench_{}_{run}", std::process::id());
+    let (_, target) = server_backends()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .expect("configured backend");
+    match name {
+        "postgres" => Arc::new(
+            gearbox_store_postgres::PostgresStore::connect(&target, &table, Durability::Fsync)
+                .await
+                .expect("connect to PostgreSQL"),
+        ),
+        "mysql" => Arc::new(
+            gearbox_store_mysql::MysqlStore::connect(target.as_str(), &table, Durability::Fsync)
+                .await
+                .expect("connect to MySQL"),
+        ),
+        _ => {
+            let (host, port) = target
+                .rsplit_once(':')
+                .expect("GEARBOX_BENCH_REDIS is host:port");
+            let options = gearbox_store_redis::RedisOptions::new(host, port.parse().expect("port"))
+                .prefix(format!("{table}:"));
+            Arc::new(
+                gearbox_store_redis::RedisStore::connect(options)
+                    .await
+                    .expect("connect to Redis"),
+            )
+        }
+    }
 }
 
 fn replay(c: &mut Criterion) {
