@@ -90,24 +90,26 @@ pub struct Args {
     #[arg(short = 'P', long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 
-    /// Job queue: `builtin` keeps jobs in memory only; `libsqlite3` (also `sqlite`) keeps
-    /// every background job in a SQLite file (see --data-dir), `libpq` (also `postgres`) in a
-    /// PostgreSQL table (see --libpq-conninfo), `redis` in Redis (see --redis-server), and
-    /// acknowledges it only once stored. gearmand's `mysql` is refused until the MySQL queue
-    /// lands (default: builtin).
+    /// Job queue: `libsqlite3` (also `sqlite`) keeps every background job in a SQLite file in
+    /// the data directory (see --data-dir), `libpq` (also `postgres`) in a PostgreSQL table
+    /// (see --libpq-conninfo), `redis` in Redis (see --redis-server), `mysql` (also
+    /// `mariadb`) in a MySQL/MariaDB table (see --mysql-host), and acknowledges it only once
+    /// stored; `builtin` keeps jobs in memory only, lost when gearboxd stops
+    /// (default: libsqlite3).
     #[arg(short = 'q', long, value_name = "TYPE", help_heading = STORE)]
     pub queue_type: Option<String>,
 
     /// The job store as a URL, instead of -q and the location flags:
     /// `sqlite:///abs/file.sqlite`, `sqlite:relative/file.sqlite`,
     /// `postgres://user[:password]@host[:port]/database`,
-    /// `redis://[:password@]host:port[/db]`, or `memory:` (the builtin queue).
+    /// `redis://[:password@]host:port[/db]`,
+    /// `mysql://user[:password]@host[:port]/database`, or `memory:` (the builtin queue).
     #[arg(long = "store", value_name = "URL", help_heading = STORE)]
     pub store: Option<String>,
 
-    /// Directory of the SQLite queue, created if missing; the database is DIR/gearbox.sqlite
-    /// unless --libsqlite3-db or --store names a file (default: gearbox-data, in the working
-    /// directory).
+    /// Directory of the SQLite queue (the default queue), created if missing; the database is
+    /// DIR/gearbox.sqlite unless --libsqlite3-db or --store names a file (default:
+    /// gearbox-data, in the working directory).
     #[arg(long, value_name = "DIR", help_heading = STORE)]
     pub data_dir: Option<PathBuf>,
 
@@ -150,6 +152,33 @@ pub struct Args {
     #[arg(long = "redis-prefix", value_name = "P", help_heading = STORE)]
     pub redis_prefix: Option<String>,
 
+    /// MySQL/MariaDB server (host name or address) for `-q mysql` (default: localhost).
+    #[arg(long = "mysql-host", value_name = "HOST", help_heading = STORE)]
+    pub mysql_host: Option<String>,
+
+    /// MySQL/MariaDB port (default: 3306).
+    #[arg(long = "mysql-port", value_name = "N", help_heading = STORE)]
+    pub mysql_port: Option<u16>,
+
+    /// MySQL/MariaDB user.
+    #[arg(long = "mysql-user", value_name = "USER", help_heading = STORE)]
+    pub mysql_user: Option<String>,
+
+    /// MySQL/MariaDB password. Visible in the process list: prefer the config file.
+    #[arg(long = "mysql-password", value_name = "P", help_heading = STORE)]
+    pub mysql_password: Option<String>,
+
+    /// MySQL/MariaDB database; gearboxd keeps its jobs in its table gearbox_jobs there.
+    #[arg(long = "mysql-db", value_name = "NAME", help_heading = STORE)]
+    pub mysql_db: Option<String>,
+
+    /// gearmand's queue table in the MySQL database. If it exists (columns unique_key,
+    /// function_name, priority, data, when_to_run), its jobs move into gearboxd's own table
+    /// (gearbox_jobs) at start-up with new handles, and it is left empty
+    /// (default: gearman_queue).
+    #[arg(long = "mysql-table", value_name = "NAME", help_heading = STORE)]
+    pub mysql_table: Option<String>,
+
     /// When a background job is acknowledged (JOB_CREATED) with the SQLite queue. `fsync`:
     /// once flushed to disk; it survives a crash of gearboxd, of the system and a power loss.
     /// `normal`: once written to the OS, flushed at checkpoints; it survives a crash of
@@ -157,7 +186,9 @@ pub struct Args {
     /// (never corrupting the database). `none`: never flushed; it survives a crash of gearboxd
     /// only, and a system crash may lose jobs and corrupt the database. With PostgreSQL,
     /// `fsync` is synchronous_commit = on, `normal` and `none` turn it off (a PostgreSQL crash
-    /// may lose the latest jobs). With Redis it has no effect: the server's appendonly and
+    /// may lose the latest jobs). With MySQL/MariaDB, `fsync` checks at each connection that
+    /// the server flushes at every commit (innodb_flush_log_at_trx_commit = 1) and warns
+    /// otherwise. With Redis it has no effect: the server's appendonly and
     /// appendfsync settings decide (default: fsync).
     #[arg(long, value_name = "MODE", value_parser = parse_durability, help_heading = STORE)]
     pub durability: Option<Durability>,
@@ -346,7 +377,7 @@ mod tests {
             ("max_unique", d.max_unique.to_string()),
             ("max_function", d.max_function.to_string()),
             ("max_client_id", d.max_client_id.to_string()),
-            ("queue_type", "builtin".into()),
+            ("queue_type", "libsqlite3".into()),
             ("data_dir", crate::store::DEFAULT_DATA_DIR.into()),
             (
                 "libsqlite3_table",
@@ -357,6 +388,9 @@ mod tests {
             ("redis_server", crate::store::DEFAULT_REDIS_SERVER.into()),
             ("redis_port", crate::store::DEFAULT_REDIS_PORT.to_string()),
             ("redis_prefix", crate::store::DEFAULT_REDIS_PREFIX.into()),
+            ("mysql_host", crate::store::DEFAULT_MYSQL_HOST.into()),
+            ("mysql_port", crate::store::DEFAULT_MYSQL_PORT.to_string()),
+            ("mysql_table", crate::store::DEFAULT_MYSQL_TABLE.into()),
         ];
         for (id, value) in expected {
             let text = help(id);

@@ -26,7 +26,7 @@ pub struct BinaryKeys {
     pub log_file: Option<String>,
     /// Pid file.
     pub pid_file: Option<PathBuf>,
-    /// Queue type: `builtin`, `libsqlite3`, `libpq` or `redis` (as `-q`).
+    /// Queue type: `builtin`, `libsqlite3`, `libpq`, `redis` or `mysql` (as `-q`).
     pub queue_type: Option<String>,
     /// The job store as a URL (as `--store`).
     pub store: Option<String>,
@@ -48,13 +48,25 @@ pub struct BinaryKeys {
     pub redis_password: Option<String>,
     /// Prefix of the Redis keys (as `--redis-prefix`).
     pub redis_prefix: Option<String>,
+    /// MySQL host (as `--mysql-host`).
+    pub mysql_host: Option<String>,
+    /// MySQL port (as `--mysql-port`).
+    pub mysql_port: Option<u16>,
+    /// MySQL user (as `--mysql-user`).
+    pub mysql_user: Option<String>,
+    /// MySQL password (as `--mysql-password`).
+    pub mysql_password: Option<String>,
+    /// MySQL database (as `--mysql-db`).
+    pub mysql_db: Option<String>,
+    /// gearmand's MySQL queue table to import (as `--mysql-table`).
+    pub mysql_table: Option<String>,
     /// `fsync`, `normal` or `none` (as `--durability`); checked with the flags.
     pub durability: Option<String>,
 }
 
 impl BinaryKeys {
     /// The key names, as written in the file.
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 24] = [
         "port",
         "listen",
         "backlog",
@@ -72,6 +84,12 @@ impl BinaryKeys {
         "redis_port",
         "redis_password",
         "redis_prefix",
+        "mysql_host",
+        "mysql_port",
+        "mysql_user",
+        "mysql_password",
+        "mysql_db",
+        "mysql_table",
         "durability",
     ];
 }

@@ -108,6 +108,12 @@ impl Settings {
                 redis_port: args.redis_port,
                 redis_password: args.redis_password,
                 redis_prefix: args.redis_prefix,
+                mysql_host: args.mysql_host,
+                mysql_port: args.mysql_port,
+                mysql_user: args.mysql_user,
+                mysql_password: args.mysql_password,
+                mysql_db: args.mysql_db,
+                mysql_table: args.mysql_table,
                 durability: args.durability,
             },
             StoreKeys {
@@ -122,6 +128,12 @@ impl Settings {
                 redis_port: binary.redis_port,
                 redis_password: binary.redis_password,
                 redis_prefix: binary.redis_prefix,
+                mysql_host: binary.mysql_host,
+                mysql_port: binary.mysql_port,
+                mysql_user: binary.mysql_user,
+                mysql_password: binary.mysql_password,
+                mysql_db: binary.mysql_db,
+                mysql_table: binary.mysql_table,
                 durability: file_durability,
             },
         )?;
@@ -336,11 +348,31 @@ mod tests {
             panic!("not sqlite: {:?}", s.store)
         };
         assert_eq!(sqlite.path, PathBuf::from("/d/gearbox.sqlite"));
-        let e = settings(&["-q", "mysql"], "").unwrap_err().to_string();
-        assert!(
-            e.contains("mysql") && e.contains("not available yet"),
-            "{e}"
+        // No flag: SQLite in the data directory.
+        let s = settings(&[], "").unwrap();
+        let crate::store::StoreSettings::Sqlite(sqlite) = s.store else {
+            panic!("not sqlite: {:?}", s.store)
+        };
+        assert_eq!(sqlite.path, PathBuf::from("gearbox-data/gearbox.sqlite"));
+        // MySQL: the flags over the file's keys.
+        let s = settings(
+            &["-q", "mysql", "--mysql-port", "3307"],
+            "mysql_host = \"db\"\nmysql_port = 3310\nmysql_user = \"g\"\nmysql_password = \
+             \"pw\"\nmysql_db = \"q\"\nmysql_table = \"old\"\n",
+        )
+        .unwrap();
+        let crate::store::StoreSettings::Mysql(m) = s.store else {
+            panic!("not mysql: {:?}", s.store)
+        };
+        assert_eq!(
+            (
+                m.options.host.as_str(),
+                m.options.port,
+                m.gearmand_table.as_str()
+            ),
+            ("db", 3307, "old")
         );
+        assert_eq!(m.options.password.as_deref(), Some("pw"));
         // PostgreSQL and Redis: the flags over the file's keys.
         let s = settings(
             &["-q", "libpq", "--durability", "normal"],
@@ -366,12 +398,13 @@ mod tests {
             (r.host.as_str(), r.port, r.prefix.as_str()),
             ("cache", 7000, "q:")
         );
+        // MySQL needs a database.
         assert!(settings(&[], "queue_type = \"mysql\"").is_err());
         let e = settings(&["-q", "sqlite"], "durability = \"sometimes\"")
             .unwrap_err()
             .to_string();
         assert!(e.contains("`durability`") && e.contains("sometimes"), "{e}");
-        let s = settings(&["--durability", "normal"], "").unwrap();
+        let s = settings(&["-q", "builtin", "--durability", "normal"], "").unwrap();
         assert_eq!(s.store, StoreSettings::Builtin);
         assert!(
             s.warnings[0].contains("--durability has no effect"),

@@ -72,7 +72,8 @@ fn config_file_sets_the_handle_prefix_and_a_flag_overrides_it() {
     let config = dir.join("gearboxd.toml");
     std::fs::write(
         &config,
-        "job_handle_prefix = \"H:file\"\nlisten = [\"127.0.0.1\"]\nport = 0\n",
+        "job_handle_prefix = \"H:file\"\nlisten = [\"127.0.0.1\"]\nport = 0\n\
+         queue_type = \"builtin\"\n",
     )
     .unwrap();
     let config = config.to_str().unwrap();
@@ -93,7 +94,7 @@ fn environment_beats_the_file_and_a_flag_beats_the_environment() {
     let config = dir.join("gearboxd.toml");
     std::fs::write(
         &config,
-        format!("port = {busy_port}\nlisten = [\"127.0.0.1\"]\n"),
+        format!("port = {busy_port}\nlisten = [\"127.0.0.1\"]\nqueue_type = \"builtin\"\n"),
     )
     .unwrap();
     let config = config.to_str().unwrap();

@@ -30,20 +30,20 @@ fn bad_flag_value() {
 }
 
 #[test]
-fn queue_types_of_a_later_release_are_refused() {
-    // PostgreSQL and Redis are wired (tests/store_servers.rs); MySQL/MariaDB is not yet.
+fn mysql_needs_a_database_and_gearmands_other_queues_are_refused() {
+    // MySQL/MariaDB is wired (tests/store_servers.rs), but needs a database.
     for q in ["mysql", "mariadb"] {
         let (code, err) = stderr_of(&["-p", "0", "-L", "127.0.0.1", "-q", q]);
         assert_eq!(code, 1, "{err}");
         assert!(err.starts_with("gearboxd: error: "), "{err}");
-        assert!(
-            err.contains(&format!("`{q}`")) && err.contains("not available yet"),
-            "{err}"
-        );
+        assert!(err.contains("--mysql-db"), "{err}");
     }
-    let (code, err) = stderr_of(&["-p", "0", "--store", "mysql://localhost/gearman"]);
+    let (code, err) = stderr_of(&["-p", "0", "--store", "mysql:localhost"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("not available yet"), "{err}");
+    assert!(err.contains("mysql://user"), "{err}");
+    let (code, err) = stderr_of(&["-p", "0", "-q", "libmemcached"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not supported"), "{err}");
 }
 
 #[test]

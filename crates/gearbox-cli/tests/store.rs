@@ -449,16 +449,47 @@ fn one_store_serves_one_gearboxd_at_a_time() {
 }
 
 #[test]
-fn builtin_is_still_the_default_and_keeps_nothing() {
+fn sqlite_in_the_data_dir_is_the_default() {
+    // No -q, no --store: SQLite in ./gearbox-data (here a directory of the test's own),
+    // created at start-up; background jobs survive a restart with their handles.
     let dir = TempDir::new();
-    let server = start(&[]);
+    let args = ["-p", "0", "-L", "127.0.0.1", "--job-handle-prefix", "H:def"];
+    let server = Gearboxd::start_in(dir.path(), &args);
+    let handle = submit(&mut server.connect(), SUBMIT_JOB_BG, "f", "", b"kept");
+    stop(server);
+    let db = dir.join("gearbox-data").join("gearbox.sqlite");
+    assert!(db.is_file(), "{} missing", db.display());
+    assert_eq!(stored_rows(&db), 1);
+    let server = Gearboxd::start_in(dir.path(), &args);
+    assert_eq!(show_jobs(&server), BTreeSet::from([handle.clone()]));
+    let done = run_all(&server, "f");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].handle, handle);
+    assert_eq!(done[0].data, b"kept");
+    stop(server);
+    assert_eq!(stored_rows(&db), 0);
+
+    // --data-dir alone moves it.
+    let data_dir = dir.join("elsewhere");
+    let mut args = args.to_vec();
+    args.extend(["--data-dir", data_dir.to_str().unwrap()]);
+    let server = Gearboxd::start_in(dir.path(), &args);
     submit(&mut server.connect(), SUBMIT_JOB_BG, "f", "", b"x");
     stop(server);
-    let server = start(&[]);
+    assert_eq!(stored_rows(&data_dir.join("gearbox.sqlite")), 1);
+}
+
+#[test]
+fn builtin_keeps_nothing() {
+    let dir = TempDir::new();
+    let server = start(&["-q", "builtin"]);
+    submit(&mut server.connect(), SUBMIT_JOB_BG, "f", "", b"x");
+    stop(server);
+    let server = start(&["-q", "builtin"]);
     assert_eq!(show_jobs(&server), BTreeSet::new());
     // The SQLite-only flags have no effect and say so; no data directory appears.
     let data_dir = dir.join("unused");
-    let mut quiet = start(&["--data-dir", data_dir.to_str().unwrap()]);
+    let mut quiet = start(&["-q", "builtin", "--data-dir", data_dir.to_str().unwrap()]);
     quiet.wait_for_stderr(|l| l.contains("--data-dir has no effect"));
     assert!(!data_dir.exists());
     quiet.signal(libc::SIGTERM);

@@ -1,8 +1,11 @@
-//! The real binary with the PostgreSQL (`-q libpq`) and Redis (`-q redis`) queues, each
-//! against a throwaway server: background jobs survive a restart of gearboxd with their
-//! handles and priorities, gearmand's libpq table is imported, and a server that cannot be
-//! reached stops the start-up. Missing server binaries print SKIPPED (a failure with CI=true).
+//! The real binary with the PostgreSQL (`-q libpq`), Redis (`-q redis`) and MySQL/MariaDB
+//! (`-q mysql`) queues, each against a throwaway server: background jobs survive a restart of
+//! gearboxd with their handles and priorities, gearmand's libpq and MySQL tables are
+//! imported, and a server that cannot be reached stops the start-up. Missing server binaries
+//! print SKIPPED (a failure with CI=true).
 
+#[path = "support/mysql.rs"]
+mod mysql;
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "support/redis.rs"]
@@ -11,6 +14,8 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use mysql::MariaDb;
+use mysql_async::prelude::Queryable;
 use pg::PgServer;
 use redis::RedisServer;
 use support::{run_to_exit, Conn, Gearboxd};
@@ -236,6 +241,116 @@ fn gearmands_libpq_queue_table_is_imported() {
     assert_eq!(pg.query("SELECT count(*) FROM queue"), ["0"]);
 }
 
+/// Runs `sql` on the test database and returns the first column of each row.
+fn mysql_query(db: &MariaDb, sql: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = db.conn().await;
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await.unwrap();
+        let out = rows
+            .into_iter()
+            .map(|mut r| r.take::<Option<String>, _>(0).flatten().unwrap_or_default())
+            .collect();
+        conn.disconnect().await.unwrap();
+        out
+    })
+}
+
+#[test]
+fn mysql_background_jobs_survive_a_restart_with_their_handles() {
+    let Some(db) = MariaDb::start("mysql_background_jobs_survive_a_restart_with_their_handles")
+    else {
+        return;
+    };
+    let port = db.port.to_string();
+    let url = db.url();
+    restart_keeps_background_jobs(
+        &[
+            "-q",
+            "mysql",
+            "--mysql-host",
+            "127.0.0.1",
+            "--mysql-port",
+            &port,
+            "--mysql-user",
+            "root",
+            "--mysql-db",
+            mysql::DB,
+        ],
+        &["--store", &url, "--durability", "normal"],
+    );
+    assert_eq!(mysql_query(&db, "SELECT count(*) FROM gearbox_jobs"), ["0"]);
+}
+
+#[test]
+fn gearmands_mysql_queue_table_is_imported() {
+    let Some(db) = MariaDb::start("gearmands_mysql_queue_table_is_imported") else {
+        return;
+    };
+    // gearmand's libmysql schema, under its default name and under another one.
+    for table in ["gearman_queue", "old_queue"] {
+        mysql_query(
+            &db,
+            &format!(
+                "CREATE TABLE {table} (unique_key VARCHAR(64), function_name VARCHAR(255), \
+                 priority INT, data LONGBLOB, when_to_run INT, \
+                 UNIQUE KEY (unique_key, function_name))"
+            ),
+        );
+        mysql_query(
+            &db,
+            &format!(
+                "INSERT INTO {table} VALUES ('{table}-1', 'resize', 0, 'from gearmand', 0), \
+                 ('{table}-2', 'resize', 1, 'second', 0)"
+            ),
+        );
+    }
+    let port = db.port.to_string();
+    let base = [
+        "-q",
+        "mariadb",
+        "--mysql-host",
+        "127.0.0.1",
+        "--mysql-port",
+        &port,
+        "--mysql-user",
+        "root",
+        "--mysql-db",
+        mysql::DB,
+    ];
+    let server = start(&base);
+    assert_eq!(show_jobs(&server).len(), 2);
+    stop(server);
+    assert_eq!(
+        mysql_query(&db, "SELECT count(*) FROM gearman_queue"),
+        ["0"]
+    );
+    let mut args = base.to_vec();
+    args.extend(["--mysql-table", "old_queue"]);
+    let server = start(&args);
+    assert_eq!(show_jobs(&server).len(), 4);
+    let mut ran: Vec<(String, Vec<u8>)> = run_all(&server, "resize")
+        .into_iter()
+        .map(|a| (a.unique, a.data))
+        .collect();
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            ("gearman_queue-1".to_owned(), b"from gearmand".to_vec()),
+            ("gearman_queue-2".to_owned(), b"second".to_vec()),
+            ("old_queue-1".to_owned(), b"from gearmand".to_vec()),
+            ("old_queue-2".to_owned(), b"second".to_vec()),
+        ]
+    );
+    stop(server);
+    assert_eq!(mysql_query(&db, "SELECT count(*) FROM old_queue"), ["0"]);
+    assert_eq!(mysql_query(&db, "SELECT count(*) FROM gearbox_jobs"), ["0"]);
+}
+
 /// Runs gearboxd expecting a start-up failure; returns its standard error.
 fn fails(args: &[&str]) -> String {
     let mut all = vec!["-p", "0", "-L", "127.0.0.1"];
@@ -270,7 +385,37 @@ fn a_server_that_cannot_be_reached_stops_the_start_up() {
     );
     let err = fails(&["--store", &format!("redis://:hunter2@127.0.0.1:{port}")]);
     assert!(!err.contains("hunter2"), "the password is shown: {err}");
+    let err = fails(&[
+        "-q",
+        "mysql",
+        "--mysql-host",
+        "127.0.0.1",
+        "--mysql-port",
+        &port,
+        "--mysql-user",
+        "gearman",
+        "--mysql-password",
+        "hunter2",
+        "--mysql-db",
+        "gearman",
+    ]);
+    assert!(
+        err.contains("cannot open the MySQL/MariaDB job store") && err.contains(&port),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password is shown: {err}");
+    let err = fails(&[
+        "--store",
+        &format!("mysql://gearman:hunter2@127.0.0.1:{port}/gearman"),
+    ]);
+    assert!(
+        err.contains("cannot open the MySQL/MariaDB job store") && err.contains(&port),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password is shown: {err}");
     // No database named at all.
     let err = fails(&["-q", "libpq"]);
     assert!(err.contains("--libpq-conninfo"), "{err}");
+    let err = fails(&["-q", "mysql"]);
+    assert!(err.contains("--mysql-db"), "{err}");
 }

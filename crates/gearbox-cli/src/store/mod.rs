@@ -1,10 +1,10 @@
 //! The job store: which one (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`, `--libpq-*`,
-//! `--redis-*`, `--durability` and their config-file keys, resolved into [`StoreSettings`])
-//! and opening it before the server binds ([`open`]).
+//! `--redis-*`, `--mysql-*`, `--durability` and their config-file keys, resolved into
+//! [`StoreSettings`]) and opening it before the server binds ([`open`]).
 //!
-//! `builtin` keeps jobs in memory only and is the default for now. SQLite (`libsqlite3`),
-//! PostgreSQL (`libpq`) and Redis (`redis`) keep every background job; gearmand's `mysql`
-//! queue type is refused with a "not available yet" error until the MySQL/MariaDB queue lands.
+//! SQLite (`libsqlite3`) in the data directory is the default. SQLite, PostgreSQL (`libpq`),
+//! Redis (`redis`) and MySQL/MariaDB (`mysql`) keep every background job; `builtin` keeps
+//! jobs in memory only.
 //!
 //! The code is split by responsibility: `parse` reads queue type names and URLs,
 //! `resolve` applies the precedence rules, `open` opens (or connects to) the store and
@@ -19,20 +19,22 @@
 //! any key of the group, else from the file. Within one layer, keys that disagree
 //! (`-q builtin --store sqlite:x`) are an error. Redis's `redis_server`, `redis_port` and
 //! `redis_password` each override the host, port and password of a `redis://` URL given in
-//! the other layer, key by key.
+//! the other layer, key by key; so do `mysql_host`, `mysql_port`, `mysql_user`,
+//! `mysql_password` and `mysql_db` for a `mysql://` URL.
 //!
 //! # One server per store
 //!
 //! For SQLite, [`open`] takes an exclusive `flock` on `<database>.lock` (which holds the
 //! owner's pid), so a second gearboxd on the same store stops at start-up instead of running
-//! the same jobs and handing out the same handles. PostgreSQL and Redis have no such lock
+//! the same jobs and handing out the same handles. PostgreSQL, Redis and MySQL have no such lock
 //! yet: run one gearboxd per table (or key prefix).
 //!
 //! # Migration from gearmand
 //!
 //! If the SQLite database holds gearmand's queue table (`--libsqlite3-table`, gearmand's own
 //! default `gearman_queue`), or the PostgreSQL database holds gearmand's libpq table
-//! (`--libpq-table`, default `queue`), its jobs are moved into gearboxd's table
+//! (`--libpq-table`, default `queue`), or the MySQL database holds gearmand's MySQL table
+//! (`--mysql-table`, default `gearman_queue`), its jobs are moved into gearboxd's table
 //! (`gearbox_jobs`) at start-up, in one transaction that also empties gearmand's table. They
 //! get handles `<prefix>:<n>` numbered after the highest stored handle of this prefix, so they
 //! cannot collide with stored jobs.
@@ -68,6 +70,15 @@ pub const DEFAULT_REDIS_PORT: u16 = gearbox_store_redis::DEFAULT_PORT;
 /// The Redis key prefix unless `--redis-prefix` says otherwise.
 pub const DEFAULT_REDIS_PREFIX: &str = gearbox_store_redis::DEFAULT_PREFIX;
 
+/// The MySQL server unless `--mysql-host` says otherwise (gearmand's default).
+pub const DEFAULT_MYSQL_HOST: &str = "localhost";
+
+/// The MySQL port unless `--mysql-port` says otherwise.
+pub const DEFAULT_MYSQL_PORT: u16 = gearbox_store_mysql::DEFAULT_PORT;
+
+/// gearmand's MySQL queue table, imported from if it exists (`--mysql-table`).
+pub const DEFAULT_MYSQL_TABLE: &str = gearbox_store_mysql::DEFAULT_GEARMAND_TABLE;
+
 /// Where background jobs are kept, after precedence and checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSettings {
@@ -79,6 +90,8 @@ pub enum StoreSettings {
     Postgres(PostgresSettings),
     /// Redis keys (gearmand's `redis`).
     Redis(RedisSettings),
+    /// A MySQL/MariaDB table (gearmand's `mysql`).
+    Mysql(MysqlSettings),
 }
 
 /// The SQLite queue's settings.
@@ -163,6 +176,32 @@ impl RedisSettings {
     }
 }
 
+/// The MySQL/MariaDB queue's settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MysqlSettings {
+    /// Server, user, password and database.
+    pub options: gearbox_store_mysql::MysqlOptions,
+    /// gearmand's queue table to import from, if it exists (`--mysql-table`).
+    pub gearmand_table: String,
+    /// Whether the table was named by the user (see [`SqliteSettings::gearmand_table_given`]).
+    pub gearmand_table_given: bool,
+    /// `fsync` checks that the server flushes at every commit; `normal` and `none` accept
+    /// what it does.
+    pub durability: Durability,
+}
+
+impl std::fmt::Debug for MysqlSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlSettings")
+            .field("location", &self.options.location())
+            .field("password", &self.options.password.as_ref().map(|_| "***"))
+            .field("gearmand_table", &self.gearmand_table)
+            .field("gearmand_table_given", &self.gearmand_table_given)
+            .field("durability", &self.durability)
+            .finish()
+    }
+}
+
 /// The store keys of one layer (the command line, or the config file); `None` = not given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreKeys {
@@ -188,13 +227,26 @@ pub struct StoreKeys {
     pub redis_password: Option<String>,
     /// `--redis-prefix` / `redis_prefix`.
     pub redis_prefix: Option<String>,
+    /// `--mysql-host` / `mysql_host`.
+    pub mysql_host: Option<String>,
+    /// `--mysql-port` / `mysql_port`.
+    pub mysql_port: Option<u16>,
+    /// `--mysql-user` / `mysql_user`.
+    pub mysql_user: Option<String>,
+    /// `--mysql-password` / `mysql_password`.
+    pub mysql_password: Option<String>,
+    /// `--mysql-db` / `mysql_db`.
+    pub mysql_db: Option<String>,
+    /// `--mysql-table` / `mysql_table`.
+    pub mysql_table: Option<String>,
     /// `--durability` / `durability`.
     pub durability: Option<Durability>,
 }
 
 impl StoreSettings {
     /// A short description for logs, without passwords: `builtin`, `sqlite FILE (durability
-    /// ...)`, `postgres CONNINFO (...)` or `redis redis://host:port/db (...)`.
+    /// ...)`, `postgres CONNINFO (...)`, `redis redis://host:port/db (...)` or
+    /// `mysql mysql://user@host:port/db (...)`.
     pub fn describe(&self) -> String {
         match self {
             StoreSettings::Builtin => "builtin (in memory only)".into(),
@@ -212,6 +264,12 @@ impl StoreSettings {
                  and appendfsync settings)",
                 s.host, s.port, s.db, s.prefix
             ),
+            StoreSettings::Mysql(s) => format!(
+                "mysql {} (table {}, durability {})",
+                s.options.location(),
+                gearbox_store_mysql::DEFAULT_TABLE,
+                s.durability
+            ),
         }
     }
 
@@ -225,6 +283,7 @@ impl StoreSettings {
                 s.gearmand_table.clone(),
                 parse::redact_conninfo(&s.conninfo),
             )),
+            StoreSettings::Mysql(s) => Some((s.gearmand_table.clone(), s.options.location())),
             StoreSettings::Builtin | StoreSettings::Redis(_) => None,
         }
     }

@@ -7,11 +7,12 @@ use bytes::Bytes;
 use gearbox_store::{
     Batch, BoxFuture, Durability, SqliteStore, Store, StoreError, StoredJob, DEFAULT_TABLE,
 };
+use gearbox_store_mysql::MysqlStore;
 use gearbox_store_postgres::PostgresStore;
 use gearbox_store_redis::RedisStore;
 
 use super::lock::StoreLock;
-use super::{PostgresSettings, RedisSettings, SqliteSettings, StoreSettings};
+use super::{MysqlSettings, PostgresSettings, RedisSettings, SqliteSettings, StoreSettings};
 use crate::error::CliError;
 
 /// An opened store, ready for [`gearbox_server::run_with_store`].
@@ -30,6 +31,7 @@ enum Closer {
     Nothing,
     Sqlite(Arc<SqliteStore>),
     Postgres(Arc<PostgresStore>),
+    Mysql(Arc<MysqlStore>),
 }
 
 impl std::fmt::Debug for OpenedStore {
@@ -43,12 +45,13 @@ impl std::fmt::Debug for OpenedStore {
 
 impl OpenedStore {
     /// Finishes the store's pending writes and closes it (a clean SQLite shutdown, a closed
-    /// PostgreSQL connection; the Redis writer stops once the server drops the store).
+    /// PostgreSQL or MySQL connection; the Redis writer stops once the server drops the store).
     pub async fn close(&self) {
         match &self.closer {
             Closer::Nothing => {}
             Closer::Sqlite(s) => s.close().await,
             Closer::Postgres(s) => s.close().await,
+            Closer::Mysql(s) => s.close().await,
         }
     }
 
@@ -74,6 +77,7 @@ pub async fn open(settings: &StoreSettings, handle_prefix: &str) -> anyhow::Resu
         StoreSettings::Sqlite(s) => open_sqlite(s, handle_prefix).await,
         StoreSettings::Postgres(s) => open_postgres(s, handle_prefix).await,
         StoreSettings::Redis(s) => open_redis(s).await,
+        StoreSettings::Mysql(s) => open_mysql(s, handle_prefix).await,
     }
 }
 
@@ -129,6 +133,27 @@ async fn open_postgres(s: &PostgresSettings, handle_prefix: &str) -> anyhow::Res
         store: Some(preloaded(pg.clone(), jobs, imported)),
         imported,
         closer: Closer::Postgres(pg),
+        _lock: None,
+    })
+}
+
+async fn open_mysql(s: &MysqlSettings, handle_prefix: &str) -> anyhow::Result<OpenedStore> {
+    let shown = s.options.location();
+    let mysql = MysqlStore::connect(&s.options, gearbox_store_mysql::DEFAULT_TABLE, s.durability)
+        .await
+        .map_err(|e| unreachable_store(e, "MySQL/MariaDB", &shown))?;
+    let mysql = Arc::new(mysql);
+    let shown = mysql.location().to_owned();
+    let jobs = load(&*mysql, &shown).await?;
+    let first = next_number(&jobs, handle_prefix);
+    let result = mysql
+        .import_gearmand(&s.gearmand_table, handles(handle_prefix, first))
+        .await;
+    let imported = imported(result, &s.gearmand_table, s.gearmand_table_given, &shown)?;
+    Ok(OpenedStore {
+        store: Some(preloaded(mysql.clone(), jobs, imported)),
+        imported,
+        closer: Closer::Mysql(mysql),
         _lock: None,
     })
 }

@@ -11,6 +11,7 @@ pub(super) enum Kind {
     Sqlite,
     Postgres,
     Redis,
+    Mysql,
 }
 
 impl Kind {
@@ -21,6 +22,7 @@ impl Kind {
             Kind::Sqlite => "libsqlite3",
             Kind::Postgres => "libpq",
             Kind::Redis => "redis",
+            Kind::Mysql => "mysql",
         }
     }
 
@@ -31,6 +33,7 @@ impl Kind {
             Kind::Sqlite => "SQLite",
             Kind::Postgres => "PostgreSQL",
             Kind::Redis => "Redis",
+            Kind::Mysql => "MySQL/MariaDB",
         }
     }
 }
@@ -53,6 +56,8 @@ pub(super) enum Url {
     /// The URL itself is the conninfo.
     Postgres(String),
     Redis(RedisUrl),
+    /// A `mysql://` URL (a `mariadb://` one is rewritten to `mysql://`).
+    Mysql(String),
 }
 
 impl Url {
@@ -62,26 +67,16 @@ impl Url {
             Url::Sqlite(_) => Kind::Sqlite,
             Url::Postgres(_) => Kind::Postgres,
             Url::Redis(_) => Kind::Redis,
+            Url::Mysql(_) => Kind::Mysql,
         }
     }
 }
-
-/// Queues planned for a later release: (names, what it is).
-const PLANNED: [(&[&str], &str); 1] = [(&["mysql", "libmysql", "mariadb"], "MySQL/MariaDB")];
 
 /// gearmand queues gearboxd will not have.
 const UNSUPPORTED: [&str; 3] = ["libmemcached", "libtokyocabinet", "libdrizzle"];
 
 const KNOWN: &str = "`builtin` (memory only), `libsqlite3` (also `sqlite`), `libpq` (also \
-                     `postgres`) or `redis`";
-
-fn not_yet(name: &str, what: &str) -> CliError {
-    CliError::Invalid(format!(
-        "queue type `{name}` ({what}) is not available yet: this release keeps jobs in memory \
-         (`builtin`), in SQLite (`libsqlite3`), PostgreSQL (`libpq`) or Redis (`redis`); the \
-         MySQL/MariaDB queue comes in a later release"
-    ))
-}
+                     `postgres`), `redis` or `mysql` (also `mariadb`)";
 
 pub(super) fn parse_queue_type(name: &str) -> Result<Kind, CliError> {
     let lower = name.to_ascii_lowercase();
@@ -90,13 +85,8 @@ pub(super) fn parse_queue_type(name: &str) -> Result<Kind, CliError> {
         "libsqlite3" | "sqlite" | "sqlite3" => return Ok(Kind::Sqlite),
         "libpq" | "postgres" | "postgresql" | "pg" => return Ok(Kind::Postgres),
         "redis" | "libhiredis" | "hiredis" => return Ok(Kind::Redis),
+        "mysql" | "libmysql" | "mariadb" => return Ok(Kind::Mysql),
         _ => {}
-    }
-    if let Some((_, what)) = PLANNED
-        .iter()
-        .find(|(names, _)| names.contains(&lower.as_str()))
-    {
-        return Err(not_yet(name, what));
     }
     if UNSUPPORTED.contains(&lower.as_str()) {
         return Err(CliError::Invalid(format!(
@@ -145,16 +135,30 @@ pub(super) fn parse_url(url: &str) -> Result<Url, CliError> {
              trusted network",
             redact_url(url)
         ))),
-        "mysql" | "mariadb" => Err(CliError::Invalid(format!(
-            "store URL `{}`: MySQL/MariaDB is not available yet; this release keeps jobs in \
-             memory (`memory:`), SQLite (`sqlite:///path/file.sqlite`), PostgreSQL \
-             (`postgres://...`) or Redis (`redis://...`)",
-            redact_url(url)
-        ))),
+        "mysql" | "mariadb" => {
+            let Some(after) = rest.strip_prefix("//") else {
+                return Err(CliError::Invalid(format!(
+                    "store URL `{}`: use mysql://user[:password]@host[:port]/database",
+                    redact_url(url)
+                )));
+            };
+            let url = format!("mysql://{after}");
+            // Checked here, so that a bad URL is reported before anything starts.
+            gearbox_store_mysql::MysqlOptions::from_url(&url).map_err(|_| {
+                CliError::Invalid(format!(
+                    "store URL `{}` cannot be parsed: use \
+                     mysql://user[:password]@host[:port]/database (percent-encode special \
+                     characters)",
+                    redact_url(&url)
+                ))
+            })?;
+            Ok(Url::Mysql(url))
+        }
         _ => Err(CliError::Invalid(format!(
             "unknown store URL `{}`: use sqlite:///absolute/path.sqlite, \
              sqlite:relative/path.sqlite, postgres://user@host/database, \
-             redis://[:password@]host:port[/db] or memory:",
+             redis://[:password@]host:port[/db], mysql://user[:password]@host[:port]/database \
+             or memory:",
             redact_url(url)
         ))),
     }

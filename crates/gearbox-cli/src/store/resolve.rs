@@ -6,8 +6,9 @@ use gearbox_store::{DEFAULT_GEARMAND_TABLE, DEFAULT_TABLE};
 
 use super::parse::{parse_queue_type, parse_url, Kind, Url};
 use super::{
-    PostgresSettings, RedisSettings, SqliteSettings, StoreKeys, StoreSettings, DEFAULT_DATA_DIR,
-    DEFAULT_LIBPQ_TABLE, DEFAULT_REDIS_PORT, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_SERVER,
+    MysqlSettings, PostgresSettings, RedisSettings, SqliteSettings, StoreKeys, StoreSettings,
+    DEFAULT_DATA_DIR, DEFAULT_LIBPQ_TABLE, DEFAULT_MYSQL_HOST, DEFAULT_MYSQL_PORT,
+    DEFAULT_MYSQL_TABLE, DEFAULT_REDIS_PORT, DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_SERVER,
     SQLITE_FILE_NAME,
 };
 use crate::error::CliError;
@@ -37,7 +38,8 @@ impl StoreSettings {
             }
             (_, Some(u)) => u.kind(),
             (Some(k), None) => k,
-            (None, None) => Kind::Builtin,
+            // SQLite in the data directory unless told otherwise.
+            (None, None) => Kind::Sqlite,
         };
         let warnings = unused_flags(&cli, kind);
         let settings = match kind {
@@ -45,6 +47,7 @@ impl StoreSettings {
             Kind::Sqlite => StoreSettings::Sqlite(sqlite(cli, file)?),
             Kind::Postgres => StoreSettings::Postgres(postgres(cli, file)?),
             Kind::Redis => StoreSettings::Redis(redis(cli, file)?),
+            Kind::Mysql => StoreSettings::Mysql(mysql(cli, file)?),
         };
         Ok((settings, warnings))
     }
@@ -52,8 +55,8 @@ impl StoreSettings {
 
 /// Warnings for command-line store flags the chosen kind does not use.
 fn unused_flags(cli: &StoreKeys, kind: Kind) -> Vec<String> {
-    use Kind::{Postgres, Redis, Sqlite};
-    let flags: [(bool, &str, &[Kind]); 10] = [
+    use Kind::{Mysql, Postgres, Redis, Sqlite};
+    let flags: [(bool, &str, &[Kind]); 16] = [
         (cli.data_dir.is_some(), "--data-dir", &[Sqlite]),
         (cli.libsqlite3_db.is_some(), "--libsqlite3-db", &[Sqlite]),
         (
@@ -64,7 +67,7 @@ fn unused_flags(cli: &StoreKeys, kind: Kind) -> Vec<String> {
         (
             cli.durability.is_some(),
             "--durability",
-            &[Sqlite, Postgres],
+            &[Sqlite, Postgres, Mysql],
         ),
         (
             cli.libpq_conninfo.is_some(),
@@ -76,6 +79,12 @@ fn unused_flags(cli: &StoreKeys, kind: Kind) -> Vec<String> {
         (cli.redis_port.is_some(), "--redis-port", &[Redis]),
         (cli.redis_password.is_some(), "--redis-password", &[Redis]),
         (cli.redis_prefix.is_some(), "--redis-prefix", &[Redis]),
+        (cli.mysql_host.is_some(), "--mysql-host", &[Mysql]),
+        (cli.mysql_port.is_some(), "--mysql-port", &[Mysql]),
+        (cli.mysql_user.is_some(), "--mysql-user", &[Mysql]),
+        (cli.mysql_password.is_some(), "--mysql-password", &[Mysql]),
+        (cli.mysql_db.is_some(), "--mysql-db", &[Mysql]),
+        (cli.mysql_table.is_some(), "--mysql-table", &[Mysql]),
     ];
     let mut warnings = Vec::new();
     for (given, flag, used_by) in flags {
@@ -275,4 +284,103 @@ fn redis(cli: StoreKeys, file: StoreKeys) -> Result<RedisSettings, CliError> {
         return Err(CliError::Invalid("the Redis port must not be 0".into()));
     }
     Ok(s)
+}
+
+fn mysql(cli: StoreKeys, file: StoreKeys) -> Result<MysqlSettings, CliError> {
+    // As for Redis: a URL from the command line if it gives one, else from the file; the
+    // separate keys override it key by key, and a URL and a key of one layer must agree.
+    let mysql_url = |layer: &StoreKeys| -> Result<_, CliError> {
+        Ok(match layer.store.as_deref().map(parse_url).transpose()? {
+            Some(Url::Mysql(url)) => Some(url),
+            _ => None,
+        })
+    };
+    let (url, url_layer) = match mysql_url(&cli)? {
+        Some(u) => (Some(u), Some(&cli)),
+        None => match mysql_url(&file)? {
+            Some(u) => (Some(u), Some(&file)),
+            None => (None, None),
+        },
+    };
+    let mut o = gearbox_store_mysql::MysqlOptions {
+        host: DEFAULT_MYSQL_HOST.to_owned(),
+        port: DEFAULT_MYSQL_PORT,
+        ..Default::default()
+    };
+    if let (Some(u), Some(layer)) = (url, url_layer) {
+        o = gearbox_store_mysql::MysqlOptions::from_url(&u).map_err(|_| {
+            CliError::Invalid(format!(
+                "store URL `{}` cannot be parsed",
+                super::parse::redact_url(&u)
+            ))
+        })?;
+        let conflict = |what: &str| {
+            CliError::Invalid(format!(
+                "the store URL and --mysql-{what} name different MySQL {what}s: give one of them"
+            ))
+        };
+        if layer.mysql_host.as_ref().is_some_and(|h| *h != o.host) {
+            return Err(conflict("host"));
+        }
+        if layer.mysql_port.is_some_and(|p| p != o.port) {
+            return Err(conflict("port"));
+        }
+        if layer.mysql_user.is_some() && layer.mysql_user != o.user {
+            return Err(conflict("user"));
+        }
+        if layer.mysql_password.is_some() && layer.mysql_password != o.password {
+            return Err(conflict("password"));
+        }
+        if layer.mysql_db.is_some() && layer.mysql_db != o.db {
+            return Err(conflict("db"));
+        }
+    }
+    let from_file = !url_layer.is_some_and(|l| std::ptr::eq(l, &cli));
+    let layers: &[&StoreKeys] = if from_file { &[&file, &cli] } else { &[&cli] };
+    for layer in layers {
+        if let Some(h) = &layer.mysql_host {
+            o.host.clone_from(h);
+        }
+        if let Some(p) = layer.mysql_port {
+            o.port = p;
+        }
+        if layer.mysql_user.is_some() {
+            o.user.clone_from(&layer.mysql_user);
+        }
+        if layer.mysql_password.is_some() {
+            o.password.clone_from(&layer.mysql_password);
+        }
+        if layer.mysql_db.is_some() {
+            o.db.clone_from(&layer.mysql_db);
+        }
+    }
+    if o.host.is_empty() {
+        return Err(CliError::Invalid("the MySQL host name is empty".into()));
+    }
+    if o.port == 0 {
+        return Err(CliError::Invalid("the MySQL port must not be 0".into()));
+    }
+    if o.db.as_deref().unwrap_or("").is_empty() {
+        return Err(CliError::Invalid(
+            "the MySQL/MariaDB queue needs a database: give --mysql-db (and --mysql-host, \
+             --mysql-user, --mysql-password) or --store mysql://user@host/database"
+                .into(),
+        ));
+    }
+    let given_table = cli.mysql_table.or(file.mysql_table);
+    let gearmand_table_given = given_table.is_some();
+    let gearmand_table = given_table.unwrap_or_else(|| DEFAULT_MYSQL_TABLE.to_owned());
+    if gearmand_table == gearbox_store_mysql::DEFAULT_TABLE || gearmand_table.is_empty() {
+        return Err(CliError::Invalid(format!(
+            "--mysql-table `{gearmand_table}` cannot be gearmand's queue table (gearboxd keeps \
+             its jobs in `{}`; gearmand's default: {DEFAULT_MYSQL_TABLE})",
+            gearbox_store_mysql::DEFAULT_TABLE
+        )));
+    }
+    Ok(MysqlSettings {
+        options: o,
+        gearmand_table,
+        gearmand_table_given,
+        durability: cli.durability.or(file.durability).unwrap_or_default(),
+    })
 }

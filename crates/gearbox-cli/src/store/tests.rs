@@ -29,9 +29,24 @@ fn sqlite_path(s: StoreSettings) -> PathBuf {
 }
 
 #[test]
-fn builtin_is_the_default() {
+fn sqlite_in_the_data_dir_is_the_default() {
     let s = resolve(StoreKeys::default(), StoreKeys::default()).unwrap();
-    assert_eq!(s, StoreSettings::Builtin);
+    assert_eq!(
+        sqlite_path(s),
+        Path::new(DEFAULT_DATA_DIR).join(SQLITE_FILE_NAME)
+    );
+    // --data-dir alone moves it.
+    let cli = StoreKeys {
+        data_dir: Some("/srv/q".into()),
+        ..StoreKeys::default()
+    };
+    let (s, warnings) = StoreSettings::resolve(cli, StoreKeys::default()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(sqlite_path(s), Path::new("/srv/q/gearbox.sqlite"));
+}
+
+#[test]
+fn builtin_is_memory_only() {
     for name in ["builtin", "BUILTIN", "memory"] {
         assert_eq!(
             resolve(keys(Some(name), None), StoreKeys::default()).unwrap(),
@@ -142,14 +157,6 @@ fn contradictions_and_unknown_names_are_errors() {
     };
     let e = resolve(cli, StoreKeys::default()).unwrap_err();
     assert!(e.contains("/a") && e.contains("/b"), "{e}");
-    for q in ["mysql", "MySQL", "mariadb"] {
-        let e = resolve(keys(Some(q), None), StoreKeys::default()).unwrap_err();
-        assert!(e.contains(q) && e.contains("not available yet"), "{e}");
-    }
-    for url in ["mysql://h/db", "mariadb://u:secret@h/db"] {
-        let e = resolve(keys(None, Some(url)), StoreKeys::default()).unwrap_err();
-        assert!(e.contains("not available yet"), "{e}");
-    }
     let e = resolve(keys(Some("libmemcached"), None), StoreKeys::default()).unwrap_err();
     assert!(e.contains("not supported"), "{e}");
     let e = resolve(keys(Some("disk"), None), StoreKeys::default()).unwrap_err();
@@ -165,6 +172,9 @@ fn contradictions_and_unknown_names_are_errors() {
         "redis://h:port",
         "redis://h/x",
         "rediss://h",
+        "mysql:h",
+        "mysql://h",
+        "mysql://h:port/db",
     ] {
         assert!(
             resolve(keys(None, Some(url)), StoreKeys::default()).is_err(),
@@ -182,6 +192,7 @@ fn contradictions_and_unknown_names_are_errors() {
 #[test]
 fn sqlite_flags_warn_with_the_builtin_queue() {
     let cli = StoreKeys {
+        queue_type: Some("builtin".into()),
         data_dir: Some("d".into()),
         durability: Some(Durability::Normal),
         ..StoreKeys::default()
@@ -352,11 +363,137 @@ fn redis_takes_gearmands_names_and_urls() {
     );
 }
 
+fn mysql(cli: StoreKeys, file: StoreKeys) -> Result<MysqlSettings, String> {
+    match resolve(cli, file)? {
+        StoreSettings::Mysql(s) => Ok(s),
+        other => panic!("not mysql: {other:?}"),
+    }
+}
+
+#[test]
+fn mysql_takes_gearmands_names_and_urls() {
+    for q in ["mysql", "MySQL", "mariadb", "libmysql"] {
+        let cli = StoreKeys {
+            queue_type: Some(q.into()),
+            mysql_db: Some("gearman".into()),
+            ..StoreKeys::default()
+        };
+        let s = mysql(cli, StoreKeys::default()).unwrap();
+        assert_eq!(s.options.host, DEFAULT_MYSQL_HOST);
+        assert_eq!(s.options.port, DEFAULT_MYSQL_PORT);
+        assert_eq!(s.options.db.as_deref(), Some("gearman"));
+        assert_eq!(s.gearmand_table, DEFAULT_MYSQL_TABLE);
+        assert!(!s.gearmand_table_given);
+    }
+    // No database: an error that says which flag to give.
+    let e = mysql(keys(Some("mysql"), None), StoreKeys::default()).unwrap_err();
+    assert!(e.contains("--mysql-db"), "{e}");
+    // gearmand's flags.
+    let cli = StoreKeys {
+        queue_type: Some("mysql".into()),
+        mysql_host: Some("db.local".into()),
+        mysql_port: Some(3307),
+        mysql_user: Some("gearman".into()),
+        mysql_password: Some("s3cret".into()),
+        mysql_db: Some("jobs".into()),
+        mysql_table: Some("old_queue".into()),
+        durability: Some(Durability::Normal),
+        ..StoreKeys::default()
+    };
+    let s = mysql(cli, StoreKeys::default()).unwrap();
+    assert_eq!(
+        (
+            s.options.host.as_str(),
+            s.options.port,
+            s.options.user.as_deref(),
+            s.options.password.as_deref(),
+            s.options.db.as_deref()
+        ),
+        (
+            "db.local",
+            3307,
+            Some("gearman"),
+            Some("s3cret"),
+            Some("jobs")
+        )
+    );
+    assert_eq!(s.gearmand_table, "old_queue");
+    assert!(s.gearmand_table_given);
+    assert_eq!(s.durability, Durability::Normal);
+    assert!(!format!("{s:?}").contains("s3cret"), "{s:?}");
+    let described = StoreSettings::Mysql(s.clone()).describe();
+    assert!(!described.contains("s3cret"), "{described}");
+    assert!(described.contains("db.local:3307/jobs"), "{described}");
+    // URLs, also mariadb://.
+    for url in ["mysql://u:pw@h:3310/q", "mariadb://u:pw@h:3310/q"] {
+        let s = mysql(keys(None, Some(url)), StoreKeys::default()).unwrap();
+        assert_eq!(
+            (
+                s.options.host.as_str(),
+                s.options.port,
+                s.options.user.as_deref(),
+                s.options.password.as_deref(),
+                s.options.db.as_deref()
+            ),
+            ("h", 3310, Some("u"), Some("pw"), Some("q"))
+        );
+    }
+    // The file's URL, the flags override its parts.
+    let file = StoreKeys {
+        store: Some("mysql://u:pw@h/q".into()),
+        ..StoreKeys::default()
+    };
+    let cli = StoreKeys {
+        mysql_host: Some("other".into()),
+        mysql_password: Some("new".into()),
+        ..StoreKeys::default()
+    };
+    let s = mysql(cli, file).unwrap();
+    assert_eq!(s.options.host, "other");
+    assert_eq!(s.options.password.as_deref(), Some("new"));
+    assert_eq!(s.options.db.as_deref(), Some("q"));
+    // A URL and a flag of the same layer that disagree; errors hide the password.
+    let cli = StoreKeys {
+        store: Some("mysql://u:pw@h/q".into()),
+        mysql_port: Some(1),
+        ..StoreKeys::default()
+    };
+    assert!(resolve(cli, StoreKeys::default())
+        .unwrap_err()
+        .contains("port"));
+    let e = resolve(
+        keys(Some("libpq"), Some("mysql://u:secret@h/q")),
+        StoreKeys::default(),
+    )
+    .unwrap_err();
+    assert!(e.contains("disagree") && !e.contains("secret"), "{e}");
+    // Our own table cannot be gearmand's.
+    let cli = StoreKeys {
+        queue_type: Some("mysql".into()),
+        mysql_db: Some("q".into()),
+        mysql_table: Some("gearbox_jobs".into()),
+        ..StoreKeys::default()
+    };
+    assert!(resolve(cli, StoreKeys::default()).is_err());
+    // MySQL flags warn with another queue.
+    let cli = StoreKeys {
+        queue_type: Some("builtin".into()),
+        mysql_host: Some("h".into()),
+        ..StoreKeys::default()
+    };
+    let (_, warnings) = StoreSettings::resolve(cli, StoreKeys::default()).unwrap();
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("--mysql-host"),
+        "{warnings:?}"
+    );
+}
+
 #[test]
 fn passwords_are_hidden_in_urls() {
     use super::parse::{redact_conninfo, redact_url};
     assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
     assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
     assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(redact_url("mysql://u:pw@h:1/db"), "mysql://u:***@h:1/db");
     assert_eq!(redact_conninfo("host=h password=pw"), "host=h password=***");
 }

@@ -44,11 +44,44 @@ pub struct Gearboxd {
     stderr: Arc<(Mutex<Lines>, Condvar)>,
 }
 
-fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+/// Flags that choose the job store (a config file may choose it too).
+const STORE_FLAGS: [&str; 6] = [
+    "--queue-type",
+    "--store",
+    "--data-dir",
+    "--libsqlite3-db",
+    "--config",
+    "-q",
+];
+
+/// Whether `args` (or the environment's config file) choose the job store.
+fn chooses_store(args: &[&str], env: &[(&str, &str)]) -> bool {
+    env.iter().any(|(k, _)| *k == "GEARBOXD_CONFIG")
+        || args.iter().any(|a| {
+            STORE_FLAGS
+                .iter()
+                .any(|f| a == f || a.starts_with(&format!("{f}=")))
+                || (a.starts_with("-q") && !a.starts_with("--"))
+        })
+}
+
+/// `gearboxd ARGS` with a clean environment. Without a store chosen by `args`, `-q builtin`
+/// is added, so that no test keeps its queue in `./gearbox-data` (the default, which would be
+/// inside the source tree) unless it runs in a directory of its own (`cwd`).
+fn command(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gearboxd"));
     cmd.args(args)
         .env_remove("GEARMAND_PORT")
         .env_remove("GEARBOXD_CONFIG");
+    match cwd {
+        Some(dir) => {
+            cmd.current_dir(dir);
+        }
+        None if !chooses_store(args, env) => {
+            cmd.args(["-q", "builtin"]);
+        }
+        None => {}
+    }
     cmd.envs(env.iter().copied());
     cmd
 }
@@ -61,7 +94,17 @@ impl Gearboxd {
 
     /// [`Gearboxd::start`] with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Gearboxd {
-        let mut child = command(args, env)
+        Gearboxd::spawn(command(args, env, None))
+    }
+
+    /// Starts `gearboxd ARGS` in the working directory `cwd`, with the store `args` choose
+    /// (by default SQLite in `cwd/gearbox-data`).
+    pub fn start_in(cwd: &Path, args: &[&str]) -> Gearboxd {
+        Gearboxd::spawn(command(args, &[], Some(cwd)))
+    }
+
+    fn spawn(mut cmd: Command) -> Gearboxd {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -166,7 +209,7 @@ impl Drop for Gearboxd {
 
 /// Runs `gearboxd ARGS` expecting it to exit by itself within [`TIMEOUT`].
 pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut child = command(args, env)
+    let mut child = command(args, env, None)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,202 @@
+//! A throwaway MariaDB server for a gearboxd test, started from Debian's binaries
+//! (`apt-get install mariadb-server`) in a temporary directory and killed on drop (the
+//! harness of gearbox-store-mysql's tests).
+//!
+//! When the binaries are missing, [`MariaDb::start`] prints `SKIPPED: ...` and returns `None`,
+//! except under CI (`CI=true`), where it panics: there they must be installed
+//! (`.ci/install-deps`).
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use crate::support::TempDir;
+
+/// The database the tests use (created at start-up).
+pub const DB: &str = "gearbox";
+
+/// A MariaDB server running in its own temporary directory, without grant tables (any user,
+/// no password), listening on 127.0.0.1 only.
+pub struct MariaDb {
+    server: PathBuf,
+    dir: TempDir,
+    /// The TCP port on 127.0.0.1.
+    pub port: u16,
+    child: Mutex<Option<Child>>,
+}
+
+impl MariaDb {
+    /// Initialises a data directory and starts the server, or returns `None` (after printing
+    /// `SKIPPED`) when MariaDB is not installed outside CI.
+    pub fn start(test: &str) -> Option<MariaDb> {
+        let (Some(server), Some(install)) = (
+            find(&["mariadbd", "mysqld"]),
+            find(&["mariadb-install-db", "mysql_install_db"]),
+        ) else {
+            let msg = "MariaDB server binaries (mariadbd, mariadb-install-db) not found \
+                       (apt-get install mariadb-server, or run .ci/install-deps)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}");
+            }
+            println!("SKIPPED: {test}: {msg}");
+            eprintln!("SKIPPED: {test}: {msg}");
+            return None;
+        };
+        let dir = TempDir::new();
+        let data = dir.path().join("data");
+        // A temporary directory of its own: servers bootstrapping at once in a shared /tmp
+        // collide on temporary table names.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let out = Command::new(&install)
+            .env("TMPDIR", &tmp)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--user=root",
+                "--skip-test-db",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", install.display()));
+        assert!(
+            out.status.success(),
+            "{} failed: {}{}",
+            install.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let db = MariaDb {
+            server,
+            port: free_port(),
+            dir,
+            child: Mutex::new(None),
+        };
+        db.start_again();
+        Some(db)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `mysql://root@127.0.0.1:<port>/gearbox`.
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/{DB}", self.port)
+    }
+
+    /// Starts the server (again, on the same port and data directory, after
+    /// [`MariaDb::kill`]) and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let dir = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .unwrap();
+        let child = Command::new(&self.server)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.data().display()))
+            .arg(format!("--socket={}", dir.join("sock").display()))
+            .arg(format!("--pid-file={}", dir.join("pid").display()))
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--user=root",
+                "--skip-grant-tables",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=32M",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.server.display()));
+        *self.child.lock().unwrap() = Some(child);
+        self.wait_ready();
+    }
+
+    /// Kills the server with SIGKILL (a crash) and waits until it is gone.
+    pub fn kill(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Connects until the server answers, for at most 60 seconds, then creates the database.
+    /// Runs on its own thread and runtime, so that it can be called from async tests.
+    fn wait_ready(&self) {
+        let url = format!("mysql://root@127.0.0.1:{}/", self.port);
+        let log = self.dir.path().join("server.log");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                loop {
+                    let attempt = rt.block_on(async {
+                        let mut conn = mysql_async::Conn::from_url(url.as_str()).await?;
+                        conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {DB}"))
+                            .await?;
+                        conn.disconnect().await
+                    });
+                    match attempt {
+                        Ok(()) => return,
+                        Err(e) if Instant::now() > deadline => panic!(
+                            "MariaDB is not ready: {e}\n{}",
+                            std::fs::read_to_string(&log).unwrap_or_default()
+                        ),
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                }
+            })
+            .join()
+            .unwrap()
+        });
+    }
+
+    /// A plain connection to the test database, for setting up and inspecting tables.
+    pub async fn conn(&self) -> mysql_async::Conn {
+        mysql_async::Conn::from_url(self.url().as_str())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The first of `names` found in /usr/sbin, /usr/bin or `PATH`.
+fn find(names: &[&str]) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = vec!["/usr/sbin".into(), "/usr/bin".into()];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    names.iter().find_map(|name| {
+        dirs.iter()
+            .map(|d| d.join(name))
+            .find(|p| Path::new(p).is_file())
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
