@@ -216,6 +216,11 @@ pub struct Args {
     #[arg(long, value_name = "MS", help_heading = LIMITS)]
     pub send_stall_timeout_ms: Option<u64>,
 
+    /// How long a store commit may take before the background submits waiting for it get
+    /// ERROR QUEUE_ERROR, milliseconds (default: 10000).
+    #[arg(long, value_name = "MS", help_heading = LIMITS)]
+    pub store_timeout_ms: Option<u64>,
+
     /// Simultaneous connections (default: 10000).
     #[arg(long, value_name = "N", help_heading = LIMITS)]
     pub max_connections: Option<usize>,
@@ -373,6 +378,7 @@ mod tests {
             ("max_admin_line", d.max_admin_line.to_string()),
             ("max_unsent", d.max_unsent.to_string()),
             ("send_stall_timeout_ms", d.send_stall_timeout_ms.to_string()),
+            ("store_timeout_ms", d.store_timeout_ms.to_string()),
             ("max_connections", d.max_connections.to_string()),
             ("max_unique", d.max_unique.to_string()),
             ("max_function", d.max_function.to_string()),

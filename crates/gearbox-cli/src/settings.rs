@@ -179,6 +179,7 @@ fn apply_server_flags(cfg: &mut Config, args: &Args) -> Result<(), CliError> {
     set(&mut cfg.max_admin_line, &args.max_admin_line);
     set(&mut cfg.max_unsent, &args.max_unsent);
     set(&mut cfg.send_stall_timeout_ms, &args.send_stall_timeout_ms);
+    set(&mut cfg.store_timeout_ms, &args.store_timeout_ms);
     set(&mut cfg.max_connections, &args.max_connections);
     set(&mut cfg.max_unique, &args.max_unique);
     set(&mut cfg.max_function, &args.max_function);

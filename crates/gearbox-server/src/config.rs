@@ -30,6 +30,9 @@ pub struct Config {
     /// How long a connection's reading waits for a slow peer to drain output it produced for
     /// that peer, in milliseconds (default 30000); then that peer is dropped.
     pub send_stall_timeout_ms: u64,
+    /// How long a store commit may take before the background submits waiting for it get
+    /// `ERROR QUEUE_ERROR`, in milliseconds (default 10000).
+    pub store_timeout_ms: u64,
     /// Simultaneous connections (default 10000). Past it: ERROR SERVER_BUSY and close.
     pub max_connections: usize,
     /// Longest unique id (default 64, as gearmand).
@@ -55,6 +58,7 @@ impl Default for Config {
             max_admin_line: gearbox_proto::codec::DEFAULT_MAX_LINE,
             max_unsent: 64 * 1024 * 1024,
             send_stall_timeout_ms: 30_000,
+            store_timeout_ms: 10_000,
             max_connections: 10_000,
             max_unique: core.max_unique,
             max_function: core.max_function,

@@ -197,17 +197,23 @@ pub async fn run_with_store(
     }
     let persister = store.map(|store| {
         let reporter = shared.clone();
-        tokio::spawn(persister::run(store, store_rx, move |(handles, result)| {
-            let mut out = Outbox::default();
-            let mut st = reporter.lock();
-            st.core.committed(
-                &handles,
-                result.as_ref().map(|_| ()).map_err(String::as_str),
-                now_ms(),
-                &mut out,
-            );
-            reporter.apply(&mut st, &mut out, &mut Vec::new());
-        }))
+        let timeout = Duration::from_millis(shared.config.store_timeout_ms);
+        tokio::spawn(persister::run(
+            store,
+            timeout,
+            store_rx,
+            move |(handles, result)| {
+                let mut out = Outbox::default();
+                let mut st = reporter.lock();
+                st.core.committed(
+                    &handles,
+                    result.as_ref().map(|_| ()).map_err(String::as_str),
+                    now_ms(),
+                    &mut out,
+                );
+                reporter.apply(&mut st, &mut out, &mut Vec::new());
+            },
+        ))
     });
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let mut conns = JoinSet::new();

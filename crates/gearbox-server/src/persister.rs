@@ -34,9 +34,10 @@ pub enum StoreOp {
 pub type Report = (Vec<Bytes>, Result<(), String>);
 
 /// Runs until every sender is dropped. `report` is called after each commit that carried
-/// persists.
+/// persists. A commit taking longer than `commit_timeout` is reported as failed.
 pub async fn run(
     store: Arc<dyn Store>,
+    commit_timeout: Duration,
     mut rx: mpsc::UnboundedReceiver<StoreOp>,
     report: impl Fn(Report) + Send + 'static,
 ) {
@@ -76,7 +77,16 @@ pub async fn run(
         let result = if batch.is_empty() {
             Ok(())
         } else {
-            store.commit(batch).await.map_err(|e| e.to_string())
+            // A store that does not answer in time counts as failing: the submitters get an
+            // error, never a JOB_CREATED the store may not honour. (If the late commit does
+            // land, the job only runs again after a restart: at least once, never lost.)
+            match tokio::time::timeout(commit_timeout, store.commit(batch)).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!(
+                    "the store did not answer within {} ms",
+                    commit_timeout.as_millis()
+                )),
+            }
         };
         match &result {
             Ok(()) if failing => {

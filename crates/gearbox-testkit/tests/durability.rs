@@ -187,3 +187,32 @@ async fn a_restarted_server_replays_its_jobs_with_their_handles() {
         .collect();
     assert_eq!(left, [future], "completed jobs left the store");
 }
+
+#[tokio::test]
+async fn a_store_that_does_not_answer_gets_an_error_not_a_job_created() {
+    // The gate never opens: every commit hangs.
+    let gate = Gate::new(false);
+    let server = TestServer::start_with_store(
+        gearbox_server::Config {
+            store_timeout_ms: 200,
+            ..config()
+        },
+        gate.clone(),
+    )
+    .await;
+    let mut c = server.connect().await;
+    c.send(&bg("f", "", "x")).await;
+    match c.recv().await {
+        Response::Error { code, text } => {
+            assert_eq!(&code[..], b"QUEUE_ERROR");
+            assert!(
+                String::from_utf8_lossy(&text).contains("did not answer within 200 ms"),
+                "{text:?}"
+            );
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // The server itself is fine.
+    c.assert_quiet().await;
+    gate.permits.add_permits(Semaphore::MAX_PERMITS);
+}
