@@ -8,8 +8,6 @@
 //! runs it again); losses are not. The kill moments come from a seeded generator; the seed is
 //! printed, and `GEARBOX_CRASH_SEED=<seed>` replays the same moments.
 
-#[path = "support/pg.rs"]
-mod pg;
 mod support;
 
 use std::collections::{HashMap, HashSet};
@@ -20,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use gearbox_testkit::servers::postgres::PgServer;
 use support::{Gearboxd, TempDir};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -288,8 +287,7 @@ fn sigkill_under_load_loses_no_acknowledged_job() {
 
 #[test]
 fn sigkill_under_load_loses_no_acknowledged_job_postgres() {
-    let Some(pg) = pg::PgServer::start("sigkill_under_load_loses_no_acknowledged_job_postgres")
-    else {
+    let Some(pg) = PgServer::start("sigkill_under_load_loses_no_acknowledged_job_postgres") else {
         return;
     };
     let conninfo = pg.conninfo();

@@ -4,20 +4,15 @@
 //! imported, and a server that cannot be reached stops the start-up. Missing server binaries
 //! print SKIPPED (a failure with CI=true).
 
-#[path = "support/mysql.rs"]
-mod mysql;
-#[path = "support/pg.rs"]
-mod pg;
-#[path = "support/redis.rs"]
-mod redis;
 mod support;
 
 use std::collections::BTreeSet;
 
-use mysql::MariaDb;
+use gearbox_testkit::servers::free_port;
+use gearbox_testkit::servers::mariadb::{self, MariaDb};
+use gearbox_testkit::servers::postgres::PgServer;
+use gearbox_testkit::servers::redis::RedisServer;
 use mysql_async::prelude::Queryable;
-use pg::PgServer;
-use redis::RedisServer;
 use support::{run_to_exit, Conn, Gearboxd};
 
 const CAN_DO: u32 = 1;
@@ -278,7 +273,7 @@ fn mysql_background_jobs_survive_a_restart_with_their_handles() {
             "--mysql-user",
             "root",
             "--mysql-db",
-            mysql::DB,
+            mariadb::DB,
         ],
         &["--store", &url, "--durability", "normal"],
     );
@@ -319,7 +314,7 @@ fn gearmands_mysql_queue_table_is_imported() {
         "--mysql-user",
         "root",
         "--mysql-db",
-        mysql::DB,
+        mariadb::DB,
     ];
     let server = start(&base);
     assert_eq!(show_jobs(&server).len(), 2);
@@ -368,7 +363,7 @@ fn fails(args: &[&str]) -> String {
 
 #[test]
 fn a_server_that_cannot_be_reached_stops_the_start_up() {
-    let port = pg::free_port().to_string();
+    let port = free_port().to_string();
     let conninfo = format!(
         "host=127.0.0.1 port={port} user=nobody password=hunter2 dbname=x connect_timeout=2"
     );

@@ -1,14 +1,12 @@
 //! An outage is logged once when it starts and once when it ends, not once per commit.
 
-mod harness;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gearbox_store::{Batch, Store, StoredJob};
 use gearbox_store_redis::{RedisOptions, RedisStore};
-use harness::RedisServer;
+use gearbox_testkit::servers::redis::RedisServer;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -1,7 +1,5 @@
 //! The Redis store against a real `redis-server` started by the harness.
 
-mod harness;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +7,7 @@ use bytes::Bytes;
 use gearbox_proto::Priority;
 use gearbox_store::{Batch, Durability, Store, StoreError, StoredJob};
 use gearbox_store_redis::{RedisOptions, RedisStore};
-use harness::RedisServer;
+use gearbox_testkit::servers::redis::RedisServer;
 
 fn options(server: &RedisServer, prefix: &str) -> RedisOptions {
     RedisOptions::new("127.0.0.1", server.port())

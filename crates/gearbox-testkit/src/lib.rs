@@ -12,11 +12,15 @@
 //!   gear) and skipping with a printed reason when one is missing outside CI.
 //! - [`gearmand`]: the real C++ gearmand on a free loopback port, for differential tests.
 //! - [`process`]: child processes (third-party tools) killed on drop, every wait bounded.
+//! - [`servers`]: throwaway database servers for the store tests (PostgreSQL, MariaDB,
+//!   Redis), each on a free 127.0.0.1 port in a temporary directory, stopped on drop, and
+//!   SKIPPED when not installed (a failure under CI).
 
 pub mod build;
 pub mod external;
 pub mod gearmand;
 pub mod process;
+pub mod servers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,14 +1,6 @@
-//! A throwaway MariaDB server for a gearboxd test, started from Debian's binaries
-//! (`apt-get install mariadb-server`) in a temporary directory and killed on drop (the
-//! harness of gearbox-store-mysql's tests).
-//!
-//! When the binaries are missing, [`MariaDb::start`] prints `SKIPPED: ...` and returns `None`,
-//! except under CI (`CI=true`), where it panics: there they must be installed
-//! (`.ci/install-deps`).
+//! A throwaway MariaDB server, started from Debian's binaries (`apt-get install
+//! mariadb-server`) in a temporary directory and killed on drop.
 
-#![allow(dead_code)]
-
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -16,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 
-use crate::support::TempDir;
+use super::{free_port, skip};
 
 /// The database the tests use (created at start-up).
 pub const DB: &str = "gearbox";
@@ -25,7 +17,7 @@ pub const DB: &str = "gearbox";
 /// no password), listening on 127.0.0.1 only.
 pub struct MariaDb {
     server: PathBuf,
-    dir: TempDir,
+    dir: tempfile::TempDir,
     /// The TCP port on 127.0.0.1.
     pub port: u16,
     child: Mutex<Option<Child>>,
@@ -39,16 +31,17 @@ impl MariaDb {
             find(&["mariadbd", "mysqld"]),
             find(&["mariadb-install-db", "mysql_install_db"]),
         ) else {
-            let msg = "MariaDB server binaries (mariadbd, mariadb-install-db) not found \
-                       (apt-get install mariadb-server, or run .ci/install-deps)";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg}");
-            }
-            println!("SKIPPED: {test}: {msg}");
-            eprintln!("SKIPPED: {test}: {msg}");
+            skip(
+                test,
+                "MariaDB server binaries (mariadbd, mariadb-install-db) not found \
+                 (apt-get install mariadb-server, or run .ci/install-deps)",
+            );
             return None;
         };
-        let dir = TempDir::new();
+        let dir = tempfile::Builder::new()
+            .prefix("gearbox-mariadb-")
+            .tempdir()
+            .unwrap();
         let data = dir.path().join("data");
         // A temporary directory of its own: servers bootstrapping at once in a shared /tmp
         // collide on temporary table names.
@@ -166,7 +159,8 @@ impl MariaDb {
         });
     }
 
-    /// A plain connection to the test database, for setting up and inspecting tables.
+    /// A plain connection to the test database, for setting up and inspecting tables (on
+    /// the caller's runtime).
     pub async fn conn(&self) -> mysql_async::Conn {
         mysql_async::Conn::from_url(self.url().as_str())
             .await
@@ -191,12 +185,4 @@ fn find(names: &[&str]) -> Option<PathBuf> {
             .map(|d| d.join(name))
             .find(|p| Path::new(p).is_file())
     })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

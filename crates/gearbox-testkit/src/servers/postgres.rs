@@ -1,19 +1,12 @@
-//! A throwaway PostgreSQL server for the gearboxd tests, started from Debian's binaries
-//! (`apt-get install postgresql`) in a temporary directory and stopped on drop (the harness
-//! of gearbox-store-postgres's tests, trimmed).
-//!
-//! When the binaries are missing, [`PgServer::start`] prints `SKIPPED: ...` and returns `None`,
-//! except under CI (`CI=true`), where it panics.
+//! A throwaway PostgreSQL server, started from Debian's binaries (`apt-get install postgresql`)
+//! in a temporary directory and stopped on drop.
 
-#![allow(dead_code)]
-
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::TempDir;
+use super::{free_port, skip};
 
 /// The superuser initdb creates; trust authentication on 127.0.0.1, so no password.
 pub const USER: &str = "gearbox";
@@ -21,7 +14,7 @@ pub const USER: &str = "gearbox";
 /// A PostgreSQL server running in its own temporary directory.
 pub struct PgServer {
     bin: PathBuf,
-    dir: TempDir,
+    dir: tempfile::TempDir,
     /// The TCP port on 127.0.0.1.
     pub port: u16,
     /// Run the server's tools as this user (`postgres` when we are root; initdb refuses root).
@@ -33,19 +26,20 @@ impl PgServer {
     /// when PostgreSQL is not installed outside CI.
     pub fn start(test: &str) -> Option<PgServer> {
         let Some(bin) = find_bin() else {
-            let msg = "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin \
-                       (apt-get install postgresql, or run .ci/install-deps)";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg}");
-            }
-            println!("SKIPPED: {test}: {msg}");
-            eprintln!("SKIPPED: {test}: {msg}");
+            skip(
+                test,
+                "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin \
+                 (apt-get install postgresql, or run .ci/install-deps)",
+            );
             return None;
         };
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         let run_as = root.then(|| "postgres".to_owned());
-        let dir = TempDir::new();
+        let dir = tempfile::Builder::new()
+            .prefix("gearbox-pg-")
+            .tempdir()
+            .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         if root {
             let status = Command::new("chown")
@@ -83,7 +77,7 @@ impl PgServer {
     }
 
     fn data(&self) -> PathBuf {
-        self.dir.join("data")
+        self.dir.path().join("data")
     }
 
     /// A conninfo string for our database on 127.0.0.1.
@@ -99,14 +93,14 @@ impl PgServer {
         format!("postgres://{USER}@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Starts the server and waits until it accepts connections.
+    /// Starts the server (after [`PgServer::stop`]) and waits until it accepts connections.
     pub fn start_again(&self) {
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {}",
             self.port,
             self.dir.path().display()
         );
-        let log = self.dir.join("server.log");
+        let log = self.dir.path().join("server.log");
         let data = self.data();
         let out = self.tool(
             "pg_ctl",
@@ -132,6 +126,11 @@ impl PgServer {
         self.wait_ready();
     }
 
+    /// Stops the server (`pg_ctl stop -m fast`) and waits until it is down.
+    pub fn stop(&self) {
+        self.pg_ctl_stop("fast");
+    }
+
     fn pg_ctl_stop(&self, mode: &str) -> Output {
         let data = self.data();
         self.tool(
@@ -149,60 +148,76 @@ impl PgServer {
         )
     }
 
-    /// Runs `sql` (one or more statements) and returns the first column of every row.
-    pub fn query(&self, sql: &str) -> Vec<String> {
+    /// Connects until the server answers a query, for at most 30 seconds. Runs on its own
+    /// thread and runtime, so that it can be called from async tests.
+    fn wait_ready(&self) {
         let conninfo = self.conninfo();
-        let sql = sql.to_owned();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-                    .await
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
                     .unwrap();
-                tokio::spawn(conn);
-                let rows = client.simple_query(&sql).await.unwrap();
-                rows.into_iter()
-                    .filter_map(|m| match m {
-                        tokio_postgres::SimpleQueryMessage::Row(r) => {
-                            Some(r.get(0).unwrap_or("").to_owned())
+                loop {
+                    let attempt = rt.block_on(async {
+                        let (client, conn) =
+                            tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await?;
+                        tokio::spawn(conn);
+                        client.simple_query("SELECT 1").await.map(|_| ())
+                    });
+                    match attempt {
+                        Ok(()) => return,
+                        Err(e) if Instant::now() > deadline => {
+                            panic!("PostgreSQL is not ready: {e}")
                         }
-                        _ => None,
-                    })
-                    .collect()
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                }
             })
-        })
-        .join()
-        .unwrap()
+            .join()
+            .unwrap()
+        });
     }
 
-    /// Connects until the server answers a query, for at most 30 seconds.
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// A plain client for setting up and inspecting tables (on the caller's runtime).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.conninfo(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    /// Runs `sql` (one or more statements) and returns the first column of every row. Runs
+    /// on its own thread and runtime, so that it can be called from sync and async tests.
+    pub fn query(&self, sql: &str) -> Vec<String> {
         let conninfo = self.conninfo();
-        loop {
-            let c = conninfo.clone();
-            let attempt = std::thread::spawn(move || {
+        std::thread::scope(|s| {
+            s.spawn(|| {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .unwrap();
                 rt.block_on(async {
-                    let (client, conn) = tokio_postgres::connect(&c, tokio_postgres::NoTls).await?;
+                    let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
                     tokio::spawn(conn);
-                    client.simple_query("SELECT 1").await.map(|_| ())
+                    let rows = client.simple_query(sql).await.unwrap();
+                    rows.into_iter()
+                        .filter_map(|m| match m {
+                            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                                Some(r.get(0).unwrap_or("").to_owned())
+                            }
+                            _ => None,
+                        })
+                        .collect()
                 })
             })
             .join()
-            .unwrap();
-            match attempt {
-                Ok(()) => return,
-                Err(e) if Instant::now() > deadline => panic!("PostgreSQL is not ready: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
+            .unwrap()
+        })
     }
 
     /// Runs one of the server's tools, as `postgres` when we are root.
@@ -245,15 +260,6 @@ fn find_bin() -> Option<PathBuf> {
         .collect();
     found.sort();
     found.pop().map(|(_, bin)| bin)
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn text(out: &Output) -> String {
