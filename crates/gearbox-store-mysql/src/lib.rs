@@ -34,16 +34,15 @@
 mod sql;
 mod writer;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use gearbox_store::remote::Remote;
 use gearbox_store::{Batch, BoxFuture, Durability, Store, StoreError, StoredJob};
 use mysql_async::{Opts, OptsBuilder};
-use tokio::sync::{mpsc, oneshot};
 
-use writer::{Counters, Reply, Request, Writer};
+use writer::Mysql;
 
 /// The name of our table unless another is configured (`--mysql-table`).
 pub const DEFAULT_TABLE: &str = "gearbox_jobs";
@@ -191,8 +190,7 @@ pub struct MysqlStats {
 /// closed.
 #[derive(Debug)]
 pub struct MysqlStore {
-    requests: mpsc::UnboundedSender<Request>,
-    counters: Arc<Counters>,
+    remote: Remote,
     location: String,
 }
 
@@ -213,30 +211,17 @@ impl MysqlStore {
         let quoted = sql::quote_ident(table)?;
         let opts = opts.into_mysql_options()?;
         let location = opts.location();
-        let counters = Arc::new(Counters::default());
-        let mut writer = Writer {
+        let backend = Mysql {
             opts: opts.driver_opts(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             durability,
             location: location.clone(),
             table: table.to_owned(),
             quoted,
-            counters: counters.clone(),
-            conn: None,
-            failing: false,
-            backoff: writer::MIN_BACKOFF,
-            next_attempt: Instant::now(),
-            last_error: None,
         };
-        writer.connect().await?;
-        let (requests, inbox) = mpsc::unbounded_channel();
-        tokio::spawn(writer.run(inbox));
+        let remote = Remote::start(backend, location.clone()).await?;
         tracing::info!(store = %location, table, %durability, "job store connected");
-        Ok(MysqlStore {
-            requests,
-            counters,
-            location,
-        })
+        Ok(MysqlStore { remote, location })
     }
 
     /// Moves every job of a gearmand queue table (`unique_key`, `function_name`, `priority`,
@@ -256,53 +241,33 @@ impl MysqlStore {
     where
         F: FnMut() -> Bytes + Send + 'static,
     {
-        let table = gearmand_table.to_owned();
-        self.request(|reply| Request::Import {
-            table,
-            new_handle: Box::new(new_handle),
-            reply,
-        })
-        .await
+        self.remote
+            .import(gearmand_table.to_owned(), Box::new(new_handle))
+            .await
     }
 
     /// Finishes the requests already queued, closes the connection and stops the writer.
     /// Later operations fail with [`StoreError::Closed`]. Closing twice is fine.
     pub async fn close(&self) {
-        let (reply, done) = oneshot::channel();
-        if self.requests.send(Request::Close { reply }).is_ok() {
-            let _ = done.await;
-        }
+        self.remote.close().await
     }
 
     /// The counters since the store was created.
     pub fn stats(&self) -> MysqlStats {
-        let c = &self.counters;
+        let s = self.remote.stats();
         MysqlStats {
-            transactions: c.transactions.load(Ordering::Relaxed),
-            batches: c.batches.load(Ordering::Relaxed),
-            jobs_persisted: c.persisted.load(Ordering::Relaxed),
-            jobs_removed: c.removed.load(Ordering::Relaxed),
-            failed_transactions: c.failures.load(Ordering::Relaxed),
-            connects: c.connects.load(Ordering::Relaxed),
+            transactions: s.transactions,
+            batches: s.batches,
+            jobs_persisted: s.jobs_persisted,
+            jobs_removed: s.jobs_removed,
+            failed_transactions: s.failed_transactions,
+            connects: s.connects,
         }
     }
 
     /// The server and database, as `mysql://user@host:port/db` without password.
     pub fn location(&self) -> &str {
         &self.location
-    }
-
-    /// Queues a request now and returns the future of its answer.
-    fn request<T: Send + 'static>(
-        &self,
-        make: impl FnOnce(Reply<T>) -> Request,
-    ) -> BoxFuture<'static, T> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.requests.send(make(reply));
-        Box::pin(async move {
-            sent.map_err(|_| StoreError::Closed)?;
-            answer.await.map_err(|_| StoreError::Closed)?
-        })
     }
 }
 
@@ -312,7 +277,7 @@ impl Store for MysqlStore {
     }
 
     fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
-        self.request(|reply| Request::Load { reply })
+        self.remote.load()
     }
 
     /// Fails at once with [`StoreError::InvalidRow`], writing nothing of the batch, when a
@@ -322,6 +287,6 @@ impl Store for MysqlStore {
         if let Some(err) = batch.persist.iter().find_map(sql::unstorable) {
             return Box::pin(std::future::ready(Err(err)));
         }
-        self.request(|reply| Request::Commit { batch, reply })
+        self.remote.commit(batch)
     }
 }

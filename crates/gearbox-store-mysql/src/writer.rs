@@ -1,32 +1,24 @@
-//! The writer task: owns the MySQL connection, commits in groups and reconnects.
+//! The MySQL side of the writer task: connecting, the group transaction, loading and the
+//! gearmand import. The task itself (group commit, reconnection, outage logging, counters) is
+//! [`gearbox_store::remote`].
 //!
-//! Every request reaches the task over one channel, so requests are served in the order they
-//! were made. Consecutive commit requests are drained into one transaction (group commit):
-//! while one transaction commits, the next ones queue up and then share the following one,
-//! written as one `DELETE ... WHERE handle IN (...)` and one multi-row
-//! `INSERT ... ON DUPLICATE KEY UPDATE` (split into chunks only when very large). Every caller
-//! of a group is answered after its COMMIT.
-//!
-//! When the connection is lost the task drops it and reconnects with exponential back-off
-//! (also while idle). Requests made meanwhile fail at once with [`StoreError::Unavailable`]
-//! unless a reconnection attempt is due, in which case they wait for that one attempt.
+//! A group is written as one `DELETE ... WHERE handle IN (...)` and one multi-row
+//! `INSERT ... ON DUPLICATE KEY UPDATE` (split into chunks only when very large). A
+//! connection that died silently is noticed by the next statement, which fails with
+//! [`StoreError::Unavailable`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_proto::Priority;
+use gearbox_store::remote::Backend;
 use gearbox_store::{Batch, Durability, StoreError, StoredJob};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Params, Row, Value};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::sql::{self, classify};
-
-/// The most commit requests put into one transaction.
-const MAX_GROUP: usize = 4096;
 
 /// The most rows in one INSERT or handles in one DELETE (8 placeholders a row stays far
 /// below the protocol's 65,535).
@@ -35,47 +27,8 @@ const MAX_ROWS: usize = 2000;
 /// Payload bytes after which an INSERT is split, to stay below `max_allowed_packet`.
 const MAX_STATEMENT_BYTES: usize = 4 << 20;
 
-/// First wait before reconnecting after a loss; doubled after each failed attempt.
-pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The longest wait between two reconnection attempts.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-/// Where the answer to a request goes.
-pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// Makes a new handle for each imported gearmand job.
-pub(crate) type HandleMaker = Box<dyn FnMut() -> Bytes + Send>;
-
-/// What the store asks of its writer task.
-pub(crate) enum Request {
-    /// Apply a batch; answered after the transaction that carries it commits.
-    Commit { batch: Batch, reply: Reply<()> },
-    /// Read every stored job in replay order.
-    Load { reply: Reply<Vec<StoredJob>> },
-    /// Move the rows of a gearmand queue table into ours.
-    Import {
-        table: String,
-        new_handle: HandleMaker,
-        reply: Reply<usize>,
-    },
-    /// Stop; later requests get [`StoreError::Closed`].
-    Close { reply: oneshot::Sender<()> },
-}
-
-/// Counters shared with the store handle, for tests and metrics.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub transactions: AtomicU64,
-    pub batches: AtomicU64,
-    pub persisted: AtomicU64,
-    pub removed: AtomicU64,
-    pub failures: AtomicU64,
-    pub connects: AtomicU64,
-}
-
-/// The state owned by the writer task.
-pub(crate) struct Writer {
+/// What the writer task needs to talk to MySQL.
+pub(crate) struct Mysql {
     pub opts: Opts,
     pub connect_timeout: Duration,
     pub durability: Durability,
@@ -83,21 +36,37 @@ pub(crate) struct Writer {
     pub location: String,
     pub table: String,
     pub quoted: String,
-    pub counters: Arc<Counters>,
-    pub conn: Option<Conn>,
-    /// True from a lost connection or failed transaction until the next success: errors are
-    /// logged once per outage, not once per batch.
-    pub failing: bool,
-    /// The current back-off and when the next reconnection attempt is due.
-    pub backoff: Duration,
-    pub next_attempt: Instant,
-    /// The last connection error, returned to requests made before the next attempt.
-    pub last_error: Option<StoreError>,
 }
 
-impl Writer {
+impl Mysql {
+    /// Creates our table if missing and checks the columns of an existing one.
+    async fn migrate(&self, conn: &mut Conn) -> Result<(), StoreError> {
+        let db = |e| classify(e, &self.location);
+        conn.query_drop(sql::CREATE_JOBS.replace("{table}", &self.quoted))
+            .await
+            .map_err(db)?;
+        let have: Vec<String> = conn
+            .exec(sql::COLUMNS_OF, (self.table.as_str(),))
+            .await
+            .map_err(db)?;
+        if let Some(missing) = sql::OUR_COLUMNS
+            .iter()
+            .find(|c| !have.iter().any(|h| h == *c))
+        {
+            return Err(StoreError::SchemaMismatch {
+                table: self.table.clone(),
+                column: (*missing).into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Backend for Mysql {
+    type Conn = Conn;
+
     /// Connects, creates our table if missing and checks its columns.
-    pub(crate) async fn connect(&mut self) -> Result<(), StoreError> {
+    async fn connect(&mut self) -> Result<Conn, StoreError> {
         let location = self.location.clone();
         let db = |e| classify(e, &location);
         let mut conn =
@@ -133,250 +102,20 @@ impl Writer {
                 tracing::warn!(store = %location, innodb_flush_log_at_trx_commit = ?flush, "durability fsync asked, but the server does not flush its log at each commit: set innodb_flush_log_at_trx_commit = 1");
             }
         }
-        self.conn = Some(conn);
-        self.counters.connects.fetch_add(1, Ordering::Relaxed);
-        self.backoff = MIN_BACKOFF;
-        self.last_error = None;
-        Ok(())
+        Ok(conn)
     }
 
-    /// Creates our table if missing and checks the columns of an existing one.
-    async fn migrate(&self, conn: &mut Conn) -> Result<(), StoreError> {
-        let db = |e| classify(e, &self.location);
-        conn.query_drop(sql::CREATE_JOBS.replace("{table}", &self.quoted))
-            .await
-            .map_err(db)?;
-        let have: Vec<String> = conn
-            .exec(sql::COLUMNS_OF, (self.table.as_str(),))
-            .await
-            .map_err(db)?;
-        if let Some(missing) = sql::OUR_COLUMNS
-            .iter()
-            .find(|c| !have.iter().any(|h| h == *c))
-        {
-            return Err(StoreError::SchemaMismatch {
-                table: self.table.clone(),
-                column: (*missing).into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Serves requests until the store is dropped or closed.
-    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
-        let mut next = None;
-        loop {
-            let request = match next.take() {
-                Some(request) => request,
-                None if self.conn.is_none() => {
-                    tokio::select! {
-                        r = rx.recv() => match r {
-                            Some(r) => r,
-                            None => break,
-                        },
-                        _ = tokio::time::sleep_until(self.next_attempt.into()) => {
-                            let _ = self.ensure_connected().await;
-                            continue;
-                        }
-                    }
-                }
-                None => match rx.recv().await {
-                    Some(request) => request,
-                    None => break,
-                },
-            };
-            match request {
-                Request::Commit { batch, reply } => {
-                    let mut group = vec![(batch, reply)];
-                    while group.len() < MAX_GROUP {
-                        match rx.try_recv() {
-                            Ok(Request::Commit { batch, reply }) => group.push((batch, reply)),
-                            Ok(other) => {
-                                next = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    self.commit_group(group).await;
-                }
-                Request::Load { reply } => {
-                    let result = self.load().await;
-                    self.note(&result);
-                    let _ = reply.send(result);
-                }
-                Request::Import {
-                    table,
-                    mut new_handle,
-                    reply,
-                } => {
-                    let result = self.import(&table, &mut *new_handle).await;
-                    self.note(&result);
-                    let _ = reply.send(result);
-                }
-                Request::Close { reply } => {
-                    if let Some(conn) = self.conn.take() {
-                        let _ = conn.disconnect().await;
-                    }
-                    tracing::debug!(store = %self.location, "job store closed");
-                    let _ = reply.send(());
-                    return;
-                }
-            }
-        }
-        if let Some(conn) = self.conn.take() {
-            let _ = conn.disconnect().await;
-        }
-        tracing::debug!(store = %self.location, "job store writer stopped");
-    }
-
-    /// Makes sure there is a connection: reconnects if an attempt is due, otherwise fails at
-    /// once with the last connection error. (A connection that died silently is noticed by
-    /// the next statement, which fails with [`StoreError::Unavailable`].)
-    async fn ensure_connected(&mut self) -> Result<(), StoreError> {
-        if self.conn.is_some() {
-            return Ok(());
-        }
-        if Instant::now() < self.next_attempt {
-            return Err(self.last_error.clone().unwrap_or(StoreError::Closed));
-        }
-        match self.connect().await {
-            Ok(()) => {
-                if self.failing {
-                    self.failing = false;
-                    tracing::info!(store = %self.location, "job store reconnected: commits succeed again");
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.next_attempt = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                if self.failing {
-                    tracing::debug!(store = %self.location, error = %e, "job store reconnection failed");
-                } else {
-                    self.failing = true;
-                    tracing::error!(store = %self.location, error = %e, cause = %cause(&e), "cannot reach the job store; background submits fail until it is back, reconnecting");
-                }
-                self.last_error = Some(e.clone());
-                Err(e)
-            }
-        }
-    }
-    /// Forgets a lost connection; the next attempt is due at once.
-    fn lost(&mut self, err: Option<&StoreError>) {
-        self.conn = None;
-        self.next_attempt = Instant::now();
-        self.backoff = MIN_BACKOFF;
-        if let Some(e) = err {
-            self.last_error = Some(e.clone());
-        }
-    }
-
-    /// After any operation: a connection loss drops the connection, and outages are logged
-    /// once when they start and once when they end.
-    fn note<T>(&mut self, result: &Result<T, StoreError>) {
-        match result {
-            Ok(_) => {
-                if self.failing {
-                    self.failing = false;
-                    tracing::info!(store = %self.location, "job store recovered: commits succeed again");
-                }
-            }
-            Err(e) => {
-                let unavailable = matches!(e, StoreError::Unavailable { .. });
-                if unavailable && self.conn.is_some() {
-                    self.lost(Some(e));
-                }
-                if self.failing {
-                    tracing::debug!(store = %self.location, error = %e, "job store operation failed again");
-                } else if unavailable
-                    || matches!(
-                        e,
-                        StoreError::DiskFull { .. }
-                            | StoreError::Io { .. }
-                            | StoreError::ReadOnly { .. }
-                    )
-                {
-                    self.failing = true;
-                    tracing::error!(store = %self.location, error = %e, cause = %cause(e), "job store failed; background submits fail until it recovers");
-                } else {
-                    tracing::warn!(store = %self.location, error = %e, cause = %cause(e), "job store operation failed");
-                }
-            }
-        }
-    }
-
-    async fn commit_group(&mut self, group: Vec<(Batch, Reply<()>)>) {
-        let writes: usize = group.iter().map(|(b, _)| b.len()).sum();
-        if writes == 0 {
-            for (_, reply) in group {
-                let _ = reply.send(Ok(()));
-            }
-            return;
-        }
-        let started = Instant::now();
-        let result = match self.ensure_connected().await {
-            Ok(()) => {
-                let (deletes, upserts) = net_effect(group.iter().map(|(b, _)| b));
-                let result = self.write_group(&deletes, &upserts).await;
-                self.finish_tx(result).await
-            }
-            Err(e) => Err(e),
-        };
-        match &result {
-            Ok(()) => {
-                let c = &self.counters;
-                c.transactions.fetch_add(1, Ordering::Relaxed);
-                c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
-                let persisted: usize = group.iter().map(|(b, _)| b.persist.len()).sum();
-                c.persisted.fetch_add(persisted as u64, Ordering::Relaxed);
-                c.removed
-                    .fetch_add((writes - persisted) as u64, Ordering::Relaxed);
-                tracing::trace!(
-                    store = %self.location,
-                    batches = group.len(),
-                    writes,
-                    micros = started.elapsed().as_micros() as u64,
-                    "group commit"
-                );
-            }
-            Err(_) => {
-                self.counters.failures.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.note(&result);
-        for (_, reply) in group {
-            let _ = reply.send(result.clone());
-        }
-    }
-
-    /// After a transaction body: on a failure that left the connection up, rolls back (and
-    /// drops the connection if even that fails, so that no half transaction lingers).
-    async fn finish_tx<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(e) = &result {
-            if !matches!(e, StoreError::Unavailable { .. }) {
-                if let Some(conn) = self.conn.as_mut() {
-                    if conn.query_drop("ROLLBACK").await.is_err() {
-                        self.conn = None;
-                        self.next_attempt = Instant::now();
-                    }
-                }
-            }
-        }
-        result
+    fn check_table(&self, table: &str) -> Result<(), StoreError> {
+        sql::quote_ident(table).map(drop)
     }
 
     /// One transaction with the net effect of a group: one DELETE and one multi-row upsert
     /// (each split only when very large).
-    async fn write_group(
-        &mut self,
-        deletes: &[Bytes],
-        upserts: &[&StoredJob],
-    ) -> Result<(), StoreError> {
+    async fn apply(&mut self, conn: &mut Conn, batches: &[Batch]) -> Result<(), StoreError> {
+        let (deletes, upserts) = net_effect(batches.iter());
         let location = self.location.clone();
         let db = |e| classify(e, &location);
         let quoted = self.quoted.clone();
-        let conn = self.conn.as_mut().ok_or(StoreError::Closed)?;
         conn.query_drop("START TRANSACTION").await.map_err(db)?;
         for chunk in deletes.chunks(MAX_ROWS) {
             let marks = vec!["?"; chunk.len()].join(", ");
@@ -388,17 +127,15 @@ impl Writer {
             .await
             .map_err(db)?;
         }
-        insert_rows(conn, &quoted, upserts, true)
+        insert_rows(conn, &quoted, &upserts, true)
             .await
             .map_err(db)?;
         conn.query_drop("COMMIT").await.map_err(db)
     }
 
-    async fn load(&mut self) -> Result<Vec<StoredJob>, StoreError> {
-        self.ensure_connected().await?;
+    async fn load(&mut self, conn: &mut Conn) -> Result<Vec<StoredJob>, StoreError> {
         let location = self.location.clone();
         let quoted = self.quoted.clone();
-        let conn = self.conn.as_mut().ok_or(StoreError::Closed)?;
         let rows: Vec<Row> = conn
             .exec(
                 format!("SELECT {} FROM {quoted} ORDER BY seq", sql::WRITE_COLUMNS),
@@ -416,29 +153,18 @@ impl Writer {
 
     async fn import(
         &mut self,
+        conn: &mut Conn,
         table: &str,
         new_handle: &mut (dyn FnMut() -> Bytes + Send),
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Option<usize>, StoreError> {
         let quoted = sql::quote_ident(table)?;
-        self.ensure_connected().await?;
-        let result = self.import_tx(table, &quoted, new_handle).await;
-        self.finish_tx(result).await
-    }
-
-    async fn import_tx(
-        &mut self,
-        table: &str,
-        quoted: &str,
-        new_handle: &mut (dyn FnMut() -> Bytes + Send),
-    ) -> Result<usize, StoreError> {
         let location = self.location.clone();
         let db = |e| classify(e, &location);
         let ours = self.quoted.clone();
-        let conn = self.conn.as_mut().ok_or(StoreError::Closed)?;
         let have: Vec<String> = conn.exec(sql::COLUMNS_OF, (table,)).await.map_err(db)?;
         if have.is_empty() {
             tracing::debug!(store = %location, table, "no gearmand queue table to import");
-            return Ok(0);
+            return Ok(None);
         }
         if let Some(column) = sql::GEARMAND_COLUMNS
             .iter()
@@ -497,12 +223,17 @@ impl Writer {
             .map_err(db)?;
         conn.query_drop("COMMIT").await.map_err(db)?;
         let count = jobs.len();
-        self.counters.transactions.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .persisted
-            .fetch_add(count as u64, Ordering::Relaxed);
         tracing::info!(store = %location, table, jobs = count, "imported the gearmand queue");
-        Ok(count)
+        Ok(Some(count))
+    }
+
+    /// Rolls back; `false` (the connection is dropped) if even that fails.
+    async fn rollback(&mut self, conn: &mut Conn) -> bool {
+        conn.query_drop("ROLLBACK").await.is_ok()
+    }
+
+    async fn disconnect(&mut self, conn: Conn) {
+        let _ = conn.disconnect().await;
     }
 }
 
@@ -550,16 +281,6 @@ async fn insert_rows(
     }
     Ok(())
 }
-
-/// The driver's own message behind a store error (the store error says what to do, this says
-/// what happened), for logs.
-fn cause(e: &StoreError) -> String {
-    match std::error::Error::source(e) {
-        Some(source) => source.to_string(),
-        None => String::new(),
-    }
-}
-
 /// The handles to delete and the jobs to write (in the order their rows must be created) that
 /// have the same effect as applying `batches` one after the other, each persisting before it
 /// removes.

@@ -1,68 +1,16 @@
-//! The writer task: owns the PostgreSQL connection, commits in groups and reconnects.
-//!
-//! Every request reaches the task over one channel, so requests are served in the order they
-//! were made. Consecutive commit requests are drained into one transaction (group commit):
-//! while one transaction commits, the next ones queue up and then share the following one.
-//! Every caller of a group is answered after its COMMIT.
-//!
-//! When the connection is lost the task drops it and reconnects with exponential back-off
-//! (also while idle). Requests made meanwhile fail at once with [`StoreError::Unavailable`]
-//! unless a reconnection attempt is due, in which case they wait for that one attempt.
+//! The PostgreSQL side of the writer task: connecting, the group transaction, loading and
+//! the gearmand import. The task itself (group commit, reconnection, outage logging,
+//! counters) is [`gearbox_store::remote`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gearbox_proto::Priority;
+use gearbox_store::remote::Backend;
 use gearbox_store::{Batch, Durability, StoreError, StoredJob};
-use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use crate::sql::{self, classify, Sql};
-
-/// The most commit requests put into one transaction.
-const MAX_GROUP: usize = 4096;
-
-/// First wait before reconnecting after a loss; doubled after each failed attempt.
-pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The longest wait between two reconnection attempts.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-/// Where the answer to a request goes.
-pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// Makes a new handle for each imported gearmand job.
-pub(crate) type HandleMaker = Box<dyn FnMut() -> Bytes + Send>;
-
-/// What the store asks of its writer task.
-pub(crate) enum Request {
-    /// Apply a batch; answered after the transaction that carries it commits.
-    Commit { batch: Batch, reply: Reply<()> },
-    /// Read every stored job in replay order.
-    Load { reply: Reply<Vec<StoredJob>> },
-    /// Move the rows of a gearmand queue table into ours.
-    Import {
-        table: String,
-        new_handle: HandleMaker,
-        reply: Reply<usize>,
-    },
-    /// Stop; later requests get [`StoreError::Closed`].
-    Close { reply: oneshot::Sender<()> },
-}
-
-/// Counters shared with the store handle, for tests and metrics.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub transactions: AtomicU64,
-    pub batches: AtomicU64,
-    pub persisted: AtomicU64,
-    pub removed: AtomicU64,
-    pub failures: AtomicU64,
-    pub connects: AtomicU64,
-}
 
 /// A live connection with its prepared statements.
 pub(crate) struct Conn {
@@ -71,8 +19,8 @@ pub(crate) struct Conn {
     delete: Statement,
 }
 
-/// The state owned by the writer task.
-pub(crate) struct Writer {
+/// What the writer task needs to talk to PostgreSQL.
+pub(crate) struct Postgres {
     pub config: Config,
     pub durability: Durability,
     /// Server and database, without password, for logs and errors.
@@ -80,52 +28,9 @@ pub(crate) struct Writer {
     pub table: String,
     pub quoted: String,
     pub sql: Sql,
-    pub counters: Arc<Counters>,
-    pub conn: Option<Conn>,
-    /// True from a lost connection or failed transaction until the next success: errors are
-    /// logged once per outage, not once per batch.
-    pub failing: bool,
-    /// The current back-off and when the next reconnection attempt is due.
-    pub backoff: Duration,
-    pub next_attempt: Instant,
-    /// The last connection error, returned to requests made before the next attempt.
-    pub last_error: Option<StoreError>,
 }
 
-impl Writer {
-    /// Connects, creates our table if missing and prepares the statements.
-    pub(crate) async fn connect(&mut self) -> Result<(), StoreError> {
-        let location = self.location.clone();
-        let db = |e| classify(e, &location);
-        let (mut client, connection) = self.config.connect(NoTls).await.map_err(db)?;
-        let log_location = location.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(store = %log_location, error = %e, "job store connection ended");
-            }
-        });
-        let sync = match self.durability {
-            Durability::Fsync => "on",
-            Durability::Normal | Durability::None => "off",
-        };
-        client
-            .batch_execute(&format!("SET synchronous_commit = {sync}"))
-            .await
-            .map_err(db)?;
-        self.migrate(&mut client).await?;
-        let upsert = client.prepare(&self.sql.upsert).await.map_err(db)?;
-        let delete = client.prepare(&self.sql.delete).await.map_err(db)?;
-        self.conn = Some(Conn {
-            client,
-            upsert,
-            delete,
-        });
-        self.counters.connects.fetch_add(1, Ordering::Relaxed);
-        self.backoff = MIN_BACKOFF;
-        self.last_error = None;
-        Ok(())
-    }
-
+impl Postgres {
     /// Creates our table if missing (serialised by an advisory lock, since other servers may
     /// do the same at the same moment) and checks the columns of an existing one.
     async fn migrate(&self, client: &mut Client) -> Result<(), StoreError> {
@@ -157,198 +62,53 @@ impl Writer {
         }
         Ok(())
     }
+}
 
-    /// Serves requests until the store is dropped or closed.
-    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
-        let mut next = None;
-        loop {
-            let request = match next.take() {
-                Some(request) => request,
-                None if self.conn.is_none() => {
-                    tokio::select! {
-                        r = rx.recv() => match r {
-                            Some(r) => r,
-                            None => break,
-                        },
-                        _ = tokio::time::sleep_until(self.next_attempt.into()) => {
-                            let _ = self.ensure_connected().await;
-                            continue;
-                        }
-                    }
-                }
-                None => match rx.recv().await {
-                    Some(request) => request,
-                    None => break,
-                },
-            };
-            match request {
-                Request::Commit { batch, reply } => {
-                    let mut group = vec![(batch, reply)];
-                    while group.len() < MAX_GROUP {
-                        match rx.try_recv() {
-                            Ok(Request::Commit { batch, reply }) => group.push((batch, reply)),
-                            Ok(other) => {
-                                next = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    self.commit_group(group).await;
-                }
-                Request::Load { reply } => {
-                    let result = self.load().await;
-                    self.note(&result);
-                    let _ = reply.send(result);
-                }
-                Request::Import {
-                    table,
-                    mut new_handle,
-                    reply,
-                } => {
-                    let result = self.import(&table, &mut *new_handle).await;
-                    self.note(&result);
-                    let _ = reply.send(result);
-                }
-                Request::Close { reply } => {
-                    self.conn = None;
-                    tracing::debug!(store = %self.location, "job store closed");
-                    let _ = reply.send(());
-                    return;
-                }
-            }
-        }
-        tracing::debug!(store = %self.location, "job store writer stopped");
-    }
+impl Backend for Postgres {
+    type Conn = Conn;
 
-    /// Makes sure there is a live connection: reconnects if an attempt is due, otherwise
-    /// fails at once with the last connection error.
-    async fn ensure_connected(&mut self) -> Result<(), StoreError> {
-        if let Some(conn) = &self.conn {
-            if !conn.client.is_closed() {
-                return Ok(());
+    /// Connects, creates our table if missing and prepares the statements.
+    async fn connect(&mut self) -> Result<Conn, StoreError> {
+        let location = self.location.clone();
+        let db = |e| classify(e, &location);
+        let (mut client, connection) = self.config.connect(NoTls).await.map_err(db)?;
+        let log_location = location.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(store = %log_location, error = %e, "job store connection ended");
             }
-            self.lost(None);
-        }
-        if Instant::now() < self.next_attempt {
-            return Err(self.last_error.clone().unwrap_or(StoreError::Closed));
-        }
-        match self.connect().await {
-            Ok(()) => {
-                if self.failing {
-                    self.failing = false;
-                    tracing::info!(store = %self.location, "job store reconnected: commits succeed again");
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.next_attempt = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                if self.failing {
-                    tracing::debug!(store = %self.location, error = %e, "job store reconnection failed");
-                } else {
-                    self.failing = true;
-                    tracing::error!(store = %self.location, error = %e, cause = %cause(&e), "cannot reach the job store; background submits fail until it is back, reconnecting");
-                }
-                self.last_error = Some(e.clone());
-                Err(e)
-            }
-        }
-    }
-
-    /// Forgets a lost connection; the next attempt is due at once.
-    fn lost(&mut self, err: Option<&StoreError>) {
-        self.conn = None;
-        self.next_attempt = Instant::now();
-        self.backoff = MIN_BACKOFF;
-        if let Some(e) = err {
-            self.last_error = Some(e.clone());
-        }
-    }
-
-    /// After any operation: a connection loss drops the connection, and outages are logged
-    /// once when they start and once when they end.
-    fn note<T>(&mut self, result: &Result<T, StoreError>) {
-        match result {
-            Ok(_) => {
-                if self.failing {
-                    self.failing = false;
-                    tracing::info!(store = %self.location, "job store recovered: commits succeed again");
-                }
-            }
-            Err(e) => {
-                let unavailable = matches!(e, StoreError::Unavailable { .. });
-                if unavailable && self.conn.is_some() {
-                    self.lost(Some(e));
-                }
-                if self.failing {
-                    tracing::debug!(store = %self.location, error = %e, "job store operation failed again");
-                } else if unavailable
-                    || matches!(
-                        e,
-                        StoreError::DiskFull { .. }
-                            | StoreError::Io { .. }
-                            | StoreError::ReadOnly { .. }
-                    )
-                {
-                    self.failing = true;
-                    tracing::error!(store = %self.location, error = %e, cause = %cause(e), "job store failed; background submits fail until it recovers");
-                } else {
-                    tracing::warn!(store = %self.location, error = %e, cause = %cause(e), "job store operation failed");
-                }
-            }
-        }
-    }
-
-    async fn commit_group(&mut self, group: Vec<(Batch, Reply<()>)>) {
-        let writes: usize = group.iter().map(|(b, _)| b.len()).sum();
-        if writes == 0 {
-            for (_, reply) in group {
-                let _ = reply.send(Ok(()));
-            }
-            return;
-        }
-        let started = Instant::now();
-        let result = match self.ensure_connected().await {
-            Ok(()) => self.write_group(group.iter().map(|(b, _)| b)).await,
-            Err(e) => Err(e),
+        });
+        let sync = match self.durability {
+            Durability::Fsync => "on",
+            Durability::Normal | Durability::None => "off",
         };
-        match &result {
-            Ok(()) => {
-                let c = &self.counters;
-                c.transactions.fetch_add(1, Ordering::Relaxed);
-                c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
-                let persisted: usize = group.iter().map(|(b, _)| b.persist.len()).sum();
-                c.persisted.fetch_add(persisted as u64, Ordering::Relaxed);
-                c.removed
-                    .fetch_add((writes - persisted) as u64, Ordering::Relaxed);
-                tracing::trace!(
-                    store = %self.location,
-                    batches = group.len(),
-                    writes,
-                    micros = started.elapsed().as_micros() as u64,
-                    "group commit"
-                );
-            }
-            Err(_) => {
-                self.counters.failures.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.note(&result);
-        for (_, reply) in group {
-            let _ = reply.send(result.clone());
-        }
+        client
+            .batch_execute(&format!("SET synchronous_commit = {sync}"))
+            .await
+            .map_err(db)?;
+        self.migrate(&mut client).await?;
+        let upsert = client.prepare(&self.sql.upsert).await.map_err(db)?;
+        let delete = client.prepare(&self.sql.delete).await.map_err(db)?;
+        Ok(Conn {
+            client,
+            upsert,
+            delete,
+        })
+    }
+
+    fn is_closed(&self, conn: &Conn) -> bool {
+        conn.client.is_closed()
+    }
+
+    fn check_table(&self, table: &str) -> Result<(), StoreError> {
+        sql::quote_ident(table).map(drop)
     }
 
     /// One transaction with the net effect of the batches applied in order.
-    async fn write_group<'b>(
-        &mut self,
-        batches: impl Iterator<Item = &'b Batch>,
-    ) -> Result<(), StoreError> {
-        let (deletes, upserts) = net_effect(batches);
+    async fn apply(&mut self, conn: &mut Conn, batches: &[Batch]) -> Result<(), StoreError> {
+        let (deletes, upserts) = net_effect(batches.iter());
         let location = self.location.clone();
         let db = |e| classify(e, &location);
-        let conn = self.conn.as_mut().ok_or(StoreError::Closed)?;
         let tx = conn.client.transaction().await.map_err(db)?;
         if !deletes.is_empty() {
             tx.execute(&conn.delete, &[&deletes]).await.map_err(db)?;
@@ -374,10 +134,8 @@ impl Writer {
         tx.commit().await.map_err(db)
     }
 
-    async fn load(&mut self) -> Result<Vec<StoredJob>, StoreError> {
-        self.ensure_connected().await?;
+    async fn load(&mut self, conn: &mut Conn) -> Result<Vec<StoredJob>, StoreError> {
         let location = self.location.clone();
-        let conn = self.conn.as_ref().ok_or(StoreError::Closed)?;
         let rows = conn
             .client
             .query(&self.sql.select, &[])
@@ -393,14 +151,13 @@ impl Writer {
 
     async fn import(
         &mut self,
+        conn: &mut Conn,
         table: &str,
         new_handle: &mut (dyn FnMut() -> Bytes + Send),
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Option<usize>, StoreError> {
         let quoted = sql::quote_ident(table)?;
-        self.ensure_connected().await?;
         let location = self.location.clone();
         let db = |e| classify(e, &location);
-        let conn = self.conn.as_mut().ok_or(StoreError::Closed)?;
         let tx = conn.client.transaction().await.map_err(db)?;
         let have: Vec<(String, String)> = tx
             .query(sql::COLUMNS_OF, &[&table])
@@ -411,7 +168,7 @@ impl Writer {
             .collect();
         if have.is_empty() {
             tracing::debug!(store = %location, table, "no gearmand queue table to import");
-            return Ok(0);
+            return Ok(None);
         }
         let type_of = |name: &str| {
             have.iter()
@@ -504,21 +261,8 @@ impl Writer {
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
         let count = jobs.len();
-        self.counters.transactions.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .persisted
-            .fetch_add(count as u64, Ordering::Relaxed);
         tracing::info!(store = %location, table, jobs = count, "imported the gearmand queue");
-        Ok(count)
-    }
-}
-
-/// The driver's own message behind a store error (the store error says what to do, this says
-/// what happened), for logs.
-fn cause(e: &StoreError) -> String {
-    match std::error::Error::source(e) {
-        Some(source) => source.to_string(),
-        None => String::new(),
+        Ok(Some(count))
     }
 }
 

@@ -11,6 +11,8 @@
 //! - [`error`]: [`StoreError`], the one error type, cloneable so that every caller of a failed
 //!   group commit gets it.
 //! - [`memory`]: [`MemoryStore`], the `builtin` queue that keeps nothing across restarts.
+//! - [`remote`]: the writer task shared by the stores on a database server (PostgreSQL,
+//!   MySQL): group commit, reconnection with back-off, outage logging, counters.
 //! - [`sqlite`]: [`SqliteStore`], the default durable store: one writer thread doing group
 //!   commit, and the import of a gearmand `gearman_queue` table.
 //! - `migrations/`: the SQL that creates our table, embedded at compile time.
@@ -32,6 +34,7 @@ use bytes::Bytes;
 pub mod error;
 pub mod job;
 pub mod memory;
+pub mod remote;
 pub mod sqlite;
 
 pub use error::StoreError;
