@@ -13,90 +13,13 @@ use gearbox_testkit::servers::mariadb::{self, MariaDb};
 use gearbox_testkit::servers::postgres::PgServer;
 use gearbox_testkit::servers::redis::RedisServer;
 use mysql_async::prelude::Queryable;
-use support::{run_to_exit, Conn, Gearboxd};
-
-const CAN_DO: u32 = 1;
-const JOB_CREATED: u32 = 8;
-const NO_JOB: u32 = 10;
-const WORK_COMPLETE: u32 = 13;
-const SUBMIT_JOB_BG: u32 = 18;
-const GRAB_JOB_UNIQ: u32 = 30;
-const JOB_ASSIGN_UNIQ: u32 = 31;
-const SUBMIT_JOB_HIGH_BG: u32 = 32;
-
-/// A job as a worker received it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Assigned {
-    handle: String,
-    function: String,
-    unique: String,
-    data: Vec<u8>,
-}
+use support::jobs::{run_all, show_jobs, stop, submit, SUBMIT_JOB_BG, SUBMIT_JOB_HIGH_BG};
+use support::{run_to_exit, Gearboxd};
 
 fn start(store: &[&str]) -> Gearboxd {
     let mut args = vec!["-p", "0", "-L", "127.0.0.1", "--job-handle-prefix", "H:srv"];
     args.extend_from_slice(store);
     Gearboxd::start(&args)
-}
-
-/// SIGTERM, and a clean exit.
-fn stop(mut server: Gearboxd) {
-    server.signal(libc::SIGTERM);
-    let status = server.wait_exit();
-    assert!(status.success(), "{status:?}\n{}", server.stderr_text());
-}
-
-fn submit(conn: &mut Conn, ty: u32, function: &str, unique: &str, data: &[u8]) -> String {
-    let mut body = format!("{function}\0{unique}\0").into_bytes();
-    body.extend_from_slice(data);
-    conn.send(ty, &body);
-    let (ty, body) = conn.recv();
-    assert_eq!(
-        ty,
-        JOB_CREATED,
-        "reply: {:?}",
-        String::from_utf8_lossy(&body)
-    );
-    String::from_utf8(body).unwrap()
-}
-
-fn show_jobs(server: &Gearboxd) -> BTreeSet<String> {
-    server
-        .connect()
-        .admin_listing("show jobs")
-        .into_iter()
-        .map(|l| l.split('\t').next().unwrap().to_owned())
-        .collect()
-}
-
-/// Runs every queued job of `function` until NO_JOB, in the order the server hands them out.
-fn run_all(server: &Gearboxd, function: &str) -> Vec<Assigned> {
-    let mut worker = server.connect();
-    worker.send(CAN_DO, function.as_bytes());
-    let mut done = Vec::new();
-    loop {
-        worker.send(GRAB_JOB_UNIQ, b"");
-        let (ty, body) = worker.recv();
-        match ty {
-            NO_JOB => return done,
-            JOB_ASSIGN_UNIQ => {
-                let mut parts = body.splitn(4, |b| *b == 0);
-                let mut text = || String::from_utf8(parts.next().unwrap().to_vec()).unwrap();
-                let (handle, function, unique) = (text(), text(), text());
-                let data = parts.next().unwrap().to_vec();
-                let mut reply = handle.clone().into_bytes();
-                reply.push(0);
-                worker.send(WORK_COMPLETE, &reply);
-                done.push(Assigned {
-                    handle,
-                    function,
-                    unique,
-                    data,
-                });
-            }
-            other => panic!("worker got {other}: {:?}", String::from_utf8_lossy(&body)),
-        }
-    }
 }
 
 /// Submits jobs, restarts gearboxd with `second` (the same store, maybe named another way),
