@@ -41,6 +41,8 @@
 //! - [`admin`]: [`Admin`](admin::Admin), the admin text protocol with typed answers
 //!   (status, workers, jobs, maxqueue, cancel, ...), and
 //!   [`cluster_status`](admin::cluster_status) over a server list.
+//! - [`raw`]: [`RawConnection`](raw::RawConnection), a bare connection with explicit writes
+//!   (load generators, protocol probes).
 //! - [`blocking`]: blocking facades with a private runtime; [`blocking::Client`],
 //!   [`blocking::worker::Worker`].
 
@@ -49,6 +51,7 @@ pub mod blocking;
 pub mod client;
 mod conn;
 pub mod error;
+pub mod raw;
 pub mod servers;
 pub mod worker;
 

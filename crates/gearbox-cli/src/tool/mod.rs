@@ -4,7 +4,7 @@
 //! `argv[0]`, so a symlink is enough):
 //!
 //! - `gearbox` (any other name): modern subcommands with human tables or `--json`
-//!   (`submit`, `work`, `status`, `workers`, `jobs`, `cancel`, `maxqueue`, `watch`).
+//!   (`submit`, `work`, `status`, `workers`, `jobs`, `cancel`, `maxqueue`, `watch`, `bench`).
 //! - `gearman`: the libgearman command-line client and worker, same flags and output.
 //! - `gearadmin`: the admin tool, same flags and byte-for-byte the same output.
 //!
@@ -15,11 +15,13 @@
 //! - [`submit`]: `submit`, with progress and data chunks shown as they arrive.
 //! - [`work`]: `work FUNCTION -- COMMAND`, and [`command`], running a command per job.
 //! - [`watch`]: the live table.
+//! - [`bench`]: the load generator (`gearbox bench fg|bg|sweep`).
 //! - [`output`]: column tables and JSON values.
 //! - [`gearadmin`]: the `gearadmin` drop-in; [`gearman`]: the `gearman` drop-in.
 //! - [`gai`]: host/port resolution with the C library's exact error texts.
 
 pub mod admin_cmds;
+pub mod bench;
 pub mod cli;
 pub mod command;
 pub mod gai;
@@ -92,11 +94,19 @@ fn modern(args: Vec<OsString>) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // The load generator picks its own thread count: it shares the machine with the server.
+    let threads = match &cli.command {
+        cli::Command::Bench(b) => b.threads(),
+        _ => 2,
+    };
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the Tokio runtime: {e}")),
     };
