@@ -84,21 +84,22 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Carries out the core's effects (called with the lock held; no awaits). Output queues
-    /// that went past their soft limit are added to `congested`, for the caller to wait on.
-    fn apply(&self, st: &mut State, out: &mut Outbox, congested: &mut Vec<Arc<Outbound>>) {
+    /// Carries out the core's effects (called with the lock held; no awaits). The output
+    /// queues written to are listed in `touched`, for the caller to flush once the lock is
+    /// released; those past their soft limit also, for the caller to wait on.
+    fn apply(&self, st: &mut State, out: &mut Outbox, touched: &mut Touched) {
         for e in out.effects.drain(..) {
             match e {
                 Effect::Send(c, r) => {
                     if let Some(o) = st.outbounds.get(&c) {
                         let busy = o.push(&r);
-                        note_congested(congested, o, busy);
+                        touched.note(o, busy);
                     }
                 }
                 Effect::Text(c, t) => {
                     if let Some(o) = st.outbounds.get(&c) {
                         let busy = o.push_bytes(&t);
-                        note_congested(congested, o, busy);
+                        touched.note(o, busy);
                     }
                 }
                 Effect::Persist(job) => self.to_store(StoreOp::Persist(job)),
@@ -127,10 +128,30 @@ impl Shared {
     }
 }
 
-/// Remembers a congested output queue once, for the reader to wait on after the batch.
-fn note_congested(list: &mut Vec<Arc<Outbound>>, o: &Arc<Outbound>, busy: bool) {
-    if busy && !list.iter().any(|x| Arc::ptr_eq(x, o)) {
-        list.push(o.clone());
+/// The output queues one batch of effects wrote to.
+#[derive(Default)]
+struct Touched {
+    /// To flush once the core's lock is released: one write each.
+    dirty: Vec<Arc<Outbound>>,
+    /// Past their soft limit: the reader waits on them after the batch.
+    congested: Vec<Arc<Outbound>>,
+}
+
+impl Touched {
+    fn note(&mut self, o: &Arc<Outbound>, busy: bool) {
+        if o.list_for_flush() {
+            self.dirty.push(o.clone());
+        }
+        if busy && !self.congested.iter().any(|x| Arc::ptr_eq(x, o)) {
+            self.congested.push(o.clone());
+        }
+    }
+
+    /// Writes what the batch queued (call without the core's lock).
+    fn flush(&mut self) {
+        for o in self.dirty.drain(..) {
+            o.flush();
+        }
     }
 }
 
@@ -192,8 +213,11 @@ pub async fn run_with_store(
     });
     // Replay effects: removals of duplicates, timers of waiting jobs.
     {
+        let mut touched = Touched::default();
         let mut st = shared.lock();
-        shared.apply(&mut st, &mut out, &mut Vec::new());
+        shared.apply(&mut st, &mut out, &mut touched);
+        drop(st);
+        touched.flush();
     }
     let persister = store.map(|store| {
         let reporter = shared.clone();
@@ -204,6 +228,7 @@ pub async fn run_with_store(
             store_rx,
             move |(handles, result)| {
                 let mut out = Outbox::default();
+                let mut touched = Touched::default();
                 let mut st = reporter.lock();
                 st.core.committed(
                     &handles,
@@ -211,7 +236,9 @@ pub async fn run_with_store(
                     now_ms(),
                     &mut out,
                 );
-                reporter.apply(&mut st, &mut out, &mut Vec::new());
+                reporter.apply(&mut st, &mut out, &mut touched);
+                drop(st);
+                touched.flush();
             },
         ))
     });
@@ -315,9 +342,9 @@ async fn refuse(mut stream: TcpStream) {
 async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<ShutdownMode>>) {
     let mut out = Outbox::default();
     // The timer task never waits for slow peers; their hard cap protects memory.
-    let mut congested = Vec::new();
+    let mut touched = Touched::default();
     loop {
-        congested.clear();
+        touched.congested.clear();
         let changed = shared.timers.notified();
         let next = shared.lock().core.next_deadline();
         let now = now_ms();
@@ -325,7 +352,9 @@ async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Shutdo
             Some(due) if due <= now => {
                 let mut st = shared.lock();
                 st.core.tick(now, &mut out);
-                shared.apply(&mut st, &mut out, &mut congested);
+                shared.apply(&mut st, &mut out, &mut touched);
+                drop(st);
+                touched.flush();
                 continue;
             }
             Some(due) => {
@@ -365,7 +394,8 @@ fn conn_info(stream: &TcpStream, peer: SocketAddr) -> ConnInfo {
 async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let info = conn_info(&stream, peer);
-    let outbound = Arc::new(Outbound::new(shared.config.max_unsent));
+    let (mut rd, wr) = stream.into_split();
+    let outbound = Arc::new(Outbound::new(shared.config.max_unsent, Some(wr)));
     let id = {
         let mut st = shared.lock();
         let id = st.next_conn;
@@ -375,7 +405,8 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         id
     };
     tracing::debug!(conn = id, %peer, "connected");
-    let (mut rd, mut wr) = stream.into_split();
+    // Output is written by whoever produced it (see `outbound`); this task only takes over
+    // when the socket is full, and sends what is left at close.
     let ob = outbound.clone();
     let writer = tokio::spawn(async move {
         let mut wbuf = BytesMut::with_capacity(4096);
@@ -388,20 +419,20 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                 break;
             }
             tokio::select! {
-                r = wr.write_all(&wbuf) => if r.is_err() { ob.abort.cancel(); break; },
+                r = ob.write_all(&wbuf) => if r.is_err() { ob.abort.cancel(); break; },
                 _ = ob.abort.cancelled() => break,
             }
             wbuf.clear();
             ob.wrote();
         }
-        let _ = wr.shutdown().await;
+        ob.shutdown_write();
     });
 
     let mut codec = ServerCodec::new(shared.config.limits());
     let mut buf = BytesMut::with_capacity(8192);
     let mut items = Vec::with_capacity(16);
     let mut out = Outbox::default();
-    let mut congested: Vec<Arc<Outbound>> = Vec::new();
+    let mut touched = Touched::default();
     loop {
         let n = tokio::select! {
             r = rd.read_buf(&mut buf) => r,
@@ -443,12 +474,13 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                     .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
                 out.effects.push(Effect::Close(id));
             }
-            shared.apply(&mut st, &mut out, &mut congested);
+            shared.apply(&mut st, &mut out, &mut touched);
         }
+        touched.flush();
         if fatal.is_some() {
             break;
         }
-        for o in congested.drain(..) {
+        for o in touched.congested.drain(..) {
             if Arc::ptr_eq(&o, &outbound) {
                 // Our own replies pile up: stop reading until the peer catches up.
                 tokio::select! {
@@ -472,10 +504,11 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         let mut st = shared.lock();
         st.outbounds.remove(&id);
         st.core.disconnect(id, now_ms(), &mut out);
-        shared.apply(&mut st, &mut out, &mut congested);
+        shared.apply(&mut st, &mut out, &mut touched);
     }
+    touched.flush();
     // Nobody is left to throttle: the targets' hard caps protect memory.
-    congested.clear();
+    touched.congested.clear();
     outbound.close();
     let mut writer = writer;
     if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
