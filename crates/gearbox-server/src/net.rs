@@ -476,7 +476,13 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             }
             shared.apply(&mut st, &mut out, &mut touched);
         }
-        touched.flush();
+        if !touched.dirty.is_empty() {
+            // Let the other connections that are ready run first: what they queue for the same
+            // peers leaves in the same write (the first flush sends it all, later ones find
+            // nothing). A task switch is far cheaper than a send.
+            tokio::task::yield_now().await;
+            touched.flush();
+        }
         if fatal.is_some() {
             break;
         }
