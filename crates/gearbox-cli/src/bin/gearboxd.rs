@@ -66,9 +66,14 @@ fn serve(settings: Settings, log: LogTarget) -> anyhow::Result<()> {
             Err(e) => tracing::warn!(wanted, error = %e, "cannot set the open-file limit"),
         }
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // One thread: a current-thread runtime, with no cross-thread wake-ups at all.
+    let mut builder = if settings.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
     builder.enable_all().thread_name("gearboxd-worker");
-    if settings.threads > 0 {
+    if settings.threads > 1 {
         builder.worker_threads(settings.threads);
     }
     let runtime = builder.build().context("cannot start the Tokio runtime")?;
