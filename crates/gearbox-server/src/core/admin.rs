@@ -8,6 +8,7 @@ use std::io::Write as _;
 use bytes::Bytes;
 use gearbox_proto::AdminCommand;
 
+use super::lookup::handle_for;
 use super::state::ConnId;
 use super::{Core, Effect, Outbox};
 
@@ -107,9 +108,9 @@ impl Core {
                     // IGNORED: a foreground job every client has left. QUEUED is gearmand's
                     // `job_queued`, "handed to the persistent queue": 1 for background jobs,
                     // running or not, and 0 for foreground ones.
-                    let ignored = !j.background && j.clients.is_empty();
+                    let ignored = !j.background && j.clients().is_empty();
                     let queued = j.background;
-                    s.raw(&j.handle);
+                    s.raw(&handle_for(&self.config.handle_prefix, j));
                     let _ = writeln!(
                         s,
                         "\t{}\t{}\t{}",
@@ -125,7 +126,7 @@ impl Core {
                 let mut jobs: Vec<_> = self.jobs.values().collect();
                 jobs.sort_by_key(|j| j.id);
                 for j in jobs {
-                    s.raw(&j.unique);
+                    s.raw(j.unique());
                     s.push('\n');
                 }
                 s.push_str(".\n");

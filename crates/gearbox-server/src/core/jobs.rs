@@ -3,7 +3,9 @@
 use bytes::Bytes;
 use gearbox_proto::{Priority, Response};
 
+use super::lookup::handle_for;
 use super::state::{ConnId, Job, JobId, JobKind, JobState};
+use super::table::UniqueKey;
 use super::{Core, Outbox, TimeoutAction, TimerKind};
 
 /// Which GRAB_JOB variant a worker sent; decides the assignment packet.
@@ -51,20 +53,6 @@ impl NewJob {
     }
 }
 
-/// The key a job coalesces on: its unique id; for `-` ("the payload is the unique") the
-/// payload, behind a NUL byte that no unique id sent on the wire can contain, so `-` jobs
-/// coalesce with each other by payload but never with an explicit unique id (as gearmand).
-pub(super) fn unique_key(unique: &Bytes, data: &Bytes) -> Bytes {
-    if unique.as_ref() == b"-" {
-        let mut k = Vec::with_capacity(1 + data.len());
-        k.push(0);
-        k.extend_from_slice(data);
-        Bytes::from(k)
-    } else {
-        unique.clone()
-    }
-}
-
 impl Core {
     pub(super) fn submit(&mut self, conn: ConnId, new: NewJob, now_ms: u64, out: &mut Outbox) {
         let NewJob {
@@ -91,31 +79,32 @@ impl Core {
             );
             return;
         }
-        let key = unique_key(&unique, &data);
-        if !key.is_empty() {
-            if let Some(&id) = self.uniques.get(&(function.clone(), key.clone())) {
-                let job = self
-                    .jobs
-                    .get_mut(&id)
-                    .expect("unique index points at a job");
-                // A background duplicate was promised this job: it must run even if every
-                // foreground client leaves, so the job is no longer droppable as abandoned.
-                job.background |= background;
-                if !background && !job.clients.contains(&conn) {
-                    job.clients.push(conn);
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.attached.insert(id);
-                    }
+        let hash = UniqueKey::of(&unique, &data).map(|key| {
+            let hash = self.uniques.hash(&function, key);
+            (hash, self.find_unique(hash, &function, key))
+        });
+        if let Some((_, Some(id))) = hash {
+            let job = self
+                .jobs
+                .get_mut(&id)
+                .expect("unique index points at a job");
+            // A background duplicate was promised this job: it must run even if every
+            // foreground client leaves, so the job is no longer droppable as abandoned.
+            job.background |= background;
+            if !background && !job.clients().contains(&conn) {
+                job.clients_mut().push(conn);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.attached.insert(id);
                 }
-                if background && self.must_wait_for_store(id) {
-                    // Acknowledged only once the store holds it.
-                    self.persist(id, conn, out);
-                    return;
-                }
-                let handle = self.jobs[&id].handle.clone();
-                out.send(conn, Response::JobCreated { handle });
+            }
+            if background && self.must_wait_for_store(id) {
+                // Acknowledged only once the store holds it.
+                self.persist(id, conn, out);
                 return;
             }
+            let handle = self.handle_of(id);
+            out.send(conn, Response::JobCreated { handle });
+            return;
         }
         if let JobKind::Sched(s) = &kind {
             if s.next_after(now_ms).is_none() {
@@ -124,6 +113,8 @@ impl Core {
                 return;
             }
         }
+        // Jobs hold the function's own copy of its name, not a slice of the read buffer.
+        let function = self.intern(&function);
         let f = self.function_mut(&function);
         let limit = f.max_queue[priority.index()];
         if limit > 0 && f.total() >= limit as usize {
@@ -133,35 +124,21 @@ impl Core {
         }
         f.stats.submitted += 1;
         let id = self.next_job_id();
-        let handle = Bytes::from(format!("{}:{}", self.config.handle_prefix, id));
         let due_ms = match &kind {
             JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
             JobKind::Sched(s) => s.next_after(now_ms),
             _ => None,
         };
-        let job = Job {
-            id,
-            handle: handle.clone(),
-            function: function.clone(),
-            unique: unique.clone(),
-            data,
-            priority,
-            background,
-            kind,
-            state: JobState::Queued,
-            clients: if background { Vec::new() } else { vec![conn] },
-            retries: 0,
-            status: (Bytes::from_static(b"0"), Bytes::from_static(b"0")),
-            persisted: false,
-            acks: Vec::new(),
-            queued_at_ms: now_ms,
-            started_at_ms: 0,
-        };
-        if !key.is_empty() {
-            self.uniques.insert((function, key), id);
+        let mut job = Job::new(id, function, &unique, data, priority, kind);
+        job.background = background;
+        job.since_ms = now_ms;
+        if !background {
+            job.clients_mut().push(conn);
         }
-        self.handles.insert(handle.clone(), id);
-        self.jobs.insert(id, job);
+        if let Some((hash, _)) = hash {
+            self.uniques.insert(hash, id);
+        }
+        self.jobs.insert(job);
         if !background {
             self.conn_mut(conn).attached.insert(id);
         }
@@ -170,7 +147,12 @@ impl Core {
             self.persist(id, conn, out);
             return;
         }
-        out.send(conn, Response::JobCreated { handle });
+        out.send(
+            conn,
+            Response::JobCreated {
+                handle: self.handle_of(id),
+            },
+        );
         match due_ms {
             Some(due) => self.wait_until(id, due, out),
             None => self.enqueue(id, false, now_ms, out),
@@ -193,7 +175,7 @@ impl Core {
     pub(super) fn enqueue(&mut self, id: JobId, front: bool, now_ms: u64, out: &mut Outbox) {
         let job = self.jobs.get_mut(&id).expect("job exists");
         job.state = JobState::Queued;
-        job.queued_at_ms = now_ms;
+        job.since_ms = now_ms;
         let (function, p) = (job.function.clone(), job.priority.index());
         let f = self.function_mut(&function);
         if front {
@@ -237,7 +219,7 @@ impl Core {
                     .and_then(|f| f.queues[p].pop_front())
                 {
                     let job = &self.jobs[&id];
-                    if !job.background && job.clients.is_empty() {
+                    if !job.background && job.clients().is_empty() {
                         // Every client left before a worker took it: dropped, as gearmand does.
                         self.drop_job(id, out);
                         continue;
@@ -272,15 +254,11 @@ impl Core {
             worker: conn,
             deadline_ms,
         };
-        job.started_at_ms = now_ms;
-        let wait = now_ms.saturating_sub(job.queued_at_ms);
-        let (handle, function, unique, data) = (
-            job.handle.clone(),
-            job.function.clone(),
-            job.unique.clone(),
-            job.data.clone(),
-        );
-        let reducer = match &job.kind {
+        let wait = now_ms.saturating_sub(job.since_ms);
+        job.since_ms = now_ms;
+        let (function, unique, data) = (job.function.clone(), job.unique_bytes(), job.data_bytes());
+        let handle = handle_for(&self.config.handle_prefix, job);
+        let reducer = match job.kind() {
             JobKind::Reduce { reducer } => Some(reducer.clone()),
             _ => None,
         };
@@ -326,26 +304,26 @@ impl Core {
     /// and is over, so nothing they were promised can be lost.
     pub(super) fn drop_job(&mut self, id: JobId, out: &mut Outbox) -> Option<Job> {
         let job = self.jobs.remove(&id)?;
-        for &conn in &job.acks {
+        let handle = handle_for(&self.config.handle_prefix, &job);
+        for &conn in job.acks() {
             out.send(
                 conn,
                 Response::JobCreated {
-                    handle: job.handle.clone(),
+                    handle: handle.clone(),
                 },
             );
         }
         if job.persisted {
-            out.effects
-                .push(super::Effect::Complete(job.handle.clone()));
+            out.effects.push(super::Effect::Complete(handle.clone()));
         }
-        self.handles.remove(&job.handle);
-        if !job.unique.is_empty() {
-            let key = (job.function.clone(), unique_key(&job.unique, &job.data));
-            if self.uniques.get(&key) == Some(&id) {
-                self.uniques.remove(&key);
-            }
+        if let Some(own) = job.own_handle() {
+            self.foreign.remove(own);
         }
-        for cl in &job.clients {
+        if let Some(key) = UniqueKey::of_job(&job) {
+            let hash = self.uniques.hash(&job.function, key);
+            self.uniques.remove(hash, id);
+        }
+        for cl in job.clients() {
             if let Some(c) = self.conns.get_mut(cl) {
                 c.attached.remove(&id);
             }
@@ -368,7 +346,7 @@ impl Core {
             if let Some(d) = deadline_ms {
                 self.timers.remove(&(d, id, TimerKind::Timeout));
             }
-            let run = now_ms.saturating_sub(job.started_at_ms);
+            let run = now_ms.saturating_sub(job.since_ms);
             let function = job.function.clone();
             if let Some(c) = self.conns.get_mut(&worker) {
                 c.running.remove(&id);
@@ -392,7 +370,7 @@ impl Core {
             Outcome::Failed | Outcome::Cancelled => stats.failed += 1,
             Outcome::Exception => stats.exceptions += 1,
         }
-        let next = match (&self.jobs[&id].kind, outcome) {
+        let next = match (self.jobs[&id].kind(), outcome) {
             (_, Outcome::Cancelled) => None,
             (JobKind::Sched(s), _) => s.next_after(now_ms),
             _ => None,
@@ -403,7 +381,7 @@ impl Core {
                 job.retries = 0;
                 job.clear_status();
                 // Its clients already got this run's final packet: they are done with it.
-                for cl in std::mem::take(&mut job.clients) {
+                for cl in job.take_clients() {
                     if let Some(c) = self.conns.get_mut(&cl) {
                         c.attached.remove(&id);
                     }
@@ -419,11 +397,12 @@ impl Core {
     /// Sends WORK_FAIL to every client of a job and ends it as failed.
     pub(super) fn fail_job(&mut self, id: JobId, outcome: Outcome, now_ms: u64, out: &mut Outbox) {
         if let Some(job) = self.jobs.get(&id) {
-            for &cl in &job.clients {
+            let handle = handle_for(&self.config.handle_prefix, job);
+            for &cl in job.clients() {
                 out.send(
                     cl,
                     Response::WorkFail {
-                        handle: job.handle.clone(),
+                        handle: handle.clone(),
                     },
                 );
             }
@@ -469,7 +448,7 @@ impl Core {
             let Some(job) = self.jobs.get(&id) else {
                 continue;
             };
-            let (state, function, handle) = (job.state, job.function.clone(), job.handle.clone());
+            let (state, function) = (job.state, job.function.clone());
             match (kind, state) {
                 (TimerKind::Due, JobState::Waiting { due_ms }) if due_ms == due => {
                     let f = self.function_mut(&function);
@@ -484,6 +463,7 @@ impl Core {
                     },
                 ) if d == due => {
                     self.function_mut(&function).stats.timed_out += 1;
+                    let handle = self.handle_of(id);
                     tracing::info!(handle = ?handle, conn = worker, "job exceeded CAN_DO_TIMEOUT");
                     match self.config.timeout_action {
                         TimeoutAction::Fail => self.fail_job(id, Outcome::Failed, now_ms, out),
@@ -497,7 +477,7 @@ impl Core {
 
     /// Admin `cancel job`: clients get WORK_FAIL, the job is removed. Returns false if unknown.
     pub(super) fn cancel(&mut self, handle: &[u8], now_ms: u64, out: &mut Outbox) -> bool {
-        let Some(&id) = self.handles.get(handle) else {
+        let Some(id) = self.job_by_handle(handle) else {
             return false;
         };
         let job = &self.jobs[&id];

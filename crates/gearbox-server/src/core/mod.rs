@@ -3,6 +3,9 @@
 //! and it answers with [`Effect`]s in an [`Outbox`].
 //!
 //! - [`state`]: jobs, functions, connections and counters.
+//! - `table`: where jobs are kept: by id, and by function + unique id.
+//! - `lookup`: handles (derived from job ids), finding jobs by handle or unique id, shared
+//!   function names.
 //! - `jobs`: submitting, grabbing, finishing, re-queueing, timers.
 //! - `work`: WORK_* packets from workers, status queries.
 //! - `admin`: the admin text commands and their gearmand-exact replies.
@@ -11,8 +14,10 @@
 mod admin;
 pub mod cron;
 mod jobs;
+mod lookup;
 mod persist;
 pub mod state;
+mod table;
 mod work;
 
 #[cfg(test)]
@@ -24,8 +29,9 @@ use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Priority, Request, Response};
 
 use jobs::NewJob;
-use state::{Conn, Function, Job, JobKind};
+use state::{Conn, Function, JobKind};
 pub use state::{ConnId, ConnInfo, FunctionStats, JobId};
+use table::{JobTable, UniqueIndex};
 
 /// What the core does when a CAN_DO_TIMEOUT runs out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -138,9 +144,10 @@ enum TimerKind {
 pub struct Core {
     config: CoreConfig,
     functions: HashMap<Bytes, Function>,
-    jobs: HashMap<JobId, Job>,
-    handles: HashMap<Bytes, JobId>,
-    uniques: HashMap<(Bytes, Bytes), JobId>,
+    jobs: JobTable,
+    uniques: UniqueIndex,
+    /// Replayed jobs whose handle is not the one their id gives (see `lookup`).
+    foreign: HashMap<Bytes, JobId>,
     conns: HashMap<ConnId, Conn>,
     timers: BTreeSet<(u64, JobId, TimerKind)>,
     next_job: JobId,
@@ -153,9 +160,9 @@ impl Core {
         Core {
             config,
             functions: HashMap::new(),
-            jobs: HashMap::new(),
-            handles: HashMap::new(),
-            uniques: HashMap::new(),
+            jobs: JobTable::default(),
+            uniques: UniqueIndex::default(),
+            foreign: HashMap::new(),
             conns: HashMap::new(),
             timers: BTreeSet::new(),
             next_job: 1,
@@ -186,7 +193,8 @@ impl Core {
         }
         for job in c.attached {
             if let Some(j) = self.jobs.get_mut(&job) {
-                j.clients.retain(|cl| *cl != conn);
+                j.clients_mut().retain(|cl| *cl != conn);
+                j.tidy();
             }
         }
         let mut running: Vec<JobId> = c.running.into_iter().collect();
@@ -309,7 +317,8 @@ impl Core {
                 if id.len() > self.config.max_client_id {
                     out.error(conn, "ARGUMENT_TOO_LARGE", "client id too long");
                 } else {
-                    self.conn_mut(conn).client_id = id;
+                    // A copy: a slice would keep the whole read buffer alive.
+                    self.conn_mut(conn).client_id = Bytes::copy_from_slice(&id);
                 }
             }
             Request::OptionReq { option } => {
@@ -372,8 +381,13 @@ impl Core {
             .expect("connection checked by caller")
     }
 
-    fn function_mut(&mut self, name: &Bytes) -> &mut Function {
-        self.functions.entry(name.clone()).or_default()
+    fn function_mut(&mut self, name: &[u8]) -> &mut Function {
+        if !self.functions.contains_key(name) {
+            self.intern(name);
+        }
+        self.functions
+            .get_mut(name)
+            .expect("function created above")
     }
 
     fn can_do(&mut self, conn: ConnId, function: Bytes, timeout_ms: Option<u64>, out: &mut Outbox) {
@@ -386,11 +400,12 @@ impl Core {
             a.timeout_ms = timeout_ms;
             return;
         }
-        c.abilities.push(state::Ability {
-            function: function.clone(),
+        let function = self.intern(&function);
+        self.function_mut(&function).workers.push(conn);
+        self.conn_mut(conn).abilities.push(state::Ability {
+            function,
             timeout_ms,
         });
-        self.function_mut(&function).workers.push(conn);
     }
 
     fn cant_do(&mut self, conn: ConnId, function: &[u8]) {

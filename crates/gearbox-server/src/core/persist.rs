@@ -9,24 +9,25 @@ use gearbox_proto::Response;
 use gearbox_store::StoredJob;
 
 use super::cron::Schedule;
-use super::jobs::unique_key;
+use super::lookup::format_handle;
 use super::state::{ConnId, Job, JobId, JobKind, JobState};
+use super::table::UniqueKey;
 use super::{Core, Effect, Outbox};
 
 /// The store's record of a job.
-fn record_of(job: &Job) -> StoredJob {
-    let (when_to_run, schedule, reducer) = match &job.kind {
+fn record_of(job: &Job, handle: Bytes) -> StoredJob {
+    let (when_to_run, schedule, reducer) = match job.kind() {
         JobKind::Plain => (0, None, None),
         JobKind::Epoch(secs) => (*secs, None, None),
         JobKind::Sched(s) => (0, Some(s.text.clone()), None),
         JobKind::Reduce { reducer } => (0, None, Some(reducer.clone())),
     };
     StoredJob {
-        handle: job.handle.clone(),
+        handle,
         function: job.function.clone(),
-        unique: job.unique.clone(),
+        unique: job.unique_bytes(),
         priority: job.priority,
-        data: job.data.clone(),
+        data: job.data_bytes(),
         when_to_run,
         schedule,
         reducer,
@@ -55,21 +56,22 @@ fn kind_of(record: &StoredJob) -> Option<JobKind> {
 impl Core {
     /// Asks the store to keep `id` (a background job) and parks `conn` until it has.
     pub(super) fn persist(&mut self, id: JobId, conn: ConnId, out: &mut Outbox) {
+        let handle = self.handle_of(id);
         let job = self.jobs.get_mut(&id).expect("job exists");
         // Someone already waits for a commit of this job: share it.
-        let in_flight = !job.acks.is_empty();
-        if !job.acks.contains(&conn) {
-            job.acks.push(conn);
+        let in_flight = !job.acks().is_empty();
+        if !job.acks().contains(&conn) {
+            job.acks_mut().push(conn);
         }
         if !in_flight {
-            out.effects.push(Effect::Persist(record_of(job)));
+            out.effects.push(Effect::Persist(record_of(job, handle)));
         }
     }
 
     /// Whether a background submit for this existing job must wait for the store.
     pub(super) fn must_wait_for_store(&self, id: JobId) -> bool {
         let job = &self.jobs[&id];
-        self.config.persistent && (!job.persisted || !job.acks.is_empty())
+        self.config.persistent && (!job.persisted || !job.acks().is_empty())
     }
 
     /// The store committed (or failed to commit) the jobs with these handles.
@@ -86,7 +88,7 @@ impl Core {
         out: &mut Outbox,
     ) {
         for handle in handles {
-            let Some(&id) = self.handles.get(handle) else {
+            let Some(id) = self.job_by_handle(handle) else {
                 if result.is_ok() {
                     out.effects.push(Effect::Complete(handle.clone()));
                 }
@@ -96,7 +98,7 @@ impl Core {
                 .jobs
                 .get_mut(&id)
                 .expect("handle index points at a job");
-            let acks = std::mem::take(&mut job.acks);
+            let acks = job.take_acks();
             let new = job.state == JobState::Persisting;
             match result {
                 Ok(()) => {
@@ -119,7 +121,7 @@ impl Core {
                         out.error(conn, "QUEUE_ERROR", text.clone());
                     }
                     if new {
-                        for &client in &self.jobs[&id].clients {
+                        for &client in self.jobs[&id].clients() {
                             out.send(
                                 client,
                                 Response::WorkFail {
@@ -136,7 +138,7 @@ impl Core {
 
     /// Puts a new or replayed job where it belongs: waiting for its time or in its queue.
     fn schedule(&mut self, id: JobId, now_ms: u64, out: &mut Outbox) {
-        let due = match &self.jobs[&id].kind {
+        let due = match self.jobs[&id].kind() {
             JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
             JobKind::Sched(s) => Some(s.next_after(now_ms).unwrap_or(u64::MAX)),
             _ => None,
@@ -157,15 +159,14 @@ impl Core {
             tracing::warn!(handle = ?record.handle, "stored job has an invalid schedule; skipped");
             return;
         };
-        if self.handles.contains_key(&record.handle) {
+        if self.job_by_handle(&record.handle).is_some() {
             return;
         }
-        let key = unique_key(&record.unique, &record.data);
-        if !key.is_empty()
-            && self
-                .uniques
-                .contains_key(&(record.function.clone(), key.clone()))
-        {
+        let hash = UniqueKey::of(&record.unique, &record.data).map(|key| {
+            let hash = self.uniques.hash(&record.function, key);
+            (hash, self.find_unique(hash, &record.function, key))
+        });
+        if let Some((_, Some(_))) = hash {
             out.effects.push(Effect::Complete(record.handle));
             return;
         }
@@ -184,30 +185,27 @@ impl Core {
             }
             None => self.next_job_id(),
         };
-        let job = Job {
+        let function = self.intern(&record.function);
+        let mut job = Job::new(
             id,
-            handle: record.handle.clone(),
-            function: record.function.clone(),
-            unique: record.unique,
-            data: record.data,
-            priority: record.priority,
-            background: true,
+            function,
+            &record.unique,
+            record.data,
+            record.priority,
             kind,
-            state: JobState::Persisting,
-            clients: Vec::new(),
-            retries: 0,
-            status: (Bytes::from_static(b"0"), Bytes::from_static(b"0")),
-            persisted: true,
-            acks: Vec::new(),
-            queued_at_ms: now_ms,
-            started_at_ms: 0,
-        };
-        if !key.is_empty() {
-            self.uniques.insert((record.function.clone(), key), id);
+        );
+        job.background = true;
+        job.state = JobState::Persisting;
+        job.persisted = true;
+        job.since_ms = now_ms;
+        if record.handle != format_handle(&self.config.handle_prefix, id) {
+            self.foreign.insert(record.handle.clone(), id);
+            job.set_own_handle(record.handle);
         }
-        self.handles.insert(record.handle, id);
-        self.jobs.insert(id, job);
-        self.function_mut(&record.function);
+        if let Some((hash, _)) = hash {
+            self.uniques.insert(hash, id);
+        }
+        self.jobs.insert(job);
         self.schedule(id, now_ms, out);
     }
 }

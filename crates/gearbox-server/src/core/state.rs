@@ -13,9 +13,10 @@ pub type ConnId = u64;
 pub type JobId = u64;
 
 /// What kind of job this is, beyond a plain one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum JobKind {
     /// SUBMIT_JOB and its variants.
+    #[default]
     Plain,
     /// SUBMIT_JOB_EPOCH: not before this UNIX time (seconds).
     Epoch(u64),
@@ -50,49 +51,242 @@ pub enum JobState {
     },
 }
 
-/// One job.
+/// Unique id plus payload up to this size are copied out of the read buffer into one
+/// exact-size allocation: a zero-copy slice would keep the whole read buffer it came from
+/// alive for as long as the job is queued. Larger payloads stay zero-copy slices (they make
+/// up most of their buffer anyway).
+const COPY_LIMIT: usize = 64 * 1024;
+
+/// `Job::unique_len` when the unique id is kept in [`Extra`] rather than in front of the
+/// payload.
+const UNIQUE_APART: u32 = u32::MAX;
+
+/// One job, kept small because a queue may hold millions: what most jobs never use (clients,
+/// status, store acknowledgements, a non-plain kind) lives behind one optional box, and the
+/// handle is derived from the id (see `Core::handle_of`).
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// Internal id.
+    /// Internal id; the number in the handle.
     pub id: JobId,
-    /// Handle as sent to clients.
-    pub handle: Bytes,
-    /// Function name.
+    /// Function name: a clone of the function's own key, so jobs share one allocation.
     pub function: Bytes,
-    /// Unique id (after `-` expansion); empty when none.
-    pub unique: Bytes,
-    /// Payload.
-    pub data: Bytes,
+    /// The unique id followed by the payload (see [`COPY_LIMIT`]).
+    body: Bytes,
+    /// Length of the unique id at the start of `body`, or [`UNIQUE_APART`].
+    unique_len: u32,
+    /// Times it went back to the queue after a worker was lost or timed out.
+    pub retries: u32,
     /// Priority.
     pub priority: Priority,
     /// Submitted (or re-submitted as a duplicate) in the background: it runs even when no
     /// client is attached. A foreground-only job whose clients all left is dropped instead.
     pub background: bool,
-    /// Plain, epoch, scheduled or reduce.
-    pub kind: JobKind,
-    /// Lifecycle state.
-    pub state: JobState,
-    /// Foreground clients attached, in attach order.
-    pub clients: Vec<ConnId>,
-    /// Times it went back to the queue after a worker was lost or timed out.
-    pub retries: u32,
-    /// Last WORK_STATUS numerator and denominator.
-    pub status: (Bytes, Bytes),
     /// The store holds it (so it must be removed from the store when it ends).
     pub persisted: bool,
-    /// Connections waiting for its JOB_CREATED until the store commits it.
-    pub acks: Vec<ConnId>,
-    /// When it entered the queue, UNIX milliseconds (for queue-wait stats).
-    pub queued_at_ms: u64,
-    /// When a worker took it, UNIX milliseconds (for run-time stats).
-    pub started_at_ms: u64,
+    /// Lifecycle state.
+    pub state: JobState,
+    /// UNIX milliseconds: when it entered the queue while queued (for queue-wait stats), when
+    /// a worker took it while running (for run-time stats).
+    pub since_ms: u64,
+    /// The rarely used parts; `None` while they are all empty.
+    extra: Option<Box<Extra>>,
 }
 
+/// The parts of a [`Job`] most jobs leave empty.
+#[derive(Debug, Clone, Default)]
+struct Extra {
+    /// Plain, epoch, scheduled or reduce.
+    kind: JobKind,
+    /// Foreground clients attached, in attach order.
+    clients: Vec<ConnId>,
+    /// Connections waiting for its JOB_CREATED until the store commits it.
+    acks: Vec<ConnId>,
+    /// Last WORK_STATUS numerator and denominator; `None` = `0`, `0`.
+    status: Option<(Bytes, Bytes)>,
+    /// The handle, when it is not the one derived from the id (a replayed foreign handle).
+    handle: Option<Bytes>,
+    /// The unique id, when the payload is too large to be copied in behind it.
+    unique: Bytes,
+}
+
+impl Extra {
+    fn is_empty(&self) -> bool {
+        matches!(self.kind, JobKind::Plain)
+            && self.clients.is_empty()
+            && self.acks.is_empty()
+            && self.status.is_none()
+            && self.handle.is_none()
+            && self.unique.is_empty()
+    }
+}
+
+/// The kind every job without an [`Extra`] has.
+static PLAIN: JobKind = JobKind::Plain;
+
 impl Job {
+    /// A new queued-to-be job with no clients, status or acknowledgements. `function` should
+    /// be the function's shared name; `unique` and `data` are copied (see [`COPY_LIMIT`]).
+    pub fn new(
+        id: JobId,
+        function: Bytes,
+        unique: &[u8],
+        data: Bytes,
+        priority: Priority,
+        kind: JobKind,
+    ) -> Job {
+        let small = unique.len() + data.len() <= COPY_LIMIT && unique.len() < UNIQUE_APART as usize;
+        let (body, unique_len, apart) = if small {
+            let mut v = Vec::with_capacity(unique.len() + data.len());
+            v.extend_from_slice(unique);
+            v.extend_from_slice(&data);
+            (Bytes::from(v), unique.len() as u32, Bytes::new())
+        } else {
+            (data, UNIQUE_APART, Bytes::copy_from_slice(unique))
+        };
+        let mut job = Job {
+            id,
+            function,
+            body,
+            unique_len,
+            retries: 0,
+            priority,
+            background: false,
+            persisted: false,
+            state: JobState::Queued,
+            since_ms: 0,
+            extra: None,
+        };
+        if !apart.is_empty() || !matches!(kind, JobKind::Plain) {
+            let e = job.extra_mut();
+            e.unique = apart;
+            e.kind = kind;
+        }
+        job
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the optional parts once they are all empty again.
+    pub fn tidy(&mut self) {
+        if self.extra.as_ref().is_some_and(|e| e.is_empty()) {
+            self.extra = None;
+        }
+    }
+
+    /// Unique id (after `-` expansion); empty when none.
+    pub fn unique(&self) -> &[u8] {
+        match (self.unique_len, &self.extra) {
+            (UNIQUE_APART, Some(e)) => &e.unique,
+            (UNIQUE_APART, None) => &[],
+            (n, _) => &self.body[..n as usize],
+        }
+    }
+
+    /// Unique id as a shareable buffer.
+    pub fn unique_bytes(&self) -> Bytes {
+        match (self.unique_len, &self.extra) {
+            (UNIQUE_APART, Some(e)) => e.unique.clone(),
+            (UNIQUE_APART, None) => Bytes::new(),
+            (n, _) => self.body.slice(..n as usize),
+        }
+    }
+
+    /// The payload.
+    pub fn data(&self) -> &[u8] {
+        &self.body[self.data_start()..]
+    }
+
+    /// The payload as a shareable buffer (no copy).
+    pub fn data_bytes(&self) -> Bytes {
+        self.body.slice(self.data_start()..)
+    }
+
+    fn data_start(&self) -> usize {
+        match self.unique_len {
+            UNIQUE_APART => 0,
+            n => n as usize,
+        }
+    }
+
+    /// Plain, epoch, scheduled or reduce.
+    pub fn kind(&self) -> &JobKind {
+        self.extra.as_ref().map_or(&PLAIN, |e| &e.kind)
+    }
+
+    /// Foreground clients attached, in attach order.
+    pub fn clients(&self) -> &[ConnId] {
+        self.extra.as_ref().map_or(&[], |e| &e.clients)
+    }
+
+    /// The attached clients, to change.
+    pub fn clients_mut(&mut self) -> &mut Vec<ConnId> {
+        &mut self.extra_mut().clients
+    }
+
+    /// Detaches every client and returns them.
+    pub fn take_clients(&mut self) -> Vec<ConnId> {
+        let taken = self
+            .extra
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.clients))
+            .unwrap_or_default();
+        self.tidy();
+        taken
+    }
+
+    /// Connections waiting for its JOB_CREATED until the store commits it.
+    pub fn acks(&self) -> &[ConnId] {
+        self.extra.as_ref().map_or(&[], |e| &e.acks)
+    }
+
+    /// The waiting connections, to change.
+    pub fn acks_mut(&mut self) -> &mut Vec<ConnId> {
+        &mut self.extra_mut().acks
+    }
+
+    /// Empties the list of connections waiting for the store and returns them.
+    pub fn take_acks(&mut self) -> Vec<ConnId> {
+        let taken = self
+            .extra
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.acks))
+            .unwrap_or_default();
+        self.tidy();
+        taken
+    }
+
+    /// Last WORK_STATUS numerator and denominator (`0`, `0` before any).
+    pub fn status(&self) -> (Bytes, Bytes) {
+        match self.extra.as_ref().and_then(|e| e.status.as_ref()) {
+            Some(s) => s.clone(),
+            None => (Bytes::from_static(b"0"), Bytes::from_static(b"0")),
+        }
+    }
+
+    /// Records a WORK_STATUS.
+    pub fn set_status(&mut self, numerator: Bytes, denominator: Bytes) {
+        self.extra_mut().status = Some((numerator, denominator));
+    }
+
     /// Forgets the last WORK_STATUS: the job starts over (re-queued or re-armed), as gearmand
     /// zeroes numerator and denominator when it puts a job back.
     pub fn clear_status(&mut self) {
-        self.status = (Bytes::from_static(b"0"), Bytes::from_static(b"0"));
+        if let Some(e) = &mut self.extra {
+            e.status = None;
+        }
+        self.tidy();
+    }
+
+    /// The handle it was replayed with, when that is not the one derived from its id.
+    pub fn own_handle(&self) -> Option<&Bytes> {
+        self.extra.as_ref().and_then(|e| e.handle.as_ref())
+    }
+
+    /// Keeps `handle` as this job's handle instead of the derived one.
+    pub fn set_own_handle(&mut self, handle: Bytes) {
+        self.extra_mut().handle = Some(handle);
     }
 }
 

@@ -132,7 +132,7 @@ fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
         };
         assert!(t.req(2, done, fired + 20).is_empty());
         // Re-armed for the next minute: same handle, nothing queued, a timer set.
-        let id = t.core.handles[&h(1)];
+        let id = t.core.job_by_handle(&h(1)).expect("held");
         assert_eq!(
             t.core.jobs[&id].state,
             JobState::Waiting {
@@ -186,7 +186,7 @@ fn sched_job_survives_a_timeout_and_a_cancel_ends_it() {
     ));
     // The worker overruns: the run fails (no client to tell) and the schedule goes on.
     assert!(t.tick(due + 1000).is_empty());
-    let id = t.core.handles[&h(1)];
+    let id = t.core.job_by_handle(&h(1)).expect("held");
     assert_eq!(
         t.core.jobs[&id].state,
         JobState::Waiting {
@@ -288,7 +288,10 @@ fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
         t.tick(T0 + 100).is_empty(),
         "first expiry: back in the queue"
     );
-    assert_eq!(t.core.jobs[&t.core.handles[&h(1)]].retries, 1);
+    assert_eq!(
+        t.core.jobs[&t.core.job_by_handle(&h(1)).expect("held")].retries,
+        1
+    );
     t.req(2, Request::GrabJob, T0 + 200);
     assert_eq!(
         t.tick(T0 + 300),
@@ -330,9 +333,9 @@ fn a_connection_that_is_client_and_worker_of_the_same_job_can_leave() {
     t.req(1, Request::GrabJob, T0);
     t.core.disconnect(1, T0 + 1, &mut t.out);
     assert!(t.take().is_empty());
-    let id = t.core.handles[&h(1)];
+    let id = t.core.job_by_handle(&h(1)).expect("held");
     assert_eq!(
-        (t.core.jobs[&id].state, &t.core.jobs[&id].clients[..]),
+        (t.core.jobs[&id].state, t.core.jobs[&id].clients()),
         (JobState::Queued, &[2][..])
     );
     t.core.disconnect(2, T0 + 2, &mut t.out);

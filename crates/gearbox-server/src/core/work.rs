@@ -5,6 +5,7 @@ use gearbox_proto::Response;
 
 use super::jobs::Outcome;
 use super::state::{ConnId, JobId, JobState};
+use super::table::UniqueKey;
 use super::{Core, Outbox};
 
 /// How a worker ended a job.
@@ -40,7 +41,7 @@ impl Core {
         text: &'static str,
         out: &mut Outbox,
     ) -> Option<JobId> {
-        let id = self.handles.get(handle).copied();
+        let id = self.job_by_handle(handle);
         let ok = id
             .and_then(|id| self.jobs.get(&id))
             .is_some_and(|j| matches!(j.state, JobState::Running { worker, .. } if worker == conn));
@@ -63,14 +64,15 @@ impl Core {
         let Some(id) = self.running_on(conn, &handle, RESULT_NOT_FOUND, out) else {
             return;
         };
+        let handle = self.handle_of(id);
         let job = self.jobs.get_mut(&id).expect("checked");
         // Forwarded as sent; stored as gearmand reads it (atoi), for GET_STATUS.
-        job.status = (leading_number(&numerator), leading_number(&denominator));
-        for &cl in &job.clients {
+        job.set_status(leading_number(&numerator), leading_number(&denominator));
+        for &cl in job.clients() {
             out.send(
                 cl,
                 Response::WorkStatus {
-                    handle: job.handle.clone(),
+                    handle: handle.clone(),
                     numerator: numerator.clone(),
                     denominator: denominator.clone(),
                 },
@@ -90,8 +92,9 @@ impl Core {
             return;
         };
         let job = &self.jobs[&id];
-        for &cl in &job.clients {
-            let (handle, data) = (job.handle.clone(), data.clone());
+        let handle = self.handle_of(id);
+        for &cl in job.clients() {
+            let (handle, data) = (handle.clone(), data.clone());
             let r = if warning {
                 Response::WorkWarning { handle, data }
             } else {
@@ -113,8 +116,9 @@ impl Core {
             return;
         };
         let job = &self.jobs[&id];
-        for &cl in &job.clients {
-            let handle = job.handle.clone();
+        let own = self.handle_of(id);
+        for &cl in job.clients() {
+            let handle = own.clone();
             let r = match &end {
                 End::Complete(data) => Response::WorkComplete {
                     handle,
@@ -145,15 +149,20 @@ impl Core {
     }
 
     pub(super) fn get_status(&self, conn: ConnId, handle: Bytes, out: &mut Outbox) {
-        let job = self.handles.get(&handle).and_then(|id| self.jobs.get(id));
+        let job = self
+            .job_by_handle(&handle)
+            .and_then(|id| self.jobs.get(&id));
         let r = match job {
-            Some(j) => Response::StatusRes {
-                handle,
-                known: true,
-                running: matches!(j.state, JobState::Running { .. }),
-                numerator: j.status.0.clone(),
-                denominator: j.status.1.clone(),
-            },
+            Some(j) => {
+                let (numerator, denominator) = j.status();
+                Response::StatusRes {
+                    handle,
+                    known: true,
+                    running: matches!(j.state, JobState::Running { .. }),
+                    numerator,
+                    denominator,
+                }
+            }
             None => Response::StatusRes {
                 handle,
                 known: false,
@@ -166,21 +175,24 @@ impl Core {
     }
 
     pub(super) fn get_status_unique(&self, conn: ConnId, unique: Bytes, out: &mut Outbox) {
+        // Every job with a unique id is in the unique index, under any function.
         let job = self
-            .uniques
-            .iter()
-            .filter(|((_, u), _)| *u == unique)
-            .filter_map(|(_, id)| self.jobs.get(id))
+            .jobs
+            .values()
+            .filter(|j| UniqueKey::of_job(j).is_some_and(|k| k.is(&unique)))
             .max_by_key(|j| j.id);
         let r = match job {
-            Some(j) => Response::StatusResUnique {
-                unique,
-                known: true,
-                running: matches!(j.state, JobState::Running { .. }),
-                numerator: j.status.0.clone(),
-                denominator: j.status.1.clone(),
-                client_count: j.clients.len() as u64,
-            },
+            Some(j) => {
+                let (numerator, denominator) = j.status();
+                Response::StatusResUnique {
+                    unique,
+                    known: true,
+                    running: matches!(j.state, JobState::Running { .. }),
+                    numerator,
+                    denominator,
+                    client_count: j.clients().len() as u64,
+                }
+            }
             None => Response::StatusResUnique {
                 unique,
                 known: false,
@@ -194,12 +206,13 @@ impl Core {
     }
 }
 
-/// The leading decimal digits of `s` (C `atoi` on a non-negative number), or `0`.
+/// The leading decimal digits of `s` (C `atoi` on a non-negative number), or `0`. A copy: it
+/// is kept with the job, where a slice would keep the whole read buffer alive.
 fn leading_number(s: &Bytes) -> Bytes {
     let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         Bytes::from_static(b"0")
     } else {
-        s.slice(..digits)
+        Bytes::copy_from_slice(&s[..digits])
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use crate::core::jobs::unique_key;
 use crate::core::state::JobState;
+use crate::core::table::UniqueKey;
 use crate::core::{Core, TimerKind};
 
 /// Checks that every index and counter of the core agrees with its jobs.
@@ -60,19 +60,43 @@ pub(super) fn check_invariants(core: &Core) {
             );
         }
     }
-    assert_eq!(core.handles.len(), core.jobs.len(), "one handle per job");
-    for (handle, id) in &core.handles {
-        assert_eq!(&core.jobs[id].handle, handle);
+    for (handle, id) in &core.foreign {
+        assert_eq!(
+            core.jobs[id].own_handle(),
+            Some(handle),
+            "foreign handle of {id}"
+        );
     }
-    for ((function, unique), id) in &core.uniques {
-        let j = &core.jobs[id];
-        assert!(
-            !unique.is_empty()
-                && (&j.function, &unique_key(&j.unique, &j.data)) == (function, unique),
+    let own_handles = core.jobs.values().filter(|j| j.own_handle().is_some());
+    assert_eq!(
+        own_handles.count(),
+        core.foreign.len(),
+        "foreign handles indexed"
+    );
+    for (hash, id) in core.uniques.iter() {
+        let j = &core.jobs[&id];
+        let key = UniqueKey::of_job(j).expect("indexed jobs have a unique id");
+        assert_eq!(
+            core.uniques.hash(&j.function, key),
+            hash,
             "unique index of {id}"
         );
     }
-    for (id, j) in &core.jobs {
+    let keyed = core
+        .jobs
+        .values()
+        .filter(|j| UniqueKey::of_job(j).is_some());
+    assert_eq!(
+        keyed.count(),
+        core.uniques.len(),
+        "one unique index entry per keyed job"
+    );
+    for (id, j) in core.jobs.iter() {
+        assert_eq!(
+            core.job_by_handle(&core.handle_of(*id)),
+            Some(*id),
+            "handle of {id}"
+        );
         assert!(
             core.functions.contains_key(&j.function),
             "function of job {id} exists"
@@ -111,19 +135,16 @@ pub(super) fn check_invariants(core: &Core) {
             }
         }
         assert!(
-            core.config.persistent || (!j.persisted && j.acks.is_empty()),
+            core.config.persistent || (!j.persisted && j.acks().is_empty()),
             "job {id}: no store, nothing stored"
         );
-        if !j.unique.is_empty() {
-            assert_eq!(
-                core.uniques
-                    .get(&(j.function.clone(), unique_key(&j.unique, &j.data))),
-                Some(id)
-            );
+        if let Some(key) = UniqueKey::of_job(j) {
+            let hash = core.uniques.hash(&j.function, key);
+            assert_eq!(core.find_unique(hash, &j.function, key), Some(*id));
         }
-        for (i, cl) in j.clients.iter().enumerate() {
+        for (i, cl) in j.clients().iter().enumerate() {
             assert!(
-                !j.clients[..i].contains(cl),
+                !j.clients()[..i].contains(cl),
                 "client {cl} attached twice to {id}"
             );
             assert!(
@@ -139,7 +160,7 @@ pub(super) fn check_invariants(core: &Core) {
         }
         for id in &c.attached {
             assert!(
-                core.jobs.get(id).is_some_and(|j| j.clients.contains(cid)),
+                core.jobs.get(id).is_some_and(|j| j.clients().contains(cid)),
                 "conn {cid} waits on {id}"
             );
         }

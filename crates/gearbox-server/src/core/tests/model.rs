@@ -217,7 +217,9 @@ impl Model {
                 effects
             }
             Op::Cancel { pick } => {
-                let mut handles: Vec<Bytes> = self.t.core.handles.keys().cloned().collect();
+                let core = &self.t.core;
+                let mut handles: Vec<Bytes> =
+                    core.jobs.values().map(|j| core.handle_of(j.id)).collect();
                 handles.sort();
                 match handles.get(pick) {
                     Some(handle) => {
@@ -257,7 +259,7 @@ impl Model {
                 let mut running: Vec<u64> = self.t.core.conns[&c].running.iter().copied().collect();
                 running.sort_unstable();
                 let handle = match running.get(pick) {
-                    Some(id) => self.t.core.jobs[id].handle.clone(),
+                    Some(id) => self.t.core.handle_of(*id),
                     None => bytes("H:t:9999"),
                 };
                 let r = if fail {
@@ -309,14 +311,14 @@ impl Model {
         check_invariants(core);
         for handle in &self.background {
             assert!(
-                core.handles.contains_key(handle) || self.ended.contains(handle),
+                core.job_by_handle(handle).is_some() || self.ended.contains(handle),
                 "background job {handle:?} was lost"
             );
         }
         for (c, handle) in &self.owed {
-            let held = core.handles.get(handle).and_then(|id| core.jobs.get(id));
+            let held = core.job_by_handle(handle).and_then(|id| core.jobs.get(&id));
             assert!(
-                held.is_some_and(|j| j.clients.contains(c)),
+                held.is_some_and(|j| j.clients().contains(c)),
                 "client {c} still waits on a held {handle:?}"
             );
         }
@@ -356,7 +358,7 @@ proptest! {
         }
         // Left: jobs still running (unfinished by the operations) and schedules between runs.
         for j in m.t.core.jobs.values() {
-            let between_runs = matches!((&j.kind, j.state), (JobKind::Sched(_), JobState::Waiting { .. }));
+            let between_runs = matches!((j.kind(), j.state), (JobKind::Sched(_), JobState::Waiting { .. }));
             prop_assert!(between_runs || matches!(j.state, JobState::Running { .. }), "left over: {:?}", j);
         }
         m.check();

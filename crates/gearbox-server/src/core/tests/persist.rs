@@ -163,3 +163,38 @@ fn replayed_jobs_keep_their_handles_and_new_handles_follow() {
         "h(9) waits for its time"
     );
 }
+
+#[test]
+fn replayed_foreign_handles_name_their_jobs_and_derived_ones_do_not() {
+    let mut t = persistent();
+    // Another host's handle, and one of ours written with a leading zero.
+    for (handle, data) in [("H:other:3", "a"), ("H:t:05", "b")] {
+        t.core
+            .restore(StoredJob::new(b(handle), b("f"), b(data)), T0, &mut t.out);
+    }
+    assert!(t.take().is_empty());
+    assert_eq!(t.core.job_count(), 2);
+    // "H:other:3" took id 1 and "H:t:05" kept the number 5, yet neither answers to H:t:1 or
+    // H:t:5: a handle names a job only as it was handed out.
+    assert_eq!(t.core.job_by_handle(&h(1)), None);
+    assert_eq!(t.core.job_by_handle(&h(5)), None);
+    assert_eq!(
+        persisted_handles(&t.req(1, submit("f", "", true), T0)),
+        [h(6)]
+    );
+    assert!(t.req(2, Request::CanDo { function: b("f") }, T0).is_empty());
+    for (handle, data) in [("H:other:3", "a"), ("H:t:05", "b")] {
+        let grabbed = t.req(2, Request::GrabJob, T0);
+        assert!(
+            matches!(&grabbed[..], [Effect::Send(2, Response::JobAssign { handle: got, data: d, .. })]
+                if *got == b(handle) && *d == b(data)),
+            "{grabbed:?}"
+        );
+        let done = Request::WorkComplete {
+            handle: b(handle),
+            data: Bytes::new(),
+        };
+        assert_eq!(t.req(2, done, T0), [Effect::Complete(b(handle))]);
+    }
+    assert_eq!(t.core.job_count(), 1);
+}

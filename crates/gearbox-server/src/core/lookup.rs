@@ -1,0 +1,119 @@
+//! Finding jobs and names: a job's handle (derived from its id, not stored), the job a handle
+//! or a unique id names, and the one shared copy of each function name.
+
+use std::io::Write as _;
+
+use bytes::Bytes;
+
+use super::state::{Job, JobId};
+use super::table::UniqueKey;
+use super::Core;
+
+/// The handle `<prefix>:<id>`, in an exact-size buffer.
+pub(super) fn format_handle(prefix: &str, id: JobId) -> Bytes {
+    let mut digits = [0u8; 20];
+    let mut cursor = &mut digits[..];
+    // Twenty bytes hold any u64 in decimal.
+    let _ = write!(cursor, "{id}");
+    let n = 20 - cursor.len();
+    let mut v = Vec::with_capacity(prefix.len() + 1 + n);
+    v.extend_from_slice(prefix.as_bytes());
+    v.push(b':');
+    v.extend_from_slice(&digits[..n]);
+    Bytes::from(v)
+}
+
+/// The id in a handle of the form [`format_handle`] makes (and only that exact form: no
+/// leading zeros or signs), or `None`.
+pub(super) fn parse_handle(prefix: &str, handle: &[u8]) -> Option<JobId> {
+    let digits = handle.strip_prefix(prefix.as_bytes())?.strip_prefix(b":")?;
+    let canonical = matches!(digits.first(), Some(b'1'..=b'9'))
+        && digits.len() <= 20
+        && digits.iter().all(u8::is_ascii_digit);
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The handle of `job`: the one it was replayed with, or the one derived from its id.
+pub(super) fn handle_for(prefix: &str, job: &Job) -> Bytes {
+    match job.own_handle() {
+        Some(h) => h.clone(),
+        None => format_handle(prefix, job.id),
+    }
+}
+
+impl Core {
+    /// The handle of job `id` (which must exist).
+    pub(super) fn handle_of(&self, id: JobId) -> Bytes {
+        handle_for(&self.config.handle_prefix, &self.jobs[&id])
+    }
+
+    /// The job with this handle.
+    pub(super) fn job_by_handle(&self, handle: &[u8]) -> Option<JobId> {
+        if let Some(&id) = self.foreign.get(handle) {
+            return Some(id);
+        }
+        let id = parse_handle(&self.config.handle_prefix, handle)?;
+        // A replayed job with a handle of its own does not answer to its derived one.
+        self.jobs
+            .get(&id)
+            .filter(|j| j.own_handle().is_none())
+            .map(|_| id)
+    }
+
+    /// The job of `function` coalescing on `key`, filed under `hash`.
+    pub(super) fn find_unique(
+        &self,
+        hash: u64,
+        function: &[u8],
+        key: UniqueKey<'_>,
+    ) -> Option<JobId> {
+        self.uniques.find(hash, |id| {
+            self.jobs.get(&id).is_some_and(|j| {
+                j.function.as_ref() == function && UniqueKey::of_job(j) == Some(key)
+            })
+        })
+    }
+
+    /// The function's own copy of its name (creating the function if needed), so that
+    /// everything naming it shares one allocation instead of a slice of some read buffer.
+    pub(super) fn intern(&mut self, name: &[u8]) -> Bytes {
+        if let Some((k, _)) = self.functions.get_key_value(name) {
+            return k.clone();
+        }
+        let k = Bytes::copy_from_slice(name);
+        self.functions.insert(k.clone(), Default::default());
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_round_trip_in_canonical_form_only() {
+        let h = format_handle("H:x", 42);
+        assert_eq!(&h[..], b"H:x:42");
+        assert_eq!(h.len(), 6);
+        assert_eq!(parse_handle("H:x", &h), Some(42));
+        assert_eq!(
+            parse_handle("H:x", &format_handle("H:x", u64::MAX)),
+            Some(u64::MAX)
+        );
+        for bad in [
+            &b"H:x:042"[..],
+            b"H:x:+42",
+            b"H:x:0",
+            b"H:x:",
+            b"H:x42",
+            b"H:y:42",
+            b"H:x:4 2",
+            b"H:x:99999999999999999999",
+        ] {
+            assert_eq!(parse_handle("H:x", bad), None, "{bad:?}");
+        }
+    }
+}
