@@ -5,7 +5,6 @@
 //! under one short lock, and dispatches the effects into the target connections' [`Outbound`]
 //! queues; each writer then sends what accumulated with one write.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{ConnId, ConnInfo, Core, Effect, Outbox};
+use crate::core::{ConnId, ConnInfo, Core, Effect, IdMap, Outbox};
 use crate::outbound::Outbound;
 use crate::persister::{self, StoreOp};
 use crate::{Config, ServerError};
@@ -48,7 +47,7 @@ pub fn now_ms() -> u64 {
 
 struct State {
     core: Core,
-    outbounds: HashMap<ConnId, Arc<Outbound>>,
+    outbounds: IdMap<Arc<Outbound>>,
     next_conn: ConnId,
 }
 
@@ -201,7 +200,7 @@ pub async fn run_with_store(
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             core,
-            outbounds: HashMap::new(),
+            outbounds: IdMap::default(),
             next_conn: 1,
         }),
         timers: Notify::new(),

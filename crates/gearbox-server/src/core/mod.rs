@@ -18,12 +18,14 @@ mod lookup;
 mod persist;
 pub mod state;
 mod table;
+pub(crate) use table::IdMap;
+use table::NameMap;
 mod work;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Priority, Request, Response};
@@ -143,12 +145,12 @@ enum TimerKind {
 #[derive(Debug)]
 pub struct Core {
     config: CoreConfig,
-    functions: HashMap<Bytes, Function>,
+    functions: NameMap<Function>,
     jobs: JobTable,
     uniques: UniqueIndex,
     /// Replayed jobs whose handle is not the one their id gives (see `lookup`).
-    foreign: HashMap<Bytes, JobId>,
-    conns: HashMap<ConnId, Conn>,
+    foreign: NameMap<JobId>,
+    conns: IdMap<Conn>,
     timers: BTreeSet<(u64, JobId, TimerKind)>,
     next_job: JobId,
     draining: bool,
@@ -159,11 +161,11 @@ impl Core {
     pub fn new(config: CoreConfig) -> Core {
         Core {
             config,
-            functions: HashMap::new(),
+            functions: NameMap::default(),
             jobs: JobTable::default(),
             uniques: UniqueIndex::default(),
-            foreign: HashMap::new(),
-            conns: HashMap::new(),
+            foreign: NameMap::default(),
+            conns: IdMap::default(),
             timers: BTreeSet::new(),
             next_job: 1,
             draining: false,

@@ -1,6 +1,8 @@
 //! The records the core keeps: jobs, functions, connections and their counters.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use super::table::IdSet;
 
 use bytes::Bytes;
 use gearbox_proto::Priority;
@@ -378,9 +380,9 @@ pub struct Conn {
     /// Asked for WORK_EXCEPTION packets.
     pub exceptions: bool,
     /// Jobs assigned to this worker.
-    pub running: HashSet<JobId>,
+    pub running: IdSet,
     /// Foreground jobs this client waits on.
-    pub attached: HashSet<JobId>,
+    pub attached: IdSet,
 }
 
 impl Conn {
@@ -393,8 +395,8 @@ impl Conn {
             rr: 0,
             sleeping: false,
             exceptions: false,
-            running: HashSet::new(),
-            attached: HashSet::new(),
+            running: IdSet::default(),
+            attached: IdSet::default(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! to the job id instead of holding copies of the names.
 
 use std::collections::hash_map::{Entry, RandomState};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::ops::Index;
 
@@ -36,7 +36,13 @@ impl Hasher for IdHasher {
 /// Emptied tables bigger than this are freed (smaller ones are kept for reuse).
 const SHRINK_ABOVE: usize = 4096;
 
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+/// A map keyed by server-chosen ids (jobs, connections).
+pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+/// A set of server-chosen ids.
+pub(crate) type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
+/// A map keyed by names that clients choose (functions, handles): a fast hash with a
+/// per-process random seed, so a client cannot pick colliding names in advance.
+pub(crate) type NameMap<V> = HashMap<bytes::Bytes, V, foldhash::fast::RandomState>;
 
 /// Every job the core holds, by id.
 #[derive(Debug, Default)]
