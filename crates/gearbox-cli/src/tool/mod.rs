@@ -15,7 +15,7 @@
 //! - [`submit`]: `submit`, with progress and data chunks shown as they arrive.
 //! - [`work`]: `work FUNCTION -- COMMAND`, and [`command`], running a command per job.
 //! - [`watch`]: the live table.
-//! - [`bench`]: the load generator (`gearbox bench fg|bg|sweep`).
+//! - [`bench`](mod@bench): the load generator (`gearbox bench fg|bg|sweep`).
 //! - [`output`]: column tables and JSON values.
 //! - [`gearadmin`]: the `gearadmin` drop-in; [`gearman`]: the `gearman` drop-in.
 //! - [`gai`]: host/port resolution with the C library's exact error texts.

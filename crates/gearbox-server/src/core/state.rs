@@ -127,7 +127,7 @@ static PLAIN: JobKind = JobKind::Plain;
 
 impl Job {
     /// A new queued-to-be job with no clients, status or acknowledgements. `function` should
-    /// be the function's shared name; `unique` and `data` are copied (see [`COPY_LIMIT`]).
+    /// be the function's shared name; `unique` and `data` are copied (up to `COPY_LIMIT` bytes).
     pub fn new(
         id: JobId,
         function: Bytes,

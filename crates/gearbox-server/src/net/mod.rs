@@ -1,9 +1,13 @@
-//! The Tokio side of the server: accept loop, per-connection reader and writer tasks, the timer
-//! task, and shutdown.
+//! The Tokio side of the server: accept loop, the timer task, shutdown, and the shared state
+//! around the core.
 //!
-//! Per wake-up a reader decodes every complete packet in its buffer, feeds them all to the core
-//! under one short lock, and dispatches the effects into the target connections' [`Outbound`]
-//! queues; each writer then sends what accumulated with one write.
+//! Per wake-up a connection's reader (`conn`) decodes every complete packet in its buffer,
+//! feeds them all to the core under one short lock, and dispatches the effects into the target
+//! connections' [`Outbound`] queues; `output` then sends each touched queue with one write.
+//!
+//! - this file: [`run`], [`run_with_store`], the shared state, accept and timer loops.
+//! - `conn`: one connection's reader and writer tasks.
+//! - `output`: which queues a batch touched, and the flusher task that writes them.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,22 +15,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use gearbox_proto::{Incoming, Response, ServerCodec};
+use gearbox_proto::Response;
 use gearbox_store::Store;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
-use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{ConnId, ConnInfo, Core, Effect, IdMap, Outbox};
+use crate::core::{ConnId, Core, Effect, IdMap, Outbox};
 use crate::outbound::Outbound;
 use crate::persister::{self, StoreOp};
 use crate::{Config, ServerError};
 
-/// How long a closing connection may take to flush its remaining output.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+mod conn;
+mod output;
+
+use conn::serve;
+use output::{flush_loop, Touched};
 
 /// How the server should stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +55,13 @@ struct State {
     core: Core,
     outbounds: IdMap<Arc<Outbound>>,
     next_conn: ConnId,
+    /// Output queues handed to the flusher task, each listed once.
+    dirty: Vec<Arc<Outbound>>,
 }
 
 struct Shared {
+    /// Wakes the flusher task (see [`flush_loop`]).
+    flusher: Notify,
     // One std Mutex around the core: critical sections are short and never span an await.
     state: Mutex<State>,
     timers: Notify,
@@ -127,33 +137,6 @@ impl Shared {
     }
 }
 
-/// The output queues one batch of effects wrote to.
-#[derive(Default)]
-struct Touched {
-    /// To flush once the core's lock is released: one write each.
-    dirty: Vec<Arc<Outbound>>,
-    /// Past their soft limit: the reader waits on them after the batch.
-    congested: Vec<Arc<Outbound>>,
-}
-
-impl Touched {
-    fn note(&mut self, o: &Arc<Outbound>, busy: bool) {
-        if o.list_for_flush() {
-            self.dirty.push(o.clone());
-        }
-        if busy && !self.congested.iter().any(|x| Arc::ptr_eq(x, o)) {
-            self.congested.push(o.clone());
-        }
-    }
-
-    /// Writes what the batch queued (call without the core's lock).
-    fn flush(&mut self) {
-        for o in self.dirty.drain(..) {
-            o.flush();
-        }
-    }
-}
-
 /// Runs the job server on `listeners` with in-memory queues until `shutdown` resolves (or an
 /// admin `shutdown` arrives from a loopback peer), then stops as the [`ShutdownMode`] says.
 pub async fn run(
@@ -202,11 +185,13 @@ pub async fn run_with_store(
             core,
             outbounds: IdMap::default(),
             next_conn: 1,
+            dirty: Vec::new(),
         }),
         timers: Notify::new(),
         idle: Notify::new(),
         stop,
         closing: CancellationToken::new(),
+        flusher: Notify::new(),
         store_tx: store.as_ref().map(|_| store_tx),
         config,
     });
@@ -244,6 +229,7 @@ pub async fn run_with_store(
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let mut conns = JoinSet::new();
     let timer = tokio::spawn(timer_loop(shared.clone(), shared.stop.subscribe()));
+    let flusher = tokio::spawn(flush_loop(shared.clone()));
     let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(64);
     let mut acceptors = JoinSet::new();
     for l in listeners {
@@ -299,6 +285,7 @@ pub async fn run_with_store(
     while conns.join_next().await.is_some() {}
     shared.stop.send_replace(Some(mode));
     let _ = timer.await;
+    let _ = flusher.await;
     if let Some(persister) = persister {
         let (done, flushed) = oneshot::channel();
         shared.to_store(StoreOp::Flush(done));
@@ -372,157 +359,4 @@ async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Shutdo
             }
         }
     }
-}
-
-fn conn_info(stream: &TcpStream, peer: SocketAddr) -> ConnInfo {
-    #[cfg(unix)]
-    let fd = {
-        use std::os::fd::AsRawFd;
-        i64::from(stream.as_raw_fd())
-    };
-    #[cfg(not(unix))]
-    let fd = -1;
-    let ip = peer.ip().to_canonical();
-    ConnInfo {
-        peer_ip: ip.to_string(),
-        fd,
-        loopback: ip.is_loopback(),
-    }
-}
-
-async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let info = conn_info(&stream, peer);
-    let (mut rd, wr) = stream.into_split();
-    let outbound = Arc::new(Outbound::new(shared.config.max_unsent, Some(wr)));
-    let id = {
-        let mut st = shared.lock();
-        let id = st.next_conn;
-        st.next_conn += 1;
-        st.core.connect(id, info);
-        st.outbounds.insert(id, outbound.clone());
-        id
-    };
-    tracing::debug!(conn = id, %peer, "connected");
-    // Output is written by whoever produced it (see `outbound`); this task only takes over
-    // when the socket is full, and sends what is left at close.
-    let ob = outbound.clone();
-    let writer = tokio::spawn(async move {
-        let mut wbuf = BytesMut::with_capacity(4096);
-        loop {
-            tokio::select! {
-                _ = ob.take(&mut wbuf) => {}
-                _ = ob.abort.cancelled() => break,
-            }
-            if wbuf.is_empty() {
-                break;
-            }
-            tokio::select! {
-                r = ob.write_all(&wbuf) => if r.is_err() { ob.abort.cancel(); break; },
-                _ = ob.abort.cancelled() => break,
-            }
-            wbuf.clear();
-            ob.wrote();
-        }
-        ob.shutdown_write();
-    });
-
-    let mut codec = ServerCodec::new(shared.config.limits());
-    let mut buf = BytesMut::with_capacity(8192);
-    let mut items = Vec::with_capacity(16);
-    let mut out = Outbox::default();
-    let mut touched = Touched::default();
-    loop {
-        let n = tokio::select! {
-            r = rd.read_buf(&mut buf) => r,
-            _ = outbound.close.cancelled() => break,
-            _ = shared.closing.cancelled() => break,
-        };
-        match n {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        let mut fatal = None;
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(item)) => items.push(item),
-                Ok(None) => break,
-                Err(e) => {
-                    fatal = Some(e);
-                    break;
-                }
-            }
-        }
-        let now = now_ms();
-        {
-            let mut st = shared.lock();
-            for item in items.drain(..) {
-                match item {
-                    Incoming::Request(r) => st.core.request(id, r, now, &mut out),
-                    Incoming::Admin(a) => st.core.admin(id, a, now, &mut out),
-                    Incoming::Rejected(e) => {
-                        tracing::debug!(conn = id, error = %e, "rejected packet");
-                        out.effects
-                            .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
-                    }
-                }
-            }
-            if let Some(e) = &fatal {
-                tracing::info!(conn = id, %peer, error = %e, "closing connection after protocol error");
-                out.effects
-                    .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
-                out.effects.push(Effect::Close(id));
-            }
-            shared.apply(&mut st, &mut out, &mut touched);
-        }
-        if !touched.dirty.is_empty() {
-            // Let the other connections that are ready run first: what they queue for the same
-            // peers leaves in the same write (the first flush sends it all, later ones find
-            // nothing). A task switch is far cheaper than a send.
-            tokio::task::yield_now().await;
-            touched.flush();
-        }
-        if fatal.is_some() {
-            break;
-        }
-        for o in touched.congested.drain(..) {
-            if Arc::ptr_eq(&o, &outbound) {
-                // Our own replies pile up: stop reading until the peer catches up.
-                tokio::select! {
-                    _ = o.wait_drained() => {}
-                    _ = shared.closing.cancelled() => {}
-                }
-            } else if tokio::time::timeout(shared.stall_timeout(), o.wait_drained())
-                .await
-                .is_err()
-            {
-                tracing::warn!(conn = id, pending = o.pending(), "a peer stopped reading the output this connection produces; dropping that peer");
-                o.abort.cancel();
-                o.close.cancel();
-            }
-        }
-    }
-    if outbound.overflowed() {
-        tracing::warn!(conn = id, %peer, limit = shared.config.max_unsent, "peer is not reading its replies; connection dropped");
-    }
-    {
-        let mut st = shared.lock();
-        st.outbounds.remove(&id);
-        st.core.disconnect(id, now_ms(), &mut out);
-        shared.apply(&mut st, &mut out, &mut touched);
-    }
-    touched.flush();
-    // Nobody is left to throttle: the targets' hard caps protect memory.
-    touched.congested.clear();
-    outbound.close();
-    let mut writer = writer;
-    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
-        .await
-        .is_err()
-    {
-        // The peer stopped reading: give up on the rest of its output.
-        outbound.abort.cancel();
-        let _ = writer.await;
-    }
-    tracing::debug!(conn = id, "disconnected");
 }

@@ -1,0 +1,174 @@
+//! One connection: a reader task that decodes and feeds the core, and a writer task that
+//! takes over the output when the socket is full (see [`crate::outbound`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use gearbox_proto::{Incoming, Response, ServerCodec};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+use super::{now_ms, Shared, Touched};
+use crate::core::{ConnInfo, Effect, Outbox};
+use crate::outbound::Outbound;
+
+/// How long a closing connection may take to flush its remaining output.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn conn_info(stream: &TcpStream, peer: SocketAddr) -> ConnInfo {
+    #[cfg(unix)]
+    let fd = {
+        use std::os::fd::AsRawFd;
+        i64::from(stream.as_raw_fd())
+    };
+    #[cfg(not(unix))]
+    let fd = -1;
+    let ip = peer.ip().to_canonical();
+    ConnInfo {
+        peer_ip: ip.to_string(),
+        fd,
+        loopback: ip.is_loopback(),
+    }
+}
+
+/// Serves one accepted connection until it closes or the server stops.
+pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let info = conn_info(&stream, peer);
+    let (mut rd, wr) = stream.into_split();
+    let outbound = Arc::new(Outbound::new(shared.config.max_unsent, Some(wr)));
+    let id = {
+        let mut st = shared.lock();
+        let id = st.next_conn;
+        st.next_conn += 1;
+        st.core.connect(id, info);
+        st.outbounds.insert(id, outbound.clone());
+        id
+    };
+    tracing::debug!(conn = id, %peer, "connected");
+    // Output is written by whoever produced it (see `outbound`); this task only takes over
+    // when the socket is full, and sends what is left at close.
+    let ob = outbound.clone();
+    let writer = tokio::spawn(async move {
+        let mut wbuf = BytesMut::with_capacity(4096);
+        loop {
+            tokio::select! {
+                _ = ob.take(&mut wbuf) => {}
+                _ = ob.abort.cancelled() => break,
+            }
+            if wbuf.is_empty() {
+                break;
+            }
+            tokio::select! {
+                r = ob.write_all(&wbuf) => if r.is_err() { ob.abort.cancel(); break; },
+                _ = ob.abort.cancelled() => break,
+            }
+            wbuf.clear();
+            ob.wrote();
+        }
+        ob.shutdown_write();
+    });
+
+    let mut codec = ServerCodec::new(shared.config.limits());
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut items = Vec::with_capacity(16);
+    let mut out = Outbox::default();
+    let mut touched = Touched::default();
+    loop {
+        let n = tokio::select! {
+            r = rd.read_buf(&mut buf) => r,
+            _ = outbound.close.cancelled() => break,
+            _ = shared.closing.cancelled() => break,
+        };
+        match n {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let mut fatal = None;
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => break,
+                Err(e) => {
+                    fatal = Some(e);
+                    break;
+                }
+            }
+        }
+        let now = now_ms();
+        {
+            let mut st = shared.lock();
+            for item in items.drain(..) {
+                match item {
+                    Incoming::Request(r) => st.core.request(id, r, now, &mut out),
+                    Incoming::Admin(a) => st.core.admin(id, a, now, &mut out),
+                    Incoming::Rejected(e) => {
+                        tracing::debug!(conn = id, error = %e, "rejected packet");
+                        out.effects
+                            .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
+                    }
+                }
+            }
+            if let Some(e) = &fatal {
+                tracing::info!(conn = id, %peer, error = %e, "closing connection after protocol error");
+                out.effects
+                    .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
+                out.effects.push(Effect::Close(id));
+            }
+            shared.apply(&mut st, &mut out, &mut touched);
+        }
+        if !touched.dirty.is_empty() {
+            // Output leaves in as few writes as possible without waiting on a timer: first let
+            // the connections that became ready meanwhile run (they may queue more for the
+            // same peers), then hand the queues to the flusher task, which runs after every
+            // task now ready and sends each queue with one write.
+            tokio::task::yield_now().await;
+            shared.hand_to_flusher(&mut touched.dirty);
+        }
+        if fatal.is_some() {
+            break;
+        }
+        for o in touched.congested.drain(..) {
+            if Arc::ptr_eq(&o, &outbound) {
+                // Our own replies pile up: stop reading until the peer catches up.
+                tokio::select! {
+                    _ = o.wait_drained() => {}
+                    _ = shared.closing.cancelled() => {}
+                }
+            } else if tokio::time::timeout(shared.stall_timeout(), o.wait_drained())
+                .await
+                .is_err()
+            {
+                tracing::warn!(conn = id, pending = o.pending(), "a peer stopped reading the output this connection produces; dropping that peer");
+                o.abort.cancel();
+                o.close.cancel();
+            }
+        }
+    }
+    if outbound.overflowed() {
+        tracing::warn!(conn = id, %peer, limit = shared.config.max_unsent, "peer is not reading its replies; connection dropped");
+    }
+    {
+        let mut st = shared.lock();
+        st.outbounds.remove(&id);
+        st.core.disconnect(id, now_ms(), &mut out);
+        shared.apply(&mut st, &mut out, &mut touched);
+    }
+    touched.flush();
+    // Nobody is left to throttle: the targets' hard caps protect memory.
+    touched.congested.clear();
+    outbound.close();
+    let mut writer = writer;
+    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
+        .await
+        .is_err()
+    {
+        // The peer stopped reading: give up on the rest of its output.
+        outbound.abort.cancel();
+        let _ = writer.await;
+    }
+    tracing::debug!(conn = id, "disconnected");
+}
