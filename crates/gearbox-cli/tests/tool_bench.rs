@@ -173,6 +173,28 @@ async fn background_without_drain_leaves_the_jobs_queued() {
             .wait_admin("status", "300 queued", |st| st.contains("held\t300\t0\t0"))
             .await;
         assert!(status.contains("held\t300\t0\t0"), "{}: {status}", s.name());
+        // A later run drains what this one left.
+        let phases = bench(
+            &s,
+            &[
+                "bg",
+                "--no-submit",
+                "-n",
+                "300",
+                "--function",
+                "held",
+                "-w",
+                "2",
+            ],
+        )
+        .await;
+        let names: Vec<&str> = phases
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!((names, count(&phases[0])), (vec!["bg-drain"], 300));
+        s.wait_admin("status", "an empty queue", |st| st.contains("held\t0\t0\t"))
+            .await;
     }
 }
 
@@ -204,6 +226,21 @@ async fn sweep_runs_each_size_and_duration_runs_stop() {
         let fg = &phases[0];
         assert!(count(fg) > 0, "{fg}");
         assert_latency_sane(fg, count(fg));
+    }
+}
+
+#[tokio::test]
+async fn zero_jobs_end_at_once() {
+    for s in Server::both().await {
+        let phases = bench(&s, &["bg", "-n", "0"]).await;
+        let names: Vec<&str> = phases
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["bg-submit"], "{}: no drain without jobs", s.name());
+        assert_eq!(count(&phases[0]), 0);
+        let phases = bench(&s, &["fg", "-n", "0"]).await;
+        assert_eq!(count(&phases[0]), 0, "{}", s.name());
     }
 }
 

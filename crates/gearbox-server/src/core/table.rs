@@ -12,8 +12,12 @@ use std::ops::Index;
 
 use super::state::{Job, JobId};
 
-/// Hasher for keys that are either server-chosen sequential ids or already keyed hashes:
-/// one multiplication spreads them over both the bucket bits and the tag bits of the map.
+/// Hasher for keys that are either server-chosen sequential ids or already keyed hashes.
+///
+/// A `u64` keeps its low bits (the map's bucket index) and gets its top seven bits (the map's
+/// tag byte) from a multiplication: ids handed out in sequence land in neighbouring buckets,
+/// so a queue worked through in order walks the map's memory in order instead of missing the
+/// cache on every lookup, while the tags still tell neighbours apart.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct IdHasher(u64);
 
@@ -29,7 +33,9 @@ impl Hasher for IdHasher {
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        const TAG_BITS: u64 = 0x7F << 57;
+        let n = self.0 ^ n;
+        self.0 = (n & !TAG_BITS) | (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) & TAG_BITS);
     }
 }
 

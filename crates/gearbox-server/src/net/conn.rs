@@ -120,11 +120,16 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             }
             shared.apply(&mut st, &mut out, &mut touched);
         }
-        if !touched.dirty.is_empty() {
-            // Output leaves in as few writes as possible without waiting on a timer: first let
-            // the connections that became ready meanwhile run (they may queue more for the
-            // same peers), then hand the queues to the flusher task, which runs after every
-            // task now ready and sends each queue with one write.
+        let only_ours = matches!(touched.dirty.as_slice(), [o] if Arc::ptr_eq(o, &outbound));
+        if only_ours {
+            // Replies to this peer alone (a submit's JOB_CREATED, a grab's assignment): send
+            // them now; waiting could only add latency.
+            touched.flush();
+        } else if !touched.dirty.is_empty() {
+            // Output for other peers: coalesce it. First let the connections that became
+            // ready meanwhile run (they may queue more for the same peers), then hand the
+            // queues to the flusher task, which runs after every task now ready and sends each
+            // queue with one write.
             tokio::task::yield_now().await;
             shared.hand_to_flusher(&mut touched.dirty);
         }

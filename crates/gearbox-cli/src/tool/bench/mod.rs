@@ -124,8 +124,12 @@ pub struct BgArgs {
     #[command(flatten)]
     common: Common,
     /// Leave the jobs queued: measure the submit phase only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_submit")]
     no_drain: bool,
+    /// Submit nothing: drain --jobs jobs already queued for --function (e.g. ones a
+    /// `--no-drain` run left, or a durable server replayed after a restart).
+    #[arg(long, requires = "function")]
+    no_submit: bool,
 }
 
 /// `bench sweep`.
@@ -162,6 +166,9 @@ pub async fn run(ctx: &Ctx, args: BenchArgs) -> anyhow::Result<ExitCode> {
                 )
                 .await?,
             ]
+        }
+        Scenario::Bg(a) if a.no_submit => {
+            vec![drain(&addr, &a.common, &function_name(&a.common), a.common.jobs).await?]
         }
         Scenario::Bg(a) => background(&addr, &a.common, !a.no_drain).await?,
         Scenario::Sweep(a) => {
@@ -258,31 +265,42 @@ async fn background(addr: &str, c: &Common, drain: bool) -> anyhow::Result<Vec<P
     })
     .await?;
     let mut phases = vec![submit];
-    if drain {
-        let jobs = plan.done();
-        let plan = new_plan(addr, c, c.size, jobs, &function);
-        let goal = Arc::new(DrainGoal {
-            jobs,
-            reached: tokio::sync::Notify::new(),
-        });
-        let mut workers = JoinSet::new();
-        let drained = measured("bg-drain", c, c.size, &plan, Some(jobs), async {
-            for _ in 0..c.workers {
-                workers.spawn(drive::echo_worker(plan.clone(), c.mode, Some(goal.clone())));
-            }
-            tokio::select! {
-                _ = goal.reached.notified() => Ok(Latencies::new()),
-                failed = workers.join_next() => Err(match failed {
-                    Some(Ok(Err(e))) => e,
-                    _ => anyhow::anyhow!("a worker stopped before the queue was drained"),
-                }),
-            }
-        })
-        .await;
-        workers.abort_all();
-        phases.push(drained?);
+    // Nothing was queued (e.g. `-n 0`): a drain would wait forever for its first job.
+    if drain && plan.done() > 0 {
+        phases.push(self::drain(addr, c, &function, plan.done()).await?);
     }
     Ok(phases)
+}
+
+/// Workers complete `jobs` jobs of `function` (already queued or arriving).
+async fn drain(addr: &str, c: &Common, function: &str, jobs: u64) -> anyhow::Result<Phase> {
+    let plan = new_plan(addr, c, c.size, jobs, function);
+    if jobs == 0 {
+        return measured("bg-drain", c, c.size, &plan, Some(0), async {
+            Ok(Latencies::new())
+        })
+        .await;
+    }
+    let goal = Arc::new(DrainGoal {
+        jobs,
+        reached: tokio::sync::Notify::new(),
+    });
+    let mut workers = JoinSet::new();
+    let drained = measured("bg-drain", c, c.size, &plan, Some(jobs), async {
+        for _ in 0..c.workers {
+            workers.spawn(drive::echo_worker(plan.clone(), c.mode, Some(goal.clone())));
+        }
+        tokio::select! {
+            _ = goal.reached.notified() => Ok(Latencies::new()),
+            failed = workers.join_next() => Err(match failed {
+                Some(Ok(Err(e))) => e,
+                _ => anyhow::anyhow!("a worker stopped before the queue was drained"),
+            }),
+        }
+    })
+    .await;
+    workers.abort_all();
+    drained
 }
 
 /// Waits for every client and merges their latencies; fails early if a worker dies.
