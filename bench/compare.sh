@@ -135,7 +135,7 @@ run_scenarios() { # KIND ROUND
 {
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo),"\
          "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
-    echo "gearmand: $("$GEARMAND" --version 2>&1 | head -1), -t $GEARMAND_THREADS"
+    echo "gearmand: $("$GEARMAND" --version 2>&1 | grep -m1 gearmand | cut -d" " -f1-2), -t $GEARMAND_THREADS"
     echo "gearbox: $("$GEARBOXD" --version 2>&1 | head -1), -t $GEARBOXD_THREADS"
     echo "rounds: $ROUNDS, scenarios: $SCENARIOS"
 } | tee "$OUT/machine.txt" >&2
