@@ -99,6 +99,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             }
         }
         let now = now_ms();
+        let batch = items.len();
         {
             let mut st = shared.lock();
             for item in items.drain(..) {
@@ -126,11 +127,14 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             // them now; waiting could only add latency.
             touched.flush();
         } else if !touched.dirty.is_empty() {
-            // Output for other peers: coalesce it. First let the connections that became
-            // ready meanwhile run (they may queue more for the same peers), then hand the
-            // queues to the flusher task, which runs after every task now ready and sends each
-            // queue with one write.
-            tokio::task::yield_now().await;
+            // Output for other peers: coalesce it. The flusher task runs after every task now
+            // ready and sends each queue with one write. A lone packet (a classic client or
+            // worker) first lets the runtime look for more input, so that its peers' packets,
+            // usually in flight at the same moment, join the same writes; a batch of many
+            // (a pipelining peer) brings enough to share the writes already.
+            if batch == 1 {
+                tokio::task::yield_now().await;
+            }
             shared.hand_to_flusher(&mut touched.dirty);
         }
         if fatal.is_some() {
