@@ -170,6 +170,26 @@ packet_types! {
     STATUS_RES_UNIQUE = 42, 6, false, true;
 }
 
+/// Writes a packet whose last argument (`tail_len` bytes) the caller sends separately: the
+/// header counts it, and `head` is written with a NUL after each argument.
+pub fn encode_raw_head(
+    magic: Magic,
+    kind: PacketType,
+    head: &[&[u8]],
+    tail_len: usize,
+    dst: &mut BytesMut,
+) {
+    let body_len: usize = head.iter().map(|a| a.len() + 1).sum::<usize>() + tail_len;
+    dst.reserve(HEADER_LEN + body_len - tail_len);
+    dst.put_slice(&magic.bytes());
+    dst.put_u32(kind as u32);
+    dst.put_u32(u32::try_from(body_len).unwrap_or(u32::MAX));
+    for a in head {
+        dst.put_slice(a);
+        dst.put_u8(0);
+    }
+}
+
 /// Appends one binary packet (header and NUL-joined arguments) to `dst`.
 ///
 /// Every argument but the last must be free of NUL bytes; the last is the opaque tail.

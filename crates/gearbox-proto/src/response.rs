@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::args::{parse_u64, split};
-use crate::packet::{encode_raw, Magic, PacketType};
+use crate::packet::{encode_raw, encode_raw_head, Magic, PacketType};
 use crate::request::{fmt_u64, itoa_buf};
 use crate::ProtoError;
 
@@ -280,8 +280,52 @@ impl Response {
         }
     }
 
+    /// The opaque payload this packet ends with (WORK_COMPLETE, WORK_DATA, WORK_WARNING,
+    /// WORK_EXCEPTION, JOB_ASSIGN*, ECHO_RES), if it has one.
+    pub fn trailing_data(&self) -> Option<&Bytes> {
+        match self {
+            Response::JobAssign { data, .. }
+            | Response::WorkComplete { data, .. }
+            | Response::WorkException { data, .. }
+            | Response::WorkData { data, .. }
+            | Response::WorkWarning { data, .. }
+            | Response::EchoRes { data }
+            | Response::JobAssignUniq { data, .. }
+            | Response::JobAssignAll { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
     /// Appends the response as a `\0RES` packet to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
+        self.encode_split(dst, usize::MAX);
+    }
+
+    /// Like [`encode`](Self::encode), except that a trailing payload of at least `min` bytes
+    /// is not copied: `dst` gets the packet up to the payload and the payload is returned, to
+    /// be sent right after (a vectored write), so large payloads cross the server uncopied.
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use gearbox_proto::Response;
+    /// let r = Response::WorkComplete { handle: Bytes::from_static(b"H:x:1"), data: Bytes::from(vec![7; 100]) };
+    /// let (mut whole, mut head) = (BytesMut::new(), BytesMut::new());
+    /// r.encode(&mut whole);
+    /// let tail = r.encode_head(&mut head, 64).expect("a large payload is split off");
+    /// head.extend_from_slice(&tail);
+    /// assert_eq!(whole, head);
+    /// ```
+    pub fn encode_head(&self, dst: &mut BytesMut, min: usize) -> Option<Bytes> {
+        if self.encode_split(dst, min) {
+            self.trailing_data().cloned()
+        } else {
+            None
+        }
+    }
+
+    /// Encodes, leaving out a trailing payload of `split_at` bytes or more; returns whether it
+    /// did.
+    fn encode_split(&self, dst: &mut BytesMut, split_at: usize) -> bool {
         let kind = self.packet_type();
         let mut num = itoa_buf();
         let args: &[&[u8]] = match self {
@@ -340,6 +384,15 @@ impl Response {
                 fmt_u64(&mut num, *client_count),
             ],
         };
-        encode_raw(Magic::Res, kind, args, dst);
+        match args.split_last() {
+            Some((last, head)) if last.len() >= split_at && self.trailing_data().is_some() => {
+                encode_raw_head(Magic::Res, kind, head, last.len(), dst);
+                true
+            }
+            _ => {
+                encode_raw(Magic::Res, kind, args, dst);
+                false
+            }
+        }
     }
 }

@@ -276,6 +276,21 @@ proptest! {
     }
 
     #[test]
+    fn split_encoding_equals_whole_encoding(res in response(), min in 0usize..64) {
+        let (mut whole, mut split) = (BytesMut::new(), BytesMut::new());
+        res.encode(&mut whole);
+        match res.encode_head(&mut split, min) {
+            Some(tail) => {
+                prop_assert!(tail.len() >= min);
+                prop_assert_eq!(Some(&tail), res.trailing_data());
+                split.extend_from_slice(&tail);
+            }
+            None => prop_assert!(res.trailing_data().is_none_or(|d| d.len() < min)),
+        }
+        prop_assert_eq!(whole, split);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic_or_stall(
         data in vec(any::<u8>(), 0..512),
         sizes in vec(0usize..64, 1..6),

@@ -7,8 +7,12 @@
 //!   replies). No I/O: events in, [`core::Effect`]s out.
 //! - [`config`]: [`Config`], every setting with its default.
 //! - [`net`]: the Tokio side: [`run`] accepts connections, decodes packets, feeds the core
-//!   behind one `std::sync::Mutex`, and writes each connection's output once per wake-up.
-//! - [`outbound`]: a connection's bounded output buffer, shared with the core's dispatch.
+//!   behind one `std::sync::Mutex`, and writes each connection's output with one send per
+//!   round.
+//! - [`outbound`]: a connection's bounded output queue, shared with the core's dispatch,
+//!   written by the task that produced the output or, when the socket is full, its writer.
+//! - [`outbuf`]: the bytes of such a queue; large payloads are queued by reference and sent
+//!   with vectored writes.
 //! - [`persister`]: the task that group-commits store writes and reports back to the core.
 //! - [`error`]: the error type, [`ServerError`].
 //!
@@ -20,6 +24,7 @@ pub mod core;
 pub mod error;
 pub mod net;
 pub mod outbound;
+pub mod outbuf;
 pub mod persister;
 
 pub use config::Config;

@@ -17,8 +17,9 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use bytes::{Buf, BytesMut};
 use gearbox_proto::Response;
+
+use crate::outbuf::OutBuf;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 /// Bytes waiting, and whether the writer task currently owns the socket.
 #[derive(Debug)]
 struct Pending {
-    bytes: BytesMut,
+    bytes: OutBuf,
     /// The writer task holds bytes taken from this queue: nobody else may write.
     writer_busy: bool,
 }
@@ -56,7 +57,7 @@ impl Outbound {
     pub fn new(cap: usize, sock: Option<OwnedWriteHalf>) -> Outbound {
         Outbound {
             buf: Mutex::new(Pending {
-                bytes: BytesMut::with_capacity(4096),
+                bytes: OutBuf::with_capacity(4096),
                 writer_busy: false,
             }),
             notify: Notify::new(),
@@ -75,7 +76,7 @@ impl Outbound {
     }
 
     /// Appends under the lock; returns whether the queue is now past the soft limit.
-    fn append(&self, f: impl FnOnce(&mut BytesMut)) -> bool {
+    fn append(&self, f: impl FnOnce(&mut OutBuf)) -> bool {
         if self.abort.is_cancelled() {
             return false;
         }
@@ -98,12 +99,12 @@ impl Outbound {
     ///
     /// [`congested`]: Outbound::congested
     pub fn push(&self, r: &Response) -> bool {
-        self.append(|b| r.encode(b))
+        self.append(|b| b.push(r))
     }
 
     /// Queues raw bytes (admin replies); returns whether the queue is now congested.
     pub fn push_bytes(&self, bytes: &[u8]) -> bool {
-        self.append(|b| b.extend_from_slice(bytes))
+        self.append(|b| b.extend(bytes))
     }
 
     /// Marks the queue as listed for a flush; returns whether it was not already (the caller
@@ -124,8 +125,8 @@ impl Outbound {
         if p.writer_busy || p.bytes.is_empty() || self.abort.is_cancelled() {
             return;
         }
-        match sock.try_write(&p.bytes) {
-            Ok(n) => p.bytes.advance(n),
+        match p.bytes.try_write(sock) {
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => {
                 drop(p);
@@ -183,7 +184,7 @@ impl Outbound {
 
     /// Waits for output, then swaps it into `into` (which must be empty) and marks the writer
     /// busy until [`wrote`](Self::wrote). Returns with `into` empty once closed and drained.
-    pub async fn take(&self, into: &mut BytesMut) {
+    pub async fn take(&self, into: &mut OutBuf) {
         loop {
             let notified = self.notify.notified();
             {
@@ -223,16 +224,17 @@ impl Outbound {
         }
     }
 
-    /// Writes `bytes` to the socket, waiting for it to become writable (the writer task).
-    pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+    /// Writes all of `bytes` to the socket, waiting for it to become writable (the writer
+    /// task); `bytes` is empty afterwards.
+    pub async fn write_all(&self, bytes: &mut OutBuf) -> io::Result<()> {
         let Some(sock) = &self.sock else {
             return Ok(());
         };
         while !bytes.is_empty() {
             sock.writable().await?;
-            match sock.try_write(bytes) {
+            match bytes.try_write(sock) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => bytes = &bytes[n..],
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
@@ -272,12 +274,12 @@ mod tests {
     async fn producers_only_append_while_the_writer_holds_bytes() {
         let (o, mut peer) = pair().await;
         o.push_bytes(b"first ");
-        let mut taken = BytesMut::new();
+        let mut taken = OutBuf::default();
         o.take(&mut taken).await;
         o.push_bytes(b"second");
         o.flush();
         assert_eq!(o.pending(), 6, "must not overtake the writer's bytes");
-        o.write_all(&taken).await.unwrap();
+        o.write_all(&mut taken).await.unwrap();
         o.wrote();
         let mut got = [0u8; 12];
         peer.read_exact(&mut got).await.unwrap();

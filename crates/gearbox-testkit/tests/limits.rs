@@ -302,3 +302,78 @@ async fn a_slow_reader_throttles_its_producer_instead_of_being_dropped() {
     let mut w = producer.await.expect("producer task");
     w.assert_quiet().await;
 }
+
+#[tokio::test]
+async fn large_payloads_cross_the_server_byte_for_byte() {
+    // Payloads past the server's copy threshold travel by reference and leave with vectored
+    // writes, interleaved with small packets: every byte must arrive, in order.
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    let mut w = sleeping_worker(&server, &["big"]).await;
+    let pattern = |len: usize, seed: u8| -> bytes::Bytes {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect::<Vec<u8>>()
+            .into()
+    };
+    for (n, len) in [16 * 1024, 1024 * 1024 + 7, 3 * 1024 * 1024]
+        .into_iter()
+        .enumerate()
+    {
+        let input = pattern(len, n as u8);
+        let handle = submit_ok(
+            &mut client,
+            &Request::Submit(gearbox_proto::SubmitJob {
+                function: b("big"),
+                unique: bytes::Bytes::new(),
+                data: input.clone(),
+                priority: Priority::Normal,
+                background: false,
+            }),
+        )
+        .await;
+        match w.recv().await {
+            Response::Noop => {}
+            other => panic!("expected NOOP, got {other:?}"),
+        }
+        w.send(&Request::GrabJobUniq).await;
+        match w.recv().await {
+            Response::JobAssignUniq {
+                handle: h, data, ..
+            } => {
+                assert_eq!(h, handle);
+                assert!(data == input, "job {n}: the worker got different bytes");
+            }
+            other => panic!("expected JOB_ASSIGN_UNIQ, got {other:?}"),
+        }
+        let output = pattern(len + 1, 100 + n as u8);
+        // A small packet before and after the large one, in the same direction.
+        w.send(&Request::WorkStatus {
+            handle: handle.clone(),
+            numerator: b("1"),
+            denominator: b("2"),
+        })
+        .await;
+        w.send(&Request::WorkData {
+            handle: handle.clone(),
+            data: output.clone(),
+        })
+        .await;
+        w.send(&complete(&handle, "end")).await;
+        assert!(matches!(client.recv().await, Response::WorkStatus { .. }));
+        match client.recv().await {
+            Response::WorkData { data, .. } => {
+                assert!(data == output, "job {n}: the client got different bytes")
+            }
+            other => panic!("expected WORK_DATA, got {other:?}"),
+        }
+        assert_eq!(
+            client.recv().await,
+            Response::WorkComplete {
+                handle,
+                data: b("end")
+            }
+        );
+        w.send(&Request::PreSleep).await;
+    }
+}

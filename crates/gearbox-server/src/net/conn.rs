@@ -14,6 +14,7 @@ use tokio_util::codec::Decoder;
 use super::{now_ms, Shared, Touched};
 use crate::core::{ConnInfo, Effect, Outbox};
 use crate::outbound::Outbound;
+use crate::outbuf::OutBuf;
 
 /// How long a closing connection may take to flush its remaining output.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,7 +54,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     // when the socket is full, and sends what is left at close.
     let ob = outbound.clone();
     let writer = tokio::spawn(async move {
-        let mut wbuf = BytesMut::with_capacity(4096);
+        let mut wbuf = OutBuf::with_capacity(4096);
         loop {
             tokio::select! {
                 _ = ob.take(&mut wbuf) => {}
@@ -63,10 +64,9 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                 break;
             }
             tokio::select! {
-                r = ob.write_all(&wbuf) => if r.is_err() { ob.abort.cancel(); break; },
+                r = ob.write_all(&mut wbuf) => if r.is_err() { ob.abort.cancel(); break; },
                 _ = ob.abort.cancelled() => break,
             }
-            wbuf.clear();
             ob.wrote();
         }
         ob.shutdown_write();
