@@ -15,13 +15,13 @@
 # clients connect at once), no log file, and the I/O thread count that measured best on this
 # machine (GEARMAND_THREADS, see docs/performance.md).
 #
-# Environment: ROUNDS (3), SCENARIOS (fg bg pipelined memory durable), OUT (a new temp dir),
+# Environment: ROUNDS (3), SCENARIOS (fg bg pipelined sweep memory durable), OUT (a new temp dir),
 # GEARMAND (/usr/sbin/gearmand), GEARMAND_THREADS (1), GEARBOXD_THREADS (1),
 # MEMORY_JOBS (1000000), SCALE (100: percent of the job counts), INSTALL=0 to never apt-get.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
-SCENARIOS=${SCENARIOS:-"fg bg pipelined memory durable"}
+SCENARIOS=${SCENARIOS:-"fg bg pipelined sweep memory durable"}
 GEARMAND=${GEARMAND:-/usr/sbin/gearmand}
 GEARMAND_THREADS=${GEARMAND_THREADS:-1}
 # Both servers get the thread count that measured best on a 2-core machine shared with the
@@ -117,6 +117,10 @@ run_scenarios() { # KIND ROUND
             start "$kind" memory
             bench "$s.pfg16" fg --mode pipelined -c 16 -w 4 --depth 32 -n "$(n 300000)"
             bench "$s.pbg16" bg --mode pipelined -c 16 -w 4 --depth 32 -n "$(n 300000)"
+            stop ;;
+        sweep)
+            start "$kind" memory
+            bench "$s.sweep" sweep -c 16 -w 4 -n "$(n 30000)" --priorities 1,8,1
             stop ;;
         memory)
             start "$kind" memory

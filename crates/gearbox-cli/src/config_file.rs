@@ -20,7 +20,7 @@ pub struct BinaryKeys {
     pub listen: Option<Vec<String>>,
     /// Listen backlog.
     pub backlog: Option<u32>,
-    /// Runtime worker threads; 0 = one per core.
+    /// Runtime worker threads; 1 = a single-threaded runtime, 0 = one per core.
     pub threads: Option<usize>,
     /// Log file; `stderr` or `none` = standard error.
     pub log_file: Option<String>,

@@ -40,7 +40,7 @@ pub struct Settings {
     pub port: u16,
     /// Listen backlog.
     pub backlog: u32,
-    /// Runtime worker threads; 0 = one per core.
+    /// Runtime worker threads; 1 = a single-threaded runtime, 0 = one per core.
     pub threads: usize,
     /// Log file; `None` = standard error.
     pub log_file: Option<PathBuf>,
@@ -149,7 +149,7 @@ impl Settings {
             },
             port: args.port.or(binary.port).unwrap_or(DEFAULT_PORT),
             backlog: args.backlog.or(binary.backlog).unwrap_or(DEFAULT_BACKLOG),
-            threads: args.threads.or(binary.threads).unwrap_or(0),
+            threads: args.threads.or(binary.threads).unwrap_or(1),
             log_file: log_file(args.log_file.or(binary.log_file))?,
             pid_file: args.pid_file.or(binary.pid_file),
             file_limit: args.file_descriptors,
@@ -270,7 +270,7 @@ mod tests {
         let s = settings(&[], "").unwrap();
         assert_eq!(s.port, 4730);
         assert_eq!(s.backlog, 32);
-        assert_eq!(s.threads, 0);
+        assert_eq!(s.threads, 1);
         assert!(s.listen.is_empty());
         assert_eq!(s.verbosity, Verbosity::Error);
         assert_eq!(
