@@ -52,6 +52,26 @@ async fn connect(plan: &Plan) -> anyhow::Result<RawConnection> {
         .with_context(|| format!("cannot connect to {}", plan.addr))
 }
 
+/// Queues up to `room` submits from the plan, noting when each was queued; returns `false`
+/// once the plan is used up.
+fn queue_submits(
+    plan: &Plan,
+    conn: &mut RawConnection,
+    submitted: &mut VecDeque<(Instant, Priority)>,
+    room: usize,
+    background: bool,
+) -> bool {
+    for _ in 0..room {
+        let Some(i) = plan.take() else {
+            return false;
+        };
+        let (request, priority) = plan.submit(i, background);
+        conn.queue(&request);
+        submitted.push_back((Instant::now(), priority));
+    }
+    true
+}
+
 /// One client submitting foreground jobs until the plan is used up; returns the latencies.
 pub async fn foreground_client(plan: Arc<Plan>, mode: Mode) -> anyhow::Result<Latencies> {
     let mut conn = connect(&plan).await?;
@@ -78,16 +98,9 @@ pub async fn foreground_client(plan: Arc<Plan>, mode: Mode) -> anyhow::Result<La
             let mut running: HashMap<Bytes, (Instant, Priority)> = HashMap::new();
             let mut exhausted = false;
             loop {
-                while !exhausted && submitted.len() + running.len() < plan.depth {
-                    match plan.take() {
-                        Some(i) => {
-                            let (request, priority) = plan.submit(i, false);
-                            conn.queue(&request);
-                            submitted.push_back((Instant::now(), priority));
-                        }
-                        None => exhausted = true,
-                    }
-                }
+                let room = plan.depth.saturating_sub(submitted.len() + running.len());
+                exhausted =
+                    exhausted || !queue_submits(&plan, &mut conn, &mut submitted, room, false);
                 conn.flush().await?;
                 if submitted.is_empty() && running.is_empty() {
                     return Ok(lat);
@@ -130,16 +143,8 @@ pub async fn background_client(plan: Arc<Plan>, mode: Mode) -> anyhow::Result<La
     let mut submitted: VecDeque<(Instant, Priority)> = VecDeque::new();
     let mut exhausted = false;
     loop {
-        while !exhausted && submitted.len() < depth {
-            match plan.take() {
-                Some(i) => {
-                    let (request, priority) = plan.submit(i, true);
-                    conn.queue(&request);
-                    submitted.push_back((Instant::now(), priority));
-                }
-                None => exhausted = true,
-            }
-        }
+        let room = depth.saturating_sub(submitted.len());
+        exhausted = exhausted || !queue_submits(&plan, &mut conn, &mut submitted, room, true);
         conn.flush().await?;
         if submitted.is_empty() {
             return Ok(lat);
