@@ -64,7 +64,7 @@ impl Core {
         let Some(id) = self.running_on(conn, &handle, RESULT_NOT_FOUND, out) else {
             return;
         };
-        let handle = self.handle_of(id);
+        // `running_on` accepts only the job's exact handle, so the worker's bytes are it.
         let job = self.jobs.get_mut(&id).expect("checked");
         // Forwarded as sent; stored as gearmand reads it (atoi), for GET_STATUS.
         job.set_status(leading_number(&numerator), leading_number(&denominator));
@@ -92,7 +92,6 @@ impl Core {
             return;
         };
         let job = &self.jobs[&id];
-        let handle = self.handle_of(id);
         for &cl in job.clients() {
             let (handle, data) = (handle.clone(), data.clone());
             let r = if warning {
@@ -116,7 +115,8 @@ impl Core {
             return;
         };
         let job = &self.jobs[&id];
-        let own = self.handle_of(id);
+        // `running_on` accepts only the job's exact handle, so the worker's bytes are it.
+        let own = handle;
         for &cl in job.clients() {
             let handle = own.clone();
             let r = match &end {
