@@ -114,7 +114,7 @@ impl Core {
                     let _ = writeln!(
                         s,
                         "\t{}\t{}\t{}",
-                        j.retries,
+                        j.retries(),
                         u8::from(ignored),
                         u8::from(queued)
                     );

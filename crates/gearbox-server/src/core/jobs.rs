@@ -1,5 +1,7 @@
 //! Job life cycle: submit, wake workers, grab, finish, re-queue, timers.
 
+use std::num::NonZeroU64;
+
 use bytes::Bytes;
 use gearbox_proto::{Priority, Response};
 
@@ -137,6 +139,7 @@ impl Core {
         }
         if let Some((hash, _)) = hash {
             self.uniques.insert(hash, id);
+            job.unique_hash = hash;
         }
         self.jobs.insert(job);
         if !background {
@@ -249,7 +252,7 @@ impl Core {
         let deadline_ms = c
             .ability(&job.function)
             .and_then(|a| a.timeout_ms)
-            .map(|t| now_ms + t);
+            .and_then(|t| NonZeroU64::new(now_ms + t));
         job.state = JobState::Running {
             worker: conn,
             deadline_ms,
@@ -263,7 +266,7 @@ impl Core {
             _ => None,
         };
         if let Some(d) = deadline_ms {
-            self.timers.insert((d, id, TimerKind::Timeout));
+            self.timers.insert((d.get(), id, TimerKind::Timeout));
             out.timers_changed = true;
         }
         let f = self.function_mut(&function);
@@ -319,9 +322,10 @@ impl Core {
         if let Some(own) = job.own_handle() {
             self.foreign.remove(own);
         }
-        if let Some(key) = UniqueKey::of_job(&job) {
-            let hash = self.uniques.hash(&job.function, key);
-            self.uniques.remove(hash, id);
+        if job.unique_hash != 0 {
+            // The hash it was filed under: no rehashing, and no read of the unique id itself
+            // (another cache miss on a deep queue).
+            self.uniques.remove(job.unique_hash, id);
         }
         for cl in job.clients() {
             if let Some(c) = self.conns.get_mut(cl) {
@@ -344,7 +348,7 @@ impl Core {
             job.state = JobState::Queued;
             // Drop its CAN_DO_TIMEOUT timer now, so finished jobs leave nothing behind.
             if let Some(d) = deadline_ms {
-                self.timers.remove(&(d, id, TimerKind::Timeout));
+                self.timers.remove(&(d.get(), id, TimerKind::Timeout));
             }
             let run = now_ms.saturating_sub(job.since_ms);
             let function = job.function.clone();
@@ -378,7 +382,7 @@ impl Core {
         match next {
             Some(due) => {
                 let job = self.jobs.get_mut(&id).expect("job exists");
-                job.retries = 0;
+                job.set_retries(0);
                 job.clear_status();
                 // Its clients already got this run's final packet: they are done with it.
                 for cl in job.take_clients() {
@@ -417,12 +421,12 @@ impl Core {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
-        job.retries += 1;
+        job.set_retries(job.retries() + 1);
         job.clear_status();
         let over = self
             .config
             .job_retries
-            .is_some_and(|limit| job.retries >= limit);
+            .is_some_and(|limit| job.retries() >= limit);
         let function = job.function.clone();
         if over {
             self.fail_job(id, Outcome::Failed, now_ms, out);
@@ -461,7 +465,7 @@ impl Core {
                         worker,
                         deadline_ms: Some(d),
                     },
-                ) if d == due => {
+                ) if d.get() == due => {
                     self.function_mut(&function).stats.timed_out += 1;
                     let handle = self.handle_of(id);
                     tracing::info!(handle = ?handle, conn = worker, "job exceeded CAN_DO_TIMEOUT");

@@ -204,6 +204,7 @@ impl Core {
         }
         if let Some((hash, _)) = hash {
             self.uniques.insert(hash, id);
+            job.unique_hash = hash;
         }
         self.jobs.insert(job);
         self.schedule(id, now_ms, out);

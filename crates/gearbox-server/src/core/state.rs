@@ -1,6 +1,7 @@
 //! The records the core keeps: jobs, functions, connections and their counters.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 
 use super::table::IdSet;
 
@@ -49,7 +50,7 @@ pub enum JobState {
         /// The worker's connection.
         worker: ConnId,
         /// CAN_DO_TIMEOUT deadline, UNIX milliseconds.
-        deadline_ms: Option<u64>,
+        deadline_ms: Option<NonZeroU64>,
     },
 }
 
@@ -76,8 +77,6 @@ pub struct Job {
     body: Bytes,
     /// Length of the unique id at the start of `body`, or [`UNIQUE_APART`].
     unique_len: u32,
-    /// Times it went back to the queue after a worker was lost or timed out.
-    pub retries: u32,
     /// Priority.
     pub priority: Priority,
     /// Submitted (or re-submitted as a duplicate) in the background: it runs even when no
@@ -87,6 +86,9 @@ pub struct Job {
     pub persisted: bool,
     /// Lifecycle state.
     pub state: JobState,
+    /// The hash it is filed under in the unique-id index; 0 when it is not filed (no unique
+    /// id).
+    pub unique_hash: u64,
     /// UNIX milliseconds: when it entered the queue while queued (for queue-wait stats), when
     /// a worker took it while running (for run-time stats).
     pub since_ms: u64,
@@ -109,11 +111,14 @@ struct Extra {
     handle: Option<Bytes>,
     /// The unique id, when the payload is too large to be copied in behind it.
     unique: Bytes,
+    /// Times it went back to the queue after a worker was lost or timed out.
+    retries: u32,
 }
 
 impl Extra {
     fn is_empty(&self) -> bool {
         matches!(self.kind, JobKind::Plain)
+            && self.retries == 0
             && self.clients.is_empty()
             && self.acks.is_empty()
             && self.status.is_none()
@@ -150,11 +155,11 @@ impl Job {
             function,
             body,
             unique_len,
-            retries: 0,
             priority,
             background: false,
             persisted: false,
             state: JobState::Queued,
+            unique_hash: 0,
             since_ms: 0,
             extra: None,
         };
@@ -265,6 +270,17 @@ impl Job {
             Some(s) => s.clone(),
             None => (Bytes::from_static(b"0"), Bytes::from_static(b"0")),
         }
+    }
+
+    /// Times it went back to the queue after a worker was lost or timed out.
+    pub fn retries(&self) -> u32 {
+        self.extra.as_ref().map_or(0, |e| e.retries)
+    }
+
+    /// Sets the retry count (0 frees its room when nothing else is kept there).
+    pub fn set_retries(&mut self, retries: u32) {
+        self.extra_mut().retries = retries;
+        self.tidy();
     }
 
     /// Records a WORK_STATUS.

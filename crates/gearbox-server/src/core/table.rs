@@ -183,9 +183,9 @@ pub struct UniqueIndex {
 }
 
 impl UniqueIndex {
-    /// The hash a function and key are filed under.
+    /// The hash a function and key are filed under; never 0 (a job's "not filed").
     pub fn hash(&self, function: &[u8], key: UniqueKey<'_>) -> u64 {
-        self.keys.hash_one((function, key))
+        self.keys.hash_one((function, key)).max(1)
     }
 
     /// The job filed under `hash` for which `is_it` holds.

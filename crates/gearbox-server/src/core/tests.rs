@@ -289,7 +289,7 @@ fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
         "first expiry: back in the queue"
     );
     assert_eq!(
-        t.core.jobs[&t.core.job_by_handle(&h(1)).expect("held")].retries,
+        t.core.jobs[&t.core.job_by_handle(&h(1)).expect("held")].retries(),
         1
     );
     t.req(2, Request::GrabJob, T0 + 200);

@@ -15,7 +15,7 @@ pub(super) fn check_invariants(core: &Core) {
         let live = match kind {
             TimerKind::Due => state == Some(JobState::Waiting { due_ms: due }),
             TimerKind::Timeout => {
-                matches!(state, Some(JobState::Running { deadline_ms: Some(d), .. }) if d == due)
+                matches!(state, Some(JobState::Running { deadline_ms: Some(d), .. }) if d.get() == due)
             }
         };
         assert!(
@@ -114,7 +114,7 @@ pub(super) fn check_invariants(core: &Core) {
                 assert!(c.running.contains(id), "worker {worker} knows it runs {id}");
                 if let Some(d) = deadline_ms {
                     assert!(
-                        core.timers.contains(&(d, *id, TimerKind::Timeout)),
+                        core.timers.contains(&(d.get(), *id, TimerKind::Timeout)),
                         "timeout timer of {id}"
                     );
                 }
