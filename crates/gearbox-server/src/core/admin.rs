@@ -132,6 +132,7 @@ impl Core {
                 s.push_str(".\n");
             }
             AdminCommand::MaxQueue { function, limits } => {
+                let function = self.intern(&function);
                 self.function_mut(&function).max_queue = limits;
                 s.push_str(OK);
             }
@@ -149,7 +150,7 @@ impl Core {
                     s.raw(&name);
                     s.push_str("\r\n");
                 } else {
-                    self.function_mut(&name);
+                    self.intern(&name);
                     s.push_str(OK);
                 }
             }

@@ -180,7 +180,8 @@ impl Core {
         job.state = JobState::Queued;
         job.since_ms = now_ms;
         let (function, p) = (job.function.clone(), job.priority.index());
-        let f = self.function_mut(&function);
+        // The field, not `function_mut`: the connections are borrowed beside it below.
+        let f = self.functions.entry(function).or_default();
         if front {
             f.queues[p].push_front(id);
         } else {
@@ -191,9 +192,8 @@ impl Core {
         } else {
             self.config.worker_wakeup
         };
-        let workers = &self.functions[&function].workers;
         let mut woken = 0;
-        for w in workers {
+        for w in &f.workers {
             if woken == limit {
                 break;
             }
@@ -307,17 +307,19 @@ impl Core {
     /// and is over, so nothing they were promised can be lost.
     pub(super) fn drop_job(&mut self, id: JobId, out: &mut Outbox) -> Option<Job> {
         let job = self.jobs.remove(&id)?;
-        let handle = handle_for(&self.config.handle_prefix, &job);
-        for &conn in job.acks() {
-            out.send(
-                conn,
-                Response::JobCreated {
-                    handle: handle.clone(),
-                },
-            );
-        }
-        if job.persisted {
-            out.effects.push(super::Effect::Complete(handle.clone()));
+        if job.persisted || !job.acks().is_empty() {
+            let handle = handle_for(&self.config.handle_prefix, &job);
+            for &conn in job.acks() {
+                out.send(
+                    conn,
+                    Response::JobCreated {
+                        handle: handle.clone(),
+                    },
+                );
+            }
+            if job.persisted {
+                out.effects.push(super::Effect::Complete(handle));
+            }
         }
         if let Some(own) = job.own_handle() {
             self.foreign.remove(own);

@@ -383,13 +383,11 @@ impl Core {
             .expect("connection checked by caller")
     }
 
-    fn function_mut(&mut self, name: &[u8]) -> &mut Function {
-        if !self.functions.contains_key(name) {
-            self.intern(name);
-        }
-        self.functions
-            .get_mut(name)
-            .expect("function created above")
+    /// The function `name`, created if needed, in one lookup. `name` must be a shared copy
+    /// (from [`intern`](Self::intern) or a job), never a slice of a read buffer: a new entry
+    /// keeps it as its key.
+    fn function_mut(&mut self, name: &Bytes) -> &mut Function {
+        self.functions.entry(name.clone()).or_default()
     }
 
     fn can_do(&mut self, conn: ConnId, function: Bytes, timeout_ms: Option<u64>, out: &mut Outbox) {

@@ -122,16 +122,19 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             shared.apply(&mut st, &mut out, &mut touched);
         }
         let only_ours = matches!(touched.dirty.as_slice(), [o] if Arc::ptr_eq(o, &outbound));
-        if only_ours {
-            // Replies to this peer alone (a submit's JOB_CREATED, a grab's assignment): send
-            // them now; waiting could only add latency.
+        if only_ours && batch == 1 {
+            // The reply to a lone request, for this peer alone (a classic submit's
+            // JOB_CREATED, a grab's assignment): send it now; waiting could only add latency.
             touched.flush();
         } else if !touched.dirty.is_empty() {
-            // Output for other peers: coalesce it. The flusher task runs after every task now
-            // ready and sends each queue with one write. A lone packet (a classic client or
-            // worker) first lets the runtime look for more input, so that its peers' packets,
-            // usually in flight at the same moment, join the same writes; a batch of many
-            // (a pipelining peer) brings enough to share the writes already.
+            // Output for other peers, or a pipelining peer's replies: coalesce it. The flusher
+            // task runs after every task now ready and sends each queue with one write, so a
+            // pipelining client's JOB_CREATEDs leave in the same write as the WORK_COMPLETEs
+            // that workers' tasks queue for it in the same round (sends per pipelined
+            // foreground job 0.136 → 0.094). A lone packet (a classic client or worker) first
+            // lets the runtime look for more input, so that its peers' packets, usually in
+            // flight at the same moment, join the same writes; a batch of many brings enough
+            // to share the writes already.
             if batch == 1 {
                 tokio::task::yield_now().await;
             }
