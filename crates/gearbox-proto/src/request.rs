@@ -84,8 +84,9 @@ pub enum Request {
         function: Bytes,
         /// Unique id.
         unique: Bytes,
-        /// Minute, hour, day of month, month, day of week.
-        schedule: [Bytes; 5],
+        /// Minute, hour, day of month, month, day of week (boxed: this rare packet would
+        /// otherwise make every request a hundred bytes larger to move around).
+        schedule: Box<[Bytes; 5]>,
         /// Opaque payload (may contain NULs).
         data: Bytes,
     },
@@ -231,7 +232,7 @@ impl Request {
                 Request::SubmitSched {
                     function,
                     unique,
-                    schedule: [m, h, dom, mon, dow],
+                    schedule: Box::new([m, h, dom, mon, dow]),
                     data,
                 }
             }
@@ -352,9 +353,12 @@ impl Request {
             Request::SubmitSched {
                 function,
                 unique,
-                schedule: [a, b, c, d, e],
+                schedule,
                 data,
-            } => &[function, unique, a, b, c, d, e, data],
+            } => {
+                let [a, b, c, d, e] = &**schedule;
+                &[function, unique, a, b, c, d, e, data]
+            }
             Request::SubmitEpoch {
                 function,
                 unique,

@@ -161,7 +161,7 @@ fn request_goldens() -> Vec<(Request, &'static [u8])> {
             Request::SubmitSched {
                 function: b(b"reverse"),
                 unique: b(b"u1"),
-                schedule: [b(b"0"), b(b"12"), b(b"1"), b(b"6"), b(b"*")],
+                schedule: Box::new([b(b"0"), b(b"12"), b(b"1"), b(b"6"), b(b"*")]),
                 data: b(b"hello"),
             },
             b"\0REQ\0\0\0\x23\0\0\0\x1breverse\0u1\x000\x0012\x001\x006\0*\0hello",

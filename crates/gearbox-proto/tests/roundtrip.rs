@@ -61,7 +61,7 @@ fn request() -> BoxedStrategy<Request> {
             .prop_map(|(function, unique, schedule, data)| R::SubmitSched {
                 function,
                 unique,
-                schedule,
+                schedule: Box::new(schedule),
                 data
             }),
         (word(), word(), any::<u64>(), tail()).prop_map(|(function, unique, epoch, data)| {

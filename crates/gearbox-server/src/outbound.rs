@@ -41,8 +41,11 @@ pub struct Outbound {
     notify: Notify,
     /// Stop reading; the writer flushes what is queued, then closes.
     pub close: CancellationToken,
-    /// Stop everything now without flushing (peer not reading, server aborting).
-    pub abort: CancellationToken,
+    /// Stop everything now without flushing (peer not reading, server aborting): see
+    /// [`abort`](Self::abort).
+    abort: CancellationToken,
+    /// The same as `abort`, read on every packet without the token's lock.
+    aborted: AtomicBool,
     overflowed: AtomicBool,
     drained: Notify,
     cap: usize,
@@ -63,6 +66,7 @@ impl Outbound {
             notify: Notify::new(),
             close: CancellationToken::new(),
             abort: CancellationToken::new(),
+            aborted: AtomicBool::new(false),
             overflowed: AtomicBool::new(false),
             drained: Notify::new(),
             cap,
@@ -77,7 +81,7 @@ impl Outbound {
 
     /// Appends under the lock; returns whether the queue is now past the soft limit.
     fn append(&self, f: impl FnOnce(&mut OutBuf)) -> bool {
-        if self.abort.is_cancelled() {
+        if self.is_aborted() {
             return false;
         }
         let (len, over) = {
@@ -88,7 +92,7 @@ impl Outbound {
         };
         if over {
             self.overflowed.store(true, Ordering::Relaxed);
-            self.abort.cancel();
+            self.abort();
             self.close.cancel();
         }
         len > self.soft_limit()
@@ -122,7 +126,7 @@ impl Outbound {
             return;
         };
         let mut p = self.lock();
-        if p.writer_busy || p.bytes.is_empty() || self.abort.is_cancelled() {
+        if p.writer_busy || p.bytes.is_empty() || self.is_aborted() {
             return;
         }
         match p.bytes.try_write(sock) {
@@ -130,7 +134,7 @@ impl Outbound {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => {
                 drop(p);
-                self.abort.cancel();
+                self.abort();
                 return;
             }
         }
@@ -141,6 +145,23 @@ impl Outbound {
         } else {
             self.drained.notify_waiters();
         }
+    }
+
+    /// Stops the connection now, dropping what is queued (the peer is not reading, the
+    /// socket failed, or the server is aborting).
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.abort.cancel();
+    }
+
+    /// Whether [`abort`](Self::abort) was called.
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`abort`](Self::abort) is called.
+    pub async fn aborted(&self) {
+        self.abort.cancelled().await
     }
 
     /// Bytes queued and not yet handed to the writer.
@@ -161,7 +182,7 @@ impl Outbound {
     pub async fn wait_drained(&self) {
         loop {
             let drained = self.drained.notified();
-            if !self.congested() || self.abort.is_cancelled() {
+            if !self.congested() || self.is_aborted() {
                 return;
             }
             tokio::select! {

@@ -170,7 +170,7 @@ fn sched(function: &str, fields: [&str; 5]) -> Request {
     Request::SubmitSched {
         function: b(function),
         unique: b(""),
-        schedule: fields.map(b),
+        schedule: Box::new(fields.map(b)),
         data: b("cron"),
     }
 }

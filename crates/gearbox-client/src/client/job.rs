@@ -280,7 +280,7 @@ impl JobBuilder {
             When::Cron(cron) => Request::SubmitSched {
                 function,
                 unique: unique.clone(),
-                schedule: cron_fields(cron)?,
+                schedule: Box::new(cron_fields(cron)?),
                 data,
             },
         };

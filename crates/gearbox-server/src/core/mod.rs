@@ -100,7 +100,7 @@ pub enum Effect {
     /// Send admin reply text to a connection.
     Text(ConnId, Bytes),
     /// Store this background job, then call [`Core::committed`] with the outcome.
-    Persist(gearbox_store::StoredJob),
+    Persist(Box<gearbox_store::StoredJob>),
     /// Remove the stored job with this handle: it is over (at-least-once: a crash before the
     /// removal only runs it again).
     Complete(Bytes),

@@ -64,7 +64,8 @@ impl Core {
             job.acks_mut().push(conn);
         }
         if !in_flight {
-            out.effects.push(Effect::Persist(record_of(job, handle)));
+            out.effects
+                .push(Effect::Persist(Box::new(record_of(job, handle))));
         }
     }
 

@@ -95,7 +95,7 @@ fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
     let every_minute = Request::SubmitSched {
         function: b("f"),
         unique: b("cron-1"),
-        schedule: ["*", "", "*", "*", "*"].map(b),
+        schedule: Box::new(["*", "", "*", "*", "*"].map(b)),
         data: b("tick"),
     };
     assert_eq!(
@@ -152,7 +152,7 @@ fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
     let dup = Request::SubmitSched {
         function: b("f"),
         unique: b("cron-1"),
-        schedule: ["*", "*", "*", "*", "*"].map(b),
+        schedule: Box::new(["*", "*", "*", "*", "*"].map(b)),
         data: b("tick"),
     };
     assert_eq!(
@@ -175,7 +175,7 @@ fn sched_job_survives_a_timeout_and_a_cancel_ends_it() {
     let sched = Request::SubmitSched {
         function: b("f"),
         unique: b(""),
-        schedule: [""; 5].map(b),
+        schedule: Box::new([""; 5].map(b)),
         data: b(""),
     };
     t.req(1, sched, T0);
@@ -398,7 +398,7 @@ fn a_client_attached_to_a_sched_job_is_released_after_its_run() {
     let sched = Request::SubmitSched {
         function: b("f"),
         unique: b("c"),
-        schedule: [""; 5].map(b),
+        schedule: Box::new([""; 5].map(b)),
         data: b(""),
     };
     t.req(1, sched, T0);

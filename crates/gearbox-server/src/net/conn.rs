@@ -58,14 +58,14 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         loop {
             tokio::select! {
                 _ = ob.take(&mut wbuf) => {}
-                _ = ob.abort.cancelled() => break,
+                _ = ob.aborted() => break,
             }
             if wbuf.is_empty() {
                 break;
             }
             tokio::select! {
-                r = ob.write_all(&mut wbuf) => if r.is_err() { ob.abort.cancel(); break; },
-                _ = ob.abort.cancelled() => break,
+                r = ob.write_all(&mut wbuf) => if r.is_err() { ob.abort(); break; },
+                _ = ob.aborted() => break,
             }
             ob.wrote();
         }
@@ -155,7 +155,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                 .is_err()
             {
                 tracing::warn!(conn = id, pending = o.pending(), "a peer stopped reading the output this connection produces; dropping that peer");
-                o.abort.cancel();
+                o.abort();
                 o.close.cancel();
             }
         }
@@ -179,7 +179,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         .is_err()
     {
         // The peer stopped reading: give up on the rest of its output.
-        outbound.abort.cancel();
+        outbound.abort();
         let _ = writer.await;
     }
     tracing::debug!(conn = id, "disconnected");

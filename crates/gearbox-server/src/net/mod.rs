@@ -111,7 +111,7 @@ impl Shared {
                         touched.note(o, busy);
                     }
                 }
-                Effect::Persist(job) => self.to_store(StoreOp::Persist(job)),
+                Effect::Persist(job) => self.to_store(StoreOp::Persist(*job)),
                 Effect::Complete(handle) => self.to_store(StoreOp::Complete(handle)),
                 Effect::Close(c) => {
                     if let Some(o) = st.outbounds.get(&c) {

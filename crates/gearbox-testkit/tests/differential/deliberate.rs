@@ -35,7 +35,7 @@ async fn deliberate_differences() {
         let sched = Request::SubmitSched {
             function: b("cron"),
             unique: b("c1"),
-            schedule: [b("*"), b("*"), b("*"), b("*"), b("*")],
+            schedule: Box::new([b("*"), b("*"), b("*"), b("*"), b("*")]),
             data: b("tick"),
         };
         c.send(&sched).await;

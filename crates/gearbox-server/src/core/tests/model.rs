@@ -208,7 +208,7 @@ impl Model {
                 let r = Request::SubmitSched {
                     function: bytes(FUNCTIONS[function]),
                     unique: bytes(UNIQUES[unique]),
-                    schedule: ["*", "*", "*", "*", "*"].map(bytes),
+                    schedule: Box::new(["*", "*", "*", "*", "*"].map(bytes)),
                     data: bytes("s"),
                 };
                 let effects = self.t.req(c, r, now);
