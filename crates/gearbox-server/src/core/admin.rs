@@ -47,7 +47,7 @@ impl std::io::Write for Reply {
 
 impl Core {
     fn sorted_functions(&self) -> Vec<(&Bytes, &super::state::Function)> {
-        let mut v: Vec<_> = self.functions.iter().collect();
+        let mut v: Vec<_> = self.functions.values().map(|f| (&f.name, f)).collect();
         v.sort_by(|a, b| a.0.cmp(b.0));
         v
     }
@@ -95,7 +95,7 @@ impl Core {
                     // gearmand lists a worker's functions most recent CAN_DO first.
                     for a in c.abilities.iter().rev() {
                         s.push(' ');
-                        s.raw(&a.function);
+                        s.raw(&self.functions[a.function].name);
                     }
                     s.push('\n');
                 }
@@ -132,8 +132,8 @@ impl Core {
                 s.push_str(".\n");
             }
             AdminCommand::MaxQueue { function, limits } => {
-                let function = self.intern(&function);
-                self.function_mut(&function).max_queue = limits;
+                let function = self.functions.intern(&function);
+                self.functions[function].max_queue = limits;
                 s.push_str(OK);
             }
             AdminCommand::CancelJob { handle } => {
@@ -150,20 +150,23 @@ impl Core {
                     s.raw(&name);
                     s.push_str("\r\n");
                 } else {
-                    self.intern(&name);
+                    self.functions.intern(&name);
                     s.push_str(OK);
                 }
             }
-            AdminCommand::DropFunction { name } => match self.functions.get(&name) {
+            AdminCommand::DropFunction { name } => match self.functions.id(&name) {
                 None => s.push_str("ERR function not found\r\n"),
-                Some(f) if !f.workers.is_empty() || f.running > 0 => {
+                Some(id)
+                    if !self.functions[id].workers.is_empty() || self.functions[id].running > 0 =>
+                {
                     s.push_str("ERR there are still connected workers or executing clients\r\n")
                 }
-                Some(f) if f.total() > 0 => {
+                // Jobs still waiting for the store count too: they hold the function.
+                Some(id) if self.functions[id].total() > 0 || self.functions[id].jobs > 0 => {
                     s.push_str("ERR there are still queued jobs for this function\r\n")
                 }
-                Some(_) => {
-                    self.functions.remove(&name);
+                Some(id) => {
+                    self.functions.remove(id);
                     s.push_str(OK);
                 }
             },

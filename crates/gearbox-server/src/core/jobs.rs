@@ -83,7 +83,11 @@ impl Core {
         }
         let hash = UniqueKey::of(&unique, &data).map(|key| {
             let hash = self.uniques.hash(&function, key);
-            (hash, self.find_unique(hash, &function, key))
+            let found = self
+                .functions
+                .id(&function)
+                .and_then(|f| self.find_unique(hash, f, key));
+            (hash, found)
         });
         if let Some((_, Some(id))) = hash {
             let job = self
@@ -115,9 +119,8 @@ impl Core {
                 return;
             }
         }
-        // Jobs hold the function's own copy of its name, not a slice of the read buffer.
-        let function = self.intern(&function);
-        let f = self.function_mut(&function);
+        let function = self.functions.intern(&function);
+        let f = &mut self.functions[function];
         let limit = f.max_queue[priority.index()];
         if limit > 0 && f.total() >= limit as usize {
             f.stats.rejected += 1;
@@ -125,6 +128,7 @@ impl Core {
             return;
         }
         f.stats.submitted += 1;
+        f.jobs += 1;
         let id = self.next_job_id();
         let due_ms = match &kind {
             JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
@@ -166,8 +170,7 @@ impl Core {
     pub(super) fn wait_until(&mut self, id: JobId, due_ms: u64, out: &mut Outbox) {
         let job = self.jobs.get_mut(&id).expect("job exists");
         job.state = JobState::Waiting { due_ms };
-        let function = job.function.clone();
-        self.function_mut(&function).waiting += 1;
+        self.functions[job.function].waiting += 1;
         if due_ms != u64::MAX {
             self.timers.insert((due_ms, id, TimerKind::Due));
             out.timers_changed = true;
@@ -179,9 +182,8 @@ impl Core {
         let job = self.jobs.get_mut(&id).expect("job exists");
         job.state = JobState::Queued;
         job.since_ms = now_ms;
-        let (function, p) = (job.function.clone(), job.priority.index());
-        // The field, not `function_mut`: the connections are borrowed beside it below.
-        let f = self.functions.entry(function).or_default();
+        let (function, p) = (job.function, job.priority.index());
+        let f = &mut self.functions[function];
         if front {
             f.queues[p].push_front(id);
         } else {
@@ -215,12 +217,8 @@ impl Core {
         for p in 0..3 {
             for i in 0..n {
                 let idx = (rr + i) % n;
-                let name = self.conns[&conn].abilities[idx].function.clone();
-                while let Some(id) = self
-                    .functions
-                    .get_mut(&name)
-                    .and_then(|f| f.queues[p].pop_front())
-                {
+                let function = self.conns[&conn].abilities[idx].function;
+                while let Some(id) = self.functions[function].queues[p].pop_front() {
                     let job = &self.jobs[&id];
                     if !job.background && job.clients().is_empty() {
                         // Every client left before a worker took it: dropped, as gearmand does.
@@ -250,7 +248,7 @@ impl Core {
         c.running.insert(id);
         let job = self.jobs.get_mut(&id).expect("picked job exists");
         let deadline_ms = c
-            .ability(&job.function)
+            .ability(job.function)
             .and_then(|a| a.timeout_ms)
             .and_then(|t| NonZeroU64::new(now_ms + t));
         job.state = JobState::Running {
@@ -259,7 +257,7 @@ impl Core {
         };
         let wait = now_ms.saturating_sub(job.since_ms);
         job.since_ms = now_ms;
-        let (function, unique, data) = (job.function.clone(), job.unique_bytes(), job.data_bytes());
+        let (fid, unique, data) = (job.function, job.unique_bytes(), job.data_bytes());
         let handle = handle_for(&self.config.handle_prefix, job);
         let reducer = match job.kind() {
             JobKind::Reduce { reducer } => Some(reducer.clone()),
@@ -269,9 +267,10 @@ impl Core {
             self.timers.insert((d.get(), id, TimerKind::Timeout));
             out.timers_changed = true;
         }
-        let f = self.function_mut(&function);
+        let f = &mut self.functions[fid];
         f.running += 1;
         f.stats.queue_wait_ms += wait;
+        let function = f.name.clone();
         let r = match (grab, reducer) {
             (Grab::Plain, _) => Response::JobAssign {
                 handle,
@@ -324,6 +323,8 @@ impl Core {
         if let Some(own) = job.own_handle() {
             self.foreign.remove(own);
         }
+        let f = &mut self.functions[job.function];
+        f.jobs = f.jobs.saturating_sub(1);
         if job.unique_hash != 0 {
             // The hash it was filed under: no rehashing, and no read of the unique id itself
             // (another cache miss on a deep queue).
@@ -353,11 +354,11 @@ impl Core {
                 self.timers.remove(&(d.get(), id, TimerKind::Timeout));
             }
             let run = now_ms.saturating_sub(job.since_ms);
-            let function = job.function.clone();
+            let function = job.function;
             if let Some(c) = self.conns.get_mut(&worker) {
                 c.running.remove(&id);
             }
-            let f = self.function_mut(&function);
+            let f = &mut self.functions[function];
             f.running = f.running.saturating_sub(1);
             f.stats.run_time_ms += run;
         }
@@ -369,8 +370,7 @@ impl Core {
         let Some(job) = self.jobs.get(&id) else {
             return;
         };
-        let function = job.function.clone();
-        let stats = &mut self.function_mut(&function).stats;
+        let stats = &mut self.functions[job.function].stats;
         match outcome {
             Outcome::Completed => stats.completed += 1,
             Outcome::Failed | Outcome::Cancelled => stats.failed += 1,
@@ -429,11 +429,11 @@ impl Core {
             .config
             .job_retries
             .is_some_and(|limit| job.retries() >= limit);
-        let function = job.function.clone();
+        let function = job.function;
         if over {
             self.fail_job(id, Outcome::Failed, now_ms, out);
         } else {
-            self.function_mut(&function).stats.retried += 1;
+            self.functions[function].stats.retried += 1;
             self.enqueue(id, true, now_ms, out);
         }
     }
@@ -454,10 +454,10 @@ impl Core {
             let Some(job) = self.jobs.get(&id) else {
                 continue;
             };
-            let (state, function) = (job.state, job.function.clone());
+            let (state, function) = (job.state, job.function);
             match (kind, state) {
                 (TimerKind::Due, JobState::Waiting { due_ms }) if due_ms == due => {
-                    let f = self.function_mut(&function);
+                    let f = &mut self.functions[function];
                     f.waiting = f.waiting.saturating_sub(1);
                     self.enqueue(id, false, now_ms, out);
                 }
@@ -468,7 +468,7 @@ impl Core {
                         deadline_ms: Some(d),
                     },
                 ) if d.get() == due => {
-                    self.function_mut(&function).stats.timed_out += 1;
+                    self.functions[function].stats.timed_out += 1;
                     let handle = self.handle_of(id);
                     tracing::info!(handle = ?handle, conn = worker, "job exceeded CAN_DO_TIMEOUT");
                     match self.config.timeout_action {
@@ -487,17 +487,17 @@ impl Core {
             return false;
         };
         let job = &self.jobs[&id];
-        let (function, p) = (job.function.clone(), job.priority.index());
+        let (function, p) = (job.function, job.priority.index());
         match job.state {
             JobState::Queued => {
-                let f = self.function_mut(&function);
+                let f = &mut self.functions[function];
                 if let Some(pos) = f.queues[p].iter().position(|j| *j == id) {
                     f.queues[p].remove(pos);
                 }
             }
             JobState::Waiting { due_ms } => {
                 self.timers.remove(&(due_ms, id, TimerKind::Due));
-                let f = self.function_mut(&function);
+                let f = &mut self.functions[function];
                 f.waiting = f.waiting.saturating_sub(1);
             }
             JobState::Running { .. } | JobState::Persisting => {}

@@ -1,8 +1,9 @@
 //! Finding jobs and names: a job's handle (derived from its id, not stored), the job a handle
-//! or a unique id names, and the one shared copy of each function name.
+//! or a unique id names.
 
 use bytes::Bytes;
 
+use super::functions::FnId;
 use super::state::{Job, JobId};
 use super::table::UniqueKey;
 use super::Core;
@@ -76,25 +77,14 @@ impl Core {
     pub(super) fn find_unique(
         &self,
         hash: u64,
-        function: &[u8],
+        function: FnId,
         key: UniqueKey<'_>,
     ) -> Option<JobId> {
         self.uniques.find(hash, |id| {
-            self.jobs.get(&id).is_some_and(|j| {
-                j.function.as_ref() == function && UniqueKey::of_job(j) == Some(key)
-            })
+            self.jobs
+                .get(&id)
+                .is_some_and(|j| j.function == function && UniqueKey::of_job(j) == Some(key))
         })
-    }
-
-    /// The function's own copy of its name (creating the function if needed), so that
-    /// everything naming it shares one allocation instead of a slice of some read buffer.
-    pub(super) fn intern(&mut self, name: &[u8]) -> Bytes {
-        if let Some((k, _)) = self.functions.get_key_value(name) {
-            return k.clone();
-        }
-        let k = Bytes::copy_from_slice(name);
-        self.functions.insert(k.clone(), Default::default());
-        k
     }
 }
 

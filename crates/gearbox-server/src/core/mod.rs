@@ -4,6 +4,7 @@
 //!
 //! - [`state`]: jobs, functions, connections and counters.
 //! - `table`: where jobs are kept: by id, and by function + unique id.
+//! - `functions`: the functions by number; jobs and abilities hold the number.
 //! - `lookup`: handles (derived from job ids), finding jobs by handle or unique id, shared
 //!   function names.
 //! - `jobs`: submitting, grabbing, finishing, re-queueing, timers.
@@ -13,6 +14,7 @@
 
 mod admin;
 pub mod cron;
+mod functions;
 mod jobs;
 mod lookup;
 mod persist;
@@ -30,8 +32,9 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Priority, Request, Response};
 
+use functions::Functions;
 use jobs::NewJob;
-use state::{Conn, Function, JobKind};
+use state::{Conn, JobKind};
 pub use state::{ConnId, ConnInfo, FunctionStats, JobId};
 use table::{JobTable, UniqueIndex};
 
@@ -145,7 +148,7 @@ enum TimerKind {
 #[derive(Debug)]
 pub struct Core {
     config: CoreConfig,
-    functions: NameMap<Function>,
+    functions: Functions,
     jobs: JobTable,
     uniques: UniqueIndex,
     /// Replayed jobs whose handle is not the one their id gives (see `lookup`).
@@ -161,7 +164,7 @@ impl Core {
     pub fn new(config: CoreConfig) -> Core {
         Core {
             config,
-            functions: NameMap::default(),
+            functions: Functions::default(),
             jobs: JobTable::default(),
             uniques: UniqueIndex::default(),
             foreign: NameMap::default(),
@@ -189,9 +192,7 @@ impl Core {
             return;
         };
         for a in &c.abilities {
-            if let Some(f) = self.functions.get_mut(&a.function) {
-                f.workers.retain(|w| *w != conn);
-            }
+            self.functions[a.function].workers.retain(|w| *w != conn);
         }
         for job in c.attached {
             if let Some(j) = self.jobs.get_mut(&job) {
@@ -225,14 +226,9 @@ impl Core {
             }
             Request::CantDo { function } => self.cant_do(conn, &function),
             Request::ResetAbilities => {
-                let names: Vec<Bytes> = self
-                    .conn(conn)
-                    .abilities
-                    .iter()
-                    .map(|a| a.function.clone())
-                    .collect();
-                for f in names {
-                    self.cant_do(conn, &f);
+                let abilities = std::mem::take(&mut self.conn_mut(conn).abilities);
+                for a in abilities {
+                    self.functions[a.function].workers.retain(|w| *w != conn);
                 }
             }
             Request::PreSleep => self.pre_sleep(conn, out),
@@ -370,7 +366,7 @@ impl Core {
 
     /// Counters of one function.
     pub fn function_stats(&self, function: &[u8]) -> Option<&FunctionStats> {
-        self.functions.get(function).map(|f| &f.stats)
+        self.functions.by_name(function).map(|f| &f.stats)
     }
 
     fn conn(&self, conn: ConnId) -> &Conn {
@@ -383,25 +379,18 @@ impl Core {
             .expect("connection checked by caller")
     }
 
-    /// The function `name`, created if needed, in one lookup. `name` must be a shared copy
-    /// (from [`intern`](Self::intern) or a job), never a slice of a read buffer: a new entry
-    /// keeps it as its key.
-    fn function_mut(&mut self, name: &Bytes) -> &mut Function {
-        self.functions.entry(name.clone()).or_default()
-    }
-
     fn can_do(&mut self, conn: ConnId, function: Bytes, timeout_ms: Option<u64>, out: &mut Outbox) {
         if function.len() > self.config.max_function {
             out.error(conn, "ARGUMENT_TOO_LARGE", "function name too long");
             return;
         }
+        let function = self.functions.intern(&function);
         let c = self.conn_mut(conn);
         if let Some(a) = c.abilities.iter_mut().find(|a| a.function == function) {
             a.timeout_ms = timeout_ms;
             return;
         }
-        let function = self.intern(&function);
-        self.function_mut(&function).workers.push(conn);
+        self.functions[function].workers.push(conn);
         self.conn_mut(conn).abilities.push(state::Ability {
             function,
             timeout_ms,
@@ -409,19 +398,20 @@ impl Core {
     }
 
     fn cant_do(&mut self, conn: ConnId, function: &[u8]) {
+        let Some(function) = self.functions.id(function) else {
+            return;
+        };
         let c = self.conn_mut(conn);
         c.abilities.retain(|a| a.function != function);
-        if let Some(f) = self.functions.get_mut(function) {
-            f.workers.retain(|w| *w != conn);
-        }
+        self.functions[function].workers.retain(|w| *w != conn);
     }
 
     fn pre_sleep(&mut self, conn: ConnId, out: &mut Outbox) {
-        let has_work = self.conn(conn).abilities.iter().any(|a| {
-            self.functions
-                .get(&a.function)
-                .is_some_and(|f| f.queued() > 0)
-        });
+        let has_work = self
+            .conn(conn)
+            .abilities
+            .iter()
+            .any(|a| self.functions[a.function].queued() > 0);
         if has_work {
             self.conn_mut(conn).sleeping = false;
             out.send(conn, Response::Noop);

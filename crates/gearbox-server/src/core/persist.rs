@@ -15,7 +15,7 @@ use super::table::UniqueKey;
 use super::{Core, Effect, Outbox};
 
 /// The store's record of a job.
-fn record_of(job: &Job, handle: Bytes) -> StoredJob {
+fn record_of(job: &Job, function: Bytes, handle: Bytes) -> StoredJob {
     let (when_to_run, schedule, reducer) = match job.kind() {
         JobKind::Plain => (0, None, None),
         JobKind::Epoch(secs) => (*secs, None, None),
@@ -24,7 +24,7 @@ fn record_of(job: &Job, handle: Bytes) -> StoredJob {
     };
     StoredJob {
         handle,
-        function: job.function.clone(),
+        function,
         unique: job.unique_bytes(),
         priority: job.priority,
         data: job.data_bytes(),
@@ -64,8 +64,9 @@ impl Core {
             job.acks_mut().push(conn);
         }
         if !in_flight {
+            let function = self.functions[job.function].name.clone();
             out.effects
-                .push(Effect::Persist(Box::new(record_of(job, handle))));
+                .push(Effect::Persist(Box::new(record_of(job, function, handle))));
         }
     }
 
@@ -165,7 +166,11 @@ impl Core {
         }
         let hash = UniqueKey::of(&record.unique, &record.data).map(|key| {
             let hash = self.uniques.hash(&record.function, key);
-            (hash, self.find_unique(hash, &record.function, key))
+            let found = self
+                .functions
+                .id(&record.function)
+                .and_then(|f| self.find_unique(hash, f, key));
+            (hash, found)
         });
         if let Some((_, Some(_))) = hash {
             out.effects.push(Effect::Complete(record.handle));
@@ -186,7 +191,8 @@ impl Core {
             }
             None => self.next_job_id(),
         };
-        let function = self.intern(&record.function);
+        let function = self.functions.intern(&record.function);
+        self.functions[function].jobs += 1;
         let mut job = Job::new(
             id,
             function,

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::num::NonZeroU64;
 
+use super::functions::FnId;
 use super::table::IdSet;
 
 use bytes::Bytes;
@@ -71,8 +72,8 @@ const UNIQUE_APART: u32 = u32::MAX;
 pub struct Job {
     /// Internal id; the number in the handle.
     pub id: JobId,
-    /// Function name: a clone of the function's own key, so jobs share one allocation.
-    pub function: Bytes,
+    /// Its function's number (see [`Functions`](super::functions::Functions)).
+    pub function: FnId,
     /// The unique id followed by the payload (see [`COPY_LIMIT`]).
     body: Bytes,
     /// Length of the unique id at the start of `body`, or [`UNIQUE_APART`].
@@ -131,11 +132,11 @@ impl Extra {
 static PLAIN: JobKind = JobKind::Plain;
 
 impl Job {
-    /// A new queued-to-be job with no clients, status or acknowledgements. `function` should
-    /// be the function's shared name; `unique` and `data` are copied (up to `COPY_LIMIT` bytes).
+    /// A new queued-to-be job with no clients, status or acknowledgements; `unique` and
+    /// `data` are copied (up to `COPY_LIMIT` bytes).
     pub fn new(
         id: JobId,
-        function: Bytes,
+        function: FnId,
         unique: &[u8],
         data: Bytes,
         priority: Priority,
@@ -334,6 +335,11 @@ pub struct FunctionStats {
 /// One function: its queues, workers and counters.
 #[derive(Debug, Default)]
 pub struct Function {
+    /// Its name (the one copy everything shares).
+    pub name: Bytes,
+    /// Jobs of this function the core holds, in any state: it cannot be dropped before
+    /// they end.
+    pub jobs: u32,
     /// Queued job ids, indexed by priority (high, normal, low), FIFO.
     pub queues: [VecDeque<JobId>; 3],
     /// Jobs of this function currently running.
@@ -363,8 +369,8 @@ impl Function {
 /// A function a worker registered.
 #[derive(Debug, Clone)]
 pub struct Ability {
-    /// Function name.
-    pub function: Bytes,
+    /// The function's number.
+    pub function: FnId,
     /// CAN_DO_TIMEOUT limit in milliseconds.
     pub timeout_ms: Option<u64>,
 }
@@ -417,7 +423,7 @@ impl Conn {
     }
 
     /// The timeout registered for `function`, if the worker can do it.
-    pub fn ability(&self, function: &[u8]) -> Option<&Ability> {
+    pub fn ability(&self, function: FnId) -> Option<&Ability> {
         self.abilities.iter().find(|a| a.function == function)
     }
 }

@@ -103,7 +103,11 @@ fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
         [send(1, Response::JobCreated { handle: h(1) })]
     );
     assert_eq!(t.core.next_deadline(), Some(due));
-    assert_eq!(t.core.functions[&b("f")].total(), 1, "held");
+    assert_eq!(
+        t.core.functions.by_name(b"f").expect("function f").total(),
+        1,
+        "held"
+    );
 
     assert!(t.tick(due - 1).is_empty(), "not before its minute");
     assert_eq!(
@@ -209,7 +213,10 @@ fn sched_job_survives_a_timeout_and_a_cancel_ends_it() {
     assert!(t.core.cancel(&h(1), due + 2000, &mut t.out));
     assert!(t.take().is_empty());
     assert_eq!(t.core.job_count(), 0);
-    assert_eq!(t.core.functions[&b("f")].total(), 0);
+    assert_eq!(
+        t.core.functions.by_name(b"f").expect("function f").total(),
+        0
+    );
     assert_eq!(t.core.next_deadline(), None, "its timer went with it");
 }
 
@@ -242,7 +249,10 @@ fn epoch_job_is_held_until_due_then_wakes_sleepers() {
         data: b("p"),
     };
     t.req(1, past, T0 + 6000);
-    assert_eq!(t.core.functions[&b("f")].queued(), 2);
+    assert_eq!(
+        t.core.functions.by_name(b"f").expect("function f").queued(),
+        2
+    );
 }
 
 #[test]
@@ -341,7 +351,7 @@ fn a_connection_that_is_client_and_worker_of_the_same_job_can_leave() {
     t.core.disconnect(2, T0 + 2, &mut t.out);
     t.take();
     assert_eq!(
-        t.core.functions[&b("f")].total(),
+        t.core.functions.by_name(b"f").expect("function f").total(),
         1,
         "abandoned but counted until grabbed"
     );
@@ -386,7 +396,10 @@ fn admin_cancel_of_a_running_job_frees_its_worker() {
     let effects = t.take();
     assert_eq!(effects[0], send(1, Response::WorkFail { handle: h(1) }));
     assert!(t.core.conns[&2].running.is_empty());
-    assert_eq!(t.core.functions[&b("f")].running, 0);
+    assert_eq!(
+        t.core.functions.by_name(b"f").expect("function f").running,
+        0
+    );
 }
 
 #[test]

@@ -24,15 +24,21 @@ pub(super) fn check_invariants(core: &Core) {
         );
     }
     let mut seen = HashSet::new();
-    for (name, f) in &core.functions {
+    for (fid, f) in core.functions.iter() {
+        let name = &f.name;
+        assert_eq!(
+            core.functions.id(name),
+            Some(fid),
+            "{name:?} is found by name"
+        );
         for (p, q) in f.queues.iter().enumerate() {
             for id in q {
                 assert!(seen.insert(*id), "job {id} queued twice");
                 let j = &core.jobs[id];
                 assert_eq!(j.state, JobState::Queued, "job {id} in a queue");
                 assert_eq!(
-                    (&j.function, j.priority.index()),
-                    (name, p),
+                    (j.function, j.priority.index()),
+                    (fid, p),
                     "job {id} in its own queue"
                 );
             }
@@ -40,7 +46,7 @@ pub(super) fn check_invariants(core: &Core) {
         let count = |want: fn(&JobState) -> bool| {
             core.jobs
                 .values()
-                .filter(|j| j.function == name && want(&j.state))
+                .filter(|j| j.function == fid && want(&j.state))
                 .count()
         };
         assert_eq!(
@@ -53,9 +59,10 @@ pub(super) fn check_invariants(core: &Core) {
             count(|s| matches!(s, JobState::Waiting { .. })),
             "waiting of {name:?}"
         );
+        assert_eq!(f.jobs as usize, count(|_| true), "jobs of {name:?}");
         for w in &f.workers {
             assert!(
-                core.conns.get(w).is_some_and(|c| c.ability(name).is_some()),
+                core.conns.get(w).is_some_and(|c| c.ability(fid).is_some()),
                 "worker {w} of {name:?}"
             );
         }
@@ -77,7 +84,7 @@ pub(super) fn check_invariants(core: &Core) {
         let j = &core.jobs[&id];
         let key = UniqueKey::of_job(j).expect("indexed jobs have a unique id");
         assert_eq!(
-            core.uniques.hash(&j.function, key),
+            core.uniques.hash(&core.functions[j.function].name, key),
             hash,
             "unique index of {id}"
         );
@@ -98,7 +105,7 @@ pub(super) fn check_invariants(core: &Core) {
             "handle of {id}"
         );
         assert!(
-            core.functions.contains_key(&j.function),
+            core.functions.iter().any(|(f, _)| f == j.function),
             "function of job {id} exists"
         );
         match j.state {
@@ -139,8 +146,8 @@ pub(super) fn check_invariants(core: &Core) {
             "job {id}: no store, nothing stored"
         );
         if let Some(key) = UniqueKey::of_job(j) {
-            let hash = core.uniques.hash(&j.function, key);
-            assert_eq!(core.find_unique(hash, &j.function, key), Some(*id));
+            let hash = core.uniques.hash(&core.functions[j.function].name, key);
+            assert_eq!(core.find_unique(hash, j.function, key), Some(*id));
         }
         for (i, cl) in j.clients().iter().enumerate() {
             assert!(
@@ -165,7 +172,7 @@ pub(super) fn check_invariants(core: &Core) {
             );
         }
         for a in &c.abilities {
-            let workers = &core.functions[&a.function].workers;
+            let workers = &core.functions[a.function].workers;
             assert_eq!(
                 workers.iter().filter(|w| *w == cid).count(),
                 1,

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use gearbox_proto::{Priority, Request, Response, SubmitJob};
+use gearbox_proto::{AdminCommand, Priority, Request, Response, SubmitJob};
 use proptest::prelude::*;
 
 use super::{check_invariants, Harness, T0};
@@ -67,6 +67,10 @@ enum Op {
     Reconnect {
         conn: usize,
     },
+    /// Admin `drop function` (refused while anything holds the function).
+    DropFunction {
+        function: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -89,6 +93,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop_oneof![0..1000u64, 0..70_000u64].prop_map(|ms| Op::Advance { ms }),
         1 => (0..8usize).prop_map(|pick| Op::Cancel { pick }),
         1 => conn.prop_map(|conn| Op::Reconnect { conn }),
+        1 => (0..2usize).prop_map(|function| Op::DropFunction { function }),
     ]
 }
 
@@ -229,6 +234,24 @@ impl Model {
                     }
                     None => Vec::new(),
                 }
+            }
+            Op::DropFunction { function } => {
+                let name = Bytes::from_static(FUNCTIONS[function].as_bytes());
+                let held = self
+                    .t
+                    .core
+                    .functions
+                    .by_name(&name)
+                    .map(|f| f.jobs > 0 || !f.workers.is_empty());
+                let cmd = AdminCommand::DropFunction { name: name.clone() };
+                self.t.core.admin(self.slots[0], cmd, now, &mut self.t.out);
+                let dropped = self.t.core.functions.id(&name).is_none();
+                assert_eq!(
+                    dropped,
+                    held.is_some_and(|h| !h) || held.is_none(),
+                    "{name:?} dropped only when nothing holds it"
+                );
+                self.t.take()
             }
             Op::CanDo {
                 conn,

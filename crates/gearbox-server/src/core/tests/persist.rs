@@ -198,3 +198,35 @@ fn replayed_foreign_handles_name_their_jobs_and_derived_ones_do_not() {
     }
     assert_eq!(t.core.job_count(), 1);
 }
+
+#[test]
+fn a_function_whose_job_awaits_the_store_cannot_be_dropped() {
+    let mut t = persistent();
+    t.req(1, submit("f", "u", true), T0);
+    let drop_f = |t: &mut Harness| {
+        let cmd = gearbox_proto::AdminCommand::DropFunction { name: b("f") };
+        t.core.admin(2, cmd, T0, &mut t.out);
+        match &t.take()[..] {
+            [Effect::Text(2, reply)] => reply.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        &drop_f(&mut t)[..],
+        b"ERR there are still queued jobs for this function\r\n",
+        "the job waiting for its commit holds the function"
+    );
+    committed(&mut t, &[h(1)], Ok(()));
+    assert!(t.req(2, Request::CanDo { function: b("f") }, T0).is_empty());
+    assert!(matches!(
+        &t.req(2, Request::GrabJob, T0)[..],
+        [Effect::Send(2, Response::JobAssign { function, .. })] if &function[..] == b"f"
+    ));
+    let done = Request::WorkComplete {
+        handle: h(1),
+        data: b(""),
+    };
+    t.req(2, done, T0);
+    t.req(2, Request::CantDo { function: b("f") }, T0);
+    assert_eq!(&drop_f(&mut t)[..], b"OK\r\n", "nothing holds it any more");
+}
