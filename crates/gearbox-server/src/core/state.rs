@@ -97,13 +97,17 @@ pub struct Job {
     extra: Option<Box<Extra>>,
 }
 
+/// A foreground job's clients: nearly always one, so up to two are kept without an
+/// allocation of their own.
+pub type Clients = smallvec::SmallVec<[ConnId; 2]>;
+
 /// The parts of a [`Job`] most jobs leave empty.
 #[derive(Debug, Clone, Default)]
 struct Extra {
     /// Plain, epoch, scheduled or reduce.
     kind: JobKind,
     /// Foreground clients attached, in attach order.
-    clients: Vec<ConnId>,
+    clients: Clients,
     /// Connections waiting for its JOB_CREATED until the store commits it.
     acks: Vec<ConnId>,
     /// Last WORK_STATUS numerator and denominator; `None` = `0`, `0`.
@@ -229,12 +233,12 @@ impl Job {
     }
 
     /// The attached clients, to change.
-    pub fn clients_mut(&mut self) -> &mut Vec<ConnId> {
+    pub fn clients_mut(&mut self) -> &mut Clients {
         &mut self.extra_mut().clients
     }
 
     /// Detaches every client and returns them.
-    pub fn take_clients(&mut self) -> Vec<ConnId> {
+    pub fn take_clients(&mut self) -> Clients {
         let taken = self
             .extra
             .as_mut()

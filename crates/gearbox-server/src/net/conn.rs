@@ -74,7 +74,6 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
 
     let mut codec = ServerCodec::new(shared.config.limits());
     let mut buf = BytesMut::with_capacity(8192);
-    let mut items = Vec::with_capacity(16);
     let mut out = Outbox::default();
     let mut touched = Touched::default();
     loop {
@@ -88,21 +87,22 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             Ok(_) => {}
         }
         let mut fatal = None;
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(item)) => items.push(item),
-                Ok(None) => break,
-                Err(e) => {
-                    fatal = Some(e);
-                    break;
-                }
-            }
-        }
         let now = now_ms();
-        let batch = items.len();
+        let mut batch = 0;
         {
+            // Everything read is decoded and handled under one lock; each packet goes
+            // straight from the decoder to the core.
             let mut st = shared.lock();
-            for item in items.drain(..) {
+            loop {
+                let item = match codec.decode(&mut buf) {
+                    Ok(Some(item)) => item,
+                    Ok(None) => break,
+                    Err(e) => {
+                        fatal = Some(e);
+                        break;
+                    }
+                };
+                batch += 1;
                 match item {
                     Incoming::Request(r) => st.core.request(id, r, now, &mut out),
                     Incoming::Admin(a) => st.core.admin(id, a, now, &mut out),
