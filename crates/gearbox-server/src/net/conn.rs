@@ -76,11 +76,15 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let mut buf = BytesMut::with_capacity(8192);
     let mut out = Outbox::default();
     let mut touched = Touched::default();
+    // Made once: a fresh cancellation future per read would take its token's lock twice.
+    let closed = outbound.close.cancelled();
+    let closing = shared.closing.cancelled();
+    tokio::pin!(closed, closing);
     loop {
         let n = tokio::select! {
             r = rd.read_buf(&mut buf) => r,
-            _ = outbound.close.cancelled() => break,
-            _ = shared.closing.cancelled() => break,
+            _ = &mut closed => break,
+            _ = &mut closing => break,
         };
         match n {
             Ok(0) | Err(_) => break,
