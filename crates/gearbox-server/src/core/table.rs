@@ -175,12 +175,23 @@ impl<'a> UniqueKey<'a> {
 /// Function + unique key to job id. Entries hold only a keyed 64-bit hash and the id; the
 /// caller confirms a candidate against the job itself, and the rare jobs whose hash is taken
 /// wait in an overflow list.
+///
+/// Removals wait in a short list and are carried out [`REMOVE_BATCH`] at a time: the index
+/// is keyed by a random hash, so on a deep queue every removal misses the cache, and a loop
+/// of independent removals lets the processor overlap those misses instead of stalling on
+/// each one between packets. Until then a removed job's entry stays; [`find`](Self::find)
+/// never returns it, as the caller confirms each candidate against the job itself.
 #[derive(Debug, Default)]
 pub struct UniqueIndex {
     keys: RandomState,
     first: IdMap<JobId>,
     more: IdMap<Vec<JobId>>,
+    /// Removals not yet carried out.
+    pending: Vec<(u64, JobId)>,
 }
+
+/// Removals carried out together (see [`UniqueIndex`]).
+const REMOVE_BATCH: usize = 32;
 
 impl UniqueIndex {
     /// The hash a function and key are filed under; never 0 (a job's "not filed").
@@ -207,8 +218,22 @@ impl UniqueIndex {
         }
     }
 
+    /// Removes `id` from under `hash` (soon: see [`UniqueIndex`]).
+    pub fn remove(&mut self, hash: u64, id: JobId) {
+        self.pending.push((hash, id));
+        // An index about to empty is cleared at once, so its memory goes back when a
+        // queue drains.
+        if self.pending.len() >= REMOVE_BATCH || self.pending.len() >= self.first.len() {
+            let mut pending = std::mem::take(&mut self.pending);
+            for (hash, id) in pending.drain(..) {
+                self.remove_now(hash, id);
+            }
+            self.pending = pending;
+        }
+    }
+
     /// Removes `id` from under `hash`; returns whether it was there.
-    pub fn remove(&mut self, hash: u64, id: JobId) -> bool {
+    fn remove_now(&mut self, hash: u64, id: JobId) -> bool {
         if self.first.get(&hash) == Some(&id) {
             match self.more.get_mut(&hash) {
                 Some(more) => {
@@ -243,17 +268,21 @@ impl UniqueIndex {
     /// Number of jobs filed.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.first.len() + self.more.values().map(Vec::len).sum::<usize>()
+        self.iter().count()
     }
 
-    /// Every (hash, job id) filed.
+    /// Every (hash, job id) filed and not removed.
     #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (u64, JobId)> + '_ {
         let more = self
             .more
             .iter()
             .flat_map(|(&h, ids)| ids.iter().map(move |&id| (h, id)));
-        self.first.iter().map(|(&h, &id)| (h, id)).chain(more)
+        self.first
+            .iter()
+            .map(|(&h, &id)| (h, id))
+            .chain(more)
+            .filter(|e| !self.pending.contains(e))
     }
 }
 
@@ -269,12 +298,48 @@ mod tests {
         }
         assert_eq!(ix.len(), 3);
         assert_eq!(ix.find(7, |id| id == 2), Some(2));
-        assert!(ix.remove(7, 1));
+        assert!(ix.remove_now(7, 1));
         assert_eq!(ix.find(7, |id| id == 3), Some(3));
         assert_eq!(ix.find(7, |id| id == 1), None);
-        assert!(!ix.remove(7, 1));
-        assert!(ix.remove(7, 3) && ix.remove(7, 2));
+        assert!(!ix.remove_now(7, 1));
+        assert!(ix.remove_now(7, 3) && ix.remove_now(7, 2));
         assert_eq!((ix.len(), ix.more.len()), (0, 0));
+    }
+
+    #[test]
+    fn removals_in_batches_keep_every_other_job_findable() {
+        let mut ix = UniqueIndex::default();
+        let live = |gone: &[JobId]| {
+            let gone = gone.to_vec();
+            move |id: JobId| !gone.contains(&id)
+        };
+        // Jobs 1..=100 under hashes 0..10 (ten per hash), then half of them removed.
+        for id in 1..=100 {
+            ix.insert(id % 10, id);
+        }
+        let mut gone = Vec::new();
+        for id in (1..=100).filter(|id| id % 2 == 0) {
+            ix.remove(id % 10, id);
+            gone.push(id);
+            // A new job under the hash of one just removed is found, whether the removal
+            // was carried out yet or not.
+            let new = 1000 + id;
+            ix.insert(id % 10, new);
+            assert_eq!(ix.find(id % 10, |j| j == new), Some(new));
+            ix.remove(id % 10, new);
+            gone.push(new);
+        }
+        let is_live = live(&gone);
+        for id in 1..=100 {
+            let found = ix.find(id % 10, |j| j == id && is_live(j));
+            assert_eq!(found, (id % 2 == 1).then_some(id), "job {id}");
+        }
+        assert_eq!(ix.len(), 50);
+        for id in (1..=100).filter(|id| id % 2 == 1) {
+            ix.remove(id % 10, id);
+        }
+        assert_eq!((ix.len(), ix.first.len(), ix.more.len()), (0, 0, 0));
+        assert!(ix.pending.is_empty(), "an emptied index is cleared at once");
     }
 
     #[test]
