@@ -88,7 +88,15 @@ start() {
     wait_port "$PORT"
 }
 
-stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; }
+# stop: ends the current server. gearmand -t 4 has been seen to abort with a double free at
+# exit and then hang in its crash handler, so after 10 s it is killed outright.
+stop() {
+    kill "$PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PID=""
+}
 
 n() { echo $(( $1 * SCALE / 100 > 0 ? $1 * SCALE / 100 : 1 )); }
 
