@@ -72,7 +72,7 @@ const UNIQUE_APART: u32 = u32::MAX;
 pub struct Job {
     /// Internal id; the number in the handle.
     pub id: JobId,
-    /// Its function's number (see [`Functions`](super::functions::Functions)).
+    /// Its function's number in the core's function table.
     pub function: FnId,
     /// The unique id followed by the payload (see [`COPY_LIMIT`]).
     body: Bytes,
