@@ -1,4 +1,4 @@
-//! Job life cycle: submit, wake workers, grab, finish, re-queue, timers.
+//! Job life cycle: submit, wake workers, grab, finish, re-queue, cancel.
 
 use std::num::NonZeroU64;
 
@@ -8,7 +8,7 @@ use gearbox_proto::{Priority, Response};
 use super::lookup::handle_for;
 use super::state::{ConnId, Job, JobId, JobKind, JobState};
 use super::table::UniqueKey;
-use super::{Core, Outbox, TimeoutAction, TimerKind};
+use super::{Core, Outbox, TimerKind};
 
 /// Which GRAB_JOB variant a worker sent; decides the assignment packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,17 +163,6 @@ impl Core {
         match due_ms {
             Some(due) => self.wait_until(id, due, out),
             None => self.enqueue(id, false, now_ms, out),
-        }
-    }
-
-    /// Parks a job until `due_ms`.
-    pub(super) fn wait_until(&mut self, id: JobId, due_ms: u64, out: &mut Outbox) {
-        let job = self.jobs.get_mut(&id).expect("job exists");
-        job.state = JobState::Waiting { due_ms };
-        self.functions[job.function].waiting += 1;
-        if due_ms != u64::MAX {
-            self.timers.insert((due_ms, id, TimerKind::Due));
-            out.timers_changed = true;
         }
     }
 
@@ -435,49 +424,6 @@ impl Core {
         } else {
             self.functions[function].stats.retried += 1;
             self.enqueue(id, true, now_ms, out);
-        }
-    }
-
-    /// The earliest pending timer, UNIX milliseconds.
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.timers.first().map(|t| t.0)
-    }
-
-    /// Fires every timer due at `now_ms`: EPOCH/SCHED jobs enter their queues (waking workers),
-    /// and running jobs past their CAN_DO_TIMEOUT are failed or re-queued.
-    pub fn tick(&mut self, now_ms: u64, out: &mut Outbox) {
-        while let Some(&(due, id, kind)) = self.timers.first() {
-            if due > now_ms {
-                break;
-            }
-            self.timers.pop_first();
-            let Some(job) = self.jobs.get(&id) else {
-                continue;
-            };
-            let (state, function) = (job.state, job.function);
-            match (kind, state) {
-                (TimerKind::Due, JobState::Waiting { due_ms }) if due_ms == due => {
-                    let f = &mut self.functions[function];
-                    f.waiting = f.waiting.saturating_sub(1);
-                    self.enqueue(id, false, now_ms, out);
-                }
-                (
-                    TimerKind::Timeout,
-                    JobState::Running {
-                        worker,
-                        deadline_ms: Some(d),
-                    },
-                ) if d.get() == due => {
-                    self.functions[function].stats.timed_out += 1;
-                    let handle = self.handle_of(id);
-                    tracing::info!(handle = ?handle, conn = worker, "job exceeded CAN_DO_TIMEOUT");
-                    match self.config.timeout_action {
-                        TimeoutAction::Fail => self.fail_job(id, Outcome::Failed, now_ms, out),
-                        TimeoutAction::Requeue => self.worker_lost(id, now_ms, out),
-                    }
-                }
-                _ => {}
-            }
         }
     }
 

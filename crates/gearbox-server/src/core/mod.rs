@@ -5,9 +5,9 @@
 //! - [`state`]: jobs, functions, connections and counters.
 //! - `table`: where jobs are kept: by id, and by function + unique id.
 //! - `functions`: the functions by number; jobs and abilities hold the number.
-//! - `lookup`: handles (derived from job ids), finding jobs by handle or unique id, shared
-//!   function names.
-//! - `jobs`: submitting, grabbing, finishing, re-queueing, timers.
+//! - `lookup`: handles (derived from job ids), finding jobs by handle or unique id.
+//! - `jobs`: submitting, grabbing, finishing, re-queueing.
+//! - `timers`: EPOCH/SCHED jobs falling due, CAN_DO_TIMEOUT deadlines.
 //! - `work`: WORK_* packets from workers, status queries.
 //! - `admin`: the admin text commands and their gearmand-exact replies.
 //! - [`cron`]: schedules for SUBMIT_JOB_SCHED.
@@ -20,6 +20,7 @@ mod lookup;
 mod persist;
 pub mod state;
 mod table;
+mod timers;
 pub(crate) use table::IdMap;
 use table::NameMap;
 mod work;
