@@ -28,5 +28,5 @@ pub use admin::{parse_admin_line, AdminCommand};
 pub use codec::{ClientCodec, Incoming, Limits, ServerCodec};
 pub use error::ProtoError;
 pub use packet::{Magic, PacketType, HEADER_LEN};
-pub use request::{Priority, Request, SubmitJob};
+pub use request::{fmt_u64, Priority, Request, SubmitJob};
 pub use response::Response;

@@ -421,8 +421,9 @@ pub(crate) fn itoa_buf() -> [u8; 20] {
     [0u8; 20]
 }
 
-/// Formats `v` as ASCII decimal into `buf`, returning the used part.
-pub(crate) fn fmt_u64(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
+/// Formats `v` as ASCII decimal into `buf`, returning the used part (the numbers in
+/// packets, and the server's job handles, without `fmt`'s cost).
+pub fn fmt_u64(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

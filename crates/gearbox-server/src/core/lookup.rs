@@ -10,23 +10,14 @@ use super::Core;
 
 /// The handle `<prefix>:<id>`, in an exact-size buffer.
 pub(super) fn format_handle(prefix: &str, id: JobId) -> Bytes {
-    // Decimal digits from the right; twenty hold any u64. (`write!` costs more than the rest
-    // of the handle: this runs for every JOB_CREATED and JOB_ASSIGN.)
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut n = id;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut v = Vec::with_capacity(prefix.len() + 1 + digits.len() - start);
+    // Not `write!`: it costs more than the rest of the handle, made for every JOB_CREATED
+    // and JOB_ASSIGN.
+    let mut buf = [0u8; 20];
+    let digits = gearbox_proto::fmt_u64(&mut buf, id);
+    let mut v = Vec::with_capacity(prefix.len() + 1 + digits.len());
     v.extend_from_slice(prefix.as_bytes());
     v.push(b':');
-    v.extend_from_slice(&digits[start..]);
+    v.extend_from_slice(digits);
     Bytes::from(v)
 }
 
