@@ -1,62 +1,125 @@
-//! # gearbox-cli: the `gearboxd` binary's parts, and the `gearbox` tool
+//! # The `gearbox` tool
 //!
-//! The `gearbox` command (client, worker, admin, and the `gearman`/`gearadmin` drop-ins)
-//! lives in [`tool`]; everything else here belongs to `gearboxd`.
+//! One binary, three personalities, chosen by the name it was invoked under (the basename of
+//! `argv[0]`, so a symlink is enough):
 //!
-//! `src/bin/gearboxd.rs` wires these together: it parses flags, resolves the settings, installs
-//! logging, builds the Tokio runtime, installs the signal handlers, opens the job store, binds,
-//! reports the bound addresses and runs [`gearbox_server::run_with_store`] until a signal stops
-//! it, then closes the store.
+//! - `gearbox` (any other name): modern subcommands with human tables or `--json`
+//!   (`submit`, `work`, `status`, `workers`, `jobs`, `cancel`, `maxqueue`, `watch`, `bench`).
+//! - `gearman`: the libgearman command-line client and worker, same flags and output.
+//! - `gearadmin`: the admin tool, same flags and byte-for-byte the same output.
 //!
 //! ## Layout
 //!
-//! - [`args`]: the clap flags, named as gearmand names them (plus the config-file path).
-//! - [`config_file`]: the TOML file (`gearboxd.example.toml` documents every key).
-//! - [`settings`]: flags > environment > file > defaults, checked once into [`Settings`].
-//! - [`level`]: gearmand's verbosity names (`ERROR`, `INFO`, ...) and their `tracing` levels.
-//! - [`logging`]: standard error or a log file that SIGHUP reopens; the subscriber set-up.
-//! - [`listen`]: which addresses to bind, and binding them (backlog, SO_REUSEADDR, keepalive).
-//! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 as shutdown futures, SIGHUP as a log reopen.
-//! - [`store`]: which job store (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`,
-//!   `--durability`), opening it before binding, and importing gearmand's SQLite queue.
-//! - [`process`]: the pid file and the open-file limit.
-//! - [`error`]: the [`CliError`] enum.
-//!
-//! ## What the binary prints
-//!
-//! Once every socket is bound (and before the first connection is served), `gearboxd` writes
-//! one line per listening socket to standard error, whatever the log level and log file:
-//!
-//! ```text
-//! gearboxd listening on 127.0.0.1:43121
-//! ```
-//!
-//! Test harnesses start it with `-p 0` and read the port from that line. The same addresses
-//! are also logged at INFO as `listening addr=...`. Errors that stop the start-up are printed
-//! as `gearboxd: error: ...` with a non-zero exit status; a signal-driven stop exits 0, an
-//! immediate one within [`IMMEDIATE_STOP_LIMIT`] even if some connection does not close.
+//! - [`cli`]: the clap definition of the modern subcommands.
+//! - [`admin_cmds`]: `status`, `workers`, `jobs`, `cancel`, `maxqueue`.
+//! - [`submit`]: `submit`, with progress and data chunks shown as they arrive.
+//! - [`work`]: `work FUNCTION -- COMMAND`, and [`command`], running a command per job.
+//! - [`watch`]: the live table.
+//! - [`bench`](mod@bench): the load generator (`gearbox bench fg|bg|sweep`).
+//! - [`output`]: column tables and JSON values.
+//! - [`gearadmin`]: the `gearadmin` drop-in; [`gearman`]: the `gearman` drop-in.
+//! - [`gai`]: host/port resolution with the C library's exact error texts.
 
-#![warn(missing_docs)]
+pub mod admin_cmds;
+pub mod bench;
+pub mod cli;
+pub mod command;
+pub mod gai;
+pub mod gearadmin;
+pub mod gearman;
+pub mod output;
+pub mod submit;
+pub mod watch;
+pub mod work;
 
-pub mod args;
-pub mod config_file;
-pub mod error;
-pub mod level;
-pub mod listen;
-pub mod logging;
-pub mod process;
-pub mod settings;
-pub mod signals;
-pub mod store;
-pub mod tool;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
 
-pub use args::Args;
-pub use error::CliError;
-pub use settings::Settings;
+use clap::Parser;
 
-/// How long an immediate stop (SIGTERM, SIGINT) may take to flush and close connections before
-/// `gearboxd` exits without waiting for them.
-pub const IMMEDIATE_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Which tool the binary acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    /// The modern `gearbox` subcommands.
+    Gearbox,
+    /// The `gearman` drop-in.
+    Gearman,
+    /// The `gearadmin` drop-in.
+    Gearadmin,
+}
 
-/// The prefix of the line reporting each bound address on standard error.
-pub const LISTENING_PREFIX: &str = "gearboxd listening on ";
+impl Personality {
+    /// Chooses by the basename of `argv0`.
+    ///
+    /// ```
+    /// use gearbox_cli::Personality;
+    /// assert_eq!(Personality::of("/usr/local/bin/gearadmin".as_ref()), Personality::Gearadmin);
+    /// assert_eq!(Personality::of("gearbox".as_ref()), Personality::Gearbox);
+    /// ```
+    pub fn of(argv0: &std::ffi::OsStr) -> Personality {
+        match Path::new(argv0).file_name().and_then(|n| n.to_str()) {
+            Some("gearman") => Personality::Gearman,
+            Some("gearadmin") => Personality::Gearadmin,
+            _ => Personality::Gearbox,
+        }
+    }
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args.first().cloned().unwrap_or_default();
+    match Personality::of(&argv0) {
+        Personality::Gearman => gearman::main(args),
+        Personality::Gearadmin => gearadmin::main(args),
+        Personality::Gearbox => modern(args),
+    }
+}
+
+/// The environment variable holding the log filter of the modern subcommands (`tracing`
+/// `EnvFilter` syntax, default `warn`), e.g. `GEARBOX_LOG=gearbox_client=debug`.
+pub const LOG_ENV: &str = "GEARBOX_LOG";
+
+/// Runs the modern subcommands; errors are printed as `gearbox: error: ...` with status 1.
+/// Library warnings (a worker's server going away, ...) go to standard error. The drop-in
+/// personalities log nothing, so their output stays the C tools'.
+fn modern(args: Vec<OsString>) -> ExitCode {
+    let cli = cli::Cli::parse_from(args);
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    // The load generator picks its own thread count: it shares the machine with the server.
+    let threads = match &cli.command {
+        cli::Command::Bench(b) => b.threads(),
+        _ => 2,
+    };
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the Tokio runtime: {e}")),
+    };
+    let result = runtime.block_on(cli::run(cli));
+    // Commands may leave blocked readers (stdin for `watch`): do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "gearbox: error: {e:#}");
+    ExitCode::FAILURE
+}

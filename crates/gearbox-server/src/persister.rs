@@ -1,6 +1,9 @@
-//! The one task that talks to the store: it drains every store operation queued since its last
-//! commit into one [`Batch`] (group commit across all connections), commits it, and tells the
-//! core the outcome so acknowledgements go out only for what the store holds.
+//! The one task that talks to the store, and gearbox's one group-commit layer: it drains every
+//! store operation queued since its last commit (from every connection) into one [`Batch`],
+//! commits it as one transaction, and tells the core the outcome so acknowledgements go out
+//! only for what the store holds. While a commit runs, the next operations queue up and share
+//! the following commit, so the number of transactions adapts to the store's speed. The
+//! stores themselves apply each batch they get in its own transaction and do no grouping.
 //!
 //! A failing store is logged once when it starts failing and once when it recovers, not once
 //! per job. Removals of finished jobs that failed are kept and retried with the next batch (or
@@ -10,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gearbox_store::{Batch, Store, StoredJob};
+use gearbox_store::{Batch, Store, StoreError, StoredJob};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most operations in one transaction.
@@ -31,7 +34,7 @@ pub enum StoreOp {
 
 /// What the persister reports after each commit: the handles it tried to persist and how it
 /// went. The caller feeds this to `Core::committed`.
-pub type Report = (Vec<Bytes>, Result<(), String>);
+pub type Report = (Vec<Bytes>, Result<(), StoreError>);
 
 /// Runs until every sender is dropped. `report` is called after each commit that carried
 /// persists. A commit taking longer than `commit_timeout` is reported as failed.
@@ -81,11 +84,11 @@ pub async fn run(
             // error, never a JOB_CREATED the store may not honour. (If the late commit does
             // land, the job only runs again after a restart: at least once, never lost.)
             match tokio::time::timeout(commit_timeout, store.commit(batch)).await {
-                Ok(r) => r.map_err(|e| e.to_string()),
-                Err(_) => Err(format!(
-                    "the store did not answer within {} ms",
-                    commit_timeout.as_millis()
-                )),
+                Ok(r) => r,
+                Err(_) => Err(StoreError::TimedOut {
+                    location: store.location().to_owned(),
+                    millis: commit_timeout.as_millis() as u64,
+                }),
             }
         };
         match &result {

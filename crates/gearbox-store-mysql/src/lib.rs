@@ -4,17 +4,17 @@
 //! created if missing from the embedded migration `migrations/0001_create_jobs.sql`) and
 //! follows the design of gearbox's PostgreSQL store:
 //!
-//! - **Group commit.** One writer task owns the connection. Commit requests queued while a
-//!   transaction runs are drained into the next one: one `DELETE ... WHERE handle IN (...)`
-//!   and one multi-row `INSERT ... ON DUPLICATE KEY UPDATE` carry the net effect of all of
-//!   them (split into chunks only past 2,000 rows or 4 MiB), and every caller is answered
-//!   after `COMMIT`.
+//! - **One transaction per batch.** The store runs on the shared [`gearbox_store::driver`]:
+//!   one task owns the connection and serves requests in order. A batch is written as one
+//!   `DELETE ... WHERE handle IN (...)` and one multi-row `INSERT ... ON DUPLICATE KEY
+//!   UPDATE` carrying its [`gearbox_store::NetEffect`] (split into chunks only past 2,000
+//!   rows or 4 MiB), and the caller is answered after `COMMIT`.
 //! - **Binary-safe.** Handle, function, unique id, payload and reducer are binary columns
 //!   (`VARBINARY`/`BLOB`), written as bound parameters: NUL bytes and non-UTF-8 survive.
 //!   Handles and unique ids are limited to 255 bytes and function names to 512; a batch with
 //!   a longer one fails at once with [`StoreError::InvalidRow`], writing nothing.
 //! - **Outages.** When the server goes away, commits fail with [`StoreError::Unavailable`]
-//!   (never a false acknowledgement) while the writer reconnects with exponential back-off
+//!   (never a false acknowledgement) while the driver reconnects with exponential back-off
 //!   (100 ms doubling to 2 s), also when idle. The outage is logged once when it starts and
 //!   once when it ends.
 //!
@@ -25,27 +25,33 @@
 //! that the server flushes at every commit (the default, `1`) and logs a warning otherwise.
 //! `normal` and `none` accept whatever the server does.
 //!
-//! # Leases
+//! # Layout
 //!
-//! [`Store::claim`] and [`Store::release`] keep their single-server no-op defaults.
+//! - this file: [`MysqlStore`] and [`MysqlOptions`], connecting and the [`Store`]
+//!   implementation.
+//! - `backend`: the [`gearbox_store::driver::Backend`]: the batch transaction, loading, the
+//!   gearmand import.
+//! - `sql`: the SQL text, row decoding and error classification.
 
 #![warn(missing_docs)]
 
+mod backend;
 mod sql;
-mod writer;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use gearbox_store::remote::Remote;
-use gearbox_store::{Batch, BoxFuture, Durability, Store, StoreError, StoredJob};
+use gearbox_store::driver::{Backoff, Driver};
+use gearbox_store::{
+    Batch, BoxFuture, Durability, HandleMaker, Store, StoreError, StoreStats, StoredJob,
+};
 use mysql_async::{Opts, OptsBuilder};
 
-use writer::Mysql;
+use backend::Mysql;
 
-/// The name of our table unless another is configured (`--mysql-table`).
-pub const DEFAULT_TABLE: &str = "gearbox_jobs";
+pub use gearbox_store::sql::DEFAULT_TABLE;
 
 /// The table gearmand's MySQL queue plugin uses by default.
 pub const DEFAULT_GEARMAND_TABLE: &str = "gearman_queue";
@@ -165,24 +171,6 @@ impl IntoMysqlOptions for String {
     }
 }
 
-/// What a store has done since it was created, for tests and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MysqlStats {
-    /// Successful transactions (one per group commit, plus imports).
-    pub transactions: u64,
-    /// Batches committed (each [`Store::commit`] call that succeeded with writes in it).
-    pub batches: u64,
-    /// Jobs written.
-    pub jobs_persisted: u64,
-    /// Removals applied (including handles that were not stored).
-    pub jobs_removed: u64,
-    /// Groups of commits that failed (every batch in them got the error), including those
-    /// refused while the server was unreachable.
-    pub failed_transactions: u64,
-    /// Successful connections: 1 after [`MysqlStore::connect`], plus one per reconnection.
-    pub connects: u64,
-}
-
 /// A [`Store`] in a MySQL/MariaDB table, with group commit and automatic reconnection.
 ///
 /// Requests go to a writer task (spawned on the current tokio runtime) in the order they are
@@ -190,8 +178,7 @@ pub struct MysqlStats {
 /// closed.
 #[derive(Debug)]
 pub struct MysqlStore {
-    remote: Remote,
-    location: String,
+    driver: Driver<Mysql>,
 }
 
 impl MysqlStore {
@@ -219,55 +206,9 @@ impl MysqlStore {
             table: table.to_owned(),
             quoted,
         };
-        let remote = Remote::start(backend, location.clone()).await?;
+        let driver = Driver::start(backend, location.clone(), Backoff::default()).await?;
         tracing::info!(store = %location, table, %durability, "job store connected");
-        Ok(MysqlStore { remote, location })
-    }
-
-    /// Moves every job of a gearmand queue table (`unique_key`, `function_name`, `priority`,
-    /// `data` and, if present, `when_to_run`; [`DEFAULT_GEARMAND_TABLE`] by default) in the
-    /// same database into ours, in one transaction that also empties gearmand's table (its
-    /// rows locked meanwhile against other writers).
-    ///
-    /// Each job gets a handle from `new_handle`, which must not return a handle already
-    /// stored (the import then fails and changes nothing). Returns how many jobs moved; a
-    /// missing table moves none. gearmand's table has no ordering column, so the jobs'
-    /// order among themselves is the server's scan order.
-    pub async fn import_gearmand<F>(
-        &self,
-        gearmand_table: &str,
-        new_handle: F,
-    ) -> Result<usize, StoreError>
-    where
-        F: FnMut() -> Bytes + Send + 'static,
-    {
-        self.remote
-            .import(gearmand_table.to_owned(), Box::new(new_handle))
-            .await
-    }
-
-    /// Finishes the requests already queued, closes the connection and stops the writer.
-    /// Later operations fail with [`StoreError::Closed`]. Closing twice is fine.
-    pub async fn close(&self) {
-        self.remote.close().await
-    }
-
-    /// The counters since the store was created.
-    pub fn stats(&self) -> MysqlStats {
-        let s = self.remote.stats();
-        MysqlStats {
-            transactions: s.transactions,
-            batches: s.batches,
-            jobs_persisted: s.jobs_persisted,
-            jobs_removed: s.jobs_removed,
-            failed_transactions: s.failed_transactions,
-            connects: s.connects,
-        }
-    }
-
-    /// The server and database, as `mysql://user@host:port/db` without password.
-    pub fn location(&self) -> &str {
-        &self.location
+        Ok(MysqlStore { driver })
     }
 }
 
@@ -276,8 +217,13 @@ impl Store for MysqlStore {
         "mysql"
     }
 
+    /// The server and database, as `mysql://user@host:port/db` without password.
+    fn location(&self) -> &str {
+        self.driver.location()
+    }
+
     fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
-        self.remote.load()
+        self.driver.load()
     }
 
     /// Fails at once with [`StoreError::InvalidRow`], writing nothing of the batch, when a
@@ -287,6 +233,23 @@ impl Store for MysqlStore {
         if let Some(err) = batch.persist.iter().find_map(sql::unstorable) {
             return Box::pin(std::future::ready(Err(err)));
         }
-        self.remote.commit(batch)
+        self.driver.commit(batch)
+    }
+
+    /// Moves gearmand's MySQL queue table ([`DEFAULT_GEARMAND_TABLE`] by default: columns
+    /// `unique_key`, `function_name`, `priority`, `data` and, if present, `when_to_run`, in
+    /// the same database) into ours; its rows are locked against other writers meanwhile.
+    /// gearmand's table has no ordering column, so the jobs' order among themselves is the
+    /// server's scan order.
+    fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
+        self.driver.import(table, new_handle)
+    }
+
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.driver.close()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.driver.stats()
     }
 }

@@ -3,33 +3,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gearbox_proto::Priority;
-use gearbox_store::{StoreError, StoredJob};
+use gearbox_store::{sql, StoreError, StoredJob};
 use mysql_async::{Row, Value};
 
 /// The migration that creates our table; `{table}` is replaced by the quoted table name.
 pub(crate) const CREATE_JOBS: &str = include_str!("../migrations/0001_create_jobs.sql");
 
-/// Columns our table must have.
-pub(crate) const OUR_COLUMNS: [&str; 9] = [
-    "seq",
-    "handle",
-    "function",
-    "unique_key",
-    "priority",
-    "data",
-    "when_to_run",
-    "schedule",
-    "reducer",
-];
-
 /// Columns written by the insert statements, in order.
 pub(crate) const WRITE_COLUMNS: &str =
     "handle, function, unique_key, priority, data, when_to_run, schedule, reducer";
-
-/// Columns a gearmand queue table must have (`when_to_run` is optional: old gearmand
-/// versions did not have it).
-pub(crate) const GEARMAND_COLUMNS: [&str; 4] = ["unique_key", "function_name", "priority", "data"];
 
 /// The lower-cased column names of a table of the current database, `?` being its name.
 pub(crate) const COLUMNS_OF: &str = "SELECT LOWER(column_name) FROM information_schema.columns \
@@ -44,24 +26,7 @@ pub(crate) const MAX_UNIQUE: usize = 255;
 ///
 /// MySQL keeps at most 64 characters of a name; longer ones are refused rather than cut.
 pub(crate) fn quote_ident(name: &str) -> Result<String, StoreError> {
-    let mut chars = name.chars();
-    let valid_start = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !valid_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') || name.len() > 64 {
-        return Err(StoreError::InvalidTableName { name: name.into() });
-    }
-    Ok(format!("`{name}`"))
-}
-
-/// Priority from its stored number (gearmand's numbering: 0 high, 1 normal, 2 low).
-pub(crate) fn priority_from(n: Option<i64>) -> Option<Priority> {
-    match n? {
-        0 => Some(Priority::High),
-        1 => Some(Priority::Normal),
-        2 => Some(Priority::Low),
-        _ => None,
-    }
+    sql::quote_ident(name, 64, '`')
 }
 
 /// Column `i` of a row as bytes (NULL: `None`), whatever the protocol gave.
@@ -92,7 +57,7 @@ pub(crate) fn decode_job(row: &Row) -> Result<StoredJob, StoreError> {
         reason: reason.into(),
     };
     let priority =
-        priority_from(int_at(row, 3)).ok_or_else(|| invalid("priority is not 0, 1 or 2"))?;
+        sql::priority_from(int_at(row, 3)).ok_or_else(|| invalid("priority is not 0, 1 or 2"))?;
     let schedule = match bytes_at(row, 6) {
         None => None,
         Some(s) => Some(String::from_utf8(s).map_err(|_| invalid("schedule is not UTF-8"))?),
@@ -195,19 +160,6 @@ pub(crate) fn unstorable(job: &StoredJob) -> Option<StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_names_are_plain_identifiers() {
-        assert_eq!(quote_ident("gearbox_jobs").unwrap(), "`gearbox_jobs`");
-        assert_eq!(quote_ident("_q2").unwrap(), "`_q2`");
-        let long = "a".repeat(65);
-        for bad in ["", "2q", "a-b", "a`b", "a b", "x;drop", long.as_str()] {
-            assert!(matches!(
-                quote_ident(bad),
-                Err(StoreError::InvalidTableName { .. })
-            ));
-        }
-    }
 
     #[test]
     fn oversized_keys_are_refused() {

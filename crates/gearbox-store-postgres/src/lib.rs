@@ -4,15 +4,16 @@
 //! missing from the embedded migration `migrations/0001_create_jobs.sql`) and follows the
 //! design of gearbox's SQLite store:
 //!
-//! - **Group commit.** One writer task owns the connection. Commit requests queued while a
-//!   transaction runs are drained into the next one: one `DELETE ... WHERE handle = ANY($1)`
-//!   and one multi-row `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT (handle) DO UPDATE`
-//!   carry the net effect of all of them, and every caller is answered after `COMMIT`.
+//! - **One transaction per batch.** The store runs on the shared [`gearbox_store::driver`]:
+//!   one task owns the connection and serves requests in order. A batch is written as one
+//!   `DELETE ... WHERE handle = ANY($1)` and one multi-row
+//!   `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT (handle) DO UPDATE` carrying its
+//!   [`gearbox_store::NetEffect`], and the caller is answered after `COMMIT`.
 //! - **Not the only writer.** Every statement is idempotent per handle (upsert, delete of
 //!   possibly absent rows), the table is created under an advisory lock, and the gearmand
 //!   import locks the table it empties, so other servers may share the database.
 //! - **Outages.** When the server goes away, commits fail at once with
-//!   [`StoreError::Unavailable`] (never a false acknowledgement) while the writer reconnects
+//!   [`StoreError::Unavailable`] (never a false acknowledgement) while the driver reconnects
 //!   with exponential back-off, also when idle. The outage is logged once when it starts and
 //!   once when it ends.
 //!
@@ -24,57 +25,39 @@
 //! last few hundred milliseconds of commits (never corrupting the database). PostgreSQL's own
 //! `fsync` setting is the operator's.
 //!
-//! # Leases
+//! # Layout
 //!
-//! [`Store::claim`] and [`Store::release`] keep their single-server no-op defaults. The
-//! cluster mode is meant to add two columns, `owner TEXT NULL` (the server holding the job)
-//! and `lease_until BIGINT NULL` (UNIX seconds), with claim as
-//! `UPDATE ... SET owner = $me, lease_until = $t WHERE handle = $h AND (owner IS NULL OR
-//! owner = $me OR lease_until < $now)` (granted when one row changed) and release setting
-//! `owner` back to NULL.
+//! - this file: [`PostgresStore`], connecting and the [`Store`] implementation.
+//! - `backend`: the [`gearbox_store::driver::Backend`]: the batch transaction, loading, the
+//!   gearmand import.
+//! - `sql`: the SQL text, row decoding and error classification.
 
 #![warn(missing_docs)]
 
+mod backend;
 mod sql;
-mod writer;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use gearbox_store::remote::Remote;
-use gearbox_store::{Batch, BoxFuture, Durability, Store, StoreError, StoredJob};
+use gearbox_store::driver::{Backoff, Driver};
+use gearbox_store::{
+    Batch, BoxFuture, Durability, HandleMaker, Store, StoreError, StoreStats, StoredJob,
+};
 use tokio_postgres::config::Host;
 use tokio_postgres::Config;
 
-use writer::Postgres;
+use backend::Postgres;
 
-/// The name of our table unless another is configured (`--libpq-table`).
-pub const DEFAULT_TABLE: &str = "gearbox_jobs";
+pub use gearbox_store::sql::DEFAULT_TABLE;
 
 /// The table gearmand's libpq queue plugin uses by default.
 pub const DEFAULT_GEARMAND_TABLE: &str = "queue";
 
 /// How long one connection attempt may take unless the conninfo sets `connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What a store has done since it was created, for tests and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PostgresStats {
-    /// Successful transactions (one per group commit, plus imports).
-    pub transactions: u64,
-    /// Batches committed (each [`Store::commit`] call that succeeded with writes in it).
-    pub batches: u64,
-    /// Jobs written.
-    pub jobs_persisted: u64,
-    /// Removals applied (including handles that were not stored).
-    pub jobs_removed: u64,
-    /// Groups of commits that failed (every batch in them got the error), including those
-    /// refused while the server was unreachable.
-    pub failed_transactions: u64,
-    /// Successful connections: 1 after [`PostgresStore::connect`], plus one per reconnection.
-    pub connects: u64,
-}
 
 /// A [`Store`] in a PostgreSQL table, with group commit and automatic reconnection.
 ///
@@ -83,8 +66,7 @@ pub struct PostgresStats {
 /// closed.
 #[derive(Debug)]
 pub struct PostgresStore {
-    remote: Remote,
-    location: String,
+    driver: Driver<Postgres>,
 }
 
 impl PostgresStore {
@@ -124,54 +106,9 @@ impl PostgresStore {
             sql: sql::Sql::new(&quoted),
             quoted,
         };
-        let remote = Remote::start(backend, location.clone()).await?;
+        let driver = Driver::start(backend, location.clone(), Backoff::default()).await?;
         tracing::info!(store = %location, table, %durability, "job store connected");
-        Ok(PostgresStore { remote, location })
-    }
-
-    /// Moves every job of a gearmand queue table (`unique_key`, `function_name`, `priority`,
-    /// `data` and, if present, `when_to_run`; [`DEFAULT_GEARMAND_TABLE`] by default) in the
-    /// same database and schema into ours, in one transaction that also empties gearmand's
-    /// table (locked meanwhile against other writers).
-    ///
-    /// Each job gets a handle from `new_handle`, which must not return a handle already
-    /// stored (the import then fails and changes nothing). Returns how many jobs moved; a
-    /// missing table moves none.
-    pub async fn import_gearmand<F>(
-        &self,
-        gearmand_table: &str,
-        new_handle: F,
-    ) -> Result<usize, StoreError>
-    where
-        F: FnMut() -> Bytes + Send + 'static,
-    {
-        self.remote
-            .import(gearmand_table.to_owned(), Box::new(new_handle))
-            .await
-    }
-
-    /// Finishes the requests already queued, closes the connection and stops the writer.
-    /// Later operations fail with [`StoreError::Closed`]. Closing twice is fine.
-    pub async fn close(&self) {
-        self.remote.close().await
-    }
-
-    /// The counters since the store was created.
-    pub fn stats(&self) -> PostgresStats {
-        let s = self.remote.stats();
-        PostgresStats {
-            transactions: s.transactions,
-            batches: s.batches,
-            jobs_persisted: s.jobs_persisted,
-            jobs_removed: s.jobs_removed,
-            failed_transactions: s.failed_transactions,
-            connects: s.connects,
-        }
-    }
-
-    /// The server and database, as `postgres://user@host:port/dbname` without password.
-    pub fn location(&self) -> &str {
-        &self.location
+        Ok(PostgresStore { driver })
     }
 }
 
@@ -180,8 +117,13 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    /// The server and database, as `postgres://user@host:port/dbname` without password.
+    fn location(&self) -> &str {
+        self.driver.location()
+    }
+
     fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
-        self.remote.load()
+        self.driver.load()
     }
 
     /// Fails at once with [`StoreError::InvalidRow`], writing nothing of the batch, when a
@@ -191,7 +133,23 @@ impl Store for PostgresStore {
         if let Some(err) = batch.persist.iter().find_map(sql::unstorable) {
             return Box::pin(std::future::ready(Err(err)));
         }
-        self.remote.commit(batch)
+        self.driver.commit(batch)
+    }
+
+    /// Moves gearmand's libpq queue table ([`DEFAULT_GEARMAND_TABLE`] by default: columns
+    /// `unique_key`, `function_name`, `priority`, `data` and, if present, `when_to_run`, in
+    /// the same database and schema) into ours; gearmand's table is locked against other
+    /// writers meanwhile.
+    fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
+        self.driver.import(table, new_handle)
+    }
+
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.driver.close()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.driver.stats()
     }
 }
 

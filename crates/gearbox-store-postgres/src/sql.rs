@@ -3,30 +3,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gearbox_proto::Priority;
-use gearbox_store::{StoreError, StoredJob};
+use gearbox_store::{sql, StoreError, StoredJob};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
 /// The migration that creates our table; `{table}` is replaced by the quoted table name.
 pub(crate) const CREATE_JOBS: &str = include_str!("../migrations/0001_create_jobs.sql");
-
-/// Columns our table must have.
-pub(crate) const OUR_COLUMNS: [&str; 9] = [
-    "seq",
-    "handle",
-    "function",
-    "unique_key",
-    "priority",
-    "data",
-    "when_to_run",
-    "schedule",
-    "reducer",
-];
-
-/// Columns a gearmand queue table must have (`when_to_run` is optional: old gearmand
-/// versions did not have it).
-pub(crate) const GEARMAND_COLUMNS: [&str; 4] = ["unique_key", "function_name", "priority", "data"];
 
 /// The statements used on our table, built once for its name.
 #[derive(Debug)]
@@ -71,24 +53,7 @@ pub(crate) const COLUMNS_OF: &str = "SELECT lower(column_name::text), data_type:
 ///
 /// PostgreSQL keeps at most 63 bytes of a name; longer ones are refused rather than cut.
 pub(crate) fn quote_ident(name: &str) -> Result<String, StoreError> {
-    let mut chars = name.chars();
-    let valid_start = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !valid_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') || name.len() > 63 {
-        return Err(StoreError::InvalidTableName { name: name.into() });
-    }
-    Ok(format!("\"{name}\""))
-}
-
-/// Priority from its stored number (gearmand's numbering: 0 high, 1 normal, 2 low).
-pub(crate) fn priority_from(n: Option<i64>) -> Option<Priority> {
-    match n? {
-        0 => Some(Priority::High),
-        1 => Some(Priority::Normal),
-        2 => Some(Priority::Low),
-        _ => None,
-    }
+    sql::quote_ident(name, 63, '"')
 }
 
 /// Decodes one row of [`Sql::select`].
@@ -101,7 +66,7 @@ pub(crate) fn decode_job(row: &Row, location: &str) -> Result<StoredJob, StoreEr
     };
     let priority: Option<i32> = row.try_get(3).map_err(db)?;
     let priority =
-        priority_from(priority.map(i64::from)).ok_or_else(|| StoreError::InvalidRow {
+        sql::priority_from(priority.map(i64::from)).ok_or_else(|| StoreError::InvalidRow {
             handle: handle.clone(),
             reason: "priority is not 0, 1 or 2".into(),
         })?;
@@ -196,19 +161,6 @@ pub(crate) fn unstorable_handle(handle: &[u8]) -> Option<StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_names_are_plain_identifiers() {
-        assert_eq!(quote_ident("gearbox_jobs").unwrap(), "\"gearbox_jobs\"");
-        assert_eq!(quote_ident("_q2").unwrap(), "\"_q2\"");
-        let long = "a".repeat(64);
-        for bad in ["", "2q", "a-b", "a\"b", "a b", "x;drop", long.as_str()] {
-            assert!(matches!(
-                quote_ident(bad),
-                Err(StoreError::InvalidTableName { .. })
-            ));
-        }
-    }
 
     #[test]
     fn handles_and_schedules_must_fit_text_columns() {

@@ -13,14 +13,15 @@
 //!   [`Store::load`] replays jobs in the order they were first persisted.
 //! - `<prefix>seq`: the counter the sequence numbers come from (`INCRBY`).
 //!
-//! # Group commit
+//! # Commits
 //!
-//! One writer task owns the connection. It takes every commit queued since its last `EXEC`
-//! and applies them all in one `MULTI`/`EXEC` transaction (within each batch: writes, then
-//! removals), and answers every caller once `EXEC` has returned. Persisting a stored handle
-//! replaces its fields and keeps its place in the replay order (`ZADD NX`); removing a handle
-//! that is not stored is not an error. Applying the same group twice gives the same state as
-//! applying it once, which is what makes the one retry after a dropped connection safe.
+//! The store runs on the shared [`gearbox_store::driver`]: one task owns the connection and
+//! serves requests in order. A batch is applied in one `MULTI`/`EXEC` transaction (its
+//! writes, then its removals), and the caller is answered once `EXEC` has returned.
+//! Persisting a stored handle replaces its fields and keeps its place in the replay order
+//! (`ZADD NX`); removing a handle that is not stored is not an error. Applying the same batch
+//! twice gives the same state as applying it once, which is what makes the driver's one retry
+//! after a dropped connection safe.
 //!
 //! # Durability
 //!
@@ -47,9 +48,9 @@
 //!
 //! # Failures
 //!
-//! The connection is a multiplexed one that the writer replaces on its own: when Redis goes
+//! The connection is a multiplexed one that the driver replaces on its own: when Redis goes
 //! away, commits fail with [`StoreError::Unavailable`] at once (no caller waits for a
-//! reconnect), and the writer reconnects in the background with exponential back-off (from
+//! reconnect), and the driver reconnects in the background with exponential back-off (from
 //! 50 ms up to [`RedisOptions::max_backoff`]). The outage is logged once when it starts and
 //! once when the store is connected again. A commit that fails may or may not have been
 //! applied: it was not acknowledged, so at worst the job runs once after a replay although
@@ -57,18 +58,19 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 mod encode;
-mod writer;
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use gearbox_store::{Batch, BoxFuture, Durability, Store, StoreError, StoredJob};
+use gearbox_store::driver::{Backoff, Driver};
+use gearbox_store::{Batch, BoxFuture, Durability, Store, StoreError, StoreStats, StoredJob};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
-use tokio::sync::{mpsc, oneshot};
 
-use writer::{Counters, Request, Writer};
+use backend::Redis;
 
 /// The key prefix used unless another is configured (`--redis-prefix`).
 pub const DEFAULT_PREFIX: &str = "gearbox:";
@@ -198,35 +200,16 @@ impl Persistence {
     }
 }
 
-/// What a store has done since it was connected, for tests and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RedisStats {
-    /// Successful `MULTI`/`EXEC` transactions (one per group commit).
-    pub transactions: u64,
-    /// Batches committed (each [`Store::commit`] call that succeeded with writes in it).
-    pub batches: u64,
-    /// Jobs written.
-    pub jobs_persisted: u64,
-    /// Removals applied (including handles that were not stored).
-    pub jobs_removed: u64,
-    /// Group commits that failed (every batch in them got the error).
-    pub failed_transactions: u64,
-    /// Connections made after the first one.
-    pub reconnects: u64,
-}
-
-/// A [`Store`] in Redis, with group commit. See the [crate documentation](crate) for the
-/// layout, the durability guarantee and the behaviour during outages.
+/// A [`Store`] in Redis. See the [crate documentation](crate) for the layout, the durability
+/// guarantee and the behaviour during outages.
 ///
-/// Requests go to one writer task in the order they are made. The task stops when the store
-/// is dropped, after serving what was already queued.
+/// Requests go to the store's writer task in the order they are made. The task stops when the
+/// store is dropped, after serving what was already queued, or closed.
 #[derive(Debug)]
 pub struct RedisStore {
-    requests: mpsc::UnboundedSender<Request>,
-    counters: Arc<Counters>,
-    location: String,
+    driver: Driver<Redis>,
     prefix: String,
-    persistence: Option<Persistence>,
+    persistence: Arc<OnceLock<Option<Persistence>>>,
 }
 
 impl RedisStore {
@@ -240,33 +223,27 @@ impl RedisStore {
         let location = options.location();
         let info = options
             .connection_info()
-            .map_err(|e| writer::classify(e, &location))?;
-        let client = redis::Client::open(info).map_err(|e| writer::classify(e, &location))?;
+            .map_err(|e| backend::classify(e, &location))?;
+        let client = redis::Client::open(info).map_err(|e| backend::classify(e, &location))?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout));
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| writer::classify(e, &location))?;
-        let persistence = check_persistence(&mut conn, &location).await;
-        let counters = Arc::new(Counters::default());
-        let writer = Writer::new(
+        let persistence = Arc::new(OnceLock::new());
+        let backend = Redis {
             client,
             config,
-            conn,
-            location.clone(),
-            encode::Keys::new(options.prefix.as_bytes()),
-            counters.clone(),
-            options.max_backoff,
-        );
-        let (requests, inbox) = mpsc::unbounded_channel();
-        tokio::spawn(writer.run(inbox));
+            location: location.clone(),
+            keys: encode::Keys::new(options.prefix.as_bytes()),
+            persistence: persistence.clone(),
+        };
+        let backoff = Backoff {
+            first: Duration::from_millis(50),
+            max: options.max_backoff.max(Duration::from_millis(50)),
+        };
+        let driver = Driver::start(backend, location.clone(), backoff).await?;
         tracing::info!(store = %location, prefix = %options.prefix, "job store connected");
         Ok(RedisStore {
-            requests,
-            counters,
-            location,
+            driver,
             prefix: options.prefix,
             persistence,
         })
@@ -275,43 +252,12 @@ impl RedisStore {
     /// The server's persistence settings as read at connect time; `None` when `CONFIG GET`
     /// is not allowed on this server.
     pub fn persistence(&self) -> Option<&Persistence> {
-        self.persistence.as_ref()
-    }
-
-    /// The counters since the store was connected.
-    pub fn stats(&self) -> RedisStats {
-        let c = &self.counters;
-        RedisStats {
-            transactions: c.transactions.load(Ordering::Relaxed),
-            batches: c.batches.load(Ordering::Relaxed),
-            jobs_persisted: c.persisted.load(Ordering::Relaxed),
-            jobs_removed: c.removed.load(Ordering::Relaxed),
-            failed_transactions: c.failures.load(Ordering::Relaxed),
-            reconnects: c.reconnects.load(Ordering::Relaxed),
-        }
-    }
-
-    /// `redis://host:port/db` (no password).
-    pub fn location(&self) -> &str {
-        &self.location
+        self.persistence.get().and_then(Option::as_ref)
     }
 
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
-    }
-
-    /// Queues a request now and returns the future of its answer.
-    fn request<T: Send + 'static>(
-        &self,
-        make: impl FnOnce(writer::Reply<T>) -> Request,
-    ) -> BoxFuture<'static, T> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.requests.send(make(reply));
-        Box::pin(async move {
-            sent.map_err(|_| StoreError::Closed)?;
-            answer.await.map_err(|_| StoreError::Closed)?
-        })
     }
 }
 
@@ -320,17 +266,30 @@ impl Store for RedisStore {
         "redis"
     }
 
+    /// `redis://host:port/db` (no password).
+    fn location(&self) -> &str {
+        self.driver.location()
+    }
+
     fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
-        self.request(|reply| Request::Load { reply })
+        self.driver.load()
     }
 
     fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
-        self.request(|reply| Request::Commit { batch, reply })
+        self.driver.commit(batch)
+    }
+
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.driver.close()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.driver.stats()
     }
 }
 
 /// Reads `appendonly` and `appendfsync` and warns when acknowledged jobs are not fsynced.
-async fn check_persistence(
+pub(crate) async fn check_persistence(
     conn: &mut redis::aio::MultiplexedConnection,
     location: &str,
 ) -> Option<Persistence> {

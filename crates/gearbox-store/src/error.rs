@@ -109,6 +109,15 @@ pub enum StoreError {
     /// A durability name other than `fsync`, `normal` or `none`.
     #[error("unknown durability {0:?}: use fsync, normal or none")]
     UnknownDurability(String),
+    /// A commit did not finish in time (the server gives up on it; it may still land, and
+    /// then the job runs once more after a restart: at least once, never lost).
+    #[error("job store {location} did not answer within {millis} ms: check the database's load and the disk")]
+    TimedOut {
+        /// The store that did not answer.
+        location: String,
+        /// How long it was given.
+        millis: u64,
+    },
     /// The store has been closed (or its writer thread has stopped).
     #[error("job store is closed: restart gearboxd")]
     Closed,

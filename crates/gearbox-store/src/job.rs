@@ -1,5 +1,7 @@
 //! What is stored: one background job, and a batch of writes committed together.
 
+use std::collections::{HashMap, HashSet};
+
 use bytes::Bytes;
 use gearbox_proto::Priority;
 
@@ -91,6 +93,46 @@ impl Batch {
     pub fn len(&self) -> usize {
         self.persist.len() + self.complete.len()
     }
+
+    /// What the batch amounts to, for stores that write it as one set of removals and one
+    /// set of writes: every removed handle once (in the order first named), and the jobs to
+    /// write (each handle once, with its last fields, in the order it was first persisted),
+    /// leaving out those the batch also removes. Removing the first set and then writing the
+    /// second has the effect of applying the batch.
+    pub fn net_effect(&self) -> NetEffect<'_> {
+        let removed_set: HashSet<&[u8]> = self.complete.iter().map(|h| &h[..]).collect();
+        let mut seen = HashSet::with_capacity(self.complete.len());
+        let removed = self
+            .complete
+            .iter()
+            .filter(|h| seen.insert(&h[..]))
+            .collect();
+        let mut slot_of: HashMap<&[u8], usize> = HashMap::with_capacity(self.persist.len());
+        let mut written: Vec<&StoredJob> = Vec::with_capacity(self.persist.len());
+        for job in self
+            .persist
+            .iter()
+            .filter(|j| !removed_set.contains(&j.handle[..]))
+        {
+            match slot_of.get(&job.handle[..]) {
+                Some(&i) => written[i] = job,
+                None => {
+                    slot_of.insert(&job.handle[..], written.len());
+                    written.push(job);
+                }
+            }
+        }
+        NetEffect { removed, written }
+    }
+}
+
+/// The removals and writes a [`Batch`] amounts to: see [`Batch::net_effect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetEffect<'a> {
+    /// Handles to remove, each once.
+    pub removed: Vec<&'a Bytes>,
+    /// Jobs to write, each handle once, none of them removed by the batch.
+    pub written: Vec<&'a StoredJob>,
 }
 
 /// How hard a store tries to keep acknowledged jobs through crashes.
@@ -99,11 +141,14 @@ impl Batch {
 /// process; the modes differ in what an operating-system crash or a power loss can cost.
 /// SQLite always runs in WAL mode; the `synchronous` setting differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Durability {
     /// Every commit is flushed to stable storage (fsync) before it is acknowledged: an
     /// acknowledged job survives a process crash, an OS crash and a power loss.
     /// SQLite: `synchronous=FULL`. The default.
     #[default]
+    #[cfg_attr(feature = "serde", serde(alias = "full"))]
     Fsync,
     /// Commits are written to the OS before they are acknowledged but flushed to disk only at
     /// checkpoints: an acknowledged job survives a crash of gearboxd (even SIGKILL); an OS
@@ -113,6 +158,7 @@ pub enum Durability {
     /// Nothing is ever flushed: an acknowledged job survives a crash of gearboxd, but an OS
     /// crash or power loss may lose recent jobs and may corrupt the database.
     /// SQLite: `synchronous=OFF`.
+    #[cfg_attr(feature = "serde", serde(alias = "off"))]
     None,
 }
 
@@ -143,5 +189,35 @@ impl std::str::FromStr for Durability {
             "none" | "off" => Ok(Durability::None),
             _ => Err(crate::StoreError::UnknownDurability(s.to_owned())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handles<'a>(jobs: impl IntoIterator<Item = &'a StoredJob>) -> Vec<&'a [u8]> {
+        jobs.into_iter().map(|j| &j.handle[..]).collect()
+    }
+
+    #[test]
+    fn net_effect_is_applying_persists_then_removals() {
+        let a1 = StoredJob::new("a", "f", "1");
+        let a2 = StoredJob::new("a", "f", "2");
+        let batch = Batch {
+            persist: vec![
+                a1,
+                StoredJob::new("b", "f", ""),
+                a2.clone(),
+                StoredJob::new("c", "f", ""),
+            ],
+            complete: vec![Bytes::from("b"), Bytes::from("x"), Bytes::from("b")],
+        };
+        let net = batch.net_effect();
+        assert_eq!(net.removed, [&Bytes::from("b"), &Bytes::from("x")]);
+        // a: where it was first persisted, with its last fields; b is removed; c follows.
+        assert_eq!(handles(net.written.iter().copied()), [&b"a"[..], b"c"]);
+        assert_eq!(net.written[0].data, a2.data);
+        assert_eq!(Batch::new().net_effect().written.len(), 0);
     }
 }

@@ -1,28 +1,37 @@
-//! Durable storage for gearbox's background jobs.
+//! The storage interface of gearbox: what a job store is, and what every store shares.
 //!
 //! The server core never touches a database: it emits "persist job" and "remove job" effects,
-//! the network layer gathers them into a [`Batch`] and hands it to a [`Store`], and JOB_CREATED
-//! goes out only once [`Store::commit`] has returned `Ok`. At start-up [`Store::load`] gives
-//! back every stored job, in the order it was first written, with its original handle.
+//! gearbox-server's persister gathers every such write made since its last commit into one
+//! [`Batch`] (that is the one place where commits are grouped) and hands it to a [`Store`],
+//! and JOB_CREATED goes out only once [`Store::commit`] has returned `Ok`. At start-up
+//! [`Store::load`] gives back every stored job, in the order it was first written, with its
+//! original handle.
+//!
+//! This crate has no database driver in it. The stores live in their own crates, so that a
+//! program links only the drivers it uses: `gearbox-store-sqlite` (the default, embedded),
+//! `gearbox-store-postgres`, `gearbox-store-mysql` and `gearbox-store-redis`.
 //!
 //! # Layout
 //!
-//! - [`job`]: the data: [`StoredJob`], [`Batch`] and the [`Durability`] modes.
-//! - [`error`]: [`StoreError`], the one error type, cloneable so that every caller of a failed
-//!   group commit gets it.
-//! - [`memory`]: [`MemoryStore`], the `builtin` queue that keeps nothing across restarts.
-//! - [`remote`]: the writer task shared by the stores on a database server (PostgreSQL,
-//!   MySQL): group commit, reconnection with back-off, outage logging, counters.
-//! - [`sqlite`]: [`SqliteStore`], the default durable store: one writer thread doing group
-//!   commit, and the import of a gearmand `gearman_queue` table.
-//! - `migrations/`: the SQL that creates our table, embedded at compile time.
+//! - [`job`]: the data: [`StoredJob`], [`Batch`] (and its [`NetEffect`]) and the
+//!   [`Durability`] modes.
+//! - [`error`]: [`StoreError`], the one error type, cloneable so that every waiter on a
+//!   failed commit gets it.
+//! - [`stats`]: [`StoreStats`], the same counters for every store.
+//! - [`driver`]: the writer task every database store runs on: a [`driver::Backend`] says how
+//!   to talk to the database, the [`driver::Driver`] serves requests in order, reconnects
+//!   with back-off and logs outages once.
+//! - [`memory`]: [`MemoryStore`], gearmand's `builtin` queue (and a retaining variant for
+//!   tests of replay).
+//! - [`sql`]: what the SQL stores share: table names, identifier checks, gearmand's columns
+//!   and priority numbers.
 //!
-//! # Operations
+//! # Lifecycle
 //!
-//! `commit` carries both writes and removals (`complete`). `claim` and `release` are the lease
-//! operations for a later cluster mode in which several servers share one database: a server
-//! claims a job before running it and releases it when it gives the job back. Single-server
-//! stores keep the default no-op implementations.
+//! A store is opened by its crate's constructor (which checks the database, so that a wrong
+//! address or file is reported at start-up), then everything else goes through the trait:
+//! [`Store::load`] once, [`Store::import_gearmand`] to take over gearmand's queue table,
+//! [`Store::commit`] for every batch, [`Store::close`] at shutdown.
 
 #![warn(missing_docs)]
 
@@ -31,31 +40,39 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
+pub mod driver;
 pub mod error;
 pub mod job;
 pub mod memory;
-pub mod remote;
-pub mod sqlite;
+pub mod sql;
+pub mod stats;
 
 pub use error::StoreError;
-pub use job::{Batch, Durability, StoredJob};
+pub use job::{Batch, Durability, NetEffect, StoredJob};
 pub use memory::MemoryStore;
-pub use sqlite::{SqliteStore, StoreStats, DEFAULT_GEARMAND_TABLE, DEFAULT_TABLE};
+pub use stats::StoreStats;
 
 /// The future returned by every [`Store`] operation.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// Makes a new handle for each job imported from gearmand's queue table.
+pub type HandleMaker = Box<dyn FnMut() -> Bytes + Send>;
+
 /// A place to keep background jobs across restarts.
 ///
 /// Implementations queue a request when the method is called, not when the returned future is
-/// first polled: commits called in some order are applied in that order, even if their
-/// futures are awaited in another.
+/// first polled: commits called in some order are applied in that order, even if their futures
+/// are awaited in another. Each commit is one transaction.
 pub trait Store: Send + Sync + 'static {
     /// A short name for logs and the admin protocol, such as `builtin` or `sqlite`.
     fn name(&self) -> &str;
 
-    /// Whether a commit reaches durable storage. When false (the memory store) the server
-    /// need not wait for a commit before acknowledging a job.
+    /// Where the jobs are (a file, or a server and database), without password.
+    fn location(&self) -> &str;
+
+    /// Whether committed jobs come back from [`Store::load`] after a restart. When false
+    /// (gearmand's `builtin` queue) the server neither persists jobs nor waits for a commit
+    /// before acknowledging one.
     fn is_durable(&self) -> bool {
         true
     }
@@ -65,21 +82,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a batch atomically: every write and removal in it, or none of them.
     ///
-    /// `Ok` means the batch is as durable as the store's [`Durability`] promises, so the
-    /// jobs in it may be acknowledged.
+    /// `Ok` means the batch is as durable as the store's [`Durability`] promises, so the jobs
+    /// in it may be acknowledged.
     fn commit(&self, batch: Batch) -> BoxFuture<'_, ()>;
 
-    /// Lease operation: takes the job for this server before running it. `Ok(false)` means
-    /// another server holds it. Single-server stores always grant it.
-    fn claim(&self, handle: Bytes) -> BoxFuture<'_, bool> {
-        let _ = handle;
-        Box::pin(std::future::ready(Ok(true)))
+    /// Moves every job of gearmand's queue table `table` (in the same database) into ours, in
+    /// one transaction that also empties gearmand's table; how many moved. Each job gets a
+    /// handle from `new_handle`, which must not return a handle already stored (the import
+    /// then fails and changes nothing). A missing table moves none; a table without
+    /// gearmand's columns is [`StoreError::NotGearmandTable`]. Stores with no gearmand table
+    /// format (memory, Redis) move none.
+    fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
+        let _ = (table, new_handle);
+        Box::pin(std::future::ready(Ok(0)))
     }
 
-    /// Lease operation: gives back a job claimed with [`Store::claim`] without completing it
-    /// (its worker failed or disconnected and it goes back to the queue). A no-op by default.
-    fn release(&self, handle: Bytes) -> BoxFuture<'_, ()> {
-        let _ = handle;
-        Box::pin(std::future::ready(Ok(())))
-    }
+    /// Finishes the requests already queued and closes the store; later operations fail with
+    /// [`StoreError::Closed`]. Closing twice is fine.
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// The counters since the store was opened.
+    fn stats(&self) -> StoreStats;
 }

@@ -1,25 +1,31 @@
 //! The `builtin` queue: nothing is kept across restarts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::{Batch, BoxFuture, Store, StoredJob};
+use crate::stats::Counters;
+use crate::{Batch, BoxFuture, Store, StoreError, StoreStats, StoredJob};
 
 /// A store that keeps nothing across restarts: every commit succeeds at once.
 ///
-/// [`MemoryStore::new`] is gearmand's `builtin` queue: [`Store::load`] returns nothing.
-/// [`MemoryStore::retaining`] keeps the committed jobs in memory for the store's lifetime, so
-/// a test can stop a server and start another one on the same store to exercise replay.
+/// [`MemoryStore::new`] is gearmand's `builtin` queue: [`Store::load`] returns nothing and
+/// [`Store::is_durable`] is false, so the server does not persist jobs at all.
+/// [`MemoryStore::retaining`] keeps the committed jobs in memory for the store's lifetime and
+/// counts as durable, so a test can stop a server and start another one on the same store to
+/// exercise replay.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    /// `Some` when committed jobs are kept. A std `Mutex`: held only to update a map, never
-    /// across an await.
-    retained: Option<Mutex<Retained>>,
-    /// Number of commits, for tests.
-    commits: AtomicU64,
+    /// `Some` when committed jobs are kept, shared with the stores made by
+    /// [`MemoryStore::reopen`]. A std `Mutex`: held only to update a map, never across an
+    /// await.
+    retained: Option<Arc<Mutex<Retained>>>,
+    counters: Counters,
+    closed: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -38,18 +44,27 @@ impl MemoryStore {
     /// A memory store whose `load` returns the jobs committed so far (for tests of replay).
     pub fn retaining() -> Self {
         MemoryStore {
-            retained: Some(Mutex::new(Retained::default())),
-            commits: AtomicU64::new(0),
+            retained: Some(Arc::new(Mutex::new(Retained::default()))),
+            ..MemoryStore::default()
+        }
+    }
+
+    /// A new, open store on the same retained jobs, as a restarted server opens the same
+    /// database again (for tests of replay; counters start at zero).
+    pub fn reopen(&self) -> MemoryStore {
+        MemoryStore {
+            retained: self.retained.clone(),
+            ..MemoryStore::default()
         }
     }
 
     /// Number of batches committed so far.
     pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.counters.snapshot().transactions
     }
 
     fn apply(&self, batch: Batch) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters.committed(&batch);
         let Some(retained) = &self.retained else {
             return;
         };
@@ -79,11 +94,18 @@ impl Store for MemoryStore {
         "builtin"
     }
 
+    fn location(&self) -> &str {
+        "memory"
+    }
+
     fn is_durable(&self) -> bool {
-        false
+        self.retained.is_some()
     }
 
     fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Box::pin(std::future::ready(Err(StoreError::Closed)));
+        }
         let jobs = match &self.retained {
             Some(retained) => {
                 let r = retained.lock().unwrap_or_else(|e| e.into_inner());
@@ -95,8 +117,20 @@ impl Store for MemoryStore {
     }
 
     fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Box::pin(std::future::ready(Err(StoreError::Closed)));
+        }
         self.apply(batch);
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.closed.store(true, Ordering::Relaxed);
+        Box::pin(std::future::ready(()))
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.counters.snapshot()
     }
 }
 
@@ -119,7 +153,6 @@ mod tests {
         assert!(block(store.load()).is_empty());
         assert_eq!(store.commits(), 1);
         assert!(!store.is_durable());
-        assert!(block(store.claim(Bytes::from_static(b"H:a:1"))));
     }
 
     #[test]

@@ -19,7 +19,9 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gearbox_proto::{Priority, Request, Response, SubmitJob};
 use gearbox_server::{Config, ShutdownMode};
-use gearbox_store::{Batch, Durability, SqliteStore, Store, StoredJob, DEFAULT_TABLE};
+use gearbox_store::sql::DEFAULT_TABLE;
+use gearbox_store::{Batch, Durability, Store, StoredJob};
+use gearbox_store_sqlite::SqliteStore;
 use gearbox_testkit::TestServer;
 
 const PER_CLIENT: usize = 200;
@@ -104,6 +106,7 @@ fn submit_bg(c: &mut Criterion) {
                             DEFAULT_TABLE,
                             Durability::Fsync,
                         )
+                        .await
                         .expect("open store");
                         let server =
                             TestServer::start_with_store(Config::default(), Arc::new(store)).await;
@@ -177,7 +180,9 @@ fn replay(c: &mut Criterion) {
     let path = dir.path().join("replay.sqlite");
     const JOBS: usize = 100_000;
     rt.block_on(async {
-        let store = SqliteStore::open(&path, DEFAULT_TABLE, Durability::Normal).expect("open");
+        let store = SqliteStore::open(&path, DEFAULT_TABLE, Durability::Normal)
+            .await
+            .expect("open");
         let mut batch = Batch::new();
         for i in 0..JOBS {
             let mut job = StoredJob::new(
@@ -202,8 +207,9 @@ fn replay(c: &mut Criterion) {
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let store =
-                        SqliteStore::open(&path, DEFAULT_TABLE, Durability::Normal).expect("open");
+                    let store = SqliteStore::open(&path, DEFAULT_TABLE, Durability::Normal)
+                        .await
+                        .expect("open");
                     let start = Instant::now();
                     let server =
                         TestServer::start_with_store(Config::default(), Arc::new(store)).await;

@@ -12,11 +12,13 @@
 //!   gear) and skipping with a printed reason when one is missing outside CI.
 //! - [`gearmand`]: the real C++ gearmand on a free loopback port, for differential tests.
 //! - [`process`]: child processes (third-party tools) killed on drop, every wait bounded.
+//! - [`conformance`]: the store conformance suite, run against every store.
 //! - [`servers`]: throwaway database servers for the store tests (PostgreSQL, MariaDB,
 //!   Redis), each on a free 127.0.0.1 port in a temporary directory, stopped on drop, and
 //!   SKIPPED when not installed (a failure under CI).
 
 pub mod build;
+pub mod conformance;
 pub mod external;
 pub mod gearmand;
 pub mod process;
@@ -29,7 +31,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use gearbox_proto::{ClientCodec, Request, Response};
 use gearbox_server::{Config, ShutdownMode};
-use gearbox_store::Store;
+use gearbox_store::{MemoryStore, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -77,7 +79,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
-        TestServer::serve_with(listener, config, Some(store))
+        TestServer::serve_with(listener, config, store)
     }
 
     /// Starts a server on `addr` (see [`TestServer::start_on`]) with a store.
@@ -86,18 +88,14 @@ impl TestServer {
         config: Config,
         store: Arc<dyn Store>,
     ) -> TestServer {
-        TestServer::serve_with(bind_retrying(addr).await, config, Some(store))
+        TestServer::serve_with(bind_retrying(addr).await, config, store)
     }
 
     fn serve(listener: TcpListener, config: Config) -> TestServer {
-        TestServer::serve_with(listener, config, None)
+        TestServer::serve_with(listener, config, Arc::new(MemoryStore::new()))
     }
 
-    fn serve_with(
-        listener: TcpListener,
-        config: Config,
-        store: Option<Arc<dyn Store>>,
-    ) -> TestServer {
+    fn serve_with(listener: TcpListener, config: Config, store: Arc<dyn Store>) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(gearbox_server::run_with_store(

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use common::{bg, config, fg, grab_uniq, submit_ok, worker};
 use gearbox_proto::{Request, Response};
 use gearbox_server::ShutdownMode;
-use gearbox_store::{Batch, BoxFuture, MemoryStore, Store, StoreError, StoredJob};
+use gearbox_store::{Batch, BoxFuture, MemoryStore, Store, StoreError, StoreStats, StoredJob};
 use gearbox_testkit::TestServer;
 use tokio::sync::Semaphore;
 
@@ -34,6 +34,18 @@ impl Gate {
 impl Store for Gate {
     fn name(&self) -> &str {
         "gate"
+    }
+
+    fn location(&self) -> &str {
+        "gate"
+    }
+
+    fn close(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        self.inner.close()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.inner.stats()
     }
 
     fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {

@@ -12,14 +12,17 @@ use bytes::Bytes;
 use common::{bg, config, fg, grab_uniq, submit_ok, worker};
 use gearbox_proto::{Request, Response};
 use gearbox_server::ShutdownMode;
-use gearbox_store::{Durability, SqliteStore, Store, DEFAULT_TABLE};
+use gearbox_store::sql::DEFAULT_TABLE;
+use gearbox_store::{Durability, Store};
+use gearbox_store_sqlite::SqliteStore;
 use gearbox_testkit::TestServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_store_refuses_background_jobs_then_recovers_without_losing_any() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("jobs.sqlite");
-    let store = Arc::new(SqliteStore::open(&path, DEFAULT_TABLE, Durability::Fsync).expect("open"));
+    let store = SqliteStore::open(&path, DEFAULT_TABLE, Durability::Fsync).await;
+    let store = Arc::new(store.expect("open"));
     let server = TestServer::start_with_store(config(), store.clone()).await;
     let mut c = server.connect().await;
     let payload = "x".repeat(32 * 1024);

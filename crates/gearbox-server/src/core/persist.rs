@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use gearbox_proto::Response;
-use gearbox_store::StoredJob;
+use gearbox_store::{StoreError, StoredJob};
 
 use super::cron::Schedule;
 use super::lookup::format_handle;
@@ -85,7 +85,7 @@ impl Core {
     pub fn committed(
         &mut self,
         handles: &[Bytes],
-        result: Result<(), &str>,
+        result: Result<(), &StoreError>,
         now_ms: u64,
         out: &mut Outbox,
     ) {
@@ -117,8 +117,8 @@ impl Core {
                         self.schedule(id, now_ms, out);
                     }
                 }
-                Err(text) => {
-                    let text = format!("could not store the job: {text}");
+                Err(error) => {
+                    let text = format!("could not store the job: {error}");
                     for conn in acks {
                         out.error(conn, "QUEUE_ERROR", text.clone());
                     }

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use gearbox_proto::Response;
-use gearbox_store::Store;
+use gearbox_store::{MemoryStore, Store};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
@@ -144,21 +144,24 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ShutdownMode>,
 ) -> Result<(), ServerError> {
-    run_with_store(listeners, config, None, shutdown).await
+    run_with_store(listeners, config, Arc::new(MemoryStore::new()), shutdown).await
 }
 
-/// Like [`run`], keeping background jobs in `store` when one is given: stored jobs are
-/// replayed before the first connection is accepted, JOB_CREATED for a background job is sent
-/// once the store has committed it, and shutdown waits until every store write is done.
+/// Like [`run`], keeping background jobs in `store` when it is durable
+/// ([`Store::is_durable`]): stored jobs are replayed before the first connection is accepted,
+/// JOB_CREATED for a background job is sent once the store has committed it, and shutdown
+/// waits until every store write is done. A store that is not durable (gearmand's `builtin`
+/// queue) is not used at all.
 pub async fn run_with_store(
     listeners: Vec<TcpListener>,
     config: Config,
-    store: Option<Arc<dyn Store>>,
+    store: Arc<dyn Store>,
     shutdown: impl Future<Output = ShutdownMode>,
 ) -> Result<(), ServerError> {
     if listeners.is_empty() {
         return Err(ServerError::Config("no listening socket".into()));
     }
+    let store = Some(store).filter(|s| s.is_durable());
     let (stop, mut stop_rx) = watch::channel(None);
     let mut core_config = config.core();
     core_config.persistent = store.is_some();
@@ -214,12 +217,8 @@ pub async fn run_with_store(
                 let mut out = Outbox::default();
                 let mut touched = Touched::default();
                 let mut st = reporter.lock();
-                st.core.committed(
-                    &handles,
-                    result.as_ref().map(|_| ()).map_err(String::as_str),
-                    now_ms(),
-                    &mut out,
-                );
+                st.core
+                    .committed(&handles, result.as_ref().map(|_| ()), now_ms(), &mut out);
                 reporter.apply(&mut st, &mut out, &mut touched);
                 drop(st);
                 touched.flush();

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use gearbox_proto::{Request, Response};
-use gearbox_store::StoredJob;
+use gearbox_store::{StoreError, StoredJob};
 
 use super::{b, h, send, submit, Harness, T0};
 use crate::core::{CoreConfig, Effect};
@@ -28,7 +28,12 @@ fn persisted_handles(effects: &[Effect]) -> Vec<Bytes> {
 }
 
 fn committed(t: &mut Harness, handles: &[Bytes], result: Result<(), &str>) -> Vec<Effect> {
-    t.core.committed(handles, result, T0, &mut t.out);
+    let error = result.map_err(|text| StoreError::TimedOut {
+        location: text.to_owned(),
+        millis: 5,
+    });
+    t.core
+        .committed(handles, error.as_ref().map(|_| ()), T0, &mut t.out);
     t.take()
 }
 
@@ -69,12 +74,12 @@ fn a_failed_commit_is_an_error_and_no_job() {
     t.req(1, submit("f", "u", true), T0);
     // A duplicate submitted while the commit is in flight waits for the same commit.
     assert!(t.req(2, submit("f", "u", true), T0).is_empty());
-    let effects = committed(&mut t, &[h(1)], Err("disk full"));
+    let effects = committed(&mut t, &[h(1)], Err("disk"));
     assert_eq!(effects.len(), 2);
     for (conn, e) in [1, 2].into_iter().zip(&effects) {
         assert!(
             matches!(e, Effect::Send(c, Response::Error { code, text })
-                if *c == conn && &code[..] == b"QUEUE_ERROR" && text.ends_with(b"disk full")),
+                if *c == conn && &code[..] == b"QUEUE_ERROR" && text.ends_with(b"job store disk did not answer within 5 ms: check the database's load and the disk")),
             "{e:?}"
         );
     }

@@ -1,0 +1,300 @@
+//! The PostgreSQL side of the store's driver: connecting, the batch transaction, loading and
+//! the gearmand import. The task itself (order, reconnection, outage logging, counters) is
+//! [`gearbox_store::driver`].
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gearbox_store::driver::Backend;
+use gearbox_store::{sql as shared, Batch, Durability, HandleMaker, StoreError, StoredJob};
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use crate::sql::{self, classify, Sql};
+
+/// A live connection with its prepared statements.
+pub(crate) struct Conn {
+    client: Client,
+    upsert: Statement,
+    delete: Statement,
+}
+
+/// What the writer task needs to talk to PostgreSQL.
+pub(crate) struct Postgres {
+    pub config: Config,
+    pub durability: Durability,
+    /// Server and database, without password, for logs and errors.
+    pub location: String,
+    pub table: String,
+    pub quoted: String,
+    pub sql: Sql,
+}
+
+impl Postgres {
+    /// Creates our table if missing (serialised by an advisory lock, since other servers may
+    /// do the same at the same moment) and checks the columns of an existing one.
+    async fn migrate(&self, client: &mut Client) -> Result<(), StoreError> {
+        let db = |e| classify(e, &self.location);
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('gearbox:' || $1::text))",
+            &[&self.table],
+        )
+        .await
+        .map_err(db)?;
+        tx.batch_execute(&sql::CREATE_JOBS.replace("{table}", &self.quoted))
+            .await
+            .map_err(db)?;
+        let rows = tx
+            .query(sql::COLUMNS_OF, &[&self.table])
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let have: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        shared::check_our_columns(&self.table, &have)
+    }
+}
+
+impl Backend for Postgres {
+    type Conn = Conn;
+    type Control = ();
+
+    /// Connects, creates our table if missing and prepares the statements.
+    async fn connect(&mut self) -> Result<Conn, StoreError> {
+        let location = self.location.clone();
+        let db = |e| classify(e, &location);
+        let (mut client, connection) = self.config.connect(NoTls).await.map_err(db)?;
+        let log_location = location.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(store = %log_location, error = %e, "job store connection ended");
+            }
+        });
+        let sync = match self.durability {
+            Durability::Fsync => "on",
+            Durability::Normal | Durability::None => "off",
+        };
+        client
+            .batch_execute(&format!("SET synchronous_commit = {sync}"))
+            .await
+            .map_err(db)?;
+        self.migrate(&mut client).await?;
+        let upsert = client.prepare(&self.sql.upsert).await.map_err(db)?;
+        let delete = client.prepare(&self.sql.delete).await.map_err(db)?;
+        Ok(Conn {
+            client,
+            upsert,
+            delete,
+        })
+    }
+
+    fn is_closed(&self, conn: &Conn) -> bool {
+        conn.client.is_closed()
+    }
+
+    fn check_table(&self, table: &str) -> Result<(), StoreError> {
+        sql::quote_ident(table).map(drop)
+    }
+
+    /// One transaction: one DELETE of the removed handles, one multi-row upsert of the rest.
+    async fn apply(&mut self, conn: &mut Conn, batch: Arc<Batch>) -> Result<(), StoreError> {
+        let net = batch.net_effect();
+        // A handle that TEXT cannot hold was never stored: nothing to delete.
+        let deletes: Vec<&str> = net
+            .removed
+            .iter()
+            .filter_map(|h| std::str::from_utf8(h).ok().filter(|h| !h.contains('\0')))
+            .collect();
+        let upserts = net.written;
+        let location = self.location.clone();
+        let db = |e| classify(e, &location);
+        let tx = conn.client.transaction().await.map_err(db)?;
+        if !deletes.is_empty() {
+            tx.execute(&conn.delete, &[&deletes]).await.map_err(db)?;
+        }
+        if !upserts.is_empty() {
+            let cols = Columns::of(&upserts);
+            tx.execute(
+                &conn.upsert,
+                &[
+                    &cols.handle,
+                    &cols.function,
+                    &cols.unique,
+                    &cols.priority,
+                    &cols.data,
+                    &cols.when,
+                    &cols.schedule,
+                    &cols.reducer,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn load(&mut self, conn: &mut Conn) -> Result<Vec<StoredJob>, StoreError> {
+        let location = self.location.clone();
+        let rows = conn
+            .client
+            .query(&self.sql.select, &[])
+            .await
+            .map_err(|e| classify(e, &location))?;
+        let jobs = rows
+            .iter()
+            .map(|r| sql::decode_job(r, &location))
+            .collect::<Result<Vec<_>, _>>()?;
+        tracing::debug!(store = %location, jobs = jobs.len(), "loaded stored jobs");
+        Ok(jobs)
+    }
+
+    async fn import(
+        &mut self,
+        conn: &mut Conn,
+        table: &str,
+        new_handle: &mut HandleMaker,
+    ) -> Result<Option<usize>, StoreError> {
+        let quoted = sql::quote_ident(table)?;
+        let location = self.location.clone();
+        let db = |e| classify(e, &location);
+        let tx = conn.client.transaction().await.map_err(db)?;
+        let have: Vec<(String, String)> = tx
+            .query(sql::COLUMNS_OF, &[&table])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        if have.is_empty() {
+            tracing::debug!(store = %location, table, "no gearmand queue table to import");
+            return Ok(None);
+        }
+        let type_of = |name: &str| {
+            have.iter()
+                .find(|(c, _)| c == name)
+                .map(|(_, t)| t.as_str())
+        };
+        let names: Vec<String> = have.iter().map(|(c, _)| c.clone()).collect();
+        shared::check_gearmand_columns(table, &names)?;
+        // Every column read as bytes, whatever gearmand's version made it (VARCHAR, TEXT, BYTEA).
+        let bytes = |c: &str| match type_of(c) {
+            Some("bytea") => c.to_owned(),
+            _ => format!("convert_to({c}::text, 'UTF8')"),
+        };
+        let when = if type_of("when_to_run").is_some() {
+            "when_to_run::bigint"
+        } else {
+            "0::bigint"
+        };
+        // Other servers (even gearmand) may still write the table: lock out writers until
+        // the rows moved are deleted.
+        tx.batch_execute(&format!("LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE"))
+            .await
+            .map_err(db)?;
+        // gearmand's table has no ordering column; physical order is the insertion order of a
+        // queue that is only ever appended to and emptied.
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {}, {}, priority::bigint, {}, {when} FROM {quoted} ORDER BY ctid",
+                    bytes("unique_key"),
+                    bytes("function_name"),
+                    bytes("data"),
+                ),
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let get = |i: usize| -> Result<Bytes, StoreError> {
+                let v: Option<Vec<u8>> = row.try_get(i).map_err(db)?;
+                Ok(v.map(Bytes::from).unwrap_or_default())
+            };
+            let number: Option<i64> = row.try_get(2).map_err(db)?;
+            let priority = shared::imported_priority(table, number);
+            let when: Option<i64> = row.try_get(4).map_err(db)?;
+            let job = StoredJob {
+                handle: new_handle(),
+                unique: get(0)?,
+                function: get(1)?,
+                priority,
+                data: get(3)?,
+                when_to_run: when.unwrap_or(0).max(0) as u64,
+                schedule: None,
+                reducer: None,
+            };
+            if let Some(e) = sql::unstorable(&job) {
+                return Err(e);
+            }
+            jobs.push(job);
+        }
+        if !jobs.is_empty() {
+            let refs: Vec<&StoredJob> = jobs.iter().collect();
+            let cols = Columns::of(&refs);
+            tx.execute(
+                &self.sql.insert,
+                &[
+                    &cols.handle,
+                    &cols.function,
+                    &cols.unique,
+                    &cols.priority,
+                    &cols.data,
+                    &cols.when,
+                    &cols.schedule,
+                    &cols.reducer,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.execute(&format!("DELETE FROM {quoted}"), &[])
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let count = jobs.len();
+        tracing::info!(store = %location, table, jobs = count, "imported the gearmand queue");
+        Ok(Some(count))
+    }
+}
+
+/// Jobs as eight parallel arrays, bound to the UNNEST of the upsert and insert statements.
+struct Columns<'a> {
+    handle: Vec<&'a str>,
+    function: Vec<&'a [u8]>,
+    unique: Vec<&'a [u8]>,
+    priority: Vec<i32>,
+    data: Vec<&'a [u8]>,
+    when: Vec<i64>,
+    schedule: Vec<Option<&'a str>>,
+    reducer: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> Columns<'a> {
+    /// The jobs must have passed [`sql::unstorable`] (UTF-8 handles).
+    fn of(jobs: &[&'a StoredJob]) -> Self {
+        let n = jobs.len();
+        let mut c = Columns {
+            handle: Vec::with_capacity(n),
+            function: Vec::with_capacity(n),
+            unique: Vec::with_capacity(n),
+            priority: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            when: Vec::with_capacity(n),
+            schedule: Vec::with_capacity(n),
+            reducer: Vec::with_capacity(n),
+        };
+        for job in jobs {
+            c.handle
+                .push(std::str::from_utf8(&job.handle).unwrap_or_default());
+            c.function.push(&job.function);
+            c.unique.push(&job.unique);
+            c.priority.push(job.priority.index() as i32);
+            c.data.push(&job.data);
+            c.when
+                .push(i64::try_from(job.when_to_run).unwrap_or(i64::MAX));
+            c.schedule.push(job.schedule.as_deref());
+            c.reducer.push(job.reducer.as_deref());
+        }
+        c
+    }
+}

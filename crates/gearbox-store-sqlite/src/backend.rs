@@ -1,0 +1,260 @@
+//! The SQLite side of the store's driver: opening the file, the batch transaction, loading,
+//! the gearmand import and the size limit. rusqlite is blocking, so every database call runs
+//! on Tokio's blocking pool while the driver task waits for it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use gearbox_store::driver::Backend;
+use gearbox_store::{sql, Batch, Durability, HandleMaker, StoreError, StoredJob};
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::schema::{self, classify, Sql};
+
+/// The open database. Locked only by the one blocking call running at a time.
+pub(crate) type Conn = Arc<Mutex<Connection>>;
+
+/// Store-specific requests.
+pub(crate) enum Control {
+    /// Cap the database size (`PRAGMA max_page_count`); answered with the limit in bytes.
+    SizeLimit {
+        max_bytes: Option<u64>,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+}
+
+/// What the driver needs to open and use the database.
+pub(crate) struct Sqlite {
+    pub path: PathBuf,
+    /// The path as shown in logs and errors.
+    pub location: String,
+    pub table: String,
+    pub quoted: String,
+    pub durability: Durability,
+    pub sql: Arc<Sql>,
+}
+
+impl Sqlite {
+    /// Runs `f` on the connection on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        conn: &Conn,
+        f: impl FnOnce(&mut Connection, &Sql, &str) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = conn.clone();
+        let sql = self.sql.clone();
+        let location = self.location.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut conn, &sql, &location)
+        })
+        .await
+        .map_err(|e| StoreError::Backend {
+            location: self.location.clone(),
+            source: Arc::new(e),
+        })?
+    }
+}
+
+impl Backend for Sqlite {
+    type Conn = Conn;
+    type Control = Control;
+
+    /// Opens (or creates) the file, sets WAL and the durability, creates our table if missing.
+    async fn connect(&mut self) -> Result<Conn, StoreError> {
+        let path = self.path.clone();
+        let location = self.location.clone();
+        let (table, quoted, durability) =
+            (self.table.clone(), self.quoted.clone(), self.durability);
+        tokio::task::spawn_blocking(move || {
+            let db = |e| classify(e, &location);
+            let conn = Connection::open(&path).map_err(db)?;
+            schema::configure(&conn, durability).map_err(db)?;
+            schema::migrate(&conn, &location, &table, &quoted)?;
+            Ok(Arc::new(Mutex::new(conn)))
+        })
+        .await
+        .map_err(|e| StoreError::Backend {
+            location: self.location.clone(),
+            source: Arc::new(e),
+        })?
+    }
+
+    async fn apply(&mut self, conn: &mut Conn, batch: Arc<Batch>) -> Result<(), StoreError> {
+        self.blocking(conn, move |conn, sql, location| {
+            write_batch(conn, sql, &batch).map_err(|e| classify(e, location))
+        })
+        .await
+    }
+
+    async fn load(&mut self, conn: &mut Conn) -> Result<Vec<StoredJob>, StoreError> {
+        self.blocking(conn, |conn, sql, location| {
+            let db = |e| classify(e, location);
+            let mut stmt = conn.prepare_cached(&sql.select).map_err(db)?;
+            let mut rows = stmt.query([]).map_err(db)?;
+            let mut jobs = Vec::new();
+            while let Some(row) = rows.next().map_err(db)? {
+                jobs.push(schema::decode_job(row, location)?);
+            }
+            Ok(jobs)
+        })
+        .await
+    }
+
+    fn check_table(&self, table: &str) -> Result<(), StoreError> {
+        schema::quote_ident(table).map(drop)
+    }
+
+    async fn import(
+        &mut self,
+        conn: &mut Conn,
+        table: &str,
+        new_handle: &mut HandleMaker,
+    ) -> Result<Option<usize>, StoreError> {
+        let table = table.to_owned();
+        // The import is one call: the handle maker moves to the blocking pool with it.
+        let mut new_handle = std::mem::replace(new_handle, Box::new(Bytes::new));
+        self.blocking(conn, move |conn, sql, location| {
+            import_gearmand(conn, sql, &table, &mut new_handle, location)
+        })
+        .await
+    }
+
+    async fn control(&mut self, conn: &mut Conn, request: Control) {
+        match request {
+            Control::SizeLimit { max_bytes, reply } => {
+                let result = self
+                    .blocking(conn, move |conn, _, location| {
+                        set_size_limit(conn, max_bytes, location)
+                    })
+                    .await;
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn rollback(&mut self, conn: &mut Conn) -> bool {
+        // A failed transaction is rolled back when it is dropped; make sure none lingers.
+        self.blocking(conn, |conn, _, _| {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Ok(conn.is_autocommit())
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    async fn disconnect(&mut self, conn: Conn) {
+        let location = self.location.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let Ok(conn) = Arc::try_unwrap(conn).map(|m| m.into_inner()) else {
+                return;
+            };
+            let conn = conn.unwrap_or_else(|e| e.into_inner());
+            if let Err((_, e)) = conn.close() {
+                tracing::warn!(store = %location, error = %e, "closing the job store failed");
+            }
+        })
+        .await;
+    }
+}
+
+/// One immediate transaction with the batch's removals and writes.
+fn write_batch(conn: &mut Connection, sql: &Sql, batch: &Batch) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut upsert = tx.prepare_cached(&sql.upsert)?;
+        let mut delete = tx.prepare_cached(&sql.delete)?;
+        for job in &batch.persist {
+            schema::write_job(&mut upsert, job)?;
+        }
+        for handle in &batch.complete {
+            delete.execute([schema::handle_value(handle)])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Moves the rows of gearmand's table (in queue order) into ours with new handles and
+/// empties gearmand's table, in one immediate transaction; `None` when there is no such table.
+fn import_gearmand(
+    conn: &mut Connection,
+    sql: &Sql,
+    table: &str,
+    new_handle: &mut HandleMaker,
+    location: &str,
+) -> Result<Option<usize>, StoreError> {
+    let quoted = schema::quote_ident(table)?;
+    let db = |e| classify(e, location);
+    let have = schema::columns(conn, &quoted).map_err(db)?;
+    if have.is_empty() {
+        tracing::debug!(store = %location, table, "no gearmand queue table to import");
+        return Ok(None);
+    }
+    sql::check_gearmand_columns(table, &have)?;
+    let when = if have.iter().any(|c| c == "when_to_run") {
+        "when_to_run"
+    } else {
+        "0"
+    };
+    let select = format!("SELECT unique_key, function_name, priority, data, {when} FROM {quoted}");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let mut count = 0;
+    {
+        // gearmand's tables have row ids; their order is the order jobs were queued.
+        let mut read = tx
+            .prepare(&format!("{select} ORDER BY rowid"))
+            .or_else(|_| tx.prepare(&select))
+            .map_err(db)?;
+        let mut insert = tx.prepare_cached(&sql.insert).map_err(db)?;
+        let mut rows = read.query([]).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            let job = StoredJob {
+                handle: new_handle(),
+                unique: schema::bytes_at(row, 0).map_err(db)?,
+                function: schema::bytes_at(row, 1).map_err(db)?,
+                priority: sql::imported_priority(table, schema::int_at(row, 2).map_err(db)?),
+                data: schema::bytes_at(row, 3).map_err(db)?,
+                when_to_run: schema::int_at(row, 4).map_err(db)?.unwrap_or(0).max(0) as u64,
+                schedule: None,
+                reducer: None,
+            };
+            schema::write_job(&mut insert, &job).map_err(db)?;
+            count += 1;
+        }
+    }
+    tx.execute(&format!("DELETE FROM {quoted}"), [])
+        .map_err(db)?;
+    tx.commit().map_err(db)?;
+    tracing::info!(store = %location, table, jobs = count, "imported the gearmand queue");
+    Ok(Some(count))
+}
+
+/// Sets `PRAGMA max_page_count` for about `max_bytes` (`None`: SQLite's maximum); the limit
+/// in force, in bytes.
+fn set_size_limit(
+    conn: &mut Connection,
+    max_bytes: Option<u64>,
+    location: &str,
+) -> Result<u64, StoreError> {
+    let db = |e| classify(e, location);
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(db)?;
+    let page_size = page_size.max(1) as u64;
+    // SQLite clamps the limit to its own maximum and to the current size.
+    let pages = max_bytes.map_or(u64::from(u32::MAX), |b| b.div_ceil(page_size).max(1));
+    let set: i64 = conn
+        .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+            r.get(0)
+        })
+        .map_err(db)?;
+    let limit = (set.max(0) as u64).saturating_mul(page_size);
+    tracing::info!(store = %location, limit_bytes = limit, "job store size limit set");
+    Ok(limit)
+}

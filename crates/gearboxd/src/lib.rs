@@ -1,0 +1,61 @@
+//! # gearboxd: the job server daemon's parts
+//!
+//! The `gearbox` command (client, worker, admin, and the `gearman`/`gearadmin` drop-ins) is
+//! the `gearbox-cli` crate; this crate is `gearboxd` alone.
+//!
+//! `src/main.rs` wires these together: it parses flags, resolves the settings, installs
+//! logging, builds the Tokio runtime, installs the signal handlers, opens the job store, binds,
+//! reports the bound addresses and runs [`gearbox_server::run_with_store`] until a signal stops
+//! it, then closes the store.
+//!
+//! ## Layout
+//!
+//! - [`args`]: the clap flags, named as gearmand names them (plus the config-file path).
+//! - [`config_file`]: the TOML file (`gearboxd.example.toml` documents every key).
+//! - [`settings`]: flags > environment > file > defaults, checked once into [`Settings`].
+//! - [`level`]: gearmand's verbosity names (`ERROR`, `INFO`, ...) and their `tracing` levels.
+//! - [`logging`]: standard error or a log file that SIGHUP reopens; the subscriber set-up.
+//! - [`listen`]: which addresses to bind, and binding them (backlog, SO_REUSEADDR, keepalive).
+//! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 as shutdown futures, SIGHUP as a log reopen.
+//! - [`store`]: which job store (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`,
+//!   `--durability`), opening it before binding, and importing gearmand's SQLite queue.
+//! - [`process`]: the pid file and the open-file limit.
+//! - [`error`]: the [`CliError`] enum.
+//!
+//! ## What the binary prints
+//!
+//! Once every socket is bound (and before the first connection is served), `gearboxd` writes
+//! one line per listening socket to standard error, whatever the log level and log file:
+//!
+//! ```text
+//! gearboxd listening on 127.0.0.1:43121
+//! ```
+//!
+//! Test harnesses start it with `-p 0` and read the port from that line. The same addresses
+//! are also logged at INFO as `listening addr=...`. Errors that stop the start-up are printed
+//! as `gearboxd: error: ...` with a non-zero exit status; a signal-driven stop exits 0, an
+//! immediate one within [`IMMEDIATE_STOP_LIMIT`] even if some connection does not close.
+
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod config_file;
+pub mod error;
+pub mod level;
+pub mod listen;
+pub mod logging;
+pub mod process;
+pub mod settings;
+pub mod signals;
+pub mod store;
+
+pub use args::Args;
+pub use error::CliError;
+pub use settings::Settings;
+
+/// How long an immediate stop (SIGTERM, SIGINT) may take to flush and close connections before
+/// `gearboxd` exits without waiting for them.
+pub const IMMEDIATE_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The prefix of the line reporting each bound address on standard error.
+pub const LISTENING_PREFIX: &str = "gearboxd listening on ";

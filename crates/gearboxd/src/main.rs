@@ -1,0 +1,172 @@
+//! `gearboxd`: the Gearman job server. `gearboxd --help` lists the flags; the `gearboxd`
+//! crate documentation says what is where and what the binary prints.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use gearbox_server::ShutdownMode;
+use gearbox_store::Store;
+use gearboxd::listen::{self, Target};
+use gearboxd::logging::{self, LogTarget};
+use gearboxd::process::{self, PidFile};
+use gearboxd::signals::StopSignals;
+use gearboxd::store;
+use gearboxd::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX};
+use tracing::level_filters::LevelFilter;
+
+fn main() -> ExitCode {
+    // Bad flags: clap prints the problem and exits with status 2.
+    let args = Args::parse();
+    match start(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "gearboxd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves the settings, installs logging, then serves; errors after logging is up are also
+/// logged when the log goes to a file.
+fn start(args: Args) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args)?;
+    let log = LogTarget::open(settings.log_file.as_deref())?;
+    logging::install(log.clone(), settings.verbosity);
+    // Warnings reach standard error directly unless the log already puts them there.
+    let warnings_on_stderr =
+        log.file().is_none() && settings.verbosity.level_filter() >= LevelFilter::WARN;
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+        if !warnings_on_stderr {
+            let _ = writeln!(std::io::stderr(), "gearboxd: warning: {w}");
+        }
+    }
+    let result = serve(settings, log.clone());
+    if let (Err(e), Some(_)) = (&result, log.file()) {
+        tracing::error!("{e:#}");
+    }
+    result
+}
+
+fn serve(settings: Settings, log: LogTarget) -> anyhow::Result<()> {
+    let targets = listen::targets(&settings.listen, settings.port)?;
+    if settings.check_only {
+        return Ok(());
+    }
+    if let Some(wanted) = settings.file_limit {
+        match process::set_file_limit(wanted) {
+            Ok(got) if got < wanted => {
+                tracing::warn!(wanted, got, "open-file limit capped by the hard limit")
+            }
+            Ok(got) => tracing::info!(limit = got, "open-file limit set"),
+            Err(e) => tracing::warn!(wanted, error = %e, "cannot set the open-file limit"),
+        }
+    }
+    // One thread: a current-thread runtime, with no cross-thread wake-ups at all.
+    let mut builder = if settings.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().thread_name("gearboxd-worker");
+    if settings.threads > 1 {
+        builder.worker_threads(settings.threads);
+    }
+    let runtime = builder.build().context("cannot start the Tokio runtime")?;
+    let result = runtime.block_on(serve_async(settings, targets, log));
+    // After a forced or stalled stop, connection tasks may still be running: dropped here.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+async fn serve_async(
+    settings: Settings,
+    targets: Vec<Target>,
+    log: LogTarget,
+) -> anyhow::Result<()> {
+    // Handlers first, so a signal sent as soon as the port is known is never fatal.
+    let signals = StopSignals::install(log.file()).context("cannot install signal handlers")?;
+    // The store before the sockets: a store that cannot be opened stops the start-up, and
+    // nobody connects before the stored jobs are back.
+    tracing::info!(store = %settings.store.describe(), "opening the job store");
+    let prefix = settings.server.core().handle_prefix;
+    let opened = store::open(&settings.store, &prefix).await?;
+    if opened.imported > 0 {
+        let (table, location) = settings
+            .store
+            .import_source()
+            .expect("only stores with an import source import");
+        let text = format!(
+            "imported {} jobs from gearmand's queue table `{table}` in {location}; that table \
+             is now empty",
+            opened.imported
+        );
+        tracing::info!("{text}");
+        if log.file().is_some() || settings.verbosity.level_filter() < LevelFilter::INFO {
+            let _ = writeln!(std::io::stderr(), "gearboxd: {text}");
+        }
+    }
+    let result = serve_store(settings, targets, signals, opened.store.clone()).await;
+    // Acknowledged jobs are committed already; closing only finishes cleanly (a stuck disk
+    // must not hold up the exit).
+    if tokio::time::timeout(IMMEDIATE_STOP_LIMIT, opened.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the job store did not close in time; it recovers at the next start");
+    }
+    result
+}
+
+async fn serve_store(
+    settings: Settings,
+    targets: Vec<Target>,
+    signals: StopSignals,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let listeners = listen::bind_all(&targets, settings.backlog, settings.keepalive)?;
+    let _pid_file = settings
+        .pid_file
+        .as_deref()
+        .map(PidFile::create)
+        .transpose()?;
+    {
+        let mut err = std::io::stderr().lock();
+        for addr in listeners.iter().filter_map(|l| l.local_addr().ok()) {
+            let _ = writeln!(err, "{LISTENING_PREFIX}{addr}");
+        }
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        verbose = %settings.verbosity,
+        "gearboxd started"
+    );
+    let server =
+        gearbox_server::run_with_store(listeners, settings.server, store, signals.requested());
+    // An immediate stop that has not finished after IMMEDIATE_STOP_LIMIT (a peer that does not
+    // read, a connection that slipped in as the stop began) ends without waiting further.
+    let requested = signals.requested();
+    let stalled = async move {
+        if requested.await == ShutdownMode::Immediate {
+            tokio::time::sleep(IMMEDIATE_STOP_LIMIT).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = server => r.context("the server stopped on an error")?,
+        () = signals.forced() => {
+            tracing::warn!("stopped without waiting: open connections and unfinished jobs were dropped");
+        }
+        () = stalled => {
+            tracing::warn!(limit = ?IMMEDIATE_STOP_LIMIT, "connections still open after the stop limit: dropped");
+        }
+    }
+    tracing::info!("gearboxd stopped");
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The job store: which one (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`, `--libpq-*`,
+//! `--redis-*`, `--mysql-*`, `--durability` and their config-file keys, resolved into
+//! [`StoreSettings`]) and opening it before the server binds ([`open`]).
+//!
+//! SQLite (`libsqlite3`) in the data directory is the default. SQLite, PostgreSQL (`libpq`),
+//! Redis (`redis`) and MySQL/MariaDB (`mysql`) keep every background job; `builtin` keeps
+//! jobs in memory only.
+//!
+//! The code is split by responsibility: `parse` reads queue type names and URLs,
+//! `resolve` applies the precedence rules, `open` opens (or connects to) the store and
+//! imports gearmand's queue table, `lock` keeps one gearboxd per SQLite file.
+//!
+//! # Which layer wins
+//!
+//! Each key follows flags > config file > default, except that two groups of keys are taken
+//! from one layer as a whole, so a flag can override the file without contradicting it:
+//! the queue's kind (`queue_type`, `store`) and the database's location (`store` with
+//! `libsqlite3_db`, or `store` with `libpq_conninfo`) come from the command line if it gives
+//! any key of the group, else from the file. Within one layer, keys that disagree
+//! (`-q builtin --store sqlite:x`) are an error. Redis's `redis_server`, `redis_port` and
+//! `redis_password` each override the host, port and password of a `redis://` URL given in
+//! the other layer, key by key; so do `mysql_host`, `mysql_port`, `mysql_user`,
+//! `mysql_password` and `mysql_db` for a `mysql://` URL.
+//!
+//! # One server per store
+//!
+//! For SQLite, [`open`] takes an exclusive `flock` on `<database>.lock` (which holds the
+//! owner's pid), so a second gearboxd on the same store stops at start-up instead of running
+//! the same jobs and handing out the same handles. PostgreSQL, Redis and MySQL have no such lock
+//! yet: run one gearboxd per table (or key prefix).
+//!
+//! # Migration from gearmand
+//!
+//! If the SQLite database holds gearmand's queue table (`--libsqlite3-table`, gearmand's own
+//! default `gearman_queue`), or the PostgreSQL database holds gearmand's libpq table
+//! (`--libpq-table`, default `queue`), or the MySQL database holds gearmand's MySQL table
+//! (`--mysql-table`, default `gearman_queue`), its jobs are moved into gearboxd's table
+//! (`gearbox_jobs`) at start-up, in one transaction that also empties gearmand's table. They
+//! get handles `<prefix>:<n>` numbered after the highest stored handle of this prefix, so they
+//! cannot collide with stored jobs.
+
+mod lock;
+mod open;
+mod parse;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use gearbox_store::Durability;
+
+pub use open::{open, OpenedStore};
+
+/// The data directory unless `--data-dir` says otherwise (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "gearbox-data";
+
+/// The SQLite file's name inside the data directory.
+pub const SQLITE_FILE_NAME: &str = "gearbox.sqlite";
+
+/// gearmand's libsqlite3 queue table, imported from if it exists (`--libsqlite3-table`).
+pub const DEFAULT_LIBSQLITE3_TABLE: &str = "gearman_queue";
+
+/// gearmand's libpq queue table, imported from if it exists (`--libpq-table`).
+pub const DEFAULT_LIBPQ_TABLE: &str = "queue";
+
+/// The Redis server unless `--redis-server` says otherwise.
+pub const DEFAULT_REDIS_SERVER: &str = "127.0.0.1";
+
+/// The Redis port unless `--redis-port` says otherwise.
+pub const DEFAULT_REDIS_PORT: u16 = 6379;
+
+/// The Redis key prefix unless `--redis-prefix` says otherwise.
+pub const DEFAULT_REDIS_PREFIX: &str = "gearbox:";
+
+/// The MySQL server unless `--mysql-host` says otherwise (gearmand's default).
+pub const DEFAULT_MYSQL_HOST: &str = "localhost";
+
+/// The MySQL port unless `--mysql-port` says otherwise.
+pub const DEFAULT_MYSQL_PORT: u16 = 3306;
+
+/// gearmand's MySQL queue table, imported from if it exists (`--mysql-table`).
+pub const DEFAULT_MYSQL_TABLE: &str = "gearman_queue";
+
+/// Where background jobs are kept, after precedence and checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// In memory only: queued jobs are lost when gearboxd stops (gearmand's `builtin`).
+    Builtin,
+    /// A SQLite database file.
+    Sqlite(SqliteSettings),
+    /// A PostgreSQL table (gearmand's `libpq`).
+    Postgres(PostgresSettings),
+    /// Redis keys (gearmand's `redis`).
+    Redis(RedisSettings),
+    /// A MySQL/MariaDB table (gearmand's `mysql`).
+    Mysql(MysqlSettings),
+}
+
+/// The SQLite queue's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// The database file.
+    pub path: PathBuf,
+    /// The data directory to create before opening, when the file is the data directory's.
+    pub data_dir: Option<PathBuf>,
+    /// gearmand's queue table to import from, if it exists.
+    pub gearmand_table: String,
+    /// Whether the table was named by the user (then a table that is not in gearmand's
+    /// format is an error; gearmand's default name is only imported from if it fits).
+    pub gearmand_table_given: bool,
+    /// How hard commits try to survive crashes.
+    pub durability: Durability,
+}
+
+/// The PostgreSQL queue's settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// libpq conninfo (`host=... user=... dbname=...`) or a `postgres://` URL.
+    pub conninfo: String,
+    /// gearmand's queue table to import from, if it exists (`--libpq-table`).
+    pub gearmand_table: String,
+    /// Whether the table was named by the user (see [`SqliteSettings::gearmand_table_given`]).
+    pub gearmand_table_given: bool,
+    /// `fsync` = `synchronous_commit = on`; `normal` and `none` turn it off.
+    pub durability: Durability,
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("conninfo", &parse::redact_conninfo(&self.conninfo))
+            .field("gearmand_table", &self.gearmand_table)
+            .field("gearmand_table_given", &self.gearmand_table_given)
+            .field("durability", &self.durability)
+            .finish()
+    }
+}
+
+/// The Redis queue's settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User for `AUTH` (Redis 6 ACLs), from a URL only.
+    pub username: Option<String>,
+    /// Password for `AUTH`.
+    pub password: Option<String>,
+    /// Database number (`SELECT`), from a URL only.
+    pub db: i64,
+    /// Prefix of every key.
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RedisSettings {
+    /// The store crate's options.
+    pub fn options(&self) -> gearbox_store_redis::RedisOptions {
+        let mut o = gearbox_store_redis::RedisOptions::new(self.host.clone(), self.port)
+            .prefix(self.prefix.clone());
+        o.password.clone_from(&self.password);
+        o.username.clone_from(&self.username);
+        o.db = self.db;
+        o
+    }
+}
+
+/// The MySQL/MariaDB queue's settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MysqlSettings {
+    /// Server, user, password and database.
+    pub options: gearbox_store_mysql::MysqlOptions,
+    /// gearmand's queue table to import from, if it exists (`--mysql-table`).
+    pub gearmand_table: String,
+    /// Whether the table was named by the user (see [`SqliteSettings::gearmand_table_given`]).
+    pub gearmand_table_given: bool,
+    /// `fsync` checks that the server flushes at every commit; `normal` and `none` accept
+    /// what it does.
+    pub durability: Durability,
+}
+
+impl std::fmt::Debug for MysqlSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlSettings")
+            .field("location", &self.options.location())
+            .field("password", &self.options.password.as_ref().map(|_| "***"))
+            .field("gearmand_table", &self.gearmand_table)
+            .field("gearmand_table_given", &self.gearmand_table_given)
+            .field("durability", &self.durability)
+            .finish()
+    }
+}
+
+/// The store keys of one layer (the command line, or the config file); `None` = not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreKeys {
+    /// `-q` / `queue_type`.
+    pub queue_type: Option<String>,
+    /// `--store` / `store`: a URL.
+    pub store: Option<String>,
+    /// `--data-dir` / `data_dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--libsqlite3-db` / `libsqlite3_db`.
+    pub libsqlite3_db: Option<PathBuf>,
+    /// `--libsqlite3-table` / `libsqlite3_table`.
+    pub libsqlite3_table: Option<String>,
+    /// `--libpq-conninfo` / `libpq_conninfo`.
+    pub libpq_conninfo: Option<String>,
+    /// `--libpq-table` / `libpq_table`.
+    pub libpq_table: Option<String>,
+    /// `--redis-server` / `redis_server`.
+    pub redis_server: Option<String>,
+    /// `--redis-port` / `redis_port`.
+    pub redis_port: Option<u16>,
+    /// `--redis-password` / `redis_password`.
+    pub redis_password: Option<String>,
+    /// `--redis-prefix` / `redis_prefix`.
+    pub redis_prefix: Option<String>,
+    /// `--mysql-host` / `mysql_host`.
+    pub mysql_host: Option<String>,
+    /// `--mysql-port` / `mysql_port`.
+    pub mysql_port: Option<u16>,
+    /// `--mysql-user` / `mysql_user`.
+    pub mysql_user: Option<String>,
+    /// `--mysql-password` / `mysql_password`.
+    pub mysql_password: Option<String>,
+    /// `--mysql-db` / `mysql_db`.
+    pub mysql_db: Option<String>,
+    /// `--mysql-table` / `mysql_table`.
+    pub mysql_table: Option<String>,
+    /// `--durability` / `durability`.
+    pub durability: Option<Durability>,
+}
+
+impl StoreSettings {
+    /// A short description for logs, without passwords: `builtin`, `sqlite FILE (durability
+    /// ...)`, `postgres CONNINFO (...)`, `redis redis://host:port/db (...)` or
+    /// `mysql mysql://user@host:port/db (...)`.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSettings::Builtin => "builtin (in memory only)".into(),
+            StoreSettings::Sqlite(s) => {
+                format!("sqlite {} (durability {})", s.path.display(), s.durability)
+            }
+            StoreSettings::Postgres(s) => format!(
+                "postgres {} (table {}, durability {})",
+                parse::redact_conninfo(&s.conninfo),
+                gearbox_store::sql::DEFAULT_TABLE,
+                s.durability
+            ),
+            StoreSettings::Redis(s) => format!(
+                "redis redis://{}:{}/{} (prefix {:?}; durability per the server's appendonly \
+                 and appendfsync settings)",
+                s.host, s.port, s.db, s.prefix
+            ),
+            StoreSettings::Mysql(s) => format!(
+                "mysql {} (table {}, durability {})",
+                s.options.location(),
+                gearbox_store::sql::DEFAULT_TABLE,
+                s.durability
+            ),
+        }
+    }
+
+    /// gearmand's queue table this store imports from at start-up, and whether the user named
+    /// it (then a table that is not in gearmand's format is an error).
+    pub fn import_table(&self) -> Option<(&str, bool)> {
+        match self {
+            StoreSettings::Sqlite(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
+            StoreSettings::Postgres(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
+            StoreSettings::Mysql(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
+            StoreSettings::Builtin | StoreSettings::Redis(_) => None,
+        }
+    }
+
+    /// gearmand's table this store imports from and where it is, for the start-up message.
+    pub fn import_source(&self) -> Option<(String, String)> {
+        match self {
+            StoreSettings::Sqlite(s) => {
+                Some((s.gearmand_table.clone(), s.path.display().to_string()))
+            }
+            StoreSettings::Postgres(s) => Some((
+                s.gearmand_table.clone(),
+                parse::redact_conninfo(&s.conninfo),
+            )),
+            StoreSettings::Mysql(s) => Some((s.gearmand_table.clone(), s.options.location())),
+            StoreSettings::Builtin | StoreSettings::Redis(_) => None,
+        }
+    }
+}

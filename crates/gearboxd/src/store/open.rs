@@ -1,0 +1,285 @@
+//! Opening the store (or connecting to it), reading its jobs, importing gearmand's queue table.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+#[cfg(feature = "redis")]
+use gearbox_store::Durability;
+use gearbox_store::{
+    Batch, BoxFuture, HandleMaker, MemoryStore, Store, StoreError, StoreStats, StoredJob,
+};
+#[cfg(feature = "mysql")]
+use gearbox_store_mysql::MysqlStore;
+#[cfg(feature = "postgres")]
+use gearbox_store_postgres::PostgresStore;
+#[cfg(feature = "redis")]
+use gearbox_store_redis::RedisStore;
+#[cfg(feature = "sqlite")]
+use gearbox_store_sqlite::SqliteStore;
+
+use super::lock::StoreLock;
+#[cfg(feature = "sqlite")]
+use super::SqliteSettings;
+use super::StoreSettings;
+#[cfg(feature = "sqlite")]
+use crate::error::CliError;
+
+/// An opened store, ready for [`gearbox_server::run_with_store`].
+pub struct OpenedStore {
+    /// What the server gets (for the builtin queue, a memory store that is not durable).
+    pub store: Arc<dyn Store>,
+    /// Jobs moved from gearmand's table at this start-up.
+    pub imported: usize,
+    /// Released when gearboxd exits, after the store is closed.
+    _lock: Option<StoreLock>,
+}
+
+impl std::fmt::Debug for OpenedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedStore")
+            .field("store", &self.store.name())
+            .field("imported", &self.imported)
+            .finish()
+    }
+}
+
+impl OpenedStore {
+    /// Finishes the store's pending writes and closes it (a clean SQLite shutdown, a closed
+    /// database connection).
+    pub async fn close(&self) {
+        self.store.close().await
+    }
+}
+
+/// Opens the store `settings` names: creates the data directory, opens (or creates) the
+/// database, or connects to the server, reads its jobs and imports gearmand's queue table if
+/// there is one. New handles for imported jobs start with `handle_prefix`.
+///
+/// Errors name the directory, file or server at fault; a server that cannot be reached is an
+/// error (gearboxd does not start without its store).
+pub async fn open(settings: &StoreSettings, handle_prefix: &str) -> anyhow::Result<OpenedStore> {
+    let (store, lock): (Arc<dyn Store>, _) = match settings {
+        StoreSettings::Builtin => (Arc::new(MemoryStore::new()), None),
+        #[cfg(feature = "sqlite")]
+        StoreSettings::Sqlite(s) => open_sqlite(s).await?,
+        #[cfg(feature = "postgres")]
+        StoreSettings::Postgres(s) => {
+            let shown = super::parse::redact_conninfo(&s.conninfo);
+            let store = PostgresStore::connect(
+                &s.conninfo,
+                gearbox_store::sql::DEFAULT_TABLE,
+                s.durability,
+            )
+            .await
+            .map_err(|e| unreachable_store(e, "PostgreSQL", &shown))?;
+            (Arc::new(store), None)
+        }
+        #[cfg(feature = "mysql")]
+        StoreSettings::Mysql(s) => {
+            let store =
+                MysqlStore::connect(&s.options, gearbox_store::sql::DEFAULT_TABLE, s.durability)
+                    .await
+                    .map_err(|e| unreachable_store(e, "MySQL/MariaDB", &s.options.location()))?;
+            (Arc::new(store), None)
+        }
+        #[cfg(feature = "redis")]
+        StoreSettings::Redis(s) => {
+            let options = s.options();
+            let shown = options.location();
+            let store = RedisStore::connect(options)
+                .await
+                .map_err(|e| unreachable_store(e, "Redis", &shown))?;
+            warn_about_redis(&store);
+            (Arc::new(store), None)
+        }
+    };
+    let shown = store.location().to_owned();
+    let jobs = if store.is_durable() {
+        load(&*store, &shown).await?
+    } else {
+        Vec::new()
+    };
+    let imported = match settings.import_table() {
+        Some((table, given)) => {
+            let first = next_number(&jobs, handle_prefix);
+            let result = store
+                .import_gearmand(table, Box::new(handles(handle_prefix, first)))
+                .await;
+            imported(result, table, given, &shown)?
+        }
+        None => 0,
+    };
+    Ok(OpenedStore {
+        store: preloaded(store, jobs, imported),
+        imported,
+        _lock: lock,
+    })
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(s: &SqliteSettings) -> anyhow::Result<(Arc<dyn Store>, Option<StoreLock>)> {
+    if let Some(dir) = &s.data_dir {
+        std::fs::create_dir_all(dir).map_err(|source| CliError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let lock = StoreLock::acquire(&s.path)?;
+    let store = SqliteStore::open(&s.path, gearbox_store::sql::DEFAULT_TABLE, s.durability)
+        .await
+        .map_err(|e| about(e, &s.path.display().to_string()))?;
+    Ok((Arc::new(store), lock))
+}
+
+/// Says when Redis's own persistence settings fall short of fsync durability.
+#[cfg(feature = "redis")]
+fn warn_about_redis(store: &RedisStore) {
+    let shown = store.location();
+    match store.persistence() {
+        Some(p) if p.durability() != Durability::Fsync => tracing::warn!(
+            store = %shown,
+            appendonly = p.appendonly,
+            appendfsync = %p.appendfsync,
+            "acknowledged jobs survive a crash of gearboxd, but a crash of Redis (or of its \
+             machine) may lose them: set `appendonly yes` and `appendfsync always` on the \
+             Redis server for fsync durability"
+        ),
+        Some(_) => {}
+        None => tracing::warn!(
+            store = %shown,
+            "cannot read the Redis server's persistence settings (CONFIG GET refused); \
+             durability depends on its appendonly and appendfsync settings"
+        ),
+    }
+}
+
+/// A connection failure at start-up, with the reason gearboxd stops.
+fn unreachable_store(e: StoreError, what: &str, shown: &str) -> anyhow::Error {
+    let e = about(e, shown);
+    e.context(format!(
+        "cannot open the {what} job store (gearboxd does not start without its store)"
+    ))
+}
+
+/// Reads the stored jobs, logging how many and how long it took.
+async fn load(store: &dyn Store, shown: &str) -> anyhow::Result<Vec<StoredJob>> {
+    let started = std::time::Instant::now();
+    let jobs = store.load().await.map_err(|e| about(e, shown))?;
+    tracing::info!(
+        store = %shown,
+        jobs = jobs.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "read the stored jobs"
+    );
+    Ok(jobs)
+}
+
+/// The server's store: `inner`, with `jobs` kept for its first `load` unless an import
+/// added jobs (then it reads them all again).
+fn preloaded(inner: Arc<dyn Store>, jobs: Vec<StoredJob>, imported: usize) -> Arc<dyn Store> {
+    Arc::new(Preloaded {
+        inner,
+        jobs: Mutex::new((imported == 0).then_some(jobs)),
+    })
+}
+
+/// New handles `<prefix>:<first>`, `<prefix>:<first+1>`... for imported jobs.
+fn handles(prefix: &str, first: u64) -> impl FnMut() -> Bytes + Send + 'static {
+    let prefix = prefix.to_owned();
+    let mut n = first;
+    move || {
+        let handle = Bytes::from(format!("{prefix}:{n}"));
+        n += 1;
+        handle
+    }
+}
+
+/// The outcome of moving gearmand's queue table into ours.
+fn imported(
+    result: Result<usize, StoreError>,
+    table: &str,
+    table_given: bool,
+    shown: &str,
+) -> anyhow::Result<usize> {
+    match result {
+        Ok(count) => Ok(count),
+        Err(e @ StoreError::NotGearmandTable { .. }) if !table_given => {
+            // Only gearmand's default name was tried; the user's table happens to have it.
+            tracing::warn!(store = %shown, error = %e, "not importing it");
+            Ok(0)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "cannot import gearmand's queue table `{table}` from {shown}"
+        ))),
+    }
+}
+
+/// The number after the highest `<prefix>:<n>` handle among `jobs` (1 if none).
+pub(super) fn next_number(jobs: &[StoredJob], prefix: &str) -> u64 {
+    jobs.iter()
+        .filter_map(|j| {
+            let n = j
+                .handle
+                .strip_prefix(prefix.as_bytes())?
+                .strip_prefix(b":")?;
+            std::str::from_utf8(n).ok()?.parse::<u64>().ok()
+        })
+        .max()
+        .map_or(1, |n| n.saturating_add(1))
+}
+
+/// A store error that names `shown` (the store's own messages usually do already).
+fn about(e: StoreError, shown: &str) -> anyhow::Error {
+    if e.to_string().contains(shown) {
+        anyhow::Error::new(e)
+    } else {
+        anyhow::Error::new(e).context(format!("job store {shown}"))
+    }
+}
+
+/// The store with the jobs read at start-up kept for the server's first `load`, so the
+/// database is read once.
+struct Preloaded {
+    inner: Arc<dyn Store>,
+    jobs: Mutex<Option<Vec<StoredJob>>>,
+}
+
+impl Store for Preloaded {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn location(&self) -> &str {
+        self.inner.location()
+    }
+
+    fn is_durable(&self) -> bool {
+        self.inner.is_durable()
+    }
+
+    fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
+        let preloaded = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match preloaded {
+            Some(jobs) => Box::pin(std::future::ready(Ok(jobs))),
+            None => self.inner.load(),
+        }
+    }
+
+    fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
+        self.inner.commit(batch)
+    }
+
+    fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
+        self.inner.import_gearmand(table, new_handle)
+    }
+
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.inner.close()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.inner.stats()
+    }
+}
