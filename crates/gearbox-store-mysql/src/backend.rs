@@ -26,14 +26,14 @@ const MAX_ROWS: usize = 2000;
 const MAX_STATEMENT_BYTES: usize = 4 << 20;
 
 /// What the writer task needs to talk to MySQL.
-pub(crate) struct Mysql {
-    pub opts: Opts,
-    pub connect_timeout: Duration,
-    pub durability: Durability,
+pub struct Mysql {
+    pub(crate) opts: Opts,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) durability: Durability,
     /// Server and database, without password, for logs and errors.
-    pub location: String,
-    pub table: String,
-    pub quoted: String,
+    pub(crate) location: String,
+    pub(crate) table: String,
+    pub(crate) quoted: String,
 }
 
 impl Mysql {
@@ -54,6 +54,12 @@ impl Mysql {
 impl Backend for Mysql {
     type Conn = Conn;
     type Control = ();
+
+    /// Handles and unique ids longer than 255 bytes and function names longer than 512 do not
+    /// fit their columns: refused.
+    fn refuse(job: &StoredJob) -> Option<StoreError> {
+        sql::unstorable(job)
+    }
 
     /// Connects, creates our table if missing and checks its columns.
     async fn connect(&mut self) -> Result<Conn, StoreError> {

@@ -38,15 +38,11 @@
 mod backend;
 mod sql;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gearbox_store::driver::{Backoff, Driver};
-use gearbox_store::{
-    Batch, BoxFuture, Durability, HandleMaker, Store, StoreError, StoreStats, StoredJob,
-};
+use gearbox_store::driver::{Backoff, Driver, DriverStore};
+use gearbox_store::{Durability, StoreError};
 use mysql_async::{Opts, OptsBuilder};
 
 use backend::Mysql;
@@ -212,44 +208,12 @@ impl MysqlStore {
     }
 }
 
-impl Store for MysqlStore {
-    fn name(&self) -> &str {
-        "mysql"
-    }
+impl DriverStore for MysqlStore {
+    type Backend = Mysql;
 
-    /// The server and database, as `mysql://user@host:port/db` without password.
-    fn location(&self) -> &str {
-        self.driver.location()
-    }
+    const NAME: &'static str = "mysql";
 
-    fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
-        self.driver.load()
-    }
-
-    /// Fails at once with [`StoreError::InvalidRow`], writing nothing of the batch, when a
-    /// job's handle or unique id is longer than 255 bytes or its function name longer than
-    /// 512; every field is otherwise stored as bytes.
-    fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
-        if let Some(err) = batch.persist.iter().find_map(sql::unstorable) {
-            return Box::pin(std::future::ready(Err(err)));
-        }
-        self.driver.commit(batch)
-    }
-
-    /// Moves gearmand's MySQL queue table ([`DEFAULT_GEARMAND_TABLE`] by default: columns
-    /// `unique_key`, `function_name`, `priority`, `data` and, if present, `when_to_run`, in
-    /// the same database) into ours; its rows are locked against other writers meanwhile.
-    /// gearmand's table has no ordering column, so the jobs' order among themselves is the
-    /// server's scan order.
-    fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
-        self.driver.import(table, new_handle)
-    }
-
-    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.driver.close()
-    }
-
-    fn stats(&self) -> StoreStats {
-        self.driver.stats()
+    fn driver(&self) -> &Driver<Mysql> {
+        &self.driver
     }
 }

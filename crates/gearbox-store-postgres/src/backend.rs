@@ -12,21 +12,21 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 use crate::sql::{self, classify, Sql};
 
 /// A live connection with its prepared statements.
-pub(crate) struct Conn {
+pub struct Conn {
     client: Client,
     upsert: Statement,
     delete: Statement,
 }
 
 /// What the writer task needs to talk to PostgreSQL.
-pub(crate) struct Postgres {
-    pub config: Config,
-    pub durability: Durability,
+pub struct Postgres {
+    pub(crate) config: Config,
+    pub(crate) durability: Durability,
     /// Server and database, without password, for logs and errors.
-    pub location: String,
-    pub table: String,
-    pub quoted: String,
-    pub sql: Sql,
+    pub(crate) location: String,
+    pub(crate) table: String,
+    pub(crate) quoted: String,
+    pub(crate) sql: Sql,
 }
 
 impl Postgres {
@@ -57,6 +57,12 @@ impl Postgres {
 impl Backend for Postgres {
     type Conn = Conn;
     type Control = ();
+
+    /// PostgreSQL TEXT holds neither NUL nor invalid UTF-8: such a handle or schedule is
+    /// refused.
+    fn refuse(job: &StoredJob) -> Option<StoreError> {
+        sql::unstorable(job)
+    }
 
     /// Connects, creates our table if missing and prepares the statements.
     async fn connect(&mut self) -> Result<Conn, StoreError> {

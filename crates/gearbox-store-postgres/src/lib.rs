@@ -37,15 +37,11 @@
 mod backend;
 mod sql;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gearbox_store::driver::{Backoff, Driver};
-use gearbox_store::{
-    Batch, BoxFuture, Durability, HandleMaker, Store, StoreError, StoreStats, StoredJob,
-};
+use gearbox_store::driver::{Backoff, Driver, DriverStore};
+use gearbox_store::{Durability, StoreError};
 use tokio_postgres::config::Host;
 use tokio_postgres::Config;
 
@@ -112,44 +108,13 @@ impl PostgresStore {
     }
 }
 
-impl Store for PostgresStore {
-    fn name(&self) -> &str {
-        "postgres"
-    }
+impl DriverStore for PostgresStore {
+    type Backend = Postgres;
 
-    /// The server and database, as `postgres://user@host:port/dbname` without password.
-    fn location(&self) -> &str {
-        self.driver.location()
-    }
+    const NAME: &'static str = "postgres";
 
-    fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
-        self.driver.load()
-    }
-
-    /// Fails at once with [`StoreError::InvalidRow`], writing nothing of the batch, when a
-    /// job's handle is not UTF-8 or contains NUL, or its schedule contains NUL (PostgreSQL
-    /// TEXT holds neither); every other field is stored as bytes.
-    fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
-        if let Some(err) = batch.persist.iter().find_map(sql::unstorable) {
-            return Box::pin(std::future::ready(Err(err)));
-        }
-        self.driver.commit(batch)
-    }
-
-    /// Moves gearmand's libpq queue table ([`DEFAULT_GEARMAND_TABLE`] by default: columns
-    /// `unique_key`, `function_name`, `priority`, `data` and, if present, `when_to_run`, in
-    /// the same database and schema) into ours; gearmand's table is locked against other
-    /// writers meanwhile.
-    fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
-        self.driver.import(table, new_handle)
-    }
-
-    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.driver.close()
-    }
-
-    fn stats(&self) -> StoreStats {
-        self.driver.stats()
+    fn driver(&self) -> &Driver<Postgres> {
+        &self.driver
     }
 }
 

@@ -17,13 +17,13 @@ use crate::Persistence;
 const LOAD_CHUNK: usize = 1000;
 
 /// What the driver needs to talk to Redis.
-pub(crate) struct Redis {
-    pub client: Client,
-    pub config: AsyncConnectionConfig,
-    pub location: String,
-    pub keys: Keys,
+pub struct Redis {
+    pub(crate) client: Client,
+    pub(crate) config: AsyncConnectionConfig,
+    pub(crate) location: String,
+    pub(crate) keys: Keys,
     /// What the server said about its persistence, read at the first connection.
-    pub persistence: Arc<OnceLock<Option<Persistence>>>,
+    pub(crate) persistence: Arc<OnceLock<Option<Persistence>>>,
 }
 
 impl Backend for Redis {

@@ -61,13 +61,11 @@
 mod backend;
 mod encode;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use gearbox_store::driver::{Backoff, Driver};
-use gearbox_store::{Batch, BoxFuture, Durability, Store, StoreError, StoreStats, StoredJob};
+use gearbox_store::driver::{Backoff, Driver, DriverStore};
+use gearbox_store::{Durability, StoreError};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
 
 use backend::Redis;
@@ -261,30 +259,13 @@ impl RedisStore {
     }
 }
 
-impl Store for RedisStore {
-    fn name(&self) -> &str {
-        "redis"
-    }
+impl DriverStore for RedisStore {
+    type Backend = Redis;
 
-    /// `redis://host:port/db` (no password).
-    fn location(&self) -> &str {
-        self.driver.location()
-    }
+    const NAME: &'static str = "redis";
 
-    fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
-        self.driver.load()
-    }
-
-    fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
-        self.driver.commit(batch)
-    }
-
-    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.driver.close()
-    }
-
-    fn stats(&self) -> StoreStats {
-        self.driver.stats()
+    fn driver(&self) -> &Driver<Redis> {
+        &self.driver
     }
 }
 

@@ -14,10 +14,10 @@ use tokio::sync::oneshot;
 use crate::schema::{self, classify, Sql};
 
 /// The open database. Locked only by the one blocking call running at a time.
-pub(crate) type Conn = Arc<Mutex<Connection>>;
+pub type Conn = Arc<Mutex<Connection>>;
 
-/// Store-specific requests.
-pub(crate) enum Control {
+/// Requests only the SQLite store makes.
+pub enum Control {
     /// Cap the database size (`PRAGMA max_page_count`); answered with the limit in bytes.
     SizeLimit {
         max_bytes: Option<u64>,
@@ -26,14 +26,14 @@ pub(crate) enum Control {
 }
 
 /// What the driver needs to open and use the database.
-pub(crate) struct Sqlite {
-    pub path: PathBuf,
+pub struct Sqlite {
+    pub(crate) path: PathBuf,
     /// The path as shown in logs and errors.
-    pub location: String,
-    pub table: String,
-    pub quoted: String,
-    pub durability: Durability,
-    pub sql: Arc<Sql>,
+    pub(crate) location: String,
+    pub(crate) table: String,
+    pub(crate) quoted: String,
+    pub(crate) durability: Durability,
+    pub(crate) sql: Arc<Sql>,
 }
 
 impl Sqlite {

@@ -7,11 +7,11 @@
 //! [`Durability`] mode. It runs on the shared [`gearbox_store::driver`]: one task serves the
 //! store's requests in order, each commit one `IMMEDIATE` transaction, the blocking SQLite
 //! calls on Tokio's blocking pool. It can take over gearmand's libsqlite3 queue table
-//! ([`Store::import_gearmand`], [`DEFAULT_GEARMAND_TABLE`] by default).
+//! ([`Store::import_gearmand`](gearbox_store::Store::import_gearmand), [`DEFAULT_GEARMAND_TABLE`] by default).
 //!
 //! # Layout
 //!
-//! - this file: [`SqliteStore`], opening and the [`Store`] implementation.
+//! - this file: [`SqliteStore`]: opening it, its size limit.
 //! - `backend`: the [`gearbox_store::driver::Backend`]: the batch transaction, loading, the
 //!   gearmand import, the size limit.
 //! - `schema`: the SQL text, connection settings, row encoding and error classification.
@@ -21,15 +21,11 @@
 mod backend;
 mod schema;
 
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use gearbox_store::driver::{Backoff, Driver};
-use gearbox_store::{
-    Batch, BoxFuture, Durability, HandleMaker, Store, StoreError, StoreStats, StoredJob,
-};
+use gearbox_store::driver::{Backoff, Driver, DriverStore};
+use gearbox_store::{Durability, StoreError};
 use tokio::sync::oneshot;
 
 use backend::{Control, Sqlite};
@@ -39,7 +35,7 @@ pub use gearbox_store::sql::DEFAULT_TABLE;
 /// The table gearmand's libsqlite3 queue plugin uses by default.
 pub const DEFAULT_GEARMAND_TABLE: &str = "gearman_queue";
 
-/// A [`Store`] in a SQLite database file.
+/// A [`Store`](gearbox_store::Store) in a SQLite database file.
 ///
 /// Requests go to the store's writer task in the order they are made. The task stops when the
 /// store is dropped (after serving what was already queued) or closed.
@@ -85,32 +81,12 @@ impl SqliteStore {
     }
 }
 
-impl Store for SqliteStore {
-    fn name(&self) -> &str {
-        "sqlite"
-    }
+impl DriverStore for SqliteStore {
+    type Backend = Sqlite;
 
-    fn location(&self) -> &str {
-        self.driver.location()
-    }
+    const NAME: &'static str = "sqlite";
 
-    fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
-        self.driver.load()
-    }
-
-    fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
-        self.driver.commit(batch)
-    }
-
-    fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
-        self.driver.import(table, new_handle)
-    }
-
-    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.driver.close()
-    }
-
-    fn stats(&self) -> StoreStats {
-        self.driver.stats()
+    fn driver(&self) -> &Driver<Sqlite> {
+        &self.driver
     }
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::stats::Counters;
-use crate::{Batch, BoxFuture, HandleMaker, StoreError, StoreStats, StoredJob};
+use crate::{Batch, BoxFuture, HandleMaker, Store, StoreError, StoreStats, StoredJob};
 
 #[path = "driver_task.rs"]
 mod task;
@@ -86,6 +86,13 @@ pub trait Backend: Send + 'static {
         &mut self,
         conn: &mut Self::Conn,
     ) -> impl Future<Output = Result<Vec<StoredJob>, StoreError>> + Send;
+
+    /// Why `job` cannot be stored as it is (a field the database cannot hold), or `None`.
+    /// A batch with such a job fails at once with the error, writing nothing.
+    fn refuse(job: &StoredJob) -> Option<StoreError> {
+        let _ = job;
+        None
+    }
 
     /// Checks a gearmand table name before anything else happens (before connecting).
     fn check_table(&self, table: &str) -> Result<(), StoreError> {
@@ -198,8 +205,12 @@ impl<B: Backend> Driver<B> {
         self.request(|reply| Request::Load { reply })
     }
 
-    /// Applies a batch; answered once its transaction has committed.
+    /// Applies a batch; answered once its transaction has committed. A batch with a job the
+    /// backend refuses ([`Backend::refuse`]) fails at once, writing nothing.
     pub fn commit(&self, batch: Batch) -> BoxFuture<'static, ()> {
+        if let Some(err) = batch.persist.iter().find_map(B::refuse) {
+            return Box::pin(std::future::ready(Err(err)));
+        }
         self.request(|reply| Request::Commit { batch, reply })
     }
 
@@ -252,5 +263,48 @@ impl<B: Backend> Driver<B> {
             sent.map_err(|_| StoreError::Closed)?;
             answer.await.map_err(|_| StoreError::Closed)?
         })
+    }
+}
+
+/// A store whose work is all done by a [`Driver`]: implementing this (a name and the driver)
+/// gives the whole [`Store`].
+pub trait DriverStore: Send + Sync + 'static {
+    /// The store's backend.
+    type Backend: Backend;
+
+    /// The store's short name ([`Store::name`]).
+    const NAME: &'static str;
+
+    /// The driver that does the work.
+    fn driver(&self) -> &Driver<Self::Backend>;
+}
+
+impl<T: DriverStore> Store for T {
+    fn name(&self) -> &str {
+        T::NAME
+    }
+
+    fn location(&self) -> &str {
+        self.driver().location()
+    }
+
+    fn load(&self) -> BoxFuture<'_, Vec<StoredJob>> {
+        self.driver().load()
+    }
+
+    fn commit(&self, batch: Batch) -> BoxFuture<'_, ()> {
+        self.driver().commit(batch)
+    }
+
+    fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
+        self.driver().import(table, new_handle)
+    }
+
+    fn close(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.driver().close()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.driver().stats()
     }
 }
