@@ -55,10 +55,21 @@ impl Backend for Mysql {
     type Conn = Conn;
     type Control = ();
 
-    /// Handles and unique ids longer than 255 bytes and function names longer than 512 do not
-    /// fit their columns: refused.
+    /// Handles and unique ids longer than 255 bytes, function names longer than 512 and
+    /// reducers longer than 65,535 do not fit their columns: refused.
     fn refuse(job: &StoredJob) -> Option<StoreError> {
-        sql::unstorable(job)
+        let reason = if job.handle.len() > sql::MAX_HANDLE {
+            "handle is longer than 255 bytes"
+        } else if job.function.len() > sql::MAX_FUNCTION {
+            "function name is longer than 512 bytes"
+        } else if job.unique.len() > sql::MAX_UNIQUE {
+            "unique id is longer than 255 bytes"
+        } else if job.reducer.as_ref().is_some_and(|r| r.len() > 65_535) {
+            "reducer is longer than 65535 bytes"
+        } else {
+            return None;
+        };
+        Some(shared::invalid_row(&job.handle, reason))
     }
 
     /// Connects, creates our table if missing and checks its columns.
@@ -141,7 +152,10 @@ impl Backend for Mysql {
         let quoted = self.quoted.clone();
         let rows: Vec<Row> = conn
             .exec(
-                format!("SELECT {} FROM {quoted} ORDER BY seq", sql::WRITE_COLUMNS),
+                format!(
+                    "SELECT {} FROM {quoted} ORDER BY seq",
+                    shared::WRITE_COLUMNS
+                ),
                 (),
             )
             .await
@@ -165,15 +179,8 @@ impl Backend for Mysql {
         let db = |e| classify(e, &location);
         let ours = self.quoted.clone();
         let have: Vec<String> = conn.exec(sql::COLUMNS_OF, (table,)).await.map_err(db)?;
-        if have.is_empty() {
-            tracing::debug!(store = %location, table, "no gearmand queue table to import");
+        let Some(when) = shared::gearmand_columns(table, &location, &have)? else {
             return Ok(None);
-        }
-        shared::check_gearmand_columns(table, &have)?;
-        let when = if have.iter().any(|h| h == "when_to_run") {
-            "when_to_run"
-        } else {
-            "0"
         };
         conn.query_drop("START TRANSACTION").await.map_err(db)?;
         // Every column read as bytes, whatever gearmand's version made it (VARCHAR, TEXT,
@@ -202,7 +209,7 @@ impl Backend for Mysql {
                 schedule: None,
                 reducer: None,
             };
-            if let Some(e) = sql::unstorable(&job) {
+            if let Some(e) = Self::refuse(&job) {
                 return Err(e);
             }
             jobs.push(job);
@@ -256,7 +263,7 @@ async fn insert_rows(
         let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let mut statement = format!(
             "INSERT INTO {quoted} ({}) VALUES {rows}",
-            sql::WRITE_COLUMNS
+            shared::WRITE_COLUMNS
         );
         if upsert {
             statement.push_str(

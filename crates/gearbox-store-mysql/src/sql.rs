@@ -9,10 +9,6 @@ use mysql_async::{Row, Value};
 /// The migration that creates our table; `{table}` is replaced by the quoted table name.
 pub(crate) const CREATE_JOBS: &str = include_str!("../migrations/0001_create_jobs.sql");
 
-/// Columns written by the insert statements, in order.
-pub(crate) const WRITE_COLUMNS: &str =
-    "handle, function, unique_key, priority, data, when_to_run, schedule, reducer";
-
 /// The lower-cased column names of a table of the current database, `?` being its name.
 pub(crate) const COLUMNS_OF: &str = "SELECT LOWER(column_name) FROM information_schema.columns \
      WHERE table_schema = DATABASE() AND table_name = ?";
@@ -75,7 +71,7 @@ pub(crate) fn decode_job(row: &Row) -> Result<StoredJob, StoreError> {
     })
 }
 
-/// The eight values of one job, in [`WRITE_COLUMNS`] order.
+/// The eight values of one job, in [`gearbox_store::sql::WRITE_COLUMNS`] order.
 pub(crate) fn job_values(job: &StoredJob, out: &mut Vec<Value>) {
     out.push(Value::Bytes(job.handle.to_vec()));
     out.push(Value::Bytes(job.function.to_vec()));
@@ -135,40 +131,5 @@ pub(crate) fn classify(err: mysql_async::Error, location: &str) -> StoreError {
         // ER_CRASHED_ON_USAGE, ER_NOT_FORM_FILE, ER_TABLE_CORRUPT.
         Some(1194 | 1033 | 1877) => StoreError::Corrupt { location, source },
         _ => StoreError::Backend { location, source },
-    }
-}
-
-/// Why a job cannot be stored as it is (a key column too long), or `None` when it can.
-pub(crate) fn unstorable(job: &StoredJob) -> Option<StoreError> {
-    let reason = if job.handle.len() > MAX_HANDLE {
-        "handle is longer than 255 bytes"
-    } else if job.function.len() > MAX_FUNCTION {
-        "function name is longer than 512 bytes"
-    } else if job.unique.len() > MAX_UNIQUE {
-        "unique id is longer than 255 bytes"
-    } else if job.reducer.as_ref().is_some_and(|r| r.len() > 65_535) {
-        "reducer is longer than 65535 bytes"
-    } else {
-        return None;
-    };
-    Some(StoreError::InvalidRow {
-        handle: String::from_utf8_lossy(&job.handle).into_owned(),
-        reason: reason.into(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oversized_keys_are_refused() {
-        let mut job = StoredJob::new("H:x:1", "f", "\0data\0");
-        assert!(unstorable(&job).is_none());
-        job.unique = Bytes::from(vec![0u8; 256]);
-        assert!(unstorable(&job).is_some());
-        job.unique = Bytes::new();
-        job.handle = Bytes::from(vec![b'h'; 256]);
-        assert!(unstorable(&job).is_some());
     }
 }

@@ -9,7 +9,9 @@ use gearbox_store::driver::Backend;
 use gearbox_store::{sql as shared, Batch, Durability, HandleMaker, StoreError, StoredJob};
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use crate::sql::{self, classify, Sql};
+use gearbox_store::sql::Statements;
+
+use crate::sql::{self, classify};
 
 /// A live connection with its prepared statements.
 pub struct Conn {
@@ -26,7 +28,7 @@ pub struct Postgres {
     pub(crate) location: String,
     pub(crate) table: String,
     pub(crate) quoted: String,
-    pub(crate) sql: Sql,
+    pub(crate) sql: Statements,
 }
 
 impl Postgres {
@@ -58,10 +60,18 @@ impl Backend for Postgres {
     type Conn = Conn;
     type Control = ();
 
-    /// PostgreSQL TEXT holds neither NUL nor invalid UTF-8: such a handle or schedule is
-    /// refused.
+    /// PostgreSQL TEXT holds neither NUL nor invalid UTF-8: a handle or schedule with them is
+    /// refused. Every other field is stored as bytes.
     fn refuse(job: &StoredJob) -> Option<StoreError> {
-        sql::unstorable(job)
+        let reason = match std::str::from_utf8(&job.handle) {
+            Err(_) => "handle is not UTF-8",
+            Ok(h) if h.contains('\0') => "handle contains a NUL byte",
+            Ok(_) if job.schedule.as_deref().is_some_and(|s| s.contains('\0')) => {
+                "schedule contains a NUL byte"
+            }
+            Ok(_) => return None,
+        };
+        Some(shared::invalid_row(&job.handle, reason))
     }
 
     /// Connects, creates our table if missing and prepares the statements.
@@ -117,24 +127,7 @@ impl Backend for Postgres {
         if !deletes.is_empty() {
             tx.execute(&conn.delete, &[&deletes]).await.map_err(db)?;
         }
-        if !upserts.is_empty() {
-            let cols = Columns::of(&upserts);
-            tx.execute(
-                &conn.upsert,
-                &[
-                    &cols.handle,
-                    &cols.function,
-                    &cols.unique,
-                    &cols.priority,
-                    &cols.data,
-                    &cols.when,
-                    &cols.schedule,
-                    &cols.reducer,
-                ],
-            )
-            .await
-            .map_err(db)?;
-        }
+        write_rows(&tx, &conn.upsert, &upserts).await.map_err(db)?;
         tx.commit().await.map_err(db)
     }
 
@@ -170,26 +163,14 @@ impl Backend for Postgres {
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
-        if have.is_empty() {
-            tracing::debug!(store = %location, table, "no gearmand queue table to import");
-            return Ok(None);
-        }
-        let type_of = |name: &str| {
-            have.iter()
-                .find(|(c, _)| c == name)
-                .map(|(_, t)| t.as_str())
-        };
         let names: Vec<String> = have.iter().map(|(c, _)| c.clone()).collect();
-        shared::check_gearmand_columns(table, &names)?;
-        // Every column read as bytes, whatever gearmand's version made it (VARCHAR, TEXT, BYTEA).
-        let bytes = |c: &str| match type_of(c) {
-            Some("bytea") => c.to_owned(),
-            _ => format!("convert_to({c}::text, 'UTF8')"),
+        let Some(when) = shared::gearmand_columns(table, &location, &names)? else {
+            return Ok(None);
         };
-        let when = if type_of("when_to_run").is_some() {
-            "when_to_run::bigint"
-        } else {
-            "0::bigint"
+        // Every column read as bytes, whatever gearmand's version made it (VARCHAR, TEXT, BYTEA).
+        let bytes = |c: &str| match have.iter().find(|(name, _)| name == c) {
+            Some((_, t)) if t == "bytea" => c.to_owned(),
+            _ => format!("convert_to({c}::text, 'UTF8')"),
         };
         // Other servers (even gearmand) may still write the table: lock out writers until
         // the rows moved are deleted.
@@ -201,7 +182,7 @@ impl Backend for Postgres {
         let rows = tx
             .query(
                 &format!(
-                    "SELECT {}, {}, priority::bigint, {}, {when} FROM {quoted} ORDER BY ctid",
+                    "SELECT {}, {}, priority::bigint, {}, {when}::bigint FROM {quoted} ORDER BY ctid",
                     bytes("unique_key"),
                     bytes("function_name"),
                     bytes("data"),
@@ -229,30 +210,13 @@ impl Backend for Postgres {
                 schedule: None,
                 reducer: None,
             };
-            if let Some(e) = sql::unstorable(&job) {
+            if let Some(e) = Self::refuse(&job) {
                 return Err(e);
             }
             jobs.push(job);
         }
-        if !jobs.is_empty() {
-            let refs: Vec<&StoredJob> = jobs.iter().collect();
-            let cols = Columns::of(&refs);
-            tx.execute(
-                &self.sql.insert,
-                &[
-                    &cols.handle,
-                    &cols.function,
-                    &cols.unique,
-                    &cols.priority,
-                    &cols.data,
-                    &cols.when,
-                    &cols.schedule,
-                    &cols.reducer,
-                ],
-            )
-            .await
-            .map_err(db)?;
-        }
+        let refs: Vec<&StoredJob> = jobs.iter().collect();
+        write_rows(&tx, &self.sql.insert, &refs).await.map_err(db)?;
         tx.execute(&format!("DELETE FROM {quoted}"), &[])
             .await
             .map_err(db)?;
@@ -263,44 +227,36 @@ impl Backend for Postgres {
     }
 }
 
-/// Jobs as eight parallel arrays, bound to the UNNEST of the upsert and insert statements.
-struct Columns<'a> {
-    handle: Vec<&'a str>,
-    function: Vec<&'a [u8]>,
-    unique: Vec<&'a [u8]>,
-    priority: Vec<i32>,
-    data: Vec<&'a [u8]>,
-    when: Vec<i64>,
-    schedule: Vec<Option<&'a str>>,
-    reducer: Vec<Option<&'a [u8]>>,
-}
-
-impl<'a> Columns<'a> {
-    /// The jobs must have passed [`sql::unstorable`] (UTF-8 handles).
-    fn of(jobs: &[&'a StoredJob]) -> Self {
-        let n = jobs.len();
-        let mut c = Columns {
-            handle: Vec::with_capacity(n),
-            function: Vec::with_capacity(n),
-            unique: Vec::with_capacity(n),
-            priority: Vec::with_capacity(n),
-            data: Vec::with_capacity(n),
-            when: Vec::with_capacity(n),
-            schedule: Vec::with_capacity(n),
-            reducer: Vec::with_capacity(n),
-        };
-        for job in jobs {
-            c.handle
-                .push(std::str::from_utf8(&job.handle).unwrap_or_default());
-            c.function.push(&job.function);
-            c.unique.push(&job.unique);
-            c.priority.push(job.priority.index() as i32);
-            c.data.push(&job.data);
-            c.when
-                .push(i64::try_from(job.when_to_run).unwrap_or(i64::MAX));
-            c.schedule.push(job.schedule.as_deref());
-            c.reducer.push(job.reducer.as_deref());
-        }
-        c
+/// Runs `statement` (the upsert or the insert) with `jobs` bound as eight parallel arrays to
+/// its UNNEST; nothing when there are no jobs. The jobs must have passed
+/// [`Backend::refuse`] (UTF-8 handles).
+async fn write_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    statement: &(impl tokio_postgres::ToStatement + ?Sized),
+    jobs: &[&StoredJob],
+) -> Result<u64, tokio_postgres::Error> {
+    if jobs.is_empty() {
+        return Ok(0);
     }
+    let handle: Vec<&str> = jobs
+        .iter()
+        .map(|j| std::str::from_utf8(&j.handle).unwrap_or_default())
+        .collect();
+    let function: Vec<&[u8]> = jobs.iter().map(|j| &j.function[..]).collect();
+    let unique: Vec<&[u8]> = jobs.iter().map(|j| &j.unique[..]).collect();
+    let priority: Vec<i32> = jobs.iter().map(|j| j.priority.index() as i32).collect();
+    let data: Vec<&[u8]> = jobs.iter().map(|j| &j.data[..]).collect();
+    let when: Vec<i64> = jobs
+        .iter()
+        .map(|j| i64::try_from(j.when_to_run).unwrap_or(i64::MAX))
+        .collect();
+    let schedule: Vec<Option<&str>> = jobs.iter().map(|j| j.schedule.as_deref()).collect();
+    let reducer: Vec<Option<&[u8]>> = jobs.iter().map(|j| j.reducer.as_deref()).collect();
+    tx.execute(
+        statement,
+        &[
+            &handle, &function, &unique, &priority, &data, &when, &schedule, &reducer,
+        ],
+    )
+    .await
 }

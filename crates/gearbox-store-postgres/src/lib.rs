@@ -99,7 +99,7 @@ impl PostgresStore {
             durability,
             location: location.clone(),
             table: table.to_owned(),
-            sql: sql::Sql::new(&quoted),
+            sql: sql::statements(&quoted),
             quoted,
         };
         let driver = Driver::start(backend, location.clone(), Backoff::default()).await?;

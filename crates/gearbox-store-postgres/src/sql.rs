@@ -3,46 +3,26 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gearbox_store::{sql, StoreError, StoredJob};
+use gearbox_store::sql::{self, Statements};
+use gearbox_store::{StoreError, StoredJob};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
 /// The migration that creates our table; `{table}` is replaced by the quoted table name.
 pub(crate) const CREATE_JOBS: &str = include_str!("../migrations/0001_create_jobs.sql");
 
-/// The statements used on our table, built once for its name.
-#[derive(Debug)]
-pub(crate) struct Sql {
-    /// Writes many jobs from eight parallel arrays, in array order; an existing handle keeps
-    /// its `seq` and gets the new fields.
-    pub upsert: String,
-    /// The same without `ON CONFLICT`: fails on an existing handle (used by the import).
-    pub insert: String,
-    /// Removes every handle in an array.
-    pub delete: String,
-    /// Every job in replay order.
-    pub select: String,
-}
-
-impl Sql {
-    pub(crate) fn new(quoted_table: &str) -> Self {
-        let cols = "handle, function, unique_key, priority, data, when_to_run, schedule, reducer";
-        let from = "SELECT h, f, u, p, d, w, s, r FROM UNNEST($1::text[], $2::bytea[], \
-                    $3::bytea[], $4::int[], $5::bytea[], $6::bigint[], $7::text[], $8::bytea[]) \
-                    WITH ORDINALITY AS x(h, f, u, p, d, w, s, r, n) ORDER BY n";
-        let insert = format!("INSERT INTO {quoted_table} ({cols}) {from}");
-        Sql {
-            upsert: format!(
-                "{insert} ON CONFLICT (handle) DO UPDATE SET function = excluded.function, \
-                 unique_key = excluded.unique_key, priority = excluded.priority, \
-                 data = excluded.data, when_to_run = excluded.when_to_run, \
-                 schedule = excluded.schedule, reducer = excluded.reducer"
-            ),
-            insert,
-            delete: format!("DELETE FROM {quoted_table} WHERE handle = ANY($1::text[])"),
-            select: format!("SELECT {cols} FROM {quoted_table} ORDER BY seq"),
-        }
-    }
+/// The statements on our table: eight parallel arrays bound to an UNNEST (in array order),
+/// and removal by an array of handles.
+pub(crate) fn statements(quoted_table: &str) -> Statements {
+    let rows = "SELECT h, f, u, p, d, w, s, r FROM UNNEST($1::text[], $2::bytea[], \
+                $3::bytea[], $4::int[], $5::bytea[], $6::bigint[], $7::text[], $8::bytea[]) \
+                WITH ORDINALITY AS x(h, f, u, p, d, w, s, r, n) ORDER BY n";
+    Statements::new(
+        quoted_table,
+        rows,
+        sql::ON_CONFLICT_UPDATE,
+        "handle = ANY($1::text[])",
+    )
 }
 
 /// The lower-cased columns and types of a table of the current schema, `$1` being its name.
@@ -56,7 +36,7 @@ pub(crate) fn quote_ident(name: &str) -> Result<String, StoreError> {
     sql::quote_ident(name, 63, '"')
 }
 
-/// Decodes one row of [`Sql::select`].
+/// Decodes one row of [`Statements::select`].
 pub(crate) fn decode_job(row: &Row, location: &str) -> Result<StoredJob, StoreError> {
     let db = |e| classify(e, location);
     let handle: String = row.try_get(0).map_err(db)?;
@@ -127,50 +107,5 @@ pub(crate) fn classify(err: tokio_postgres::Error, location: &str) -> StoreError
             StoreError::Corrupt { location, source }
         }
         _ => StoreError::Backend { location, source },
-    }
-}
-
-/// Why a job cannot be stored as it is (PostgreSQL TEXT holds neither NUL nor invalid
-/// UTF-8), or `None` when it can.
-pub(crate) fn unstorable(job: &StoredJob) -> Option<StoreError> {
-    if let Some(e) = unstorable_handle(&job.handle) {
-        return Some(e);
-    }
-    if job.schedule.as_deref().is_some_and(|s| s.contains('\0')) {
-        return Some(StoreError::InvalidRow {
-            handle: String::from_utf8_lossy(&job.handle).into_owned(),
-            reason: "schedule contains a NUL byte".into(),
-        });
-    }
-    None
-}
-
-/// Why a handle cannot be stored in the TEXT key column, or `None` when it can.
-pub(crate) fn unstorable_handle(handle: &[u8]) -> Option<StoreError> {
-    let reason = match std::str::from_utf8(handle) {
-        Err(_) => "handle is not UTF-8",
-        Ok(h) if h.contains('\0') => "handle contains a NUL byte",
-        Ok(_) => return None,
-    };
-    Some(StoreError::InvalidRow {
-        handle: String::from_utf8_lossy(handle).into_owned(),
-        reason: reason.into(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn handles_and_schedules_must_fit_text_columns() {
-        let mut job = StoredJob::new("H:x:1", "f", "\0data\0");
-        assert!(unstorable(&job).is_none());
-        job.schedule = Some("* * * * *".into());
-        assert!(unstorable(&job).is_none());
-        job.schedule = Some("*\0".into());
-        assert!(unstorable(&job).is_some());
-        assert!(unstorable_handle(b"H:\xff").is_some());
-        assert!(unstorable_handle(b"H:\0").is_some());
     }
 }

@@ -11,7 +11,9 @@ use gearbox_store::{sql, Batch, Durability, HandleMaker, StoreError, StoredJob};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::schema::{self, classify, Sql};
+use gearbox_store::sql::Statements as Sql;
+
+use crate::schema::{self, classify};
 
 /// The open database. Locked only by the one blocking call running at a time.
 pub type Conn = Arc<Mutex<Connection>>;
@@ -190,15 +192,8 @@ fn import_gearmand(
     let quoted = schema::quote_ident(table)?;
     let db = |e| classify(e, location);
     let have = schema::columns(conn, &quoted).map_err(db)?;
-    if have.is_empty() {
-        tracing::debug!(store = %location, table, "no gearmand queue table to import");
+    let Some(when) = sql::gearmand_columns(table, location, &have)? else {
         return Ok(None);
-    }
-    sql::check_gearmand_columns(table, &have)?;
-    let when = if have.iter().any(|c| c == "when_to_run") {
-        "when_to_run"
-    } else {
-        "0"
     };
     let select = format!("SELECT unique_key, function_name, priority, data, {when} FROM {quoted}");
     let tx = conn

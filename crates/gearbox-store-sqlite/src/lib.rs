@@ -59,7 +59,7 @@ impl SqliteStore {
             path: path.as_ref().to_owned(),
             location: location.clone(),
             table: table.to_owned(),
-            sql: Arc::new(schema::Sql::new(&quoted)),
+            sql: Arc::new(schema::statements(&quoted)),
             quoted,
             durability,
         };

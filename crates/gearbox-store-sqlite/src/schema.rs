@@ -7,7 +7,8 @@ use bytes::Bytes;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, Row};
 
-use gearbox_store::{sql, Durability, StoreError, StoredJob};
+use gearbox_store::sql::{self, Statements};
+use gearbox_store::{Durability, StoreError, StoredJob};
 
 /// The migration that creates our table; `{table}` is replaced by the quoted table name.
 const CREATE_JOBS: &str = include_str!("../migrations/0001_create_jobs.sql");
@@ -15,36 +16,14 @@ const CREATE_JOBS: &str = include_str!("../migrations/0001_create_jobs.sql");
 /// How long a statement waits for another connection's lock before failing.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The statements used on our table, built once for its name.
-#[derive(Debug)]
-pub(crate) struct Sql {
-    /// Writes a job, replacing the fields of an existing handle but keeping its `seq`.
-    pub upsert: String,
-    /// Writes a new job; fails if the handle exists (used by the import).
-    pub insert: String,
-    /// Removes a job by handle.
-    pub delete: String,
-    /// Every job in replay order.
-    pub select: String,
-}
-
-impl Sql {
-    pub(crate) fn new(quoted_table: &str) -> Self {
-        let cols = "handle, function, unique_key, priority, data, when_to_run, schedule, reducer";
-        let values = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8";
-        Sql {
-            upsert: format!(
-                "INSERT INTO {quoted_table} ({cols}) VALUES ({values}) \
-                 ON CONFLICT(handle) DO UPDATE SET function = excluded.function, \
-                 unique_key = excluded.unique_key, priority = excluded.priority, \
-                 data = excluded.data, when_to_run = excluded.when_to_run, \
-                 schedule = excluded.schedule, reducer = excluded.reducer"
-            ),
-            insert: format!("INSERT INTO {quoted_table} ({cols}) VALUES ({values})"),
-            delete: format!("DELETE FROM {quoted_table} WHERE handle = ?1"),
-            select: format!("SELECT {cols} FROM {quoted_table} ORDER BY seq"),
-        }
-    }
+/// The statements on our table: one job per execution, bound as `?1`..`?8`.
+pub(crate) fn statements(quoted_table: &str) -> Statements {
+    Statements::new(
+        quoted_table,
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        sql::ON_CONFLICT_UPDATE,
+        "handle = ?1",
+    )
 }
 
 /// WAL journal, the durability mode's `synchronous` level and a busy timeout.
@@ -131,7 +110,7 @@ pub(crate) fn int_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<i64>>
     })
 }
 
-/// Decodes one row of [`Sql::select`].
+/// Decodes one row of [`Statements::select`].
 pub(crate) fn decode_job(row: &Row<'_>, location: &str) -> Result<StoredJob, StoreError> {
     let db = |e| classify(e, location);
     let handle = bytes_at(row, 0).map_err(db)?;

@@ -21,6 +21,46 @@ pub const OUR_COLUMNS: [&str; 9] = [
     "reducer",
 ];
 
+/// The columns of our table a job is written to, in the order the statements bind them.
+pub const WRITE_COLUMNS: &str =
+    "handle, function, unique_key, priority, data, when_to_run, schedule, reducer";
+
+/// The clause that turns an insert into an upsert where the database has `ON CONFLICT`
+/// (SQLite, PostgreSQL): an existing handle keeps its row (and so its `seq`, its place in the
+/// replay order) and gets the new fields.
+pub const ON_CONFLICT_UPDATE: &str = "ON CONFLICT (handle) DO UPDATE SET \
+     function = excluded.function, unique_key = excluded.unique_key, \
+     priority = excluded.priority, data = excluded.data, when_to_run = excluded.when_to_run, \
+     schedule = excluded.schedule, reducer = excluded.reducer";
+
+/// The statements a SQL store runs on our table, built once for its name.
+#[derive(Debug, Clone)]
+pub struct Statements {
+    /// Writes jobs; an existing handle keeps its `seq` and gets the new fields.
+    pub upsert: String,
+    /// Writes new jobs; fails on an existing handle (used by the gearmand import).
+    pub insert: String,
+    /// Removes jobs by handle.
+    pub delete: String,
+    /// Every job in replay order, columns in [`WRITE_COLUMNS`] order.
+    pub select: String,
+}
+
+impl Statements {
+    /// The statements on `quoted_table`: `rows` is what follows
+    /// `INSERT INTO <table> (<WRITE_COLUMNS>)` (a `VALUES` list or a `SELECT`), `upsert` the
+    /// clause added to make it an upsert, `delete_where` the condition of the `DELETE`.
+    pub fn new(quoted_table: &str, rows: &str, upsert: &str, delete_where: &str) -> Self {
+        let insert = format!("INSERT INTO {quoted_table} ({WRITE_COLUMNS}) {rows}");
+        Statements {
+            upsert: format!("{insert} {upsert}"),
+            insert,
+            delete: format!("DELETE FROM {quoted_table} WHERE {delete_where}"),
+            select: format!("SELECT {WRITE_COLUMNS} FROM {quoted_table} ORDER BY seq"),
+        }
+    }
+}
+
 /// Columns a gearmand queue table must have (`when_to_run` is optional: old gearmand versions
 /// did not have it).
 pub const GEARMAND_COLUMNS: [&str; 4] = ["unique_key", "function_name", "priority", "data"];
@@ -40,34 +80,58 @@ pub fn quote_ident(name: &str, max_len: usize, quote: char) -> Result<String, St
     Ok(format!("{quote}{name}{quote}"))
 }
 
-/// The first of `wanted` missing from the column names `have`, if any.
-pub fn missing_column<'w>(have: &[String], wanted: &[&'w str]) -> Option<&'w str> {
-    wanted
-        .iter()
-        .find(|c| !have.iter().any(|h| h == *c))
-        .copied()
-}
-
-/// Checks our table's columns: [`StoreError::SchemaMismatch`] names the first one missing.
-pub fn check_our_columns(table: &str, have: &[String]) -> Result<(), StoreError> {
-    match missing_column(have, &OUR_COLUMNS) {
-        Some(column) => Err(StoreError::SchemaMismatch {
-            table: table.into(),
-            column: column.into(),
-        }),
+/// Checks that the column names `have` include every one of `wanted`; `missing` makes the
+/// error for the first one that does not.
+fn check_columns(
+    have: &[String],
+    wanted: &[&str],
+    missing: impl FnOnce(String) -> StoreError,
+) -> Result<(), StoreError> {
+    match wanted.iter().find(|c| !have.iter().any(|h| h == *c)) {
+        Some(column) => Err(missing((*column).to_owned())),
         None => Ok(()),
     }
 }
 
-/// Checks a gearmand queue table's columns: [`StoreError::NotGearmandTable`] names the first
-/// one missing.
-pub fn check_gearmand_columns(table: &str, have: &[String]) -> Result<(), StoreError> {
-    match missing_column(have, &GEARMAND_COLUMNS) {
-        Some(column) => Err(StoreError::NotGearmandTable {
+/// Checks our table's columns: [`StoreError::SchemaMismatch`] names the first one missing.
+pub fn check_our_columns(table: &str, have: &[String]) -> Result<(), StoreError> {
+    check_columns(have, &OUR_COLUMNS, |column| StoreError::SchemaMismatch {
+        table: table.into(),
+        column,
+    })
+}
+
+/// Looks at the columns `have` of gearmand's queue table `table` before an import: `None`
+/// when there is no such table (no columns), [`StoreError::NotGearmandTable`] when one of
+/// gearmand's columns is missing, else the expression to select for `when_to_run` (the
+/// column, or `0` for gearmand versions without it).
+pub fn gearmand_columns(
+    table: &str,
+    location: &str,
+    have: &[String],
+) -> Result<Option<&'static str>, StoreError> {
+    if have.is_empty() {
+        tracing::debug!(store = %location, table, "no gearmand queue table to import");
+        return Ok(None);
+    }
+    check_columns(have, &GEARMAND_COLUMNS, |column| {
+        StoreError::NotGearmandTable {
             table: table.into(),
-            column: column.into(),
-        }),
-        None => Ok(()),
+            column,
+        }
+    })?;
+    Ok(Some(if have.iter().any(|c| c == "when_to_run") {
+        "when_to_run"
+    } else {
+        "0"
+    }))
+}
+
+/// The error for a job a store cannot keep as it is.
+pub fn invalid_row(handle: &[u8], reason: &str) -> StoreError {
+    StoreError::InvalidRow {
+        handle: String::from_utf8_lossy(handle).into_owned(),
+        reason: reason.into(),
     }
 }
 
@@ -125,8 +189,18 @@ mod tests {
 
     #[test]
     fn columns_are_checked() {
-        let have: Vec<String> = GEARMAND_COLUMNS.iter().map(|c| c.to_string()).collect();
-        assert!(check_gearmand_columns("q", &have).is_ok());
+        let mut have: Vec<String> = GEARMAND_COLUMNS.iter().map(|c| c.to_string()).collect();
+        assert_eq!(gearmand_columns("q", "db", &have).unwrap(), Some("0"));
+        have.push("when_to_run".into());
+        assert_eq!(
+            gearmand_columns("q", "db", &have).unwrap(),
+            Some("when_to_run")
+        );
+        assert_eq!(gearmand_columns("q", "db", &[]).unwrap(), None);
+        let err = gearmand_columns("q", "db", &have[2..]).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotGearmandTable { column, .. } if column == "unique_key")
+        );
         let err = check_our_columns("q", &have).unwrap_err();
         assert!(matches!(err, StoreError::SchemaMismatch { column, .. } if column == "seq"));
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gearbox_store::{Durability, MemoryStore, Store, StoreError};
+use gearbox_store::{Durability, MemoryStore, Store, StoreError, StoredJob};
 use gearbox_store_mysql::MysqlStore;
 use gearbox_store_postgres::PostgresStore;
 use gearbox_store_redis::{RedisOptions, RedisStore};
@@ -156,8 +156,14 @@ impl Harness for Postgres {
     }
 
     /// PostgreSQL TEXT holds neither invalid UTF-8 nor NUL.
-    fn unstorable_handle(&self) -> Option<Bytes> {
-        Some(Bytes::from_static(b"H:\xff\x00"))
+    fn unstorable_jobs(&self) -> Vec<StoredJob> {
+        let mut schedule = StoredJob::new("H:s:1", "f", "");
+        schedule.schedule = Some("*\0".into());
+        vec![
+            StoredJob::new(Bytes::from_static(b"H:\xff"), "f", "\0data\0"),
+            StoredJob::new(Bytes::from_static(b"H:\x00"), "f", ""),
+            schedule,
+        ]
     }
 
     async fn break_store(&mut self, _: &Arc<dyn Store>) -> bool {
@@ -238,9 +244,15 @@ impl Harness for Mysql {
         Some(store.map(|s| Arc::new(s) as Arc<dyn Store>))
     }
 
-    /// Handles are limited to the key column's 255 bytes.
-    fn unstorable_handle(&self) -> Option<Bytes> {
-        Some(Bytes::from(vec![b'h'; 256]))
+    /// Handles and unique ids are limited to 255 bytes, function names to 512.
+    fn unstorable_jobs(&self) -> Vec<StoredJob> {
+        let mut unique = StoredJob::new("H:u:1", "f", "");
+        unique.unique = Bytes::from(vec![0u8; 256]);
+        vec![
+            StoredJob::new(Bytes::from(vec![b'h'; 256]), "f", ""),
+            StoredJob::new("H:f:1", vec![b'f'; 513], ""),
+            unique,
+        ]
     }
 
     async fn break_store(&mut self, _: &Arc<dyn Store>) -> bool {

@@ -330,8 +330,8 @@ pub async fn bad_input(h: &mut impl Harness) {
         assert!(err.to_string().contains("unreachable"), "{err}");
     }
     let store = h.open("gearbox_jobs").await;
-    if let Some(handle) = h.unstorable_handle() {
-        let bad = StoredJob::new(handle.clone(), "f", "");
+    for bad in h.unstorable_jobs() {
+        let handle = bad.handle.clone();
         let batch = Batch {
             persist: vec![job(1), bad],
             complete: vec![],

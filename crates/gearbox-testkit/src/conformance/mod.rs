@@ -50,9 +50,9 @@ pub trait Harness {
         None
     }
 
-    /// A handle this store cannot keep (a commit carrying it is refused as a whole), if any.
-    fn unstorable_handle(&self) -> Option<Bytes> {
-        None
+    /// Jobs this store cannot keep as they are (a commit carrying one is refused as a whole).
+    fn unstorable_jobs(&self) -> Vec<StoredJob> {
+        Vec::new()
     }
 
     /// Takes the database away from `store` (stops the server, fills the disk). `false` when
