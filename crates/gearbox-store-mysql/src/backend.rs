@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gearbox_store::driver::Backend;
+use gearbox_store::driver::{Backend, Imported};
+use gearbox_store::sql::{GearmandRow, SqlTable};
 use gearbox_store::{sql as shared, Batch, Durability, HandleMaker, StoreError, StoredJob};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Params, Row, Value};
@@ -29,29 +30,12 @@ const MAX_STATEMENT_BYTES: usize = 4 << 20;
 pub struct Mysql {
     pub(crate) opts: Opts,
     pub(crate) connect_timeout: Duration,
-    pub(crate) durability: Durability,
-    /// Server and database, without password, for logs and errors.
-    pub(crate) location: String,
-    pub(crate) table: String,
-    pub(crate) quoted: String,
-}
-
-impl Mysql {
-    /// Creates our table if missing and checks the columns of an existing one.
-    async fn migrate(&self, conn: &mut Conn) -> Result<(), StoreError> {
-        let db = |e| classify(e, &self.location);
-        conn.query_drop(sql::CREATE_JOBS.replace("{table}", &self.quoted))
-            .await
-            .map_err(db)?;
-        let have: Vec<String> = conn
-            .exec(sql::COLUMNS_OF, (self.table.as_str(),))
-            .await
-            .map_err(db)?;
-        shared::check_our_columns(&self.table, &have)
-    }
+    /// The database and our table in it.
+    pub(crate) at: SqlTable,
 }
 
 impl Backend for Mysql {
+    const NAME: &'static str = "mysql";
     type Conn = Conn;
     type Control = ();
 
@@ -74,21 +58,19 @@ impl Backend for Mysql {
 
     /// Connects, creates our table if missing and checks its columns.
     async fn connect(&mut self) -> Result<Conn, StoreError> {
-        let location = self.location.clone();
+        let connecting = tokio::time::timeout(self.connect_timeout, Conn::new(self.opts.clone()));
+        let location = self.at.location.clone();
         let db = |e| classify(e, &location);
-        let mut conn =
-            match tokio::time::timeout(self.connect_timeout, Conn::new(self.opts.clone())).await {
-                Ok(conn) => conn.map_err(db)?,
-                Err(elapsed) => {
-                    return Err(StoreError::Unavailable {
-                        location,
-                        source: Arc::new(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("connecting timed out: {elapsed}"),
-                        )),
-                    })
-                }
-            };
+        let mut conn = match connecting.await {
+            Ok(conn) => conn.map_err(db)?,
+            Err(elapsed) => {
+                let timed_out = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connecting timed out: {elapsed}"),
+                );
+                return Err(StoreError::unavailable(&location, timed_out));
+            }
+        };
         // Strict mode: a value that does not fit is an error, never silently cut.
         conn.query_drop(
             "SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES')",
@@ -99,8 +81,16 @@ impl Backend for Mysql {
         conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             .await
             .map_err(db)?;
-        self.migrate(&mut conn).await?;
-        if self.durability == Durability::Fsync {
+        // Our table: created if missing, its columns checked if not.
+        conn.query_drop(sql::CREATE_JOBS.replace("{table}", &self.at.quoted))
+            .await
+            .map_err(db)?;
+        let have: Vec<String> = conn
+            .exec(sql::COLUMNS_OF, (self.at.name.as_str(),))
+            .await
+            .map_err(db)?;
+        shared::check_our_columns(&self.at.name, &have)?;
+        if self.at.durability == Durability::Fsync {
             let flush: Option<i64> = conn
                 .query_first("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit")
                 .await
@@ -127,9 +117,9 @@ impl Backend for Mysql {
             .filter(|h| h.len() <= sql::MAX_HANDLE)
             .collect();
         let upserts = net.written;
-        let location = self.location.clone();
+        let location = self.at.location.clone();
         let db = |e| classify(e, &location);
-        let quoted = self.quoted.clone();
+        let quoted = self.at.quoted.clone();
         conn.query_drop("START TRANSACTION").await.map_err(db)?;
         for chunk in deletes.chunks(MAX_ROWS) {
             let marks = vec!["?"; chunk.len()].join(", ");
@@ -148,8 +138,8 @@ impl Backend for Mysql {
     }
 
     async fn load(&mut self, conn: &mut Conn) -> Result<Vec<StoredJob>, StoreError> {
-        let location = self.location.clone();
-        let quoted = self.quoted.clone();
+        let location = self.at.location.clone();
+        let quoted = self.at.quoted.clone();
         let rows: Vec<Row> = conn
             .exec(
                 format!(
@@ -160,24 +150,14 @@ impl Backend for Mysql {
             )
             .await
             .map_err(|e| classify(e, &location))?;
-        let jobs = rows
-            .iter()
-            .map(sql::decode_job)
-            .collect::<Result<Vec<_>, _>>()?;
-        tracing::debug!(store = %location, jobs = jobs.len(), "loaded stored jobs");
-        Ok(jobs)
+        rows.iter().map(sql::decode_job).collect()
     }
 
-    async fn import(
-        &mut self,
-        conn: &mut Conn,
-        table: &str,
-        new_handle: &mut HandleMaker,
-    ) -> Result<Option<usize>, StoreError> {
+    async fn import(&mut self, conn: &mut Conn, table: &str, make: &mut HandleMaker) -> Imported {
         let quoted = sql::quote_ident(table)?;
-        let location = self.location.clone();
+        let location = self.at.location.clone();
         let db = |e| classify(e, &location);
-        let ours = self.quoted.clone();
+        let ours = self.at.quoted.clone();
         let have: Vec<String> = conn.exec(sql::COLUMNS_OF, (table,)).await.map_err(db)?;
         let Some(when) = shared::gearmand_columns(table, &location, &have)? else {
             return Ok(None);
@@ -198,17 +178,14 @@ impl Backend for Mysql {
         let mut jobs = Vec::with_capacity(rows.len());
         for row in &rows {
             let get = |i| Bytes::from(sql::bytes_at(row, i).unwrap_or_default());
-            let priority = shared::imported_priority(table, sql::int_at(row, 2));
-            let job = StoredJob {
-                handle: new_handle(),
+            let gearmand = GearmandRow {
                 unique: get(0),
                 function: get(1),
-                priority,
+                priority: sql::int_at(row, 2),
                 data: get(3),
-                when_to_run: sql::int_at(row, 4).unwrap_or(0).max(0) as u64,
-                schedule: None,
-                reducer: None,
+                when_to_run: sql::int_at(row, 4),
             };
+            let job = gearmand.into_job(table, make());
             if let Some(e) = Self::refuse(&job) {
                 return Err(e);
             }

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gearbox_store::driver::{Backoff, Driver, DriverStore};
+use gearbox_store::sql::SqlTable;
 use gearbox_store::{Durability, StoreError};
 use mysql_async::{Opts, OptsBuilder};
 
@@ -191,27 +192,21 @@ impl MysqlStore {
         table: &str,
         durability: Durability,
     ) -> Result<Self, StoreError> {
-        let quoted = sql::quote_ident(table)?;
         let opts = opts.into_mysql_options()?;
         let location = opts.location();
+        let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
         let backend = Mysql {
             opts: opts.driver_opts(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            durability,
-            location: location.clone(),
-            table: table.to_owned(),
-            quoted,
+            at,
         };
-        let driver = Driver::start(backend, location.clone(), Backoff::default()).await?;
-        tracing::info!(store = %location, table, %durability, "job store connected");
+        let driver = Driver::start(backend, location, Backoff::default()).await?;
         Ok(MysqlStore { driver })
     }
 }
 
 impl DriverStore for MysqlStore {
     type Backend = Mysql;
-
-    const NAME: &'static str = "mysql";
 
     fn driver(&self) -> &Driver<Mysql> {
         &self.driver

@@ -22,8 +22,11 @@ pub(crate) const MAX_UNIQUE: usize = 255;
 ///
 /// MySQL keeps at most 64 characters of a name; longer ones are refused rather than cut.
 pub(crate) fn quote_ident(name: &str) -> Result<String, StoreError> {
-    sql::quote_ident(name, 64, '`')
+    sql::quote_ident(name, IDENTIFIERS.0, IDENTIFIERS.1)
 }
+
+/// Table names: at most 64 bytes, between back quotes.
+pub(crate) const IDENTIFIERS: (usize, char) = (64, '`');
 
 /// Column `i` of a row as bytes (NULL: `None`), whatever the protocol gave.
 pub(crate) fn bytes_at(row: &Row, i: usize) -> Option<Vec<u8>> {
@@ -107,13 +110,10 @@ pub(crate) fn is_connection_loss(err: &mysql_async::Error) -> bool {
 
 /// Turns a MySQL error into the [`StoreError`] that says what to do about it.
 pub(crate) fn classify(err: mysql_async::Error, location: &str) -> StoreError {
-    let location = location.to_owned();
     if is_connection_loss(&err) {
-        return StoreError::Unavailable {
-            location,
-            source: Arc::new(err),
-        };
+        return StoreError::unavailable(location, err);
     }
+    let location = location.to_owned();
     let code = match &err {
         mysql_async::Error::Server(e) => Some(e.code),
         _ => None,

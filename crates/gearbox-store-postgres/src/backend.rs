@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gearbox_store::driver::Backend;
+use gearbox_store::driver::{Backend, Imported};
+use gearbox_store::sql::{GearmandRow, SqlTable};
 use gearbox_store::{sql as shared, Batch, Durability, HandleMaker, StoreError, StoredJob};
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
@@ -23,40 +24,38 @@ pub struct Conn {
 /// What the writer task needs to talk to PostgreSQL.
 pub struct Postgres {
     pub(crate) config: Config,
-    pub(crate) durability: Durability,
-    /// Server and database, without password, for logs and errors.
-    pub(crate) location: String,
-    pub(crate) table: String,
-    pub(crate) quoted: String,
     pub(crate) sql: Statements,
+    /// The database and our table in it.
+    pub(crate) at: SqlTable,
 }
 
 impl Postgres {
     /// Creates our table if missing (serialised by an advisory lock, since other servers may
     /// do the same at the same moment) and checks the columns of an existing one.
     async fn migrate(&self, client: &mut Client) -> Result<(), StoreError> {
-        let db = |e| classify(e, &self.location);
+        let db = |e| classify(e, &self.at.location);
         let tx = client.transaction().await.map_err(db)?;
         tx.execute(
             "SELECT pg_advisory_xact_lock(hashtext('gearbox:' || $1::text))",
-            &[&self.table],
+            &[&self.at.name],
         )
         .await
         .map_err(db)?;
-        tx.batch_execute(&sql::CREATE_JOBS.replace("{table}", &self.quoted))
+        tx.batch_execute(&sql::CREATE_JOBS.replace("{table}", &self.at.quoted))
             .await
             .map_err(db)?;
         let rows = tx
-            .query(sql::COLUMNS_OF, &[&self.table])
+            .query(sql::COLUMNS_OF, &[&self.at.name])
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
         let have: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-        shared::check_our_columns(&self.table, &have)
+        shared::check_our_columns(&self.at.name, &have)
     }
 }
 
 impl Backend for Postgres {
+    const NAME: &'static str = "postgres";
     type Conn = Conn;
     type Control = ();
 
@@ -76,7 +75,7 @@ impl Backend for Postgres {
 
     /// Connects, creates our table if missing and prepares the statements.
     async fn connect(&mut self) -> Result<Conn, StoreError> {
-        let location = self.location.clone();
+        let location = self.at.location.clone();
         let db = |e| classify(e, &location);
         let (mut client, connection) = self.config.connect(NoTls).await.map_err(db)?;
         let log_location = location.clone();
@@ -85,7 +84,7 @@ impl Backend for Postgres {
                 tracing::debug!(store = %log_location, error = %e, "job store connection ended");
             }
         });
-        let sync = match self.durability {
+        let sync = match self.at.durability {
             Durability::Fsync => "on",
             Durability::Normal | Durability::None => "off",
         };
@@ -121,7 +120,7 @@ impl Backend for Postgres {
             .filter_map(|h| std::str::from_utf8(h).ok().filter(|h| !h.contains('\0')))
             .collect();
         let upserts = net.written;
-        let location = self.location.clone();
+        let location = self.at.location.clone();
         let db = |e| classify(e, &location);
         let tx = conn.client.transaction().await.map_err(db)?;
         if !deletes.is_empty() {
@@ -132,28 +131,18 @@ impl Backend for Postgres {
     }
 
     async fn load(&mut self, conn: &mut Conn) -> Result<Vec<StoredJob>, StoreError> {
-        let location = self.location.clone();
+        let location = self.at.location.clone();
         let rows = conn
             .client
             .query(&self.sql.select, &[])
             .await
             .map_err(|e| classify(e, &location))?;
-        let jobs = rows
-            .iter()
-            .map(|r| sql::decode_job(r, &location))
-            .collect::<Result<Vec<_>, _>>()?;
-        tracing::debug!(store = %location, jobs = jobs.len(), "loaded stored jobs");
-        Ok(jobs)
+        rows.iter().map(|r| sql::decode_job(r, &location)).collect()
     }
 
-    async fn import(
-        &mut self,
-        conn: &mut Conn,
-        table: &str,
-        new_handle: &mut HandleMaker,
-    ) -> Result<Option<usize>, StoreError> {
+    async fn import(&mut self, conn: &mut Conn, table: &str, make: &mut HandleMaker) -> Imported {
         let quoted = sql::quote_ident(table)?;
-        let location = self.location.clone();
+        let location = self.at.location.clone();
         let db = |e| classify(e, &location);
         let tx = conn.client.transaction().await.map_err(db)?;
         let have: Vec<(String, String)> = tx
@@ -197,19 +186,14 @@ impl Backend for Postgres {
                 let v: Option<Vec<u8>> = row.try_get(i).map_err(db)?;
                 Ok(v.map(Bytes::from).unwrap_or_default())
             };
-            let number: Option<i64> = row.try_get(2).map_err(db)?;
-            let priority = shared::imported_priority(table, number);
-            let when: Option<i64> = row.try_get(4).map_err(db)?;
-            let job = StoredJob {
-                handle: new_handle(),
+            let gearmand = GearmandRow {
                 unique: get(0)?,
                 function: get(1)?,
-                priority,
+                priority: row.try_get(2).map_err(db)?,
                 data: get(3)?,
-                when_to_run: when.unwrap_or(0).max(0) as u64,
-                schedule: None,
-                reducer: None,
+                when_to_run: row.try_get(4).map_err(db)?,
             };
+            let job = gearmand.into_job(table, make());
             if let Some(e) = Self::refuse(&job) {
                 return Err(e);
             }

@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gearbox_store::driver::{Backoff, Driver, DriverStore};
+use gearbox_store::sql::SqlTable;
 use gearbox_store::{Durability, StoreError};
 use tokio_postgres::config::Host;
 use tokio_postgres::Config;
@@ -82,7 +83,6 @@ impl PostgresStore {
         table: &str,
         durability: Durability,
     ) -> Result<Self, StoreError> {
-        let quoted = sql::quote_ident(table)?;
         let mut config: Config = conninfo.parse().map_err(|e| StoreError::Backend {
             location: "postgres".into(),
             source: Arc::new(e),
@@ -94,24 +94,19 @@ impl PostgresStore {
             config.application_name("gearboxd");
         }
         let location = describe(&config);
+        let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
         let backend = Postgres {
             config,
-            durability,
-            location: location.clone(),
-            table: table.to_owned(),
-            sql: sql::statements(&quoted),
-            quoted,
+            sql: sql::statements(&at.quoted),
+            at,
         };
-        let driver = Driver::start(backend, location.clone(), Backoff::default()).await?;
-        tracing::info!(store = %location, table, %durability, "job store connected");
+        let driver = Driver::start(backend, location, Backoff::default()).await?;
         Ok(PostgresStore { driver })
     }
 }
 
 impl DriverStore for PostgresStore {
     type Backend = Postgres;
-
-    const NAME: &'static str = "postgres";
 
     fn driver(&self) -> &Driver<Postgres> {
         &self.driver

@@ -33,8 +33,11 @@ pub(crate) const COLUMNS_OF: &str = "SELECT lower(column_name::text), data_type:
 ///
 /// PostgreSQL keeps at most 63 bytes of a name; longer ones are refused rather than cut.
 pub(crate) fn quote_ident(name: &str) -> Result<String, StoreError> {
-    sql::quote_ident(name, 63, '"')
+    sql::quote_ident(name, IDENTIFIERS.0, IDENTIFIERS.1)
 }
+
+/// Table names: at most 63 bytes, between double quotes.
+pub(crate) const IDENTIFIERS: (usize, char) = (63, '"');
 
 /// Decodes one row of [`Statements::select`].
 pub(crate) fn decode_job(row: &Row, location: &str) -> Result<StoredJob, StoreError> {
@@ -86,13 +89,10 @@ pub(crate) fn is_connection_loss(err: &tokio_postgres::Error) -> bool {
 
 /// Turns a PostgreSQL error into the [`StoreError`] that says what to do about it.
 pub(crate) fn classify(err: tokio_postgres::Error, location: &str) -> StoreError {
-    let location = location.to_owned();
     if is_connection_loss(&err) {
-        return StoreError::Unavailable {
-            location,
-            source: Arc::new(err),
-        };
+        return StoreError::unavailable(location, err);
     }
+    let location = location.to_owned();
     let code = err.code().cloned();
     let source = Arc::new(err);
     match code {

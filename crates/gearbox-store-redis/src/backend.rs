@@ -27,6 +27,7 @@ pub struct Redis {
 }
 
 impl Backend for Redis {
+    const NAME: &'static str = "redis";
     type Conn = MultiplexedConnection;
     type Control = ();
 

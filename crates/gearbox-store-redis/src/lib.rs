@@ -239,7 +239,6 @@ impl RedisStore {
             max: options.max_backoff.max(Duration::from_millis(50)),
         };
         let driver = Driver::start(backend, location.clone(), backoff).await?;
-        tracing::info!(store = %location, prefix = %options.prefix, "job store connected");
         Ok(RedisStore {
             driver,
             prefix: options.prefix,
@@ -261,8 +260,6 @@ impl RedisStore {
 
 impl DriverStore for RedisStore {
     type Backend = Redis;
-
-    const NAME: &'static str = "redis";
 
     fn driver(&self) -> &Driver<Redis> {
         &self.driver

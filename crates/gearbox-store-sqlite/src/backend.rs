@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use gearbox_store::driver::Backend;
-use gearbox_store::{sql, Batch, Durability, HandleMaker, StoreError, StoredJob};
+use gearbox_store::driver::{Backend, Imported};
+use gearbox_store::sql::SqlTable;
+use gearbox_store::{sql, Batch, HandleMaker, StoreError, StoredJob};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
@@ -30,12 +31,9 @@ pub enum Control {
 /// What the driver needs to open and use the database.
 pub struct Sqlite {
     pub(crate) path: PathBuf,
-    /// The path as shown in logs and errors.
-    pub(crate) location: String,
-    pub(crate) table: String,
-    pub(crate) quoted: String,
-    pub(crate) durability: Durability,
     pub(crate) sql: Arc<Sql>,
+    /// The database and our table in it.
+    pub(crate) at: SqlTable,
 }
 
 impl Sqlite {
@@ -47,29 +45,33 @@ impl Sqlite {
     ) -> Result<T, StoreError> {
         let conn = conn.clone();
         let sql = self.sql.clone();
-        let location = self.location.clone();
+        let location = self.at.location.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
             f(&mut conn, &sql, &location)
         })
         .await
         .map_err(|e| StoreError::Backend {
-            location: self.location.clone(),
+            location: self.at.location.clone(),
             source: Arc::new(e),
         })?
     }
 }
 
 impl Backend for Sqlite {
+    const NAME: &'static str = "sqlite";
     type Conn = Conn;
     type Control = Control;
 
     /// Opens (or creates) the file, sets WAL and the durability, creates our table if missing.
     async fn connect(&mut self) -> Result<Conn, StoreError> {
         let path = self.path.clone();
-        let location = self.location.clone();
-        let (table, quoted, durability) =
-            (self.table.clone(), self.quoted.clone(), self.durability);
+        let location = self.at.location.clone();
+        let (table, quoted, durability) = (
+            self.at.name.clone(),
+            self.at.quoted.clone(),
+            self.at.durability,
+        );
         tokio::task::spawn_blocking(move || {
             let db = |e| classify(e, &location);
             let conn = Connection::open(&path).map_err(db)?;
@@ -79,7 +81,7 @@ impl Backend for Sqlite {
         })
         .await
         .map_err(|e| StoreError::Backend {
-            location: self.location.clone(),
+            location: self.at.location.clone(),
             source: Arc::new(e),
         })?
     }
@@ -109,17 +111,12 @@ impl Backend for Sqlite {
         schema::quote_ident(table).map(drop)
     }
 
-    async fn import(
-        &mut self,
-        conn: &mut Conn,
-        table: &str,
-        new_handle: &mut HandleMaker,
-    ) -> Result<Option<usize>, StoreError> {
+    async fn import(&mut self, conn: &mut Conn, table: &str, make: &mut HandleMaker) -> Imported {
         let table = table.to_owned();
         // The import is one call: the handle maker moves to the blocking pool with it.
-        let mut new_handle = std::mem::replace(new_handle, Box::new(Bytes::new));
+        let mut make = std::mem::replace(make, Box::new(Bytes::new));
         self.blocking(conn, move |conn, sql, location| {
-            import_gearmand(conn, sql, &table, &mut new_handle, location)
+            import_gearmand(conn, sql, &table, &mut make, location)
         })
         .await
     }
@@ -150,7 +147,7 @@ impl Backend for Sqlite {
     }
 
     async fn disconnect(&mut self, conn: Conn) {
-        let location = self.location.clone();
+        let location = self.at.location.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let Ok(conn) = Arc::try_unwrap(conn).map(|m| m.into_inner()) else {
                 return;
@@ -209,16 +206,14 @@ fn import_gearmand(
         let mut insert = tx.prepare_cached(&sql.insert).map_err(db)?;
         let mut rows = read.query([]).map_err(db)?;
         while let Some(row) = rows.next().map_err(db)? {
-            let job = StoredJob {
-                handle: new_handle(),
+            let gearmand = sql::GearmandRow {
                 unique: schema::bytes_at(row, 0).map_err(db)?,
                 function: schema::bytes_at(row, 1).map_err(db)?,
-                priority: sql::imported_priority(table, schema::int_at(row, 2).map_err(db)?),
+                priority: schema::int_at(row, 2).map_err(db)?,
                 data: schema::bytes_at(row, 3).map_err(db)?,
-                when_to_run: schema::int_at(row, 4).map_err(db)?.unwrap_or(0).max(0) as u64,
-                schedule: None,
-                reducer: None,
+                when_to_run: schema::int_at(row, 4).map_err(db)?,
             };
+            let job = gearmand.into_job(table, new_handle());
             schema::write_job(&mut insert, &job).map_err(db)?;
             count += 1;
         }

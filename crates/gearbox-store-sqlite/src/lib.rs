@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gearbox_store::driver::{Backoff, Driver, DriverStore};
+use gearbox_store::sql::SqlTable;
 use gearbox_store::{Durability, StoreError};
 use tokio::sync::oneshot;
 
@@ -54,17 +55,13 @@ impl SqliteStore {
         durability: Durability,
     ) -> Result<Self, StoreError> {
         let location = path.as_ref().display().to_string();
-        let quoted = schema::quote_ident(table)?;
+        let at = SqlTable::new(&location, table, schema::IDENTIFIERS, durability)?;
         let backend = Sqlite {
             path: path.as_ref().to_owned(),
-            location: location.clone(),
-            table: table.to_owned(),
-            sql: Arc::new(schema::statements(&quoted)),
-            quoted,
-            durability,
+            sql: Arc::new(schema::statements(&at.quoted)),
+            at,
         };
-        let driver = Driver::start(backend, location.clone(), Backoff::default()).await?;
-        tracing::info!(store = %location, table, %durability, "job store opened");
+        let driver = Driver::start(backend, location, Backoff::default()).await?;
         Ok(SqliteStore { driver })
     }
 
@@ -83,8 +80,6 @@ impl SqliteStore {
 
 impl DriverStore for SqliteStore {
     type Backend = Sqlite;
-
-    const NAME: &'static str = "sqlite";
 
     fn driver(&self) -> &Driver<Sqlite> {
         &self.driver

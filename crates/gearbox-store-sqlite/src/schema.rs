@@ -170,9 +170,12 @@ pub(crate) fn classify(err: rusqlite::Error, location: &str) -> StoreError {
     }
 }
 
+/// Table names: at most 128 bytes, between double quotes.
+pub(crate) const IDENTIFIERS: (usize, char) = (128, '"');
+
 /// Checks that `name` is a plain identifier and returns it double-quoted for SQL.
 pub(crate) fn quote_ident(name: &str) -> Result<String, StoreError> {
-    sql::quote_ident(name, 128, '"')
+    sql::quote_ident(name, IDENTIFIERS.0, IDENTIFIERS.1)
 }
 
 #[cfg(test)]

@@ -56,6 +56,9 @@ impl Default for Backoff {
 
 /// What a database store does on its connection; the [`Driver`] does the rest.
 pub trait Backend: Send + 'static {
+    /// The store's short name ([`Store::name`]), such as `sqlite`.
+    const NAME: &'static str;
+
     /// A live connection.
     type Conn: Send;
 
@@ -108,7 +111,7 @@ pub trait Backend: Send + 'static {
         conn: &mut Self::Conn,
         table: &str,
         new_handle: &mut HandleMaker,
-    ) -> impl Future<Output = Result<Option<usize>, StoreError>> + Send {
+    ) -> impl Future<Output = Imported> + Send {
         let _ = (conn, table, new_handle);
         std::future::ready(Ok(None))
     }
@@ -136,6 +139,10 @@ pub trait Backend: Send + 'static {
         std::future::ready(())
     }
 }
+
+/// What [`Backend::import`] gives: `Some(count)` once committed, `None` when there is no such
+/// table.
+pub type Imported = Result<Option<usize>, StoreError>;
 
 /// Where the answer to a request goes.
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -191,6 +198,7 @@ impl<B: Backend> Driver<B> {
         let counters = Arc::new(Counters::default());
         let mut writer = Writer::new(backend, location.clone(), counters.clone(), backoff);
         writer.connect().await?;
+        tracing::info!(store = %location, kind = B::NAME, "job store opened");
         let (requests, inbox) = mpsc::unbounded_channel();
         tokio::spawn(writer.run(inbox));
         Ok(Driver {
@@ -266,14 +274,11 @@ impl<B: Backend> Driver<B> {
     }
 }
 
-/// A store whose work is all done by a [`Driver`]: implementing this (a name and the driver)
-/// gives the whole [`Store`].
+/// A store whose work is all done by a [`Driver`]: implementing this (saying where the driver
+/// is) gives the whole [`Store`].
 pub trait DriverStore: Send + Sync + 'static {
     /// The store's backend.
     type Backend: Backend;
-
-    /// The store's short name ([`Store::name`]).
-    const NAME: &'static str;
 
     /// The driver that does the work.
     fn driver(&self) -> &Driver<Self::Backend>;
@@ -281,7 +286,7 @@ pub trait DriverStore: Send + Sync + 'static {
 
 impl<T: DriverStore> Store for T {
     fn name(&self) -> &str {
-        T::NAME
+        T::Backend::NAME
     }
 
     fn location(&self) -> &str {

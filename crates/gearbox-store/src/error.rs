@@ -132,3 +132,16 @@ pub enum StoreError {
         source: Cause,
     },
 }
+
+impl StoreError {
+    /// [`StoreError::Unavailable`] for the store at `location`, caused by `source`.
+    pub fn unavailable(
+        location: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Unavailable {
+            location: location.to_owned(),
+            source: Arc::new(source),
+        }
+    }
+}

@@ -3,7 +3,9 @@
 
 use gearbox_proto::Priority;
 
-use crate::StoreError;
+use bytes::Bytes;
+
+use crate::{Durability, StoreError, StoredJob};
 
 /// The name of our table in every SQL store unless another is configured.
 pub const DEFAULT_TABLE: &str = "gearbox_jobs";
@@ -32,6 +34,37 @@ pub const ON_CONFLICT_UPDATE: &str = "ON CONFLICT (handle) DO UPDATE SET \
      function = excluded.function, unique_key = excluded.unique_key, \
      priority = excluded.priority, data = excluded.data, when_to_run = excluded.when_to_run, \
      schedule = excluded.schedule, reducer = excluded.reducer";
+
+/// Where a SQL store keeps its jobs and how hard it commits them.
+#[derive(Debug, Clone)]
+pub struct SqlTable {
+    /// The database, without password, for logs and errors.
+    pub location: String,
+    /// Our table's name.
+    pub name: String,
+    /// Our table's name, quoted for SQL.
+    pub quoted: String,
+    /// The durability the store was opened with.
+    pub durability: Durability,
+}
+
+impl SqlTable {
+    /// Our table `name` in the database at `location`: the name must be a plain identifier
+    /// of at most `max_len` bytes (see [`quote_ident`]), quoted with `quote`.
+    pub fn new(
+        location: &str,
+        name: &str,
+        (max_len, quote): (usize, char),
+        durability: Durability,
+    ) -> Result<SqlTable, StoreError> {
+        Ok(SqlTable {
+            location: location.to_owned(),
+            name: name.to_owned(),
+            quoted: quote_ident(name, max_len, quote)?,
+            durability,
+        })
+    }
+}
 
 /// The statements a SQL store runs on our table, built once for its name.
 #[derive(Debug, Clone)]
@@ -145,13 +178,41 @@ pub fn priority_from(n: Option<i64>) -> Option<Priority> {
     }
 }
 
-/// The priority of a job imported from gearmand's table: an unknown number is imported as
-/// normal, with a warning.
-pub fn imported_priority(table: &str, n: Option<i64>) -> Priority {
-    priority_from(n).unwrap_or_else(|| {
-        tracing::warn!(table, priority = ?n, "gearmand job has an unknown priority; importing it as normal");
-        Priority::Normal
-    })
+/// A row of gearmand's queue table as it is read for an import, every column as bytes or a
+/// number as the database gave it.
+#[derive(Debug, Clone, Default)]
+pub struct GearmandRow {
+    /// `unique_key`.
+    pub unique: Bytes,
+    /// `function_name`.
+    pub function: Bytes,
+    /// `priority`: gearmand's number (0 high, 1 normal, 2 low).
+    pub priority: Option<i64>,
+    /// `data`.
+    pub data: Bytes,
+    /// `when_to_run`, UNIX seconds (absent in old gearmand versions).
+    pub when_to_run: Option<i64>,
+}
+
+impl GearmandRow {
+    /// The job this row becomes in our table of gearmand table `table`, with handle `handle`.
+    /// An unknown priority is imported as normal, with a warning.
+    pub fn into_job(self, table: &str, handle: Bytes) -> StoredJob {
+        let priority = priority_from(self.priority).unwrap_or_else(|| {
+            tracing::warn!(table, priority = ?self.priority, "gearmand job has an unknown priority; importing it as normal");
+            Priority::Normal
+        });
+        StoredJob {
+            handle,
+            function: self.function,
+            unique: self.unique,
+            priority,
+            data: self.data,
+            when_to_run: self.when_to_run.unwrap_or(0).max(0) as u64,
+            schedule: None,
+            reducer: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -184,7 +245,13 @@ mod tests {
         assert_eq!(priority_from(Some(2)), Some(Priority::Low));
         assert_eq!(priority_from(Some(3)), None);
         assert_eq!(priority_from(None), None);
-        assert_eq!(imported_priority("t", Some(7)), Priority::Normal);
+        let row = GearmandRow {
+            priority: Some(7),
+            when_to_run: Some(-5),
+            ..GearmandRow::default()
+        };
+        let job = row.into_job("t", Bytes::from_static(b"H:x:1"));
+        assert_eq!((job.priority, job.when_to_run), (Priority::Normal, 0));
     }
 
     #[test]
