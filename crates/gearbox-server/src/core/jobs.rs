@@ -3,7 +3,7 @@
 use std::num::NonZeroU64;
 
 use bytes::Bytes;
-use gearbox_proto::{Priority, Response};
+use gearbox_proto::{ErrorCode, Priority, Response};
 
 use super::lookup::handle_for;
 use super::state::{ConnId, Job, JobId, JobKind, JobState};
@@ -66,17 +66,17 @@ impl Core {
             kind,
         } = new;
         if function.len() > self.config.max_function {
-            out.error(conn, "ARGUMENT_TOO_LARGE", "function name too long");
+            out.error(conn, ErrorCode::ArgumentTooLarge, "function name too long");
             return;
         }
         if unique.len() > self.config.max_unique {
-            out.error(conn, "ARGUMENT_TOO_LARGE", "Unique value too large");
+            out.error(conn, ErrorCode::ArgumentTooLarge, "Unique value too large");
             return;
         }
         if self.draining {
             out.error(
                 conn,
-                "SHUTDOWN",
+                ErrorCode::Shutdown,
                 "server is shutting down, not accepting jobs",
             );
             return;
@@ -115,7 +115,7 @@ impl Core {
         if let JobKind::Sched(s) = &kind {
             if s.next_after(now_ms).is_none() {
                 let text = format!("schedule {:?} never fires", s.text);
-                out.error(conn, "INVALID_ARGUMENTS", text);
+                out.error(conn, ErrorCode::InvalidArguments, text);
                 return;
             }
         }
@@ -124,7 +124,7 @@ impl Core {
         let limit = f.max_queue[priority.index()];
         if limit > 0 && f.total() >= limit as usize {
             f.stats.rejected += 1;
-            out.error(conn, "QUEUE_ERROR", "Job queue is full");
+            out.error(conn, ErrorCode::QueueError, "Job queue is full");
             return;
         }
         f.stats.submitted += 1;

@@ -31,7 +31,7 @@ mod tests;
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use gearbox_proto::{AdminCommand, Priority, Request, Response};
+use gearbox_proto::{AdminCommand, ErrorCode, Priority, Request, Response};
 
 use functions::Functions;
 use jobs::NewJob;
@@ -131,7 +131,7 @@ impl Outbox {
         self.effects.push(Effect::Send(conn, r));
     }
 
-    fn error(&mut self, conn: ConnId, code: &'static str, text: impl Into<Bytes>) {
+    fn error(&mut self, conn: ConnId, code: ErrorCode, text: impl Into<Bytes>) {
         self.send(conn, Response::error(code, text));
     }
 }
@@ -220,7 +220,7 @@ impl Core {
                     Some(ms) => self.can_do(conn, function, Some(ms).filter(|m| *m > 0), out),
                     None => out.error(
                         conn,
-                        "INVALID_PACKET",
+                        ErrorCode::InvalidPacket,
                         "CAN_DO_TIMEOUT timeout is not a number",
                     ),
                 }
@@ -268,7 +268,7 @@ impl Core {
                         out,
                     );
                 }
-                Err(e) => out.error(conn, "INVALID_ARGUMENTS", e.to_string()),
+                Err(e) => out.error(conn, ErrorCode::InvalidArguments, e.to_string()),
             },
             Request::SubmitReduce {
                 function,
@@ -314,7 +314,7 @@ impl Core {
             Request::EchoReq { data } => out.send(conn, Response::EchoRes { data }),
             Request::SetClientId { id } => {
                 if id.len() > self.config.max_client_id {
-                    out.error(conn, "ARGUMENT_TOO_LARGE", "client id too long");
+                    out.error(conn, ErrorCode::ArgumentTooLarge, "client id too long");
                 } else {
                     // A copy: a slice would keep the whole read buffer alive.
                     self.conn_mut(conn).client_id = Bytes::copy_from_slice(&id);
@@ -327,13 +327,13 @@ impl Core {
                 } else {
                     out.error(
                         conn,
-                        "UNKNOWN_OPTION",
+                        ErrorCode::UnknownOption,
                         "Server does not recognize given option",
                     );
                 }
             }
-            Request::AllYours => out.error(conn, "INVALID_COMMAND", "Command not expected"),
-            _ => out.error(conn, "INVALID_COMMAND", "unsupported request"),
+            Request::AllYours => out.error(conn, ErrorCode::InvalidCommand, "Command not expected"),
+            _ => out.error(conn, ErrorCode::InvalidCommand, "unsupported request"),
         }
     }
 
@@ -382,7 +382,7 @@ impl Core {
 
     fn can_do(&mut self, conn: ConnId, function: Bytes, timeout_ms: Option<u64>, out: &mut Outbox) {
         if function.len() > self.config.max_function {
-            out.error(conn, "ARGUMENT_TOO_LARGE", "function name too long");
+            out.error(conn, ErrorCode::ArgumentTooLarge, "function name too long");
             return;
         }
         let function = self.functions.intern(&function);

@@ -5,7 +5,7 @@
 //! with [`Core::committed`]; the network layer talks to the store (batched, see `net`).
 
 use bytes::Bytes;
-use gearbox_proto::Response;
+use gearbox_proto::{ErrorCode, Response};
 use gearbox_store::StoredJob;
 
 use super::cron::Schedule;
@@ -120,7 +120,7 @@ impl Core {
                 Err(text) => {
                     let text = format!("could not store the job: {text}");
                     for conn in acks {
-                        out.error(conn, "QUEUE_ERROR", text.clone());
+                        out.error(conn, ErrorCode::QueueError, text.clone());
                     }
                     if new {
                         for &client in self.jobs[&id].clients() {

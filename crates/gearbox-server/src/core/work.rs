@@ -1,7 +1,7 @@
 //! WORK_* packets from workers, forwarded to attached clients, and status queries.
 
 use bytes::Bytes;
-use gearbox_proto::Response;
+use gearbox_proto::{ErrorCode, Response};
 
 use super::jobs::Outcome;
 use super::state::{ConnId, JobId, JobState};
@@ -48,7 +48,7 @@ impl Core {
         if ok {
             id
         } else {
-            out.error(conn, "JOB_NOT_FOUND", text);
+            out.error(conn, ErrorCode::JobNotFound, text);
             None
         }
     }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use gearbox_proto::Response;
+use gearbox_proto::{ErrorCode, Response};
 use gearbox_store::Store;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -320,7 +320,11 @@ async fn accept_loop(
 
 async fn refuse(mut stream: TcpStream) {
     let mut b = BytesMut::new();
-    Response::error("SERVER_BUSY", "too many connections; try again later").encode(&mut b);
+    Response::error(
+        ErrorCode::ServerBusy,
+        "too many connections; try again later",
+    )
+    .encode(&mut b);
     let _ = stream.write_all(&b).await;
     let _ = stream.shutdown().await;
 }
