@@ -13,6 +13,7 @@
 //! - [`codec`]: tokio-util codecs, [`ServerCodec`] and [`ClientCodec`], with their [`Limits`].
 //! - [`error`]: [`ProtoError`], with the gearmand error code for each case.
 //! - [`error_code`]: [`ErrorCode`], the codes of `ERROR` packets and admin `ERR` replies.
+//! - [`handle`]: job handles `<prefix>:<n>`, [`format_handle`] and [`parse_handle`].
 //!
 //! Arguments are NUL-separated; the last argument of each packet type is the opaque tail and
 //! may contain NULs. All payloads are zero-copy [`bytes::Bytes`] slices of the read buffer.
@@ -22,6 +23,7 @@ mod args;
 pub mod codec;
 pub mod error;
 pub mod error_code;
+pub mod handle;
 pub mod packet;
 pub mod request;
 pub mod response;
@@ -30,6 +32,7 @@ pub use admin::{parse_admin_line, AdminCommand};
 pub use codec::{ClientCodec, Incoming, Limits, ServerCodec};
 pub use error::ProtoError;
 pub use error_code::ErrorCode;
+pub use handle::{format_handle, parse_handle};
 pub use packet::{Magic, PacketType, HEADER_LEN};
 pub use request::{fmt_u64, Priority, Request, SubmitJob};
 pub use response::Response;

@@ -5,11 +5,10 @@
 //! with [`Core::committed`]; the network layer talks to the store (batched, see `net`).
 
 use bytes::Bytes;
-use gearbox_proto::{ErrorCode, Response};
+use gearbox_proto::{parse_handle, ErrorCode, Response};
 use gearbox_store::StoredJob;
 
 use super::cron::Schedule;
-use super::lookup::format_handle;
 use super::state::{ConnId, Job, JobId, JobKind, JobState};
 use super::table::UniqueKey;
 use super::{Core, Effect, Outbox};
@@ -177,13 +176,11 @@ impl Core {
             return;
         }
         // Our own handles keep their number as the job id, so new handles continue after the
-        // highest one replayed.
-        let number = record
-            .handle
-            .strip_prefix(self.config.handle_prefix.as_bytes())
-            .and_then(|rest| rest.strip_prefix(b":"))
-            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<u64>().ok())
-            .filter(|n| *n > 0 && !self.jobs.contains_key(n));
+        // highest one replayed. Any other handle (another prefix, a number not in canonical
+        // form, a number taken, or the last one, which leaves none to continue with) is kept
+        // as the job's own.
+        let number = parse_handle(&record.handle, self.config.handle_prefix.as_bytes())
+            .filter(|n| *n < u64::MAX && !self.jobs.contains_key(n));
         let id = match number {
             Some(n) => {
                 self.next_job = self.next_job.max(n + 1);
@@ -205,7 +202,8 @@ impl Core {
         job.state = JobState::Persisting;
         job.persisted = true;
         job.since_ms = now_ms;
-        if record.handle != format_handle(&self.config.handle_prefix, id) {
+        if number.is_none() {
+            // A canonical handle is the one its number formats to: only others are foreign.
             self.foreign.insert(record.handle.clone(), id);
             job.set_own_handle(record.handle);
         }
