@@ -8,8 +8,9 @@ use std::io::Write as _;
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, ErrorCode};
 
+use super::ids::ConnId;
 use super::lookup::handle_for;
-use super::state::ConnId;
+use super::time::UnixMillis;
 use super::{Core, Effect, Outbox};
 
 const OK: &str = "OK\r\n";
@@ -71,7 +72,7 @@ impl Core {
         &mut self,
         conn: ConnId,
         cmd: AdminCommand,
-        now_ms: u64,
+        now: UnixMillis,
         out: &mut Outbox,
     ) -> Bytes {
         let mut s = Reply::default();
@@ -152,7 +153,7 @@ impl Core {
                 s.push_str(OK);
             }
             AdminCommand::CancelJob { handle } => {
-                if self.cancel(&handle, now_ms, out) {
+                if self.cancel(&handle, now, out) {
                     s.push_str(OK);
                 } else {
                     s.err(ErrorCode::UnknownJob, "", b"");
@@ -227,6 +228,8 @@ mod tests {
     use super::*;
     use crate::core::{ConnInfo, CoreConfig, Outbox};
 
+    const C1: ConnId = ConnId::new(1);
+
     /// Every admin error line, byte for byte as gearmand words it.
     #[test]
     fn error_lines_are_gearmands() {
@@ -239,7 +242,7 @@ mod tests {
             fd: 7,
             loopback: false,
         };
-        core.connect(1, remote);
+        core.connect(C1, remote);
         let b = |s: &'static str| Bytes::from_static(s.as_bytes());
         let cases = [
             (
@@ -281,7 +284,7 @@ mod tests {
         for (cmd, want) in cases {
             let mut out = Outbox::default();
             let shown = format!("{cmd:?}");
-            let got = core.admin_reply(1, cmd, 0, &mut out);
+            let got = core.admin_reply(C1, cmd, UnixMillis::default(), &mut out);
             assert_eq!(got, want.as_bytes(), "{shown}");
             assert!(out.effects.is_empty(), "{shown}");
         }

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use gearbox_proto::{format_handle, parse_handle};
 
 use super::functions::FnId;
-use super::state::{Job, JobId};
+use super::ids::JobId;
+use super::state::Job;
 use super::table::UniqueKey;
 use super::Core;
 
@@ -13,7 +14,7 @@ use super::Core;
 pub(super) fn handle_for(prefix: &str, job: &Job) -> Bytes {
     match job.own_handle() {
         Some(h) => h.clone(),
-        None => format_handle(prefix.as_bytes(), job.id),
+        None => format_handle(prefix.as_bytes(), job.id.get()),
     }
 }
 
@@ -31,7 +32,7 @@ impl Core {
                 return Some(id);
             }
         }
-        let id = parse_handle(handle, self.config.handle_prefix.as_bytes())?;
+        let id = JobId::new(parse_handle(handle, self.config.handle_prefix.as_bytes())?);
         // A replayed job with a handle of its own does not answer to its derived one.
         self.jobs
             .get(&id)

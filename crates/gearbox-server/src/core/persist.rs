@@ -9,15 +9,17 @@ use gearbox_proto::{parse_handle, ErrorCode, Response};
 use gearbox_store::StoredJob;
 
 use super::cron::Schedule;
-use super::state::{ConnId, Job, JobId, JobKind, JobState};
+use super::ids::{ConnId, JobId};
+use super::state::{Job, JobKind, JobState};
 use super::table::UniqueKey;
+use super::time::UnixMillis;
 use super::{Core, Effect, Outbox};
 
 /// The store's record of a job.
 fn record_of(job: &Job, function: Bytes, handle: Bytes) -> StoredJob {
     let (when_to_run, schedule, reducer) = match job.kind() {
         JobKind::Plain => (0, None, None),
-        JobKind::Epoch(secs) => (*secs, None, None),
+        JobKind::Epoch(at) => (at.as_secs(), None, None),
         JobKind::Sched(s) => (0, Some(s.text.clone()), None),
         JobKind::Reduce { reducer } => (0, None, Some(reducer.clone())),
     };
@@ -48,7 +50,7 @@ fn kind_of(record: &StoredJob) -> Option<JobKind> {
             reducer: reducer.clone(),
         },
         (None, 0) => JobKind::Plain,
-        (None, secs) => JobKind::Epoch(secs),
+        (None, secs) => JobKind::Epoch(UnixMillis::from_secs(secs)),
     })
 }
 
@@ -85,7 +87,7 @@ impl Core {
         &mut self,
         handles: &[Bytes],
         result: Result<(), &str>,
-        now_ms: u64,
+        now: UnixMillis,
         out: &mut Outbox,
     ) {
         for handle in handles {
@@ -113,7 +115,7 @@ impl Core {
                         );
                     }
                     if new {
-                        self.schedule(id, now_ms, out);
+                        self.schedule(id, now, out);
                     }
                 }
                 Err(text) => {
@@ -138,15 +140,15 @@ impl Core {
     }
 
     /// Puts a new or replayed job where it belongs: waiting for its time or in its queue.
-    fn schedule(&mut self, id: JobId, now_ms: u64, out: &mut Outbox) {
+    fn schedule(&mut self, id: JobId, now: UnixMillis, out: &mut Outbox) {
         let due = match self.jobs[&id].kind() {
-            JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
-            JobKind::Sched(s) => Some(s.next_after(now_ms).unwrap_or(u64::MAX)),
+            JobKind::Epoch(at) => Some(*at).filter(|d| *d > now),
+            JobKind::Sched(s) => Some(s.next_after(now).unwrap_or(UnixMillis::NEVER)),
             _ => None,
         };
         match due {
             Some(due) => self.wait_until(id, due, out),
-            None => self.enqueue(id, false, now_ms, out),
+            None => self.enqueue(id, false, now, out),
         }
     }
 
@@ -155,7 +157,7 @@ impl Core {
     /// A record that duplicates a job already replayed (same function and unique id) is
     /// removed from the store; one whose schedule no longer parses is kept in the store and
     /// skipped, with a warning.
-    pub fn restore(&mut self, record: StoredJob, now_ms: u64, out: &mut Outbox) {
+    pub fn restore(&mut self, record: StoredJob, now: UnixMillis, out: &mut Outbox) {
         let Some(kind) = kind_of(&record) else {
             tracing::warn!(handle = ?record.handle, "stored job has an invalid schedule; skipped");
             return;
@@ -180,11 +182,13 @@ impl Core {
         // form, a number taken, or the last one, which leaves none to continue with) is kept
         // as the job's own.
         let number = parse_handle(&record.handle, self.config.handle_prefix.as_bytes())
-            .filter(|n| *n < u64::MAX && !self.jobs.contains_key(n));
+            .filter(|n| *n < u64::MAX)
+            .map(JobId::new)
+            .filter(|id| !self.jobs.contains_key(id));
         let id = match number {
-            Some(n) => {
-                self.next_job = self.next_job.max(n + 1);
-                n
+            Some(id) => {
+                self.next_job = self.next_job.max(id.next());
+                id
             }
             None => self.next_job_id(),
         };
@@ -201,7 +205,7 @@ impl Core {
         job.background = true;
         job.state = JobState::Persisting;
         job.persisted = true;
-        job.since_ms = now_ms;
+        job.since = now;
         if number.is_none() {
             // A canonical handle is the one its number formats to: only others are foreign.
             self.foreign.insert(record.handle.clone(), id);
@@ -212,6 +216,6 @@ impl Core {
             job.unique_hash = hash;
         }
         self.jobs.insert(job);
-        self.schedule(id, now_ms, out);
+        self.schedule(id, now, out);
     }
 }
