@@ -97,7 +97,7 @@ impl Core {
             // A background duplicate was promised this job: it must run even if every
             // foreground client leaves, so the job is no longer droppable as abandoned.
             job.background |= background;
-            if !background && !job.clients().contains(&conn) {
+            if !background && !conn.is_in(job.clients()) {
                 job.clients_mut().push(conn);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.attached.insert(id);

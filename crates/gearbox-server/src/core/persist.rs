@@ -61,7 +61,7 @@ impl Core {
         let job = self.jobs.get_mut(&id).expect("job exists");
         // Someone already waits for a commit of this job: share it.
         let in_flight = !job.acks().is_empty();
-        if !job.acks().contains(&conn) {
+        if !conn.is_in(job.acks()) {
             job.acks_mut().push(conn);
         }
         if !in_flight {
