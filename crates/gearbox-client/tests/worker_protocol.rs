@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gearbox_client::worker::{Job, JobError, StopReason};
-use gearbox_proto::{Incoming, Request, Response, ServerCodec};
+use gearbox_proto::{ErrorCode, Incoming, Request, Response, ServerCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
@@ -117,7 +117,7 @@ async fn packets_of_a_worker_life() {
     c.expect(Request::PreSleep).await;
     // An error while idle (e.g. about an earlier result) is logged; the worker sleeps on.
     c.send(Response::error(
-        "JOB_NOT_FOUND",
+        ErrorCode::JobNotFound,
         "Job given in work result not found",
     ))
     .await;

@@ -1,6 +1,7 @@
 //! Errors of the protocol layer.
 
 use crate::packet::PacketType;
+use crate::ErrorCode;
 
 /// Everything that can be wrong with bytes read from a peer.
 ///
@@ -55,15 +56,17 @@ pub enum ProtoError {
 
 impl ProtoError {
     /// The code for an `ERROR` packet, as gearmand names it.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ProtoError::InvalidMagic(_) | ProtoError::WrongMagic => "INVALID_MAGIC",
-            ProtoError::UnknownType(_) | ProtoError::UnexpectedType(_) => "INVALID_COMMAND",
-            ProtoError::MissingArguments { .. } | ProtoError::BadNumber(_) => "INVALID_PACKET",
-            ProtoError::BodyTooLarge { .. } | ProtoError::LineTooLong { .. } => {
-                "ARGUMENT_TOO_LARGE"
+            ProtoError::InvalidMagic(_) | ProtoError::WrongMagic => ErrorCode::InvalidMagic,
+            ProtoError::UnknownType(_) | ProtoError::UnexpectedType(_) => ErrorCode::InvalidCommand,
+            ProtoError::MissingArguments { .. } | ProtoError::BadNumber(_) => {
+                ErrorCode::InvalidPacket
             }
-            ProtoError::Io(_) => "LOST_CONNECTION",
+            ProtoError::BodyTooLarge { .. } | ProtoError::LineTooLong { .. } => {
+                ErrorCode::ArgumentTooLarge
+            }
+            ProtoError::Io(_) => ErrorCode::LostConnection,
         }
     }
 

@@ -12,6 +12,8 @@
 //! - [`admin`]: the admin text protocol's command parser, [`AdminCommand`].
 //! - [`codec`]: tokio-util codecs, [`ServerCodec`] and [`ClientCodec`], with their [`Limits`].
 //! - [`error`]: [`ProtoError`], with the gearmand error code for each case.
+//! - [`error_code`]: [`ErrorCode`], the codes of `ERROR` packets and admin `ERR` replies.
+//! - [`handle`]: job handles `<prefix>:<n>`, [`format_handle`] and [`parse_handle`].
 //!
 //! Arguments are NUL-separated; the last argument of each packet type is the opaque tail and
 //! may contain NULs. All payloads are zero-copy [`bytes::Bytes`] slices of the read buffer.
@@ -20,6 +22,8 @@ pub mod admin;
 mod args;
 pub mod codec;
 pub mod error;
+pub mod error_code;
+pub mod handle;
 pub mod packet;
 pub mod request;
 pub mod response;
@@ -27,6 +31,8 @@ pub mod response;
 pub use admin::{parse_admin_line, AdminCommand};
 pub use codec::{ClientCodec, Incoming, Limits, ServerCodec};
 pub use error::ProtoError;
+pub use error_code::ErrorCode;
+pub use handle::{format_handle, parse_handle};
 pub use packet::{Magic, PacketType, HEADER_LEN};
 pub use request::{fmt_u64, Priority, Request, SubmitJob};
 pub use response::Response;

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use crate::args::{parse_u64, split};
 use crate::packet::{encode_raw, encode_raw_head, Magic, PacketType};
 use crate::request::{fmt_u64, itoa_buf};
-use crate::ProtoError;
+use crate::{ErrorCode, ProtoError};
 
 /// Everything a server may send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,9 +76,10 @@ pub enum Response {
         /// Opaque payload (may contain NULs).
         data: Bytes,
     },
-    /// ERROR with a gearmand error code and a text.
+    /// ERROR with a gearmand error code and a text. Build one with [`Response::error`]; the
+    /// code is kept as bytes because a peer may send one [`ErrorCode`] does not list.
     Error {
-        /// Error code, e.g. `JOB_NOT_FOUND`.
+        /// Error code, e.g. `JOB_NOT_FOUND` (see [`ErrorCode::parse`]).
         code: Bytes,
         /// Human-readable error text.
         text: Bytes,
@@ -155,8 +156,8 @@ fn parse_flag(kind: PacketType, arg: &[u8]) -> Result<bool, ProtoError> {
 }
 
 impl Response {
-    /// An ERROR packet from static strings.
-    pub fn error(code: &'static str, text: impl Into<Bytes>) -> Response {
+    /// An ERROR packet with this code and text.
+    pub fn error(code: ErrorCode, text: impl Into<Bytes>) -> Response {
         Response::Error {
             code: Bytes::from_static(code.as_bytes()),
             text: text.into(),

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 
 use bytes::{Bytes, BytesMut};
 use gearbox_proto::{
-    ClientCodec, Incoming, PacketType, Priority, Request, Response, ServerCodec, SubmitJob,
+    ClientCodec, ErrorCode, Incoming, PacketType, Priority, Request, Response, ServerCodec,
+    SubmitJob,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -249,7 +250,7 @@ fn response_goldens() -> Vec<(Response, &'static [u8])> {
             b"\0RES\0\0\0\x11\0\0\0\x09ping\0pong",
         ),
         (
-            Response::error("INVALID_COMMAND", "Unknown command"),
+            Response::error(ErrorCode::InvalidCommand, "Unknown command"),
             b"\0RES\0\0\0\x13\0\0\0\x1fINVALID_COMMAND\0Unknown command",
         ),
         (

@@ -35,7 +35,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gearbox_proto::{AdminCommand, Priority, Request, Response, SubmitJob};
-use gearbox_server::core::{ConnId, ConnInfo, Core, CoreConfig, Effect, Outbox};
+use gearbox_server::core::{ConnId, ConnInfo, Core, CoreConfig, Effect, Outbox, UnixMillis};
 
 /// The system allocator, counting allocations (reallocations included).
 struct Counting;
@@ -82,13 +82,13 @@ fn report_allocs(name: &str, calls: u64, elements: u64, mut f: impl FnMut()) {
 }
 
 /// 2026-01-01 00:00:00 UTC: the clock never moves (no timers are involved).
-const NOW: u64 = 1_767_225_600_000;
-/// Worker connection ids start here...
-const WORKER0: ConnId = 1;
-/// ...client ids here...
-const CLIENT0: ConnId = 1_000_000;
+const NOW: UnixMillis = UnixMillis::from_millis(1_767_225_600_000);
+/// Worker connection numbers start here...
+const WORKER0: u64 = 1;
+/// ...client numbers here...
+const CLIENT0: u64 = 1_000_000;
 /// ...and this one reads admin replies.
-const ADMIN: ConnId = 2_000_000;
+const ADMIN: ConnId = ConnId::new(2_000_000);
 /// Distinct unique ids cycled through by jobs that must not coalesce (one job is in flight).
 const UNIQUES: usize = 1024;
 
@@ -122,7 +122,7 @@ impl Sim {
     fn connect(&mut self, conn: ConnId) {
         let info = ConnInfo {
             peer_ip: "10.0.0.1".into(),
-            fd: conn as i64,
+            fd: conn.get() as i64,
             loopback: false,
         };
         self.core.connect(conn, info);
@@ -130,7 +130,7 @@ impl Sim {
 
     /// Connects `n` workers that registered `function`.
     fn workers(&mut self, n: u64, function: &Bytes) -> Vec<ConnId> {
-        let ids: Vec<ConnId> = (WORKER0..WORKER0 + n).collect();
+        let ids: Vec<ConnId> = (WORKER0..WORKER0 + n).map(ConnId::new).collect();
         for &w in &ids {
             self.connect(w);
             self.req(
@@ -144,7 +144,7 @@ impl Sim {
     }
 
     fn clients(&mut self, n: u64) -> Vec<ConnId> {
-        let ids: Vec<ConnId> = (CLIENT0..CLIENT0 + n).collect();
+        let ids: Vec<ConnId> = (CLIENT0..CLIENT0 + n).map(ConnId::new).collect();
         for &c in &ids {
             self.connect(c);
         }
@@ -338,7 +338,7 @@ fn admin_status(c: &mut Criterion) {
     let client = sim.clients(1)[0];
     for i in 0..FUNCTIONS {
         sim.function = Bytes::from(format!("function_{i:04}"));
-        let w = WORKER0 + i;
+        let w = ConnId::new(WORKER0 + i);
         sim.connect(w);
         let function = sim.function.clone();
         sim.req(w, Request::CanDo { function });

@@ -4,7 +4,8 @@
 //! ## Layout
 //!
 //! - [`core`]: the state machine (functions, priority queues, jobs, workers, timers, admin
-//!   replies). No I/O: events in, [`core::Effect`]s out.
+//!   replies). No I/O: events in, [`core::Effect`]s out. Connections, jobs and moments are
+//!   types of their own: [`core::ConnId`], [`core::JobId`], [`core::UnixMillis`].
 //! - [`config`]: [`Config`], every setting with its default.
 //! - [`net`]: the Tokio side: [`run`] accepts connections, decodes packets, feeds the core
 //!   behind one `std::sync::Mutex`, and writes each connection's output with one send per

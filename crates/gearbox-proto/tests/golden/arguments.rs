@@ -2,7 +2,7 @@
 //! encodings, and ALL_YOURS.
 
 use bytes::BytesMut;
-use gearbox_proto::{Incoming, Priority, Request, Response, ServerCodec, SubmitJob};
+use gearbox_proto::{ErrorCode, Incoming, Priority, Request, Response, ServerCodec, SubmitJob};
 use tokio_util::codec::Decoder;
 
 use super::{b, check_request, check_response};
@@ -43,7 +43,7 @@ fn last_argument_keeps_its_nul_bytes() {
         b"\0RES\0\0\0\x1f\0\0\0\x10H:x:1\0f\0u\0\0a\0\0b\0",
     );
     check_response(
-        &Response::error("QUEUE_ERROR", "full\0really"),
+        &Response::error(ErrorCode::QueueError, "full\0really"),
         b"\0RES\0\0\0\x13\0\0\0\x17QUEUE_ERROR\0full\0really",
     );
 }

@@ -6,13 +6,16 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
-use gearbox_proto::AdminCommand;
+use gearbox_proto::{AdminCommand, ErrorCode};
 
+use super::ids::ConnId;
 use super::lookup::handle_for;
-use super::state::ConnId;
+use super::time::UnixMillis;
 use super::{Core, Effect, Outbox};
 
 const OK: &str = "OK\r\n";
+/// gearmand's text after `ERR UNKNOWN_COMMAND`; the command word follows with no space.
+const UNKNOWN_COMMAND: &str = "Unknown+server+command";
 
 /// A reply under construction: `write!` for formatted parts, [`Reply::raw`] for peer bytes.
 #[derive(Default)]
@@ -31,6 +34,19 @@ impl Reply {
     /// Appends bytes a peer sent (names, handles, command words) unchanged.
     fn raw(&mut self, bytes: &[u8]) {
         self.0.extend_from_slice(bytes);
+    }
+
+    /// An error line: `ERR <code>`, then ` <text><echoed>` unless both are empty, then
+    /// `\r\n`. `echoed` is what the peer sent, unchanged (gearmand glues it to `text`).
+    fn err(&mut self, code: ErrorCode, text: &str, echoed: &[u8]) {
+        self.push_str("ERR ");
+        self.push_str(code.as_str());
+        if !text.is_empty() || !echoed.is_empty() {
+            self.push(' ');
+            self.push_str(text);
+            self.raw(echoed);
+        }
+        self.push_str("\r\n");
     }
 }
 
@@ -56,7 +72,7 @@ impl Core {
         &mut self,
         conn: ConnId,
         cmd: AdminCommand,
-        now_ms: u64,
+        now: UnixMillis,
         out: &mut Outbox,
     ) -> Bytes {
         let mut s = Reply::default();
@@ -137,18 +153,16 @@ impl Core {
                 s.push_str(OK);
             }
             AdminCommand::CancelJob { handle } => {
-                if self.cancel(&handle, now_ms, out) {
+                if self.cancel(&handle, now, out) {
                     s.push_str(OK);
                 } else {
-                    s.push_str("ERR UNKNOWN_JOB\r\n");
+                    s.err(ErrorCode::UnknownJob, "", b"");
                 }
             }
-            AdminCommand::MalformedCancel => s.push_str("ERR UNKNOWN_ERROR\r\n"),
+            AdminCommand::MalformedCancel => s.err(ErrorCode::UnknownError, "", b""),
             AdminCommand::CreateFunction { name } => {
                 if name.len() > self.config.max_function {
-                    s.push_str("ERR CREATE_FUNCTION ");
-                    s.raw(&name);
-                    s.push_str("\r\n");
+                    s.err(ErrorCode::CreateFunction, "", &name);
                 } else {
                     self.functions.intern(&name);
                     s.push_str(OK);
@@ -189,26 +203,90 @@ impl Core {
                     out.effects.push(Effect::Shutdown { graceful });
                     s.push_str(OK);
                 } else {
-                    s.push_str("ERR PERMISSION_DENIED shutdown+is+only+accepted+from+loopback\r\n");
+                    let text = "shutdown+is+only+accepted+from+loopback";
+                    s.err(ErrorCode::PermissionDenied, text, b"");
                 }
             }
             AdminCommand::InvalidArguments { command } => {
-                s.push_str(
-                    "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+",
-                );
-                s.raw(&command);
-                s.push_str("\r\n");
+                let text = "An+incomplete+set+of+arguments+was+sent+to+this+command+";
+                s.err(ErrorCode::InvalidArguments, text, &command);
             }
-            AdminCommand::UnknownShowArguments => s.push_str("ERR UNKNOWN_SHOW_ARGUMENTS\r\n"),
+            AdminCommand::UnknownShowArguments => s.err(ErrorCode::UnknownShowArguments, "", b""),
             // gearmand 1.1.20 reads an empty line as an empty command word.
-            AdminCommand::Empty => s.push_str("ERR UNKNOWN_COMMAND Unknown+server+command\r\n"),
+            AdminCommand::Empty => s.err(ErrorCode::UnknownCommand, UNKNOWN_COMMAND, b""),
             AdminCommand::Unknown { command } => {
-                s.push_str("ERR UNKNOWN_COMMAND Unknown+server+command");
-                s.raw(&command);
-                s.push_str("\r\n");
+                s.err(ErrorCode::UnknownCommand, UNKNOWN_COMMAND, &command)
             }
-            _ => s.push_str("ERR UNKNOWN_ERROR\r\n"),
+            _ => s.err(ErrorCode::UnknownError, "", b""),
         }
         Bytes::from(s.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{ConnInfo, CoreConfig, Outbox};
+
+    const C1: ConnId = ConnId::new(1);
+
+    /// Every admin error line, byte for byte as gearmand words it.
+    #[test]
+    fn error_lines_are_gearmands() {
+        let mut core = Core::new(CoreConfig {
+            max_function: 3,
+            ..CoreConfig::default()
+        });
+        let remote = ConnInfo {
+            peer_ip: "192.0.2.7".into(),
+            fd: 7,
+            loopback: false,
+        };
+        core.connect(C1, remote);
+        let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+        let cases = [
+            (
+                AdminCommand::CancelJob { handle: b("H:x:9") },
+                "ERR UNKNOWN_JOB\r\n",
+            ),
+            (AdminCommand::MalformedCancel, "ERR UNKNOWN_ERROR\r\n"),
+            (
+                AdminCommand::CreateFunction { name: b("long") },
+                "ERR CREATE_FUNCTION long\r\n",
+            ),
+            (
+                AdminCommand::Shutdown { graceful: false },
+                "ERR PERMISSION_DENIED shutdown+is+only+accepted+from+loopback\r\n",
+            ),
+            (
+                AdminCommand::InvalidArguments {
+                    command: b("maxqueue"),
+                },
+                "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+maxqueue\r\n",
+            ),
+            (
+                AdminCommand::UnknownShowArguments,
+                "ERR UNKNOWN_SHOW_ARGUMENTS\r\n",
+            ),
+            (
+                AdminCommand::Empty,
+                "ERR UNKNOWN_COMMAND Unknown+server+command\r\n",
+            ),
+            (
+                AdminCommand::Unknown { command: b("bogus") },
+                "ERR UNKNOWN_COMMAND Unknown+server+commandbogus\r\n",
+            ),
+            (
+                AdminCommand::DropFunction { name: b("nope") },
+                "ERR function not found\r\n",
+            ),
+        ];
+        for (cmd, want) in cases {
+            let mut out = Outbox::default();
+            let shown = format!("{cmd:?}");
+            let got = core.admin_reply(C1, cmd, UnixMillis::default(), &mut out);
+            assert_eq!(got, want.as_bytes(), "{shown}");
+            assert!(out.effects.is_empty(), "{shown}");
+        }
     }
 }

@@ -7,6 +7,8 @@
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 
+use super::time::UnixMillis;
+
 /// A parsed five-field schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
@@ -119,10 +121,10 @@ impl Schedule {
         }
     }
 
-    /// The first matching minute strictly after `after_ms` (UNIX milliseconds), in UNIX
-    /// milliseconds; `None` if nothing matches within five years (e.g. 31 February).
-    pub fn next_after(&self, after_ms: u64) -> Option<u64> {
-        let secs = i64::try_from(after_ms / 1000).ok()?;
+    /// The first matching minute strictly after `after`; `None` if nothing matches within
+    /// five years (e.g. 31 February).
+    pub fn next_after(&self, after: UnixMillis) -> Option<UnixMillis> {
+        let secs = i64::try_from(after.as_secs()).ok()?;
         let start = Utc.timestamp_opt(secs, 0).single()?;
         let mut t = start.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
         let limit = start + Duration::days(5 * 366);
@@ -140,7 +142,7 @@ impl Schedule {
                 t += Duration::minutes(1);
                 continue;
             }
-            return u64::try_from(t.timestamp()).ok().map(|s| s * 1000);
+            return u64::try_from(t.timestamp()).ok().map(UnixMillis::from_secs);
         }
         None
     }
@@ -155,18 +157,16 @@ mod tests {
         Schedule::parse(&f.map(|s| Bytes::from_static(s.as_bytes()))).expect("valid schedule")
     }
 
-    fn ms(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> u64 {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
-            .unwrap()
-            .timestamp() as u64
-            * 1000
+    fn ms(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> UnixMillis {
+        let t = Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
+        UnixMillis::from_secs(t.timestamp() as u64)
     }
 
     #[test]
     fn every_minute_is_the_next_minute() {
         let s = sched(["", "", "", "", ""]);
         assert_eq!(
-            s.next_after(ms(2026, 1, 1, 10, 5) + 30_000),
+            s.next_after(ms(2026, 1, 1, 10, 5).plus_ms(30_000)),
             Some(ms(2026, 1, 1, 10, 6))
         );
     }

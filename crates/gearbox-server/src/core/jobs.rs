@@ -1,13 +1,13 @@
 //! Job life cycle: submit, wake workers, grab, finish, re-queue, cancel.
 
-use std::num::NonZeroU64;
-
 use bytes::Bytes;
-use gearbox_proto::{Priority, Response};
+use gearbox_proto::{ErrorCode, Priority, Response};
 
+use super::ids::{ConnId, JobId};
 use super::lookup::handle_for;
-use super::state::{ConnId, Job, JobId, JobKind, JobState};
+use super::state::{Job, JobKind, JobState};
 use super::table::UniqueKey;
+use super::time::UnixMillis;
 use super::{Core, Outbox, TimerKind};
 
 /// Which GRAB_JOB variant a worker sent; decides the assignment packet.
@@ -56,7 +56,7 @@ impl NewJob {
 }
 
 impl Core {
-    pub(super) fn submit(&mut self, conn: ConnId, new: NewJob, now_ms: u64, out: &mut Outbox) {
+    pub(super) fn submit(&mut self, conn: ConnId, new: NewJob, now: UnixMillis, out: &mut Outbox) {
         let NewJob {
             function,
             unique,
@@ -66,17 +66,17 @@ impl Core {
             kind,
         } = new;
         if function.len() > self.config.max_function {
-            out.error(conn, "ARGUMENT_TOO_LARGE", "function name too long");
+            out.error(conn, ErrorCode::ArgumentTooLarge, "function name too long");
             return;
         }
         if unique.len() > self.config.max_unique {
-            out.error(conn, "ARGUMENT_TOO_LARGE", "Unique value too large");
+            out.error(conn, ErrorCode::ArgumentTooLarge, "Unique value too large");
             return;
         }
         if self.draining {
             out.error(
                 conn,
-                "SHUTDOWN",
+                ErrorCode::Shutdown,
                 "server is shutting down, not accepting jobs",
             );
             return;
@@ -97,7 +97,7 @@ impl Core {
             // A background duplicate was promised this job: it must run even if every
             // foreground client leaves, so the job is no longer droppable as abandoned.
             job.background |= background;
-            if !background && !job.clients().contains(&conn) {
+            if !background && !conn.is_in(job.clients()) {
                 job.clients_mut().push(conn);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.attached.insert(id);
@@ -113,9 +113,9 @@ impl Core {
             return;
         }
         if let JobKind::Sched(s) = &kind {
-            if s.next_after(now_ms).is_none() {
+            if s.next_after(now).is_none() {
                 let text = format!("schedule {:?} never fires", s.text);
-                out.error(conn, "INVALID_ARGUMENTS", text);
+                out.error(conn, ErrorCode::InvalidArguments, text);
                 return;
             }
         }
@@ -124,20 +124,20 @@ impl Core {
         let limit = f.max_queue[priority.index()];
         if limit > 0 && f.total() >= limit as usize {
             f.stats.rejected += 1;
-            out.error(conn, "QUEUE_ERROR", "Job queue is full");
+            out.error(conn, ErrorCode::QueueError, "Job queue is full");
             return;
         }
         f.stats.submitted += 1;
         f.jobs += 1;
         let id = self.next_job_id();
-        let due_ms = match &kind {
-            JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
-            JobKind::Sched(s) => s.next_after(now_ms),
+        let due = match &kind {
+            JobKind::Epoch(at) => Some(*at).filter(|d| *d > now),
+            JobKind::Sched(s) => s.next_after(now),
             _ => None,
         };
         let mut job = Job::new(id, function, &unique, data, priority, kind);
         job.background = background;
-        job.since_ms = now_ms;
+        job.since = now;
         if !background {
             job.clients_mut().push(conn);
         }
@@ -160,17 +160,17 @@ impl Core {
                 handle: self.handle_of(id),
             },
         );
-        match due_ms {
+        match due {
             Some(due) => self.wait_until(id, due, out),
-            None => self.enqueue(id, false, now_ms, out),
+            None => self.enqueue(id, false, now, out),
         }
     }
 
     /// Puts a job in its queue (at the front for a retry) and wakes sleeping workers.
-    pub(super) fn enqueue(&mut self, id: JobId, front: bool, now_ms: u64, out: &mut Outbox) {
+    pub(super) fn enqueue(&mut self, id: JobId, front: bool, now: UnixMillis, out: &mut Outbox) {
         let job = self.jobs.get_mut(&id).expect("job exists");
         job.state = JobState::Queued;
-        job.since_ms = now_ms;
+        job.since = now;
         let (function, p) = (job.function, job.priority.index());
         let f = &mut self.functions[function];
         if front {
@@ -222,7 +222,7 @@ impl Core {
         None
     }
 
-    pub(super) fn grab(&mut self, conn: ConnId, grab: Grab, now_ms: u64, out: &mut Outbox) {
+    pub(super) fn grab(&mut self, conn: ConnId, grab: Grab, now: UnixMillis, out: &mut Outbox) {
         // Asking for work means awake, NOOP or not (gearmand): a stale sleeping flag would
         // draw NOOPs meant for workers that really sleep (and use up `worker_wakeup`).
         self.conn_mut(conn).sleeping = false;
@@ -236,24 +236,24 @@ impl Core {
             .expect("connection checked by caller");
         c.running.insert(id);
         let job = self.jobs.get_mut(&id).expect("picked job exists");
-        let deadline_ms = c
+        let deadline = c
             .ability(job.function)
             .and_then(|a| a.timeout_ms)
-            .and_then(|t| NonZeroU64::new(now_ms + t));
+            .map(|t| now.plus_ms(t));
         job.state = JobState::Running {
             worker: conn,
-            deadline_ms,
+            deadline,
         };
-        let wait = now_ms.saturating_sub(job.since_ms);
-        job.since_ms = now_ms;
+        let wait = now.ms_since(job.since);
+        job.since = now;
         let (fid, unique, data) = (job.function, job.unique_bytes(), job.data_bytes());
         let handle = handle_for(&self.config.handle_prefix, job);
         let reducer = match job.kind() {
             JobKind::Reduce { reducer } => Some(reducer.clone()),
             _ => None,
         };
-        if let Some(d) = deadline_ms {
-            self.timers.insert((d.get(), id, TimerKind::Timeout));
+        if let Some(d) = deadline {
+            self.timers.insert((d, id, TimerKind::Timeout));
             out.timers_changed = true;
         }
         let f = &mut self.functions[fid];
@@ -286,7 +286,7 @@ impl Core {
     /// The next internal job id (also the number in new handles).
     pub(super) fn next_job_id(&mut self) -> JobId {
         let id = self.next_job;
-        self.next_job += 1;
+        self.next_job = id.next();
         id
     }
 
@@ -328,21 +328,17 @@ impl Core {
     }
 
     /// Takes a running job off its worker and updates counters.
-    fn stop_running(&mut self, id: JobId, now_ms: u64) {
+    fn stop_running(&mut self, id: JobId, now: UnixMillis) {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
-        if let JobState::Running {
-            worker,
-            deadline_ms,
-        } = job.state
-        {
+        if let JobState::Running { worker, deadline } = job.state {
             job.state = JobState::Queued;
             // Drop its CAN_DO_TIMEOUT timer now, so finished jobs leave nothing behind.
-            if let Some(d) = deadline_ms {
-                self.timers.remove(&(d.get(), id, TimerKind::Timeout));
+            if let Some(d) = deadline {
+                self.timers.remove(&(d, id, TimerKind::Timeout));
             }
-            let run = now_ms.saturating_sub(job.since_ms);
+            let run = now.ms_since(job.since);
             let function = job.function;
             if let Some(c) = self.conns.get_mut(&worker) {
                 c.running.remove(&id);
@@ -354,8 +350,14 @@ impl Core {
     }
 
     /// A job is over. SCHED jobs are re-armed for their next time; others are dropped.
-    pub(super) fn finish(&mut self, id: JobId, outcome: Outcome, now_ms: u64, out: &mut Outbox) {
-        self.stop_running(id, now_ms);
+    pub(super) fn finish(
+        &mut self,
+        id: JobId,
+        outcome: Outcome,
+        now: UnixMillis,
+        out: &mut Outbox,
+    ) {
+        self.stop_running(id, now);
         let Some(job) = self.jobs.get(&id) else {
             return;
         };
@@ -367,7 +369,7 @@ impl Core {
         }
         let next = match (self.jobs[&id].kind(), outcome) {
             (_, Outcome::Cancelled) => None,
-            (JobKind::Sched(s), _) => s.next_after(now_ms),
+            (JobKind::Sched(s), _) => s.next_after(now),
             _ => None,
         };
         match next {
@@ -390,7 +392,13 @@ impl Core {
     }
 
     /// Sends WORK_FAIL to every client of a job and ends it as failed.
-    pub(super) fn fail_job(&mut self, id: JobId, outcome: Outcome, now_ms: u64, out: &mut Outbox) {
+    pub(super) fn fail_job(
+        &mut self,
+        id: JobId,
+        outcome: Outcome,
+        now: UnixMillis,
+        out: &mut Outbox,
+    ) {
         if let Some(job) = self.jobs.get(&id) {
             let handle = handle_for(&self.config.handle_prefix, job);
             for &cl in job.clients() {
@@ -402,13 +410,13 @@ impl Core {
                 );
             }
         }
-        self.finish(id, outcome, now_ms, out);
+        self.finish(id, outcome, now, out);
     }
 
     /// A running job lost its worker (disconnect or timeout): re-queue it and count a retry,
     /// or fail it past the retry limit.
-    pub(super) fn worker_lost(&mut self, id: JobId, now_ms: u64, out: &mut Outbox) {
-        self.stop_running(id, now_ms);
+    pub(super) fn worker_lost(&mut self, id: JobId, now: UnixMillis, out: &mut Outbox) {
+        self.stop_running(id, now);
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
@@ -420,15 +428,15 @@ impl Core {
             .is_some_and(|limit| job.retries() >= limit);
         let function = job.function;
         if over {
-            self.fail_job(id, Outcome::Failed, now_ms, out);
+            self.fail_job(id, Outcome::Failed, now, out);
         } else {
             self.functions[function].stats.retried += 1;
-            self.enqueue(id, true, now_ms, out);
+            self.enqueue(id, true, now, out);
         }
     }
 
     /// Admin `cancel job`: clients get WORK_FAIL, the job is removed. Returns false if unknown.
-    pub(super) fn cancel(&mut self, handle: &[u8], now_ms: u64, out: &mut Outbox) -> bool {
+    pub(super) fn cancel(&mut self, handle: &[u8], now: UnixMillis, out: &mut Outbox) -> bool {
         let Some(id) = self.job_by_handle(handle) else {
             return false;
         };
@@ -441,14 +449,14 @@ impl Core {
                     f.queues[p].remove(pos);
                 }
             }
-            JobState::Waiting { due_ms } => {
-                self.timers.remove(&(due_ms, id, TimerKind::Due));
+            JobState::Waiting { due } => {
+                self.timers.remove(&(due, id, TimerKind::Due));
                 let f = &mut self.functions[function];
                 f.waiting = f.waiting.saturating_sub(1);
             }
             JobState::Running { .. } | JobState::Persisting => {}
         }
-        self.fail_job(id, Outcome::Cancelled, now_ms, out);
+        self.fail_job(id, Outcome::Cancelled, now, out);
         true
     }
 }

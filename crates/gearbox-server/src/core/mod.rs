@@ -2,6 +2,7 @@
 //! feed it events (a connection opened, a request arrived, time passed) with the current time,
 //! and it answers with [`Effect`]s in an [`Outbox`].
 //!
+//! - `ids`: [`ConnId`] and [`JobId`]; `time`: [`UnixMillis`], the moments the caller passes.
 //! - [`state`]: jobs, functions, connections and counters.
 //! - `table`: where jobs are kept: by id, and by function + unique id.
 //! - `functions`: the functions by number; jobs and abilities hold the number.
@@ -15,11 +16,13 @@
 mod admin;
 pub mod cron;
 mod functions;
+mod ids;
 mod jobs;
 mod lookup;
 mod persist;
 pub mod state;
 mod table;
+mod time;
 mod timers;
 pub(crate) use table::IdMap;
 use table::NameMap;
@@ -31,13 +34,15 @@ mod tests;
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use gearbox_proto::{AdminCommand, Priority, Request, Response};
+use gearbox_proto::{AdminCommand, ErrorCode, Priority, Request, Response};
 
 use functions::Functions;
+pub use ids::{ConnId, JobId};
 use jobs::NewJob;
 use state::{Conn, JobKind};
-pub use state::{ConnId, ConnInfo, FunctionStats, JobId};
+pub use state::{ConnInfo, FunctionStats};
 use table::{JobTable, UniqueIndex};
+pub use time::UnixMillis;
 
 /// What the core does when a CAN_DO_TIMEOUT runs out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -131,12 +136,12 @@ impl Outbox {
         self.effects.push(Effect::Send(conn, r));
     }
 
-    fn error(&mut self, conn: ConnId, code: &'static str, text: impl Into<Bytes>) {
+    fn error(&mut self, conn: ConnId, code: ErrorCode, text: impl Into<Bytes>) {
         self.send(conn, Response::error(code, text));
     }
 }
 
-/// Timer entries: (due time in UNIX ms, job, kind).
+/// Timer entries: (due time, job, kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
     /// An EPOCH or SCHED job falls due.
@@ -154,8 +159,8 @@ pub struct Core {
     uniques: UniqueIndex,
     /// Replayed jobs whose handle is not the one their id gives (see `lookup`).
     foreign: NameMap<JobId>,
-    conns: IdMap<Conn>,
-    timers: BTreeSet<(u64, JobId, TimerKind)>,
+    conns: IdMap<ConnId, Conn>,
+    timers: BTreeSet<(UnixMillis, JobId, TimerKind)>,
     next_job: JobId,
     draining: bool,
 }
@@ -171,7 +176,7 @@ impl Core {
             foreign: NameMap::default(),
             conns: IdMap::default(),
             timers: BTreeSet::new(),
-            next_job: 1,
+            next_job: JobId::FIRST,
             draining: false,
         }
     }
@@ -188,7 +193,7 @@ impl Core {
 
     /// A connection closed: its running jobs go back to the queue (or fail past the retry
     /// limit), it is detached from the jobs it waited on, and its abilities are dropped.
-    pub fn disconnect(&mut self, conn: ConnId, now_ms: u64, out: &mut Outbox) {
+    pub fn disconnect(&mut self, conn: ConnId, now: UnixMillis, out: &mut Outbox) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -204,12 +209,12 @@ impl Core {
         let mut running: Vec<JobId> = c.running.into_iter().collect();
         running.sort_unstable();
         for job in running {
-            self.worker_lost(job, now_ms, out);
+            self.worker_lost(job, now, out);
         }
     }
 
     /// Handles one request from `conn`.
-    pub fn request(&mut self, conn: ConnId, req: Request, now_ms: u64, out: &mut Outbox) {
+    pub fn request(&mut self, conn: ConnId, req: Request, now: UnixMillis, out: &mut Outbox) {
         if !self.conns.contains_key(&conn) {
             return;
         }
@@ -220,7 +225,7 @@ impl Core {
                     Some(ms) => self.can_do(conn, function, Some(ms).filter(|m| *m > 0), out),
                     None => out.error(
                         conn,
-                        "INVALID_PACKET",
+                        ErrorCode::InvalidPacket,
                         "CAN_DO_TIMEOUT timeout is not a number",
                     ),
                 }
@@ -242,7 +247,7 @@ impl Core {
                     background: s.background,
                     kind: JobKind::Plain,
                 };
-                self.submit(conn, new, now_ms, out);
+                self.submit(conn, new, now, out);
             }
             Request::SubmitEpoch {
                 function,
@@ -250,8 +255,13 @@ impl Core {
                 epoch,
                 data,
             } => {
-                let new = NewJob::background(function, unique, data, JobKind::Epoch(epoch));
-                self.submit(conn, new, now_ms, out);
+                let new = NewJob::background(
+                    function,
+                    unique,
+                    data,
+                    JobKind::Epoch(UnixMillis::from_secs(epoch)),
+                );
+                self.submit(conn, new, now, out);
             }
             Request::SubmitSched {
                 function,
@@ -264,11 +274,11 @@ impl Core {
                     self.submit(
                         conn,
                         NewJob::background(function, unique, data, kind),
-                        now_ms,
+                        now,
                         out,
                     );
                 }
-                Err(e) => out.error(conn, "INVALID_ARGUMENTS", e.to_string()),
+                Err(e) => out.error(conn, ErrorCode::InvalidArguments, e.to_string()),
             },
             Request::SubmitReduce {
                 function,
@@ -286,11 +296,11 @@ impl Core {
                     background,
                     kind: JobKind::Reduce { reducer },
                 };
-                self.submit(conn, new, now_ms, out);
+                self.submit(conn, new, now, out);
             }
-            Request::GrabJob => self.grab(conn, jobs::Grab::Plain, now_ms, out),
-            Request::GrabJobUniq => self.grab(conn, jobs::Grab::Uniq, now_ms, out),
-            Request::GrabJobAll => self.grab(conn, jobs::Grab::All, now_ms, out),
+            Request::GrabJob => self.grab(conn, jobs::Grab::Plain, now, out),
+            Request::GrabJobUniq => self.grab(conn, jobs::Grab::Uniq, now, out),
+            Request::GrabJobAll => self.grab(conn, jobs::Grab::All, now, out),
             Request::WorkStatus {
                 handle,
                 numerator,
@@ -301,20 +311,18 @@ impl Core {
                 self.work_forward(conn, handle, data, true, out)
             }
             Request::WorkComplete { handle, data } => {
-                self.work_end(conn, handle, work::End::Complete(data), now_ms, out)
+                self.work_end(conn, handle, work::End::Complete(data), now, out)
             }
-            Request::WorkFail { handle } => {
-                self.work_end(conn, handle, work::End::Fail, now_ms, out)
-            }
+            Request::WorkFail { handle } => self.work_end(conn, handle, work::End::Fail, now, out),
             Request::WorkException { handle, data } => {
-                self.work_end(conn, handle, work::End::Exception(data), now_ms, out)
+                self.work_end(conn, handle, work::End::Exception(data), now, out)
             }
             Request::GetStatus { handle } => self.get_status(conn, handle, out),
             Request::GetStatusUnique { unique } => self.get_status_unique(conn, unique, out),
             Request::EchoReq { data } => out.send(conn, Response::EchoRes { data }),
             Request::SetClientId { id } => {
                 if id.len() > self.config.max_client_id {
-                    out.error(conn, "ARGUMENT_TOO_LARGE", "client id too long");
+                    out.error(conn, ErrorCode::ArgumentTooLarge, "client id too long");
                 } else {
                     // A copy: a slice would keep the whole read buffer alive.
                     self.conn_mut(conn).client_id = Bytes::copy_from_slice(&id);
@@ -327,19 +335,19 @@ impl Core {
                 } else {
                     out.error(
                         conn,
-                        "UNKNOWN_OPTION",
+                        ErrorCode::UnknownOption,
                         "Server does not recognize given option",
                     );
                 }
             }
-            Request::AllYours => out.error(conn, "INVALID_COMMAND", "Command not expected"),
-            _ => out.error(conn, "INVALID_COMMAND", "unsupported request"),
+            Request::AllYours => out.error(conn, ErrorCode::InvalidCommand, "Command not expected"),
+            _ => out.error(conn, ErrorCode::InvalidCommand, "unsupported request"),
         }
     }
 
     /// Handles one admin command from `conn`.
-    pub fn admin(&mut self, conn: ConnId, cmd: AdminCommand, now_ms: u64, out: &mut Outbox) {
-        let reply = self.admin_reply(conn, cmd, now_ms, out);
+    pub fn admin(&mut self, conn: ConnId, cmd: AdminCommand, now: UnixMillis, out: &mut Outbox) {
+        let reply = self.admin_reply(conn, cmd, now, out);
         out.effects.push(Effect::Text(conn, reply));
     }
 
@@ -382,7 +390,7 @@ impl Core {
 
     fn can_do(&mut self, conn: ConnId, function: Bytes, timeout_ms: Option<u64>, out: &mut Outbox) {
         if function.len() > self.config.max_function {
-            out.error(conn, "ARGUMENT_TOO_LARGE", "function name too long");
+            out.error(conn, ErrorCode::ArgumentTooLarge, "function name too long");
             return;
         }
         let function = self.functions.intern(&function);

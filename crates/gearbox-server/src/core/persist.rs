@@ -5,20 +5,21 @@
 //! with [`Core::committed`]; the network layer talks to the store (batched, see `net`).
 
 use bytes::Bytes;
-use gearbox_proto::Response;
+use gearbox_proto::{parse_handle, ErrorCode, Response};
 use gearbox_store::{StoreError, StoredJob};
 
 use super::cron::Schedule;
-use super::lookup::format_handle;
-use super::state::{ConnId, Job, JobId, JobKind, JobState};
+use super::ids::{ConnId, JobId};
+use super::state::{Job, JobKind, JobState};
 use super::table::UniqueKey;
+use super::time::UnixMillis;
 use super::{Core, Effect, Outbox};
 
 /// The store's record of a job.
 fn record_of(job: &Job, function: Bytes, handle: Bytes) -> StoredJob {
     let (when_to_run, schedule, reducer) = match job.kind() {
         JobKind::Plain => (0, None, None),
-        JobKind::Epoch(secs) => (*secs, None, None),
+        JobKind::Epoch(at) => (at.as_secs(), None, None),
         JobKind::Sched(s) => (0, Some(s.text.clone()), None),
         JobKind::Reduce { reducer } => (0, None, Some(reducer.clone())),
     };
@@ -49,7 +50,7 @@ fn kind_of(record: &StoredJob) -> Option<JobKind> {
             reducer: reducer.clone(),
         },
         (None, 0) => JobKind::Plain,
-        (None, secs) => JobKind::Epoch(secs),
+        (None, secs) => JobKind::Epoch(UnixMillis::from_secs(secs)),
     })
 }
 
@@ -60,7 +61,7 @@ impl Core {
         let job = self.jobs.get_mut(&id).expect("job exists");
         // Someone already waits for a commit of this job: share it.
         let in_flight = !job.acks().is_empty();
-        if !job.acks().contains(&conn) {
+        if !conn.is_in(job.acks()) {
             job.acks_mut().push(conn);
         }
         if !in_flight {
@@ -86,7 +87,7 @@ impl Core {
         &mut self,
         handles: &[Bytes],
         result: Result<(), &StoreError>,
-        now_ms: u64,
+        now: UnixMillis,
         out: &mut Outbox,
     ) {
         for handle in handles {
@@ -114,13 +115,13 @@ impl Core {
                         );
                     }
                     if new {
-                        self.schedule(id, now_ms, out);
+                        self.schedule(id, now, out);
                     }
                 }
                 Err(error) => {
                     let text = format!("could not store the job: {error}");
                     for conn in acks {
-                        out.error(conn, "QUEUE_ERROR", text.clone());
+                        out.error(conn, ErrorCode::QueueError, text.clone());
                     }
                     if new {
                         for &client in self.jobs[&id].clients() {
@@ -139,15 +140,15 @@ impl Core {
     }
 
     /// Puts a new or replayed job where it belongs: waiting for its time or in its queue.
-    fn schedule(&mut self, id: JobId, now_ms: u64, out: &mut Outbox) {
+    fn schedule(&mut self, id: JobId, now: UnixMillis, out: &mut Outbox) {
         let due = match self.jobs[&id].kind() {
-            JobKind::Epoch(secs) => Some(secs.saturating_mul(1000)).filter(|d| *d > now_ms),
-            JobKind::Sched(s) => Some(s.next_after(now_ms).unwrap_or(u64::MAX)),
+            JobKind::Epoch(at) => Some(*at).filter(|d| *d > now),
+            JobKind::Sched(s) => Some(s.next_after(now).unwrap_or(UnixMillis::NEVER)),
             _ => None,
         };
         match due {
             Some(due) => self.wait_until(id, due, out),
-            None => self.enqueue(id, false, now_ms, out),
+            None => self.enqueue(id, false, now, out),
         }
     }
 
@@ -156,7 +157,7 @@ impl Core {
     /// A record that duplicates a job already replayed (same function and unique id) is
     /// removed from the store; one whose schedule no longer parses is kept in the store and
     /// skipped, with a warning.
-    pub fn restore(&mut self, record: StoredJob, now_ms: u64, out: &mut Outbox) {
+    pub fn restore(&mut self, record: StoredJob, now: UnixMillis, out: &mut Outbox) {
         let Some(kind) = kind_of(&record) else {
             tracing::warn!(handle = ?record.handle, "stored job has an invalid schedule; skipped");
             return;
@@ -177,17 +178,17 @@ impl Core {
             return;
         }
         // Our own handles keep their number as the job id, so new handles continue after the
-        // highest one replayed.
-        let number = record
-            .handle
-            .strip_prefix(self.config.handle_prefix.as_bytes())
-            .and_then(|rest| rest.strip_prefix(b":"))
-            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<u64>().ok())
-            .filter(|n| *n > 0 && !self.jobs.contains_key(n));
+        // highest one replayed. Any other handle (another prefix, a number not in canonical
+        // form, a number taken, or the last one, which leaves none to continue with) is kept
+        // as the job's own.
+        let number = parse_handle(&record.handle, self.config.handle_prefix.as_bytes())
+            .filter(|n| *n < u64::MAX)
+            .map(JobId::new)
+            .filter(|id| !self.jobs.contains_key(id));
         let id = match number {
-            Some(n) => {
-                self.next_job = self.next_job.max(n + 1);
-                n
+            Some(id) => {
+                self.next_job = self.next_job.max(id.next());
+                id
             }
             None => self.next_job_id(),
         };
@@ -204,8 +205,9 @@ impl Core {
         job.background = true;
         job.state = JobState::Persisting;
         job.persisted = true;
-        job.since_ms = now_ms;
-        if record.handle != format_handle(&self.config.handle_prefix, id) {
+        job.since = now;
+        if number.is_none() {
+            // A canonical handle is the one its number formats to: only others are foreign.
             self.foreign.insert(record.handle.clone(), id);
             job.set_own_handle(record.handle);
         }
@@ -214,6 +216,6 @@ impl Core {
             job.unique_hash = hash;
         }
         self.jobs.insert(job);
-        self.schedule(id, now_ms, out);
+        self.schedule(id, now, out);
     }
 }

@@ -1,20 +1,16 @@
 //! The records the core keeps: jobs, functions, connections and their counters.
 
 use std::collections::VecDeque;
-use std::num::NonZeroU64;
 
 use super::functions::FnId;
+use super::ids::{ConnId, JobId};
 use super::table::IdSet;
+use super::time::UnixMillis;
 
 use bytes::Bytes;
 use gearbox_proto::Priority;
 
 use super::cron::Schedule;
-
-/// Connection id: monotonic, never reused (not a file descriptor).
-pub type ConnId = u64;
-/// Internal job id; the handle string is derived from it.
-pub type JobId = u64;
 
 /// What kind of job this is, beyond a plain one.
 #[derive(Debug, Clone, Default)]
@@ -22,8 +18,8 @@ pub enum JobKind {
     /// SUBMIT_JOB and its variants.
     #[default]
     Plain,
-    /// SUBMIT_JOB_EPOCH: not before this UNIX time (seconds).
-    Epoch(u64),
+    /// SUBMIT_JOB_EPOCH: not before this moment (sent in whole seconds).
+    Epoch(UnixMillis),
     /// SUBMIT_JOB_SCHED: repeats on this schedule.
     Sched(Box<Schedule>),
     /// SUBMIT_REDUCE_JOB: handed to GRAB_JOB_ALL workers with its reducer.
@@ -38,8 +34,8 @@ pub enum JobKind {
 pub enum JobState {
     /// Waiting for its time (EPOCH or SCHED); in no queue.
     Waiting {
-        /// When it falls due, UNIX milliseconds.
-        due_ms: u64,
+        /// When it falls due ([`UnixMillis::NEVER`]: a schedule that no longer fires).
+        due: UnixMillis,
     },
     /// A background job waiting for the store to commit it: JOB_CREATED is not sent yet and
     /// it is in no queue.
@@ -50,8 +46,8 @@ pub enum JobState {
     Running {
         /// The worker's connection.
         worker: ConnId,
-        /// CAN_DO_TIMEOUT deadline, UNIX milliseconds.
-        deadline_ms: Option<NonZeroU64>,
+        /// CAN_DO_TIMEOUT deadline.
+        deadline: Option<UnixMillis>,
     },
 }
 
@@ -90,9 +86,9 @@ pub struct Job {
     /// The hash it is filed under in the unique-id index; 0 when it is not filed (no unique
     /// id).
     pub unique_hash: u64,
-    /// UNIX milliseconds: when it entered the queue while queued (for queue-wait stats), when
-    /// a worker took it while running (for run-time stats).
-    pub since_ms: u64,
+    /// When it entered the queue while queued (for queue-wait stats), when a worker took it
+    /// while running (for run-time stats).
+    pub since: UnixMillis,
     /// The rarely used parts; `None` while they are all empty.
     extra: Option<Box<Extra>>,
 }
@@ -165,7 +161,7 @@ impl Job {
             persisted: false,
             state: JobState::Queued,
             unique_hash: 0,
-            since_ms: 0,
+            since: UnixMillis::default(),
             extra: None,
         };
         if !apart.is_empty() || !matches!(kind, JobKind::Plain) {
@@ -406,9 +402,9 @@ pub struct Conn {
     /// Asked for WORK_EXCEPTION packets.
     pub exceptions: bool,
     /// Jobs assigned to this worker.
-    pub running: IdSet,
+    pub running: IdSet<JobId>,
     /// Foreground jobs this client waits on.
-    pub attached: IdSet,
+    pub attached: IdSet<JobId>,
 }
 
 impl Conn {

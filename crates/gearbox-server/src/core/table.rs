@@ -10,7 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::ops::Index;
 
-use super::state::{Job, JobId};
+use super::ids::JobId;
+use super::state::Job;
 
 /// Hasher for keys that are either server-chosen sequential ids or already keyed hashes.
 ///
@@ -42,10 +43,11 @@ impl Hasher for IdHasher {
 /// Emptied tables bigger than this are freed (smaller ones are kept for reuse).
 const SHRINK_ABOVE: usize = 4096;
 
-/// A map keyed by server-chosen ids (jobs, connections).
-pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
-/// A set of server-chosen ids.
-pub(crate) type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
+/// A map keyed by server-chosen ids (`ConnId`, `JobId`) or by already keyed hashes
+/// (`u64`): keys that hash as one `write_u64`, as [`IdHasher`] expects.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+/// A set of server-chosen ids (see [`IdMap`]).
+pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 /// A map keyed by names that clients choose (functions, handles): a fast hash with a
 /// per-process random seed, so a client cannot pick colliding names in advance.
 pub(crate) type NameMap<V> = HashMap<bytes::Bytes, V, foldhash::fast::RandomState>;
@@ -58,7 +60,7 @@ pub struct JobTable {
     /// Free slots, reused last-freed first.
     free: Vec<u32>,
     /// Slot of each job id.
-    slot_of: IdMap<u32>,
+    slot_of: IdMap<JobId, u32>,
 }
 
 impl JobTable {
@@ -184,8 +186,8 @@ impl<'a> UniqueKey<'a> {
 #[derive(Debug, Default)]
 pub struct UniqueIndex {
     keys: RandomState,
-    first: IdMap<JobId>,
-    more: IdMap<Vec<JobId>>,
+    first: IdMap<u64, JobId>,
+    more: IdMap<u64, Vec<JobId>>,
     /// Removals not yet carried out.
     pending: Vec<(u64, JobId)>,
 }
@@ -291,52 +293,65 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_hash_as_the_numbers_they_wrap() {
+        use super::super::ids::ConnId;
+        // The hasher is tuned for bare sequential numbers: the id types must look the same.
+        let build = BuildHasherDefault::<IdHasher>::default();
+        for n in [0, 1, 2, 1000, u64::MAX] {
+            assert_eq!(build.hash_one(JobId::new(n)), build.hash_one(n));
+            assert_eq!(build.hash_one(ConnId::new(n)), build.hash_one(n));
+        }
+    }
+
+    #[test]
     fn colliding_hashes_keep_every_job() {
+        let id = JobId::new;
         let mut ix = UniqueIndex::default();
-        for id in 1..=3 {
-            ix.insert(7, id);
+        for n in 1..=3 {
+            ix.insert(7, id(n));
         }
         assert_eq!(ix.len(), 3);
-        assert_eq!(ix.find(7, |id| id == 2), Some(2));
-        assert!(ix.remove_now(7, 1));
-        assert_eq!(ix.find(7, |id| id == 3), Some(3));
-        assert_eq!(ix.find(7, |id| id == 1), None);
-        assert!(!ix.remove_now(7, 1));
-        assert!(ix.remove_now(7, 3) && ix.remove_now(7, 2));
+        assert_eq!(ix.find(7, |j| j == id(2)), Some(id(2)));
+        assert!(ix.remove_now(7, id(1)));
+        assert_eq!(ix.find(7, |j| j == id(3)), Some(id(3)));
+        assert_eq!(ix.find(7, |j| j == id(1)), None);
+        assert!(!ix.remove_now(7, id(1)));
+        assert!(ix.remove_now(7, id(3)) && ix.remove_now(7, id(2)));
         assert_eq!((ix.len(), ix.more.len()), (0, 0));
     }
 
     #[test]
     fn removals_in_batches_keep_every_other_job_findable() {
+        let id = JobId::new;
         let mut ix = UniqueIndex::default();
         let live = |gone: &[JobId]| {
             let gone = gone.to_vec();
             move |id: JobId| !gone.contains(&id)
         };
         // Jobs 1..=100 under hashes 0..10 (ten per hash), then half of them removed.
-        for id in 1..=100 {
-            ix.insert(id % 10, id);
+        for n in 1..=100 {
+            ix.insert(n % 10, id(n));
         }
         let mut gone = Vec::new();
-        for id in (1..=100).filter(|id| id % 2 == 0) {
-            ix.remove(id % 10, id);
-            gone.push(id);
+        for n in (1..=100).filter(|n| n % 2 == 0) {
+            ix.remove(n % 10, id(n));
+            gone.push(id(n));
             // A new job under the hash of one just removed is found, whether the removal
             // was carried out yet or not.
-            let new = 1000 + id;
-            ix.insert(id % 10, new);
-            assert_eq!(ix.find(id % 10, |j| j == new), Some(new));
-            ix.remove(id % 10, new);
+            let new = id(1000 + n);
+            ix.insert(n % 10, new);
+            assert_eq!(ix.find(n % 10, |j| j == new), Some(new));
+            ix.remove(n % 10, new);
             gone.push(new);
         }
         let is_live = live(&gone);
-        for id in 1..=100 {
-            let found = ix.find(id % 10, |j| j == id && is_live(j));
-            assert_eq!(found, (id % 2 == 1).then_some(id), "job {id}");
+        for n in 1..=100 {
+            let found = ix.find(n % 10, |j| j == id(n) && is_live(j));
+            assert_eq!(found, (n % 2 == 1).then_some(id(n)), "job {n}");
         }
         assert_eq!(ix.len(), 50);
-        for id in (1..=100).filter(|id| id % 2 == 1) {
-            ix.remove(id % 10, id);
+        for n in (1..=100).filter(|n| n % 2 == 1) {
+            ix.remove(n % 10, id(n));
         }
         assert_eq!((ix.len(), ix.first.len(), ix.more.len()), (0, 0, 0));
         assert!(ix.pending.is_empty(), "an emptied index is cleared at once");

@@ -9,13 +9,17 @@ mod persist;
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Priority, Request, Response, SubmitJob};
 
-use super::state::{ConnId, ConnInfo, JobState};
-use super::{Core, CoreConfig, Effect, Outbox, TimeoutAction};
+use super::state::{ConnInfo, JobState};
+use super::{ConnId, Core, CoreConfig, Effect, Outbox, TimeoutAction, UnixMillis};
 use invariants::check_invariants;
 
-/// 2026-01-01 00:00:00 UTC in UNIX milliseconds: a minute boundary.
-const T0: u64 = 1_767_225_600_000;
+/// 2026-01-01 00:00:00 UTC: a minute boundary.
+const T0: UnixMillis = UnixMillis::from_millis(1_767_225_600_000);
+/// A minute in milliseconds.
 const MINUTE: u64 = 60_000;
+const C1: ConnId = ConnId::new(1);
+const C2: ConnId = ConnId::new(2);
+const C9: ConnId = ConnId::new(9);
 
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
@@ -55,18 +59,18 @@ impl Harness {
     fn connect(&mut self, conn: ConnId) {
         let info = ConnInfo {
             peer_ip: "127.0.0.1".into(),
-            fd: conn as i64,
+            fd: conn.get() as i64,
             loopback: true,
         };
         self.core.connect(conn, info);
     }
 
-    fn req(&mut self, conn: ConnId, r: Request, now: u64) -> Vec<Effect> {
+    fn req(&mut self, conn: ConnId, r: Request, now: UnixMillis) -> Vec<Effect> {
         self.core.request(conn, r, now, &mut self.out);
         self.take()
     }
 
-    fn tick(&mut self, now: u64) -> Vec<Effect> {
+    fn tick(&mut self, now: UnixMillis) -> Vec<Effect> {
         self.core.tick(now, &mut self.out);
         self.take()
     }
@@ -84,14 +88,14 @@ fn send(conn: ConnId, r: Response) -> Effect {
 #[test]
 fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
-    let start = T0 + 10 * MINUTE + 30_000; // 10:30 past a minute
-    let due = T0 + 11 * MINUTE;
+    t.connect(C1);
+    t.connect(C2);
+    let start = T0.plus_ms(10 * MINUTE + 30_000); // 10:30 past a minute
+    let due = T0.plus_ms(11 * MINUTE);
     assert!(t
-        .req(2, Request::CanDo { function: b("f") }, start)
+        .req(C2, Request::CanDo { function: b("f") }, start)
         .is_empty());
-    assert!(t.req(2, Request::PreSleep, start).is_empty());
+    assert!(t.req(C2, Request::PreSleep, start).is_empty());
     let every_minute = Request::SubmitSched {
         function: b("f"),
         unique: b("cron-1"),
@@ -99,8 +103,8 @@ fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
         data: b("tick"),
     };
     assert_eq!(
-        t.req(1, every_minute, start),
-        [send(1, Response::JobCreated { handle: h(1) })]
+        t.req(C1, every_minute, start),
+        [send(C1, Response::JobCreated { handle: h(1) })]
     );
     assert_eq!(t.core.next_deadline(), Some(due));
     assert_eq!(
@@ -109,48 +113,48 @@ fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
         "held"
     );
 
-    assert!(t.tick(due - 1).is_empty(), "not before its minute");
+    assert!(t.tick(due.minus_ms(1)).is_empty(), "not before its minute");
     assert_eq!(
-        t.req(2, Request::GrabJob, due - 1),
-        [send(2, Response::NoJob)]
+        t.req(C2, Request::GrabJob, due.minus_ms(1)),
+        [send(C2, Response::NoJob)]
     );
-    assert!(t.req(2, Request::PreSleep, due - 1).is_empty());
-    assert_eq!(t.tick(due), [send(2, Response::Noop)]);
+    assert!(t.req(C2, Request::PreSleep, due.minus_ms(1)).is_empty());
+    assert_eq!(t.tick(due), [send(C2, Response::Noop)]);
 
     for round in 0..2 {
-        let fired = due + round * MINUTE;
+        let fired = due.plus_ms(round * MINUTE);
         let assign = Response::JobAssign {
             handle: h(1),
             function: b("f"),
             data: b("tick"),
         };
         assert_eq!(
-            t.req(2, Request::GrabJob, fired + 5),
-            [send(2, assign)],
+            t.req(C2, Request::GrabJob, fired.plus_ms(5)),
+            [send(C2, assign)],
             "round {round}"
         );
-        assert!(t.tick(fired + 10).is_empty());
+        assert!(t.tick(fired.plus_ms(10)).is_empty());
         let done = Request::WorkComplete {
             handle: h(1),
             data: b(""),
         };
-        assert!(t.req(2, done, fired + 20).is_empty());
+        assert!(t.req(C2, done, fired.plus_ms(20)).is_empty());
         // Re-armed for the next minute: same handle, nothing queued, a timer set.
         let id = t.core.job_by_handle(&h(1)).expect("held");
         assert_eq!(
             t.core.jobs[&id].state,
             JobState::Waiting {
-                due_ms: fired + MINUTE
+                due: fired.plus_ms(MINUTE)
             }
         );
-        assert_eq!(t.core.next_deadline(), Some(fired + MINUTE));
+        assert_eq!(t.core.next_deadline(), Some(fired.plus_ms(MINUTE)));
         assert_eq!(t.core.function_stats(b"f").unwrap().completed, round + 1);
         assert_eq!(
-            t.req(2, Request::GrabJob, fired + 30),
-            [send(2, Response::NoJob)]
+            t.req(C2, Request::GrabJob, fired.plus_ms(30)),
+            [send(C2, Response::NoJob)]
         );
-        assert!(t.req(2, Request::PreSleep, fired + 30).is_empty());
-        assert_eq!(t.tick(fired + MINUTE), [send(2, Response::Noop)]);
+        assert!(t.req(C2, Request::PreSleep, fired.plus_ms(30)).is_empty());
+        assert_eq!(t.tick(fired.plus_ms(MINUTE)), [send(C2, Response::Noop)]);
     }
     // A duplicate submit finds the scheduled job.
     let dup = Request::SubmitSched {
@@ -160,57 +164,57 @@ fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
         data: b("tick"),
     };
     assert_eq!(
-        t.req(1, dup, due + 2 * MINUTE),
-        [send(1, Response::JobCreated { handle: h(1) })]
+        t.req(C1, dup, due.plus_ms(2 * MINUTE)),
+        [send(C1, Response::JobCreated { handle: h(1) })]
     );
 }
 
 #[test]
 fn sched_job_survives_a_timeout_and_a_cancel_ends_it() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
-    let due = T0 + MINUTE;
+    t.connect(C1);
+    t.connect(C2);
+    let due = T0.plus_ms(MINUTE);
     let timeout = Request::CanDoTimeout {
         function: b("f"),
         timeout: b("1000"),
     };
-    t.req(2, timeout, T0);
+    t.req(C2, timeout, T0);
     let sched = Request::SubmitSched {
         function: b("f"),
         unique: b(""),
         schedule: Box::new([""; 5].map(b)),
         data: b(""),
     };
-    t.req(1, sched, T0);
+    t.req(C1, sched, T0);
     t.tick(due);
     assert!(matches!(
-        t.req(2, Request::GrabJobUniq, due)[..],
-        [Effect::Send(2, Response::JobAssignUniq { .. })]
+        t.req(C2, Request::GrabJobUniq, due)[..],
+        [Effect::Send(C2, Response::JobAssignUniq { .. })]
     ));
     // The worker overruns: the run fails (no client to tell) and the schedule goes on.
-    assert!(t.tick(due + 1000).is_empty());
+    assert!(t.tick(due.plus_ms(1000)).is_empty());
     let id = t.core.job_by_handle(&h(1)).expect("held");
     assert_eq!(
         t.core.jobs[&id].state,
         JobState::Waiting {
-            due_ms: due + MINUTE
+            due: due.plus_ms(MINUTE)
         }
     );
     assert_eq!(t.core.function_stats(b"f").unwrap().timed_out, 1);
     let late = t.req(
-        2,
+        C2,
         Request::WorkComplete {
             handle: h(1),
             data: b(""),
         },
-        due + 1500,
+        due.plus_ms(1500),
     );
     assert!(
-        matches!(&late[..], [Effect::Send(2, Response::Error { code, .. })] if code == "JOB_NOT_FOUND")
+        matches!(&late[..], [Effect::Send(C2, Response::Error { code, .. })] if code == "JOB_NOT_FOUND")
     );
     // Cancelling a waiting job drops it for good.
-    assert!(t.core.cancel(&h(1), due + 2000, &mut t.out));
+    assert!(t.core.cancel(&h(1), due.plus_ms(2000), &mut t.out));
     assert!(t.take().is_empty());
     assert_eq!(t.core.job_count(), 0);
     assert_eq!(
@@ -223,23 +227,23 @@ fn sched_job_survives_a_timeout_and_a_cancel_ends_it() {
 #[test]
 fn epoch_job_is_held_until_due_then_wakes_sleepers() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
-    t.req(2, Request::CanDo { function: b("f") }, T0);
-    t.req(2, Request::PreSleep, T0);
+    t.connect(C1);
+    t.connect(C2);
+    t.req(C2, Request::CanDo { function: b("f") }, T0);
+    t.req(C2, Request::PreSleep, T0);
     let epoch = Request::SubmitEpoch {
         function: b("f"),
         unique: b(""),
-        epoch: T0 / 1000 + 5,
+        epoch: T0.as_secs() + 5,
         data: b("e"),
     };
     assert_eq!(
-        t.req(1, epoch, T0),
-        [send(1, Response::JobCreated { handle: h(1) })]
+        t.req(C1, epoch, T0),
+        [send(C1, Response::JobCreated { handle: h(1) })]
     );
-    assert_eq!(t.core.next_deadline(), Some(T0 + 5000));
-    assert!(t.tick(T0 + 4999).is_empty());
-    assert_eq!(t.tick(T0 + 5000), [send(2, Response::Noop)]);
+    assert_eq!(t.core.next_deadline(), Some(T0.plus_ms(5000)));
+    assert!(t.tick(T0.plus_ms(4999)).is_empty());
+    assert_eq!(t.tick(T0.plus_ms(5000)), [send(C2, Response::Noop)]);
     assert_eq!(t.core.next_deadline(), None);
     // One in the past is queued at once.
     let past = Request::SubmitEpoch {
@@ -248,7 +252,7 @@ fn epoch_job_is_held_until_due_then_wakes_sleepers() {
         epoch: 1,
         data: b("p"),
     };
-    t.req(1, past, T0 + 6000);
+    t.req(C1, past, T0.plus_ms(6000));
     assert_eq!(
         t.core.functions.by_name(b"f").expect("function f").queued(),
         2
@@ -258,21 +262,21 @@ fn epoch_job_is_held_until_due_then_wakes_sleepers() {
 #[test]
 fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
+    t.connect(C1);
+    t.connect(C2);
     t.req(
-        2,
+        C2,
         Request::CanDoTimeout {
             function: b("f"),
             timeout: b("100"),
         },
         T0,
     );
-    t.req(1, submit("f", "", false), T0);
-    t.req(2, Request::GrabJob, T0);
+    t.req(C1, submit("f", "", false), T0);
+    t.req(C2, Request::GrabJob, T0);
     assert_eq!(
-        t.tick(T0 + 100),
-        [send(1, Response::WorkFail { handle: h(1) })]
+        t.tick(T0.plus_ms(100)),
+        [send(C1, Response::WorkFail { handle: h(1) })]
     );
     assert_eq!(t.core.job_count(), 0);
 
@@ -282,30 +286,30 @@ fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
         ..CoreConfig::default()
     };
     let mut t = Harness::new(config);
-    t.connect(1);
-    t.connect(2);
+    t.connect(C1);
+    t.connect(C2);
     t.req(
-        2,
+        C2,
         Request::CanDoTimeout {
             function: b("f"),
             timeout: b("100"),
         },
         T0,
     );
-    t.req(1, submit("f", "", false), T0);
-    t.req(2, Request::GrabJob, T0);
+    t.req(C1, submit("f", "", false), T0);
+    t.req(C2, Request::GrabJob, T0);
     assert!(
-        t.tick(T0 + 100).is_empty(),
+        t.tick(T0.plus_ms(100)).is_empty(),
         "first expiry: back in the queue"
     );
     assert_eq!(
         t.core.jobs[&t.core.job_by_handle(&h(1)).expect("held")].retries(),
         1
     );
-    t.req(2, Request::GrabJob, T0 + 200);
+    t.req(C2, Request::GrabJob, T0.plus_ms(200));
     assert_eq!(
-        t.tick(T0 + 300),
-        [send(1, Response::WorkFail { handle: h(1) })],
+        t.tick(T0.plus_ms(300)),
+        [send(C1, Response::WorkFail { handle: h(1) })],
         "second: past the limit"
     );
     assert_eq!(t.core.job_count(), 0);
@@ -314,41 +318,41 @@ fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
 #[test]
 fn round_robin_survives_abilities_shrinking() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
+    t.connect(C1);
+    t.connect(C2);
     for f in ["a", "b", "c"] {
-        t.req(2, Request::CanDo { function: b(f) }, T0);
-        t.req(1, submit(f, "", true), T0);
-        t.req(1, submit(f, "", true), T0);
+        t.req(C2, Request::CanDo { function: b(f) }, T0);
+        t.req(C1, submit(f, "", true), T0);
+        t.req(C1, submit(f, "", true), T0);
     }
-    t.req(2, Request::GrabJob, T0); // a, cursor moves to b
-    t.req(2, Request::GrabJob, T0); // b, cursor moves to c
-    t.req(2, Request::GrabJob, T0); // c, cursor moves past the end
-    t.req(2, Request::CantDo { function: b("c") }, T0);
-    t.req(2, Request::CantDo { function: b("b") }, T0);
-    let got = t.req(2, Request::GrabJob, T0);
+    t.req(C2, Request::GrabJob, T0); // a, cursor moves to b
+    t.req(C2, Request::GrabJob, T0); // b, cursor moves to c
+    t.req(C2, Request::GrabJob, T0); // c, cursor moves past the end
+    t.req(C2, Request::CantDo { function: b("c") }, T0);
+    t.req(C2, Request::CantDo { function: b("b") }, T0);
+    let got = t.req(C2, Request::GrabJob, T0);
     assert!(
-        matches!(&got[..], [Effect::Send(2, Response::JobAssign { function, .. })] if function == "a")
+        matches!(&got[..], [Effect::Send(C2, Response::JobAssign { function, .. })] if function == "a")
     );
 }
 
 #[test]
 fn a_connection_that_is_client_and_worker_of_the_same_job_can_leave() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
-    t.req(1, Request::CanDo { function: b("f") }, T0);
-    t.req(1, submit("f", "u", false), T0);
-    t.req(2, submit("f", "u", false), T0);
-    t.req(1, Request::GrabJob, T0);
-    t.core.disconnect(1, T0 + 1, &mut t.out);
+    t.connect(C1);
+    t.connect(C2);
+    t.req(C1, Request::CanDo { function: b("f") }, T0);
+    t.req(C1, submit("f", "u", false), T0);
+    t.req(C2, submit("f", "u", false), T0);
+    t.req(C1, Request::GrabJob, T0);
+    t.core.disconnect(C1, T0.plus_ms(1), &mut t.out);
     assert!(t.take().is_empty());
     let id = t.core.job_by_handle(&h(1)).expect("held");
     assert_eq!(
         (t.core.jobs[&id].state, t.core.jobs[&id].clients()),
-        (JobState::Queued, &[2][..])
+        (JobState::Queued, &[C2][..])
     );
-    t.core.disconnect(2, T0 + 2, &mut t.out);
+    t.core.disconnect(C2, T0.plus_ms(2), &mut t.out);
     t.take();
     assert_eq!(
         t.core.functions.by_name(b"f").expect("function f").total(),
@@ -360,20 +364,20 @@ fn a_connection_that_is_client_and_worker_of_the_same_job_can_leave() {
 #[test]
 fn graceful_drain_refuses_new_jobs_and_reports_idle_only_when_done() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
-    t.req(1, submit("f", "", true), T0);
+    t.connect(C1);
+    t.connect(C2);
+    t.req(C1, submit("f", "", true), T0);
     t.core.start_draining();
-    let refused = t.req(1, submit("f", "", true), T0);
+    let refused = t.req(C1, submit("f", "", true), T0);
     assert!(
-        matches!(&refused[..], [Effect::Send(1, Response::Error { code, .. })] if code == "SHUTDOWN")
+        matches!(&refused[..], [Effect::Send(C1, Response::Error { code, .. })] if code == "SHUTDOWN")
     );
     assert!(!t.core.is_idle());
-    t.req(2, Request::CanDo { function: b("f") }, T0);
-    t.req(2, Request::GrabJob, T0);
+    t.req(C2, Request::CanDo { function: b("f") }, T0);
+    t.req(C2, Request::GrabJob, T0);
     assert!(!t.core.is_idle(), "running counts");
     t.req(
-        2,
+        C2,
         Request::WorkComplete {
             handle: h(1),
             data: b(""),
@@ -386,16 +390,16 @@ fn graceful_drain_refuses_new_jobs_and_reports_idle_only_when_done() {
 #[test]
 fn admin_cancel_of_a_running_job_frees_its_worker() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
-    t.req(2, Request::CanDo { function: b("f") }, T0);
-    t.req(1, submit("f", "", false), T0);
-    t.req(2, Request::GrabJob, T0);
+    t.connect(C1);
+    t.connect(C2);
+    t.req(C2, Request::CanDo { function: b("f") }, T0);
+    t.req(C1, submit("f", "", false), T0);
+    t.req(C2, Request::GrabJob, T0);
     t.core
-        .admin(1, AdminCommand::CancelJob { handle: h(1) }, T0, &mut t.out);
+        .admin(C1, AdminCommand::CancelJob { handle: h(1) }, T0, &mut t.out);
     let effects = t.take();
-    assert_eq!(effects[0], send(1, Response::WorkFail { handle: h(1) }));
-    assert!(t.core.conns[&2].running.is_empty());
+    assert_eq!(effects[0], send(C1, Response::WorkFail { handle: h(1) }));
+    assert!(t.core.conns[&C2].running.is_empty());
     assert_eq!(
         t.core.functions.by_name(b"f").expect("function f").running,
         0
@@ -405,36 +409,36 @@ fn admin_cancel_of_a_running_job_frees_its_worker() {
 #[test]
 fn a_client_attached_to_a_sched_job_is_released_after_its_run() {
     let mut t = Harness::new(CoreConfig::default());
-    t.connect(1);
-    t.connect(2);
-    t.req(2, Request::CanDo { function: b("f") }, T0);
+    t.connect(C1);
+    t.connect(C2);
+    t.req(C2, Request::CanDo { function: b("f") }, T0);
     let sched = Request::SubmitSched {
         function: b("f"),
         unique: b("c"),
         schedule: Box::new([""; 5].map(b)),
         data: b(""),
     };
-    t.req(1, sched, T0);
+    t.req(C1, sched, T0);
     // A foreground duplicate waits for the next run.
     assert_eq!(
-        t.req(1, submit("f", "c", false), T0),
-        [send(1, Response::JobCreated { handle: h(1) })]
+        t.req(C1, submit("f", "c", false), T0),
+        [send(C1, Response::JobCreated { handle: h(1) })]
     );
     for round in 1..=2 {
-        let at = T0 + round * MINUTE;
+        let at = T0.plus_ms(round * MINUTE);
         t.tick(at);
-        t.req(2, Request::GrabJob, at);
+        t.req(C2, Request::GrabJob, at);
         let done = t.req(
-            2,
+            C2,
             Request::WorkComplete {
                 handle: h(1),
                 data: b("r"),
             },
-            at + 1,
+            at.plus_ms(1),
         );
         let expected: &[Effect] = if round == 1 {
             &[send(
-                1,
+                C1,
                 Response::WorkComplete {
                     handle: h(1),
                     data: b("r"),
@@ -445,14 +449,14 @@ fn a_client_attached_to_a_sched_job_is_released_after_its_run() {
         };
         assert_eq!(done, expected, "round {round}: only the run it waited for");
     }
-    assert!(t.core.conns[&1].attached.is_empty());
+    assert!(t.core.conns[&C1].attached.is_empty());
 }
 
 #[test]
 fn shutdown_is_refused_from_a_remote_peer_and_graceful_drains_at_once() {
     let mut t = Harness::new(CoreConfig::default());
     t.core.connect(
-        9,
+        C9,
         ConnInfo {
             peer_ip: "192.0.2.7".into(),
             fd: 9,
@@ -460,7 +464,7 @@ fn shutdown_is_refused_from_a_remote_peer_and_graceful_drains_at_once() {
         },
     );
     t.core.admin(
-        9,
+        C9,
         AdminCommand::Shutdown { graceful: false },
         T0,
         &mut t.out,
@@ -468,24 +472,28 @@ fn shutdown_is_refused_from_a_remote_peer_and_graceful_drains_at_once() {
     assert_eq!(
         t.take(),
         [Effect::Text(
-            9,
+            C9,
             b("ERR PERMISSION_DENIED shutdown+is+only+accepted+from+loopback\r\n")
         )]
     );
-    t.connect(1);
-    t.core
-        .admin(1, AdminCommand::Shutdown { graceful: true }, T0, &mut t.out);
+    t.connect(C1);
+    t.core.admin(
+        C1,
+        AdminCommand::Shutdown { graceful: true },
+        T0,
+        &mut t.out,
+    );
     assert_eq!(
         t.take(),
         [
             Effect::Shutdown { graceful: true },
-            Effect::Text(1, b("OK\r\n"))
+            Effect::Text(C1, b("OK\r\n"))
         ]
     );
     // From this moment on new jobs are refused, before the network layer acts on the effect.
-    let effects = t.req(1, submit("f", "", true), T0);
+    let effects = t.req(C1, submit("f", "", true), T0);
     assert!(
-        matches!(&effects[..], [Effect::Send(1, Response::Error { code, .. })] if &code[..] == b"SHUTDOWN"),
+        matches!(&effects[..], [Effect::Send(C1, Response::Error { code, .. })] if &code[..] == b"SHUTDOWN"),
         "{effects:?}"
     );
 }

@@ -2,32 +2,34 @@
 //! running jobs. The core never reads the clock: the caller passes the time in and asks
 //! [`Core::next_deadline`] when to call [`Core::tick`] next.
 
+use super::ids::JobId;
 use super::jobs::Outcome;
-use super::state::{JobId, JobState};
+use super::state::JobState;
+use super::time::UnixMillis;
 use super::{Core, Outbox, TimeoutAction, TimerKind};
 
 impl Core {
-    /// Parks a job until `due_ms`.
-    pub(super) fn wait_until(&mut self, id: JobId, due_ms: u64, out: &mut Outbox) {
+    /// Parks a job until `due` (for good if that is [`UnixMillis::NEVER`]).
+    pub(super) fn wait_until(&mut self, id: JobId, due: UnixMillis, out: &mut Outbox) {
         let job = self.jobs.get_mut(&id).expect("job exists");
-        job.state = JobState::Waiting { due_ms };
+        job.state = JobState::Waiting { due };
         self.functions[job.function].waiting += 1;
-        if due_ms != u64::MAX {
-            self.timers.insert((due_ms, id, TimerKind::Due));
+        if due != UnixMillis::NEVER {
+            self.timers.insert((due, id, TimerKind::Due));
             out.timers_changed = true;
         }
     }
 
-    /// The earliest pending timer, UNIX milliseconds.
-    pub fn next_deadline(&self) -> Option<u64> {
+    /// The earliest pending timer.
+    pub fn next_deadline(&self) -> Option<UnixMillis> {
         self.timers.first().map(|t| t.0)
     }
 
-    /// Fires every timer due at `now_ms`: EPOCH/SCHED jobs enter their queues (waking workers),
+    /// Fires every timer due at `now`: EPOCH/SCHED jobs enter their queues (waking workers),
     /// and running jobs past their CAN_DO_TIMEOUT are failed or re-queued.
-    pub fn tick(&mut self, now_ms: u64, out: &mut Outbox) {
+    pub fn tick(&mut self, now: UnixMillis, out: &mut Outbox) {
         while let Some(&(due, id, kind)) = self.timers.first() {
-            if due > now_ms {
+            if due > now {
                 break;
             }
             self.timers.pop_first();
@@ -36,24 +38,24 @@ impl Core {
             };
             let (state, function) = (job.state, job.function);
             match (kind, state) {
-                (TimerKind::Due, JobState::Waiting { due_ms }) if due_ms == due => {
+                (TimerKind::Due, JobState::Waiting { due: d }) if d == due => {
                     let f = &mut self.functions[function];
                     f.waiting = f.waiting.saturating_sub(1);
-                    self.enqueue(id, false, now_ms, out);
+                    self.enqueue(id, false, now, out);
                 }
                 (
                     TimerKind::Timeout,
                     JobState::Running {
                         worker,
-                        deadline_ms: Some(d),
+                        deadline: Some(d),
                     },
-                ) if d.get() == due => {
+                ) if d == due => {
                     self.functions[function].stats.timed_out += 1;
                     let handle = self.handle_of(id);
-                    tracing::info!(handle = ?handle, conn = worker, "job exceeded CAN_DO_TIMEOUT");
+                    tracing::info!(handle = ?handle, conn = worker.get(), "job exceeded CAN_DO_TIMEOUT");
                     match self.config.timeout_action {
-                        TimeoutAction::Fail => self.fail_job(id, Outcome::Failed, now_ms, out),
-                        TimeoutAction::Requeue => self.worker_lost(id, now_ms, out),
+                        TimeoutAction::Fail => self.fail_job(id, Outcome::Failed, now, out),
+                        TimeoutAction::Requeue => self.worker_lost(id, now, out),
                     }
                 }
                 _ => {}

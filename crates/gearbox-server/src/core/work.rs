@@ -1,11 +1,13 @@
 //! WORK_* packets from workers, forwarded to attached clients, and status queries.
 
 use bytes::Bytes;
-use gearbox_proto::Response;
+use gearbox_proto::{ErrorCode, Response};
 
+use super::ids::{ConnId, JobId};
 use super::jobs::Outcome;
-use super::state::{ConnId, JobId, JobState};
+use super::state::JobState;
 use super::table::UniqueKey;
+use super::time::UnixMillis;
 use super::{Core, Outbox};
 
 /// How a worker ended a job.
@@ -48,7 +50,7 @@ impl Core {
         if ok {
             id
         } else {
-            out.error(conn, "JOB_NOT_FOUND", text);
+            out.error(conn, ErrorCode::JobNotFound, text);
             None
         }
     }
@@ -108,7 +110,7 @@ impl Core {
         conn: ConnId,
         handle: Bytes,
         end: End,
-        now_ms: u64,
+        now: UnixMillis,
         out: &mut Outbox,
     ) {
         let Some(id) = self.running_on(conn, &handle, end.not_found_text(), out) else {
@@ -145,7 +147,7 @@ impl Core {
             End::Fail => Outcome::Failed,
             End::Exception(_) => Outcome::Exception,
         };
-        self.finish(id, outcome, now_ms, out);
+        self.finish(id, outcome, now, out);
     }
 
     pub(super) fn get_status(&self, conn: ConnId, handle: Bytes, out: &mut Outbox) {

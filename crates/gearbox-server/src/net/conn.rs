@@ -44,12 +44,12 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let id = {
         let mut st = shared.lock();
         let id = st.next_conn;
-        st.next_conn += 1;
+        st.next_conn = id.next();
         st.core.connect(id, info);
         st.outbounds.insert(id, outbound.clone());
         id
     };
-    tracing::debug!(conn = id, %peer, "connected");
+    tracing::debug!(conn = id.get(), %peer, "connected");
     // Output is written by whoever produced it (see `outbound`); this task only takes over
     // when the socket is full, and sends what is left at close.
     let ob = outbound.clone();
@@ -111,14 +111,14 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                     Incoming::Request(r) => st.core.request(id, r, now, &mut out),
                     Incoming::Admin(a) => st.core.admin(id, a, now, &mut out),
                     Incoming::Rejected(e) => {
-                        tracing::debug!(conn = id, error = %e, "rejected packet");
+                        tracing::debug!(conn = id.get(), error = %e, "rejected packet");
                         out.effects
                             .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
                     }
                 }
             }
             if let Some(e) = &fatal {
-                tracing::info!(conn = id, %peer, error = %e, "closing connection after protocol error");
+                tracing::info!(conn = id.get(), %peer, error = %e, "closing connection after protocol error");
                 out.effects
                     .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
                 out.effects.push(Effect::Close(id));
@@ -158,14 +158,14 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                 .await
                 .is_err()
             {
-                tracing::warn!(conn = id, pending = o.pending(), "a peer stopped reading the output this connection produces; dropping that peer");
+                tracing::warn!(conn = id.get(), pending = o.pending(), "a peer stopped reading the output this connection produces; dropping that peer");
                 o.abort();
                 o.close.cancel();
             }
         }
     }
     if outbound.overflowed() {
-        tracing::warn!(conn = id, %peer, limit = shared.config.max_unsent, "peer is not reading its replies; connection dropped");
+        tracing::warn!(conn = id.get(), %peer, limit = shared.config.max_unsent, "peer is not reading its replies; connection dropped");
     }
     {
         let mut st = shared.lock();
@@ -186,5 +186,5 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         outbound.abort();
         let _ = writer.await;
     }
-    tracing::debug!(conn = id, "disconnected");
+    tracing::debug!(conn = id.get(), "disconnected");
 }

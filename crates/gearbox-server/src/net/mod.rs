@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use gearbox_proto::Response;
+use gearbox_proto::{ErrorCode, Response};
 use gearbox_store::{MemoryStore, Store};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{ConnId, Core, Effect, IdMap, Outbox};
+use crate::core::{ConnId, Core, Effect, IdMap, Outbox, UnixMillis};
 use crate::outbound::Outbound;
 use crate::persister::{self, StoreOp};
 use crate::{Config, ServerError};
@@ -43,17 +43,18 @@ pub enum ShutdownMode {
     Graceful,
 }
 
-/// Current wall-clock time in UNIX milliseconds: the core's only notion of time.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
+/// Current wall-clock time: the core's only notion of time.
+pub fn now_ms() -> UnixMillis {
+    let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    UnixMillis::from_millis(ms)
 }
 
 struct State {
     core: Core,
-    outbounds: IdMap<Arc<Outbound>>,
+    outbounds: IdMap<ConnId, Arc<Outbound>>,
     next_conn: ConnId,
     /// Output queues handed to the flusher task, each listed once.
     dirty: Vec<Arc<Outbound>>,
@@ -187,7 +188,7 @@ pub async fn run_with_store(
         state: Mutex::new(State {
             core,
             outbounds: IdMap::default(),
-            next_conn: 1,
+            next_conn: ConnId::FIRST,
             dirty: Vec::new(),
         }),
         timers: Notify::new(),
@@ -319,7 +320,11 @@ async fn accept_loop(
 
 async fn refuse(mut stream: TcpStream) {
     let mut b = BytesMut::new();
-    Response::error("SERVER_BUSY", "too many connections; try again later").encode(&mut b);
+    Response::error(
+        ErrorCode::ServerBusy,
+        "too many connections; try again later",
+    )
+    .encode(&mut b);
     let _ = stream.write_all(&b).await;
     let _ = stream.shutdown().await;
 }
@@ -343,7 +348,7 @@ async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Shutdo
                 continue;
             }
             Some(due) => {
-                let sleep = tokio::time::sleep(Duration::from_millis(due - now));
+                let sleep = tokio::time::sleep(Duration::from_millis(due.ms_since(now)));
                 tokio::select! {
                     _ = sleep => {}
                     _ = changed => {}

@@ -190,7 +190,7 @@ fn handles(prefix: &str, first: u64) -> impl FnMut() -> Bytes + Send + 'static {
     let prefix = prefix.to_owned();
     let mut n = first;
     move || {
-        let handle = Bytes::from(format!("{prefix}:{n}"));
+        let handle = gearbox_proto::format_handle(prefix.as_bytes(), n);
         n += 1;
         handle
     }
@@ -219,13 +219,7 @@ fn imported(
 /// The number after the highest `<prefix>:<n>` handle among `jobs` (1 if none).
 pub(super) fn next_number(jobs: &[StoredJob], prefix: &str) -> u64 {
     jobs.iter()
-        .filter_map(|j| {
-            let n = j
-                .handle
-                .strip_prefix(prefix.as_bytes())?
-                .strip_prefix(b":")?;
-            std::str::from_utf8(n).ok()?.parse::<u64>().ok()
-        })
+        .filter_map(|j| gearbox_proto::parse_handle(&j.handle, prefix.as_bytes()))
         .max()
         .map_or(1, |n| n.saturating_add(1))
 }

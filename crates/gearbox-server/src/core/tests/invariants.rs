@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::core::state::JobState;
 use crate::core::table::UniqueKey;
-use crate::core::{Core, TimerKind};
+use crate::core::{Core, TimerKind, UnixMillis};
 
 /// Checks that every index and counter of the core agrees with its jobs.
 pub(super) fn check_invariants(core: &Core) {
@@ -13,14 +13,14 @@ pub(super) fn check_invariants(core: &Core) {
     for &(due, id, kind) in &core.timers {
         let state = core.jobs.get(&id).map(|j| j.state);
         let live = match kind {
-            TimerKind::Due => state == Some(JobState::Waiting { due_ms: due }),
+            TimerKind::Due => state == Some(JobState::Waiting { due }),
             TimerKind::Timeout => {
-                matches!(state, Some(JobState::Running { deadline_ms: Some(d), .. }) if d.get() == due)
+                matches!(state, Some(JobState::Running { deadline: Some(d), .. }) if d == due)
             }
         };
         assert!(
             live,
-            "stale {kind:?} timer at {due} for job {id} ({state:?})"
+            "stale {kind:?} timer at {due:?} for job {id} ({state:?})"
         );
     }
     let mut seen = HashSet::new();
@@ -110,24 +110,23 @@ pub(super) fn check_invariants(core: &Core) {
         );
         match j.state {
             JobState::Queued => assert!(seen.contains(id), "queued job {id} is in a queue"),
-            JobState::Running {
-                worker,
-                deadline_ms,
-            } => {
+            JobState::Running { worker, deadline } => {
                 let c = core
                     .conns
                     .get(&worker)
                     .expect("running job's worker is connected");
                 assert!(c.running.contains(id), "worker {worker} knows it runs {id}");
-                if let Some(d) = deadline_ms {
+                if let Some(d) = deadline {
                     assert!(
-                        core.timers.contains(&(d.get(), *id, TimerKind::Timeout)),
+                        core.timers.contains(&(d, *id, TimerKind::Timeout)),
                         "timeout timer of {id}"
                     );
                 }
             }
-            JobState::Waiting { due_ms } => {
-                assert!(due_ms == u64::MAX || core.timers.contains(&(due_ms, *id, TimerKind::Due)));
+            JobState::Waiting { due } => {
+                assert!(
+                    due == UnixMillis::NEVER || core.timers.contains(&(due, *id, TimerKind::Due))
+                );
             }
             JobState::Persisting => {
                 assert!(

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::{check_invariants, Harness, T0};
 use crate::core::state::{JobKind, JobState};
-use crate::core::{CoreConfig, Effect, TimeoutAction};
+use crate::core::{ConnId, CoreConfig, Effect, JobId, TimeoutAction, UnixMillis};
 
 const FUNCTIONS: [&str; 2] = ["a", "b"];
 const UNIQUES: [&str; 3] = ["", "u", "v"];
@@ -103,16 +103,16 @@ fn bytes(s: &str) -> Bytes {
 
 struct Model {
     t: Harness,
-    now: u64,
+    now: UnixMillis,
     /// Connection id in each of the three slots.
-    slots: [u64; 3],
-    next_conn: u64,
+    slots: [ConnId; 3],
+    next_conn: ConnId,
     /// Handles promised to a background submitter.
     background: HashSet<Bytes>,
     /// Handles a worker ended (WORK_COMPLETE / WORK_FAIL accepted).
     ended: HashSet<Bytes>,
     /// (client, handle) pairs still owed a final packet.
-    owed: HashSet<(u64, Bytes)>,
+    owed: HashSet<(ConnId, Bytes)>,
 }
 
 impl Model {
@@ -122,22 +122,23 @@ impl Model {
             ..CoreConfig::default()
         };
         let mut t = Harness::new(config);
-        for c in 1..=3 {
+        let slots = [1, 2, 3].map(ConnId::new);
+        for c in slots {
             t.connect(c);
         }
         // Five seconds before a minute boundary, so schedules fire during a run.
         Model {
             t,
-            now: T0 + 55_000,
-            slots: [1, 2, 3],
-            next_conn: 4,
+            now: T0.plus_ms(55_000),
+            slots,
+            next_conn: ConnId::new(4),
             background: HashSet::new(),
             ended: HashSet::new(),
             owed: HashSet::new(),
         }
     }
 
-    fn created(effects: &[Effect], conn: u64) -> Option<Bytes> {
+    fn created(effects: &[Effect], conn: ConnId) -> Option<Bytes> {
         effects.iter().find_map(|e| match e {
             Effect::Send(c, Response::JobCreated { handle }) if *c == conn => Some(handle.clone()),
             _ => None,
@@ -196,7 +197,7 @@ impl Model {
                 let r = Request::SubmitEpoch {
                     function: bytes(FUNCTIONS[function]),
                     unique: bytes(UNIQUES[unique]),
-                    epoch: (now + delay_ms) / 1000,
+                    epoch: now.plus_ms(delay_ms).as_secs(),
                     data: bytes("e"),
                 };
                 let effects = self.t.req(c, r, now);
@@ -279,7 +280,8 @@ impl Model {
             Op::Grab { conn } => self.t.req(self.slots[conn], Request::GrabJobUniq, now),
             Op::Finish { conn, pick, fail } => {
                 let c = self.slots[conn];
-                let mut running: Vec<u64> = self.t.core.conns[&c].running.iter().copied().collect();
+                let mut running: Vec<JobId> =
+                    self.t.core.conns[&c].running.iter().copied().collect();
                 running.sort_unstable();
                 let handle = match running.get(pick) {
                     Some(id) => self.t.core.handle_of(*id),
@@ -310,7 +312,7 @@ impl Model {
                 effects
             }
             Op::Advance { ms } => {
-                self.now += ms;
+                self.now = self.now.plus_ms(ms);
                 self.t.tick(self.now)
             }
             Op::Reconnect { conn } => {
@@ -319,7 +321,7 @@ impl Model {
                 let effects = self.t.take();
                 self.owed.retain(|(c, _)| *c != old);
                 let new = self.next_conn;
-                self.next_conn += 1;
+                self.next_conn = new.next();
                 self.t.connect(new);
                 self.slots[conn] = new;
                 effects
