@@ -18,23 +18,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use gearbox_proto::PacketType::{
+    self, CAN_DO, ERROR, GRAB_JOB_UNIQ, JOB_ASSIGN_UNIQ, JOB_CREATED, NOOP, NO_JOB, PRE_SLEEP,
+    SUBMIT_JOB_BG, WORK_COMPLETE,
+};
 use gearbox_testkit::servers::postgres::PgServer;
 use support::{Gearboxd, TempDir};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
-
-const CAN_DO: u32 = 1;
-const PRE_SLEEP: u32 = 4;
-const NOOP: u32 = 6;
-const JOB_CREATED: u32 = 8;
-const NO_JOB: u32 = 10;
-const WORK_COMPLETE: u32 = 13;
-const SUBMIT_JOB_BG: u32 = 18;
-const ERROR: u32 = 19;
-const GRAB_JOB_UNIQ: u32 = 30;
-const JOB_ASSIGN_UNIQ: u32 = 31;
 
 const FUNCTION: &str = "crash";
 const ROUNDS: usize = 5;
@@ -78,29 +71,22 @@ fn seed() -> u64 {
     }
 }
 
-async fn send(stream: &mut TcpStream, ty: u32, body: &[u8]) -> io::Result<()> {
-    let mut p = Vec::with_capacity(12 + body.len());
-    p.extend_from_slice(b"\0REQ");
-    p.extend_from_slice(&ty.to_be_bytes());
-    p.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    p.extend_from_slice(body);
-    stream.write_all(&p).await
+async fn send(stream: &mut TcpStream, ty: PacketType, body: &[u8]) -> io::Result<()> {
+    stream.write_all(&support::packet(b"\0REQ", ty, body)).await
 }
 
 /// Reads one response packet. An error is the server going away (EOF, reset).
-async fn recv(stream: &mut TcpStream) -> io::Result<(u32, Vec<u8>)> {
+async fn recv(stream: &mut TcpStream) -> io::Result<(PacketType, Vec<u8>)> {
     let mut header = [0u8; 12];
     stream.read_exact(&mut header).await?;
-    assert_eq!(&header[..4], b"\0RES", "response magic");
-    let ty = u32::from_be_bytes(header[4..8].try_into().unwrap());
-    let len = u32::from_be_bytes(header[8..12].try_into().unwrap());
-    let mut body = vec![0u8; len as usize];
+    let (ty, len) = support::response_header(&header);
+    let mut body = vec![0u8; len];
     stream.read_exact(&mut body).await?;
     Ok((ty, body))
 }
 
 /// [`recv`] that fails the test if a live server does not answer in time.
-async fn reply(stream: &mut TcpStream) -> io::Result<(u32, Vec<u8>)> {
+async fn reply(stream: &mut TcpStream) -> io::Result<(PacketType, Vec<u8>)> {
     tokio::time::timeout(REPLY_TIMEOUT, recv(stream))
         .await
         .expect("gearboxd answers within the reply timeout")
@@ -148,7 +134,7 @@ async fn client(addr: SocketAddr, round: usize, id: usize, ledger: Arc<Ledger>) 
                 ledger.errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("submit refused: {}", String::from_utf8_lossy(&body));
             }
-            Ok((ty, body)) => panic!("unexpected reply {ty}: {body:?}"),
+            Ok((ty, body)) => panic!("unexpected reply {ty:?}: {body:?}"),
             Err(_) => {
                 ledger.unanswered.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -186,10 +172,10 @@ async fn worker(addr: SocketAddr, runs: Runs) -> io::Result<()> {
                 // queue busy, so this never waits long on a live server.
                 match reply(&mut stream).await? {
                     (NOOP, _) => {}
-                    (ty, body) => panic!("sleeping worker got {ty}: {body:?}"),
+                    (ty, body) => panic!("sleeping worker got {ty:?}: {body:?}"),
                 }
             }
-            (ty, body) => panic!("worker got {ty}: {body:?}"),
+            (ty, body) => panic!("worker got {ty:?}: {body:?}"),
         }
     }
 }
@@ -243,7 +229,7 @@ async fn drainer(addr: SocketAddr, runs: Runs) {
                     Ok(other) => panic!("sleeping drainer got {other:?}"),
                 }
             }
-            (ty, body) => panic!("drainer got {ty}: {body:?}"),
+            (ty, body) => panic!("drainer got {ty:?}: {body:?}"),
         }
     }
 }

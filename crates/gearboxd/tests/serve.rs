@@ -2,24 +2,12 @@
 
 mod support;
 
+use gearbox_proto::PacketType::{ECHO_REQ, ECHO_RES, SUBMIT_JOB_BG};
 use support::{Conn, Gearboxd, TempDir};
-
-const ECHO_REQ: u32 = 16;
-const ECHO_RES: u32 = 17;
-const SUBMIT_JOB_BG: u32 = 18;
-const JOB_CREATED: u32 = 8;
 
 /// Submits a background job and returns the handle from JOB_CREATED.
 fn submit_bg(conn: &mut Conn, function: &str, data: &str) -> String {
-    conn.send(SUBMIT_JOB_BG, format!("{function}\0\0{data}").as_bytes());
-    let (ty, body) = conn.recv();
-    assert_eq!(
-        ty,
-        JOB_CREATED,
-        "body: {:?}",
-        String::from_utf8_lossy(&body)
-    );
-    String::from_utf8(body).unwrap()
+    support::jobs::submit(conn, SUBMIT_JOB_BG, function, "", data.as_bytes())
 }
 
 #[test]
@@ -30,7 +18,7 @@ fn echo_round_trip_over_raw_tcp() {
     let body = b"hello\0world";
     conn.send(ECHO_REQ, body);
     let mut expected = b"\0RES".to_vec();
-    expected.extend_from_slice(&ECHO_RES.to_be_bytes());
+    expected.extend_from_slice(&(ECHO_RES as u32).to_be_bytes());
     expected.extend_from_slice(&(body.len() as u32).to_be_bytes());
     expected.extend_from_slice(body);
     let (ty, got) = conn.recv();

@@ -3,16 +3,11 @@
 
 mod support;
 
+use gearbox_proto::PacketType::{
+    CAN_DO, ECHO_REQ, ECHO_RES, GRAB_JOB_UNIQ, JOB_ASSIGN_UNIQ, JOB_CREATED, SUBMIT_JOB_BG,
+    WORK_COMPLETE,
+};
 use support::{wait_until, Gearboxd, TempDir, TIMEOUT};
-
-const CAN_DO: u32 = 1;
-const JOB_CREATED: u32 = 8;
-const WORK_COMPLETE: u32 = 13;
-const ECHO_REQ: u32 = 16;
-const ECHO_RES: u32 = 17;
-const SUBMIT_JOB_BG: u32 = 18;
-const GRAB_JOB_UNIQ: u32 = 30;
-const JOB_ASSIGN_UNIQ: u32 = 31;
 
 fn loopback(extra: &[&str]) -> Gearboxd {
     let mut args = vec!["-p", "0", "-L", "127.0.0.1"];

@@ -2,16 +2,16 @@
 
 use std::collections::BTreeSet;
 
+use gearbox_proto::PacketType;
+
 use super::{Conn, Gearboxd};
 
-pub const CAN_DO: u32 = 1;
-pub const JOB_CREATED: u32 = 8;
-pub const NO_JOB: u32 = 10;
-pub const WORK_COMPLETE: u32 = 13;
-pub const SUBMIT_JOB_BG: u32 = 18;
-pub const GRAB_JOB_UNIQ: u32 = 30;
-pub const JOB_ASSIGN_UNIQ: u32 = 31;
-pub const SUBMIT_JOB_HIGH_BG: u32 = 32;
+// Not every test binary that includes this module uses every packet type.
+#[allow(unused_imports)]
+pub use gearbox_proto::PacketType::{
+    CAN_DO, GRAB_JOB_UNIQ, JOB_ASSIGN_UNIQ, JOB_CREATED, NO_JOB, SUBMIT_JOB_BG, SUBMIT_JOB_HIGH_BG,
+    WORK_COMPLETE,
+};
 
 /// A job as a worker received it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,7 +30,13 @@ pub fn stop(mut server: Gearboxd) {
 }
 
 /// Submits a background job and returns the handle from JOB_CREATED.
-pub fn submit(conn: &mut Conn, ty: u32, function: &str, unique: &str, data: &[u8]) -> String {
+pub fn submit(
+    conn: &mut Conn,
+    ty: PacketType,
+    function: &str,
+    unique: &str,
+    data: &[u8],
+) -> String {
     let mut body = format!("{function}\0{unique}\0").into_bytes();
     body.extend_from_slice(data);
     conn.send(ty, &body);
@@ -81,7 +87,7 @@ pub fn run_all(server: &Gearboxd, function: &str) -> Vec<Assigned> {
                 });
             }
             other => panic!(
-                "worker got packet {other}: {:?}",
+                "worker got packet {other:?}: {:?}",
                 String::from_utf8_lossy(&body)
             ),
         }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use gearbox_proto::PacketType;
 use gearboxd::LISTENING_PREFIX;
 
 /// How long any wait in these tests may take before the test fails.
@@ -246,22 +247,20 @@ impl Conn {
     }
 
     /// Sends a request packet: `\0REQ`, type, length, body.
-    pub fn send(&mut self, ty: u32, body: &[u8]) {
+    pub fn send(&mut self, ty: PacketType, body: &[u8]) {
         self.stream
             .write_all(&packet(b"\0REQ", ty, body))
             .expect("write packet");
     }
 
     /// Reads one response packet; returns its type and body.
-    pub fn recv(&mut self) -> (u32, Vec<u8>) {
+    pub fn recv(&mut self) -> (PacketType, Vec<u8>) {
         let mut header = [0u8; 12];
         self.stream
             .read_exact(&mut header)
             .expect("read packet header");
-        assert_eq!(&header[..4], b"\0RES", "response magic");
-        let ty = u32::from_be_bytes(header[4..8].try_into().unwrap());
-        let len = u32::from_be_bytes(header[8..12].try_into().unwrap());
-        let mut body = vec![0u8; len as usize];
+        let (ty, len) = response_header(&header);
+        let mut body = vec![0u8; len];
         self.stream.read_exact(&mut body).expect("read packet body");
         (ty, body)
     }
@@ -307,10 +306,19 @@ impl Conn {
     }
 }
 
+/// The type and body length in a response's 12-byte header (the magic must be `\0RES`).
+pub fn response_header(header: &[u8; 12]) -> (PacketType, usize) {
+    assert_eq!(&header[..4], b"\0RES", "response magic");
+    let ty = u32::from_be_bytes(header[4..8].try_into().unwrap());
+    let len = u32::from_be_bytes(header[8..12].try_into().unwrap());
+    let ty = PacketType::try_from(ty).unwrap_or_else(|n| panic!("unknown packet type {n}"));
+    (ty, len as usize)
+}
+
 /// Encodes one packet.
-pub fn packet(magic: &[u8; 4], ty: u32, body: &[u8]) -> Vec<u8> {
+pub fn packet(magic: &[u8; 4], ty: PacketType, body: &[u8]) -> Vec<u8> {
     let mut p = magic.to_vec();
-    p.extend_from_slice(&ty.to_be_bytes());
+    p.extend_from_slice(&(ty as u32).to_be_bytes());
     p.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
     p.extend_from_slice(body);
     p
