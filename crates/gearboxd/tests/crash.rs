@@ -234,34 +234,29 @@ async fn drainer(addr: SocketAddr, runs: Runs) {
     }
 }
 
-fn start_sqlite(store: &Path) -> Gearboxd {
+/// gearboxd on loopback with queue `queue` at `location` (`--data-dir` for SQLite,
+/// `--libpq-conninfo` for PostgreSQL), fsync durability.
+fn start(queue: &str, location_flag: &str, location: &str) -> Gearboxd {
     Gearboxd::start(&[
         "-p",
         "0",
         "-L",
         "127.0.0.1",
         "-q",
-        "libsqlite3",
-        "--data-dir",
-        store.to_str().unwrap(),
+        queue,
+        location_flag,
+        location,
         "--durability",
         "fsync",
     ])
 }
 
+fn start_sqlite(store: &Path) -> Gearboxd {
+    start("libsqlite3", "--data-dir", store.to_str().unwrap())
+}
+
 fn start_postgres(conninfo: &str) -> Gearboxd {
-    Gearboxd::start(&[
-        "-p",
-        "0",
-        "-L",
-        "127.0.0.1",
-        "-q",
-        "libpq",
-        "--libpq-conninfo",
-        conninfo,
-        "--durability",
-        "fsync",
-    ])
+    start("libpq", "--libpq-conninfo", conninfo)
 }
 
 #[test]

@@ -22,13 +22,7 @@ fn file_contains(path: &std::path::Path, needle: &str) -> bool {
 #[test]
 fn sigterm_exits_zero_promptly() {
     let mut server = loopback(&[]);
-    server.signal(libc::SIGTERM);
-    let status = server.wait_exit();
-    assert!(
-        status.success(),
-        "{status:?}; stderr:\n{}",
-        server.stderr_text()
-    );
+    server.stop_with(libc::SIGTERM);
 }
 
 #[test]
@@ -38,13 +32,7 @@ fn sigint_exits_zero_promptly() {
     let mut idle = server.connect();
     idle.send(ECHO_REQ, b"x");
     assert_eq!(idle.recv().0, ECHO_RES);
-    server.signal(libc::SIGINT);
-    let status = server.wait_exit();
-    assert!(
-        status.success(),
-        "{status:?}; stderr:\n{}",
-        server.stderr_text()
-    );
+    server.stop_with(libc::SIGINT);
 }
 
 #[test]
@@ -57,16 +45,8 @@ fn sigterm_exits_within_the_stop_limit_even_if_a_peer_does_not_read() {
     for _ in 0..48 {
         deaf.send(ECHO_REQ, &chunk);
     }
-    server.signal(libc::SIGTERM);
-    let status = server.wait_exit();
-    assert!(
-        status.success(),
-        "{status:?}; stderr:\n{}",
-        server.stderr_text()
-    );
-    assert!(server
-        .stderr_text()
-        .contains("still open after the stop limit"));
+    let stderr = server.stop_with(libc::SIGTERM);
+    assert!(stderr.contains("still open after the stop limit"));
 }
 
 #[test]
@@ -97,12 +77,7 @@ fn sigusr1_waits_for_the_queued_job_to_complete() {
     let mut complete = handle;
     complete.extend_from_slice(b"\0olleh");
     worker.send(WORK_COMPLETE, &complete);
-    let status = server.wait_exit();
-    assert!(
-        status.success(),
-        "{status:?}; stderr:\n{}",
-        server.stderr_text()
-    );
+    server.wait_for_clean_exit();
 }
 
 #[test]
@@ -114,14 +89,8 @@ fn second_sigterm_ends_a_graceful_stop_that_cannot_finish() {
     server.signal(libc::SIGUSR1);
     server.wait_for_stderr(|l| l.contains("shutting down") && l.contains("Graceful"));
     assert!(server.running());
-    server.signal(libc::SIGTERM);
-    let status = server.wait_exit();
-    assert!(
-        status.success(),
-        "{status:?}; stderr:\n{}",
-        server.stderr_text()
-    );
-    assert!(server.stderr_text().contains("stopped without waiting"));
+    let stderr = server.stop_with(libc::SIGTERM);
+    assert!(stderr.contains("stopped without waiting"));
 }
 
 #[test]

@@ -9,8 +9,9 @@ use std::path::Path;
 
 use gearbox_store::sql::DEFAULT_TABLE;
 use gearboxd::store::DEFAULT_LIBSQLITE3_TABLE as DEFAULT_GEARMAND_TABLE;
-use support::jobs::{run_all, show_jobs, stop, submit, SUBMIT_JOB_BG, SUBMIT_JOB_HIGH_BG};
-use support::{run_to_exit, Gearboxd, TempDir};
+use support::jobs::SUBMIT_JOB_BG;
+use support::jobs::{restart_keeps_background_jobs, run_all, show_jobs, stop, submit};
+use support::{start_fails as fails, Gearboxd, TempDir};
 
 fn start(extra: &[&str]) -> Gearboxd {
     let mut args = vec!["-p", "0", "-L", "127.0.0.1"];
@@ -22,21 +23,6 @@ fn start_sqlite(dir: &Path, extra: &[&str]) -> Gearboxd {
     let mut args = vec!["-q", "libsqlite3", "--data-dir", dir.to_str().unwrap()];
     args.extend_from_slice(extra);
     start(&args)
-}
-
-/// `status` for one function: (jobs, running); `None` if it is not listed.
-fn status(server: &Gearboxd, function: &str) -> Option<(u64, u64)> {
-    server
-        .connect()
-        .admin_listing("status")
-        .into_iter()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f[0] == function).then(|| {
-                let n = |i: usize| f[i].parse::<u64>().unwrap();
-                (n(1), n(2))
-            })
-        })
 }
 
 /// Rows left in gearboxd's table (read with the server stopped).
@@ -52,72 +38,11 @@ fn stored_rows(db: &Path) -> i64 {
 fn background_jobs_survive_a_restart_with_their_handles_and_priorities() {
     let dir = TempDir::new();
     let data_dir = dir.join("data");
-    let server = start_sqlite(&data_dir, &["--job-handle-prefix", "H:store"]);
-    let mut client = server.connect();
-    let mut submitted = Vec::new();
-    for i in 0..5 {
-        let data = format!("payload {i}\0with a NUL").into_bytes();
-        let handle = submit(
-            &mut client,
-            SUBMIT_JOB_BG,
-            "resize",
-            &format!("u{i}"),
-            &data,
-        );
-        submitted.push((handle, format!("u{i}"), data));
-    }
-    let urgent = submit(
-        &mut client,
-        SUBMIT_JOB_HIGH_BG,
-        "resize",
-        "urgent",
-        b"first",
-    );
-    // The same unique id again is coalesced into the stored job.
-    assert_eq!(
-        submit(&mut client, SUBMIT_JOB_BG, "resize", "u0", b"ignored"),
-        submitted[0].0
-    );
-    let before = show_jobs(&server);
-    assert_eq!(before.len(), 6, "{before:?}");
-    stop(server);
+    let server = || start_sqlite(&data_dir, &["--job-handle-prefix", "H:store"]);
+    restart_keeps_background_jobs(&server, &server);
     assert!(data_dir.join("gearbox.sqlite").is_file());
-
-    let server = start_sqlite(&data_dir, &["--job-handle-prefix", "H:store"]);
-    assert_eq!(
-        show_jobs(&server),
-        before,
-        "the same handles after the restart"
-    );
-    assert_eq!(status(&server, "resize"), Some((6, 0)));
-    // A new job's handle does not reuse a stored one.
-    let mut client = server.connect();
-    let new = submit(&mut client, SUBMIT_JOB_BG, "other", "", b"new");
-    assert!(!before.contains(&new), "{new} reused");
-    let ran = run_all(&server, "resize");
-    assert_eq!(ran.len(), 6, "{ran:?}");
-    assert_eq!(ran[0].handle, urgent, "the high-priority job runs first");
-    assert_eq!(ran[0].data, b"first");
-    for (handle, unique, data) in &submitted {
-        let job = ran
-            .iter()
-            .find(|a| &a.handle == handle)
-            .unwrap_or_else(|| panic!("{handle} not run: {ran:?}"));
-        assert_eq!(
-            (&job.function[..], &job.unique, &job.data),
-            ("resize", unique, data)
-        );
-    }
-    assert_eq!(run_all(&server, "other").len(), 1);
-    assert_eq!(status(&server, "resize"), Some((0, 0)));
-    stop(server);
-
     // Completed jobs were removed from the store before the stop finished.
     assert_eq!(stored_rows(&data_dir.join("gearbox.sqlite")), 0);
-    let server = start_sqlite(&data_dir, &["--job-handle-prefix", "H:store"]);
-    assert_eq!(show_jobs(&server), BTreeSet::new());
-    assert!(run_all(&server, "resize").is_empty());
-    stop(server);
 }
 
 #[test]
@@ -269,21 +194,6 @@ fn imported_handles_do_not_collide_with_stored_ones() {
     let server = start(&args);
     assert_eq!(show_jobs(&server), BTreeSet::new());
     stop(server);
-}
-
-/// Runs gearboxd expecting a start-up failure; returns its standard error.
-fn fails(args: &[&str]) -> String {
-    let mut all = vec!["-p", "0", "-L", "127.0.0.1"];
-    all.extend_from_slice(args);
-    let out = run_to_exit(&all, &[]);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    assert!(err.starts_with("gearboxd: error: "), "{err}");
-    assert!(
-        !err.contains("listening on"),
-        "bound before the store opened: {err}"
-    );
-    err
 }
 
 #[test]

@@ -6,15 +6,13 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-
 use gearbox_testkit::servers::free_port;
 use gearbox_testkit::servers::mariadb::{self, MariaDb};
 use gearbox_testkit::servers::postgres::PgServer;
 use gearbox_testkit::servers::redis::RedisServer;
 use mysql_async::prelude::Queryable;
-use support::jobs::{run_all, show_jobs, stop, submit, SUBMIT_JOB_BG, SUBMIT_JOB_HIGH_BG};
-use support::{run_to_exit, Gearboxd};
+use support::jobs::{restart_keeps_background_jobs, run_uniques, show_jobs, stop};
+use support::{start_fails as fails, Gearboxd};
 
 fn start(store: &[&str]) -> Gearboxd {
     let mut args = vec!["-p", "0", "-L", "127.0.0.1", "--job-handle-prefix", "H:srv"];
@@ -22,71 +20,10 @@ fn start(store: &[&str]) -> Gearboxd {
     Gearboxd::start(&args)
 }
 
-/// Submits jobs, restarts gearboxd with `second` (the same store, maybe named another way),
-/// checks the handles came back and runs them, then restarts once more and finds nothing.
-fn restart_keeps_background_jobs(first: &[&str], second: &[&str]) {
-    let server = start(first);
-    let mut client = server.connect();
-    let mut submitted = Vec::new();
-    for i in 0..5 {
-        let data = format!("payload {i}\0with a NUL").into_bytes();
-        let handle = submit(
-            &mut client,
-            SUBMIT_JOB_BG,
-            "resize",
-            &format!("u{i}"),
-            &data,
-        );
-        submitted.push((handle, format!("u{i}"), data));
-    }
-    let urgent = submit(
-        &mut client,
-        SUBMIT_JOB_HIGH_BG,
-        "resize",
-        "urgent",
-        b"first",
-    );
-    assert_eq!(
-        submit(&mut client, SUBMIT_JOB_BG, "resize", "u0", b"ignored"),
-        submitted[0].0,
-        "the same unique id is coalesced"
-    );
-    let before = show_jobs(&server);
-    assert_eq!(before.len(), 6, "{before:?}");
-    stop(server);
-
-    let server = start(second);
-    assert_eq!(
-        show_jobs(&server),
-        before,
-        "the same handles after the restart"
-    );
-    let mut client = server.connect();
-    let new = submit(&mut client, SUBMIT_JOB_BG, "other", "", b"new");
-    assert!(!before.contains(&new), "{new} reused");
-    let ran = run_all(&server, "resize");
-    assert_eq!(ran.len(), 6, "{ran:?}");
-    assert_eq!(ran[0].handle, urgent, "the high-priority job runs first");
-    for (handle, unique, data) in &submitted {
-        let job = ran
-            .iter()
-            .find(|a| &a.handle == handle)
-            .unwrap_or_else(|| panic!("{handle} not run: {ran:?}"));
-        assert_eq!(
-            (&job.function[..], &job.unique, &job.data),
-            ("resize", unique, data)
-        );
-    }
-    assert_eq!(run_all(&server, "other").len(), 1);
-    stop(server);
-
-    let server = start(first);
-    assert_eq!(
-        show_jobs(&server),
-        BTreeSet::new(),
-        "finished jobs were removed"
-    );
-    stop(server);
+/// [`restart_keeps_background_jobs`] with gearboxd started on store flags `first`, then
+/// `second`.
+fn restarts(first: &[&str], second: &[&str]) {
+    restart_keeps_background_jobs(&|| start(first), &|| start(second));
 }
 
 #[test]
@@ -97,7 +34,7 @@ fn postgres_background_jobs_survive_a_restart_with_their_handles() {
     };
     let conninfo = pg.conninfo();
     let url = pg.url();
-    restart_keeps_background_jobs(
+    restarts(
         &["-q", "libpq", "--libpq-conninfo", &conninfo],
         &["--store", &url, "--durability", "normal"],
     );
@@ -113,7 +50,7 @@ fn redis_background_jobs_survive_a_restart_with_their_handles() {
     };
     let port = server.port().to_string();
     let url = format!("redis://127.0.0.1:{port}/0");
-    restart_keeps_background_jobs(
+    restarts(
         &[
             "-q",
             "redis",
@@ -143,13 +80,8 @@ fn gearmands_libpq_queue_table_is_imported() {
     let conninfo = pg.conninfo();
     let server = start(&["-q", "libpq", "--libpq-conninfo", &conninfo]);
     assert_eq!(show_jobs(&server).len(), 2);
-    let mut ran: Vec<(String, Vec<u8>)> = run_all(&server, "resize")
-        .into_iter()
-        .map(|a| (a.unique, a.data))
-        .collect();
-    ran.sort();
     assert_eq!(
-        ran,
+        run_uniques(&server, "resize"),
         [
             ("g-1".to_owned(), b"from gearmand".to_vec()),
             ("g-2".to_owned(), b"second".to_vec())
@@ -185,7 +117,7 @@ fn mysql_background_jobs_survive_a_restart_with_their_handles() {
     };
     let port = db.port.to_string();
     let url = db.url();
-    restart_keeps_background_jobs(
+    restarts(
         &[
             "-q",
             "mysql",
@@ -250,13 +182,8 @@ fn gearmands_mysql_queue_table_is_imported() {
     args.extend(["--mysql-table", "old_queue"]);
     let server = start(&args);
     assert_eq!(show_jobs(&server).len(), 4);
-    let mut ran: Vec<(String, Vec<u8>)> = run_all(&server, "resize")
-        .into_iter()
-        .map(|a| (a.unique, a.data))
-        .collect();
-    ran.sort();
     assert_eq!(
-        ran,
+        run_uniques(&server, "resize"),
         [
             ("gearman_queue-1".to_owned(), b"from gearmand".to_vec()),
             ("gearman_queue-2".to_owned(), b"second".to_vec()),
@@ -267,21 +194,6 @@ fn gearmands_mysql_queue_table_is_imported() {
     stop(server);
     assert_eq!(mysql_query(&db, "SELECT count(*) FROM old_queue"), ["0"]);
     assert_eq!(mysql_query(&db, "SELECT count(*) FROM gearbox_jobs"), ["0"]);
-}
-
-/// Runs gearboxd expecting a start-up failure; returns its standard error.
-fn fails(args: &[&str]) -> String {
-    let mut all = vec!["-p", "0", "-L", "127.0.0.1"];
-    all.extend_from_slice(args);
-    let out = run_to_exit(&all, &[]);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    assert!(err.starts_with("gearboxd: error: "), "{err}");
-    assert!(
-        !err.contains("listening on"),
-        "bound without its store: {err}"
-    );
-    err
 }
 
 #[test]

@@ -24,9 +24,7 @@ pub struct Assigned {
 
 /// SIGTERM, and a clean exit.
 pub fn stop(mut server: Gearboxd) {
-    server.signal(libc::SIGTERM);
-    let status = server.wait_exit();
-    assert!(status.success(), "{status:?}\n{}", server.stderr_text());
+    server.stop_with(libc::SIGTERM);
 }
 
 /// Submits a background job and returns the handle from JOB_CREATED.
@@ -92,4 +90,100 @@ pub fn run_all(server: &Gearboxd, function: &str) -> Vec<Assigned> {
             ),
         }
     }
+}
+
+/// `status` for one function: (jobs, running); `None` if it is not listed.
+pub fn status(server: &Gearboxd, function: &str) -> Option<(u64, u64)> {
+    server
+        .connect()
+        .admin_listing("status")
+        .into_iter()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0] == function).then(|| {
+                let n = |i: usize| f[i].parse::<u64>().unwrap();
+                (n(1), n(2))
+            })
+        })
+}
+
+/// The unique id and payload of every job of `function` run by a worker, sorted.
+pub fn run_uniques(server: &Gearboxd, function: &str) -> Vec<(String, Vec<u8>)> {
+    let mut ran: Vec<(String, Vec<u8>)> = run_all(server, function)
+        .into_iter()
+        .map(|a| (a.unique, a.data))
+        .collect();
+    ran.sort();
+    ran
+}
+
+/// Submits jobs to gearboxd started by `first`, restarts it with `second` (the same store,
+/// maybe named another way), checks the handles came back (the high-priority one first) and
+/// runs them, then restarts once more with `first` and finds nothing.
+pub fn restart_keeps_background_jobs(first: &dyn Fn() -> Gearboxd, second: &dyn Fn() -> Gearboxd) {
+    let server = first();
+    let mut client = server.connect();
+    let mut submitted = Vec::new();
+    for i in 0..5 {
+        let data = format!("payload {i}\0with a NUL").into_bytes();
+        let handle = submit(
+            &mut client,
+            SUBMIT_JOB_BG,
+            "resize",
+            &format!("u{i}"),
+            &data,
+        );
+        submitted.push((handle, format!("u{i}"), data));
+    }
+    let urgent = submit(
+        &mut client,
+        SUBMIT_JOB_HIGH_BG,
+        "resize",
+        "urgent",
+        b"first",
+    );
+    assert_eq!(
+        submit(&mut client, SUBMIT_JOB_BG, "resize", "u0", b"ignored"),
+        submitted[0].0,
+        "the same unique id is coalesced"
+    );
+    let before = show_jobs(&server);
+    assert_eq!(before.len(), 6, "{before:?}");
+    stop(server);
+
+    let server = second();
+    assert_eq!(
+        show_jobs(&server),
+        before,
+        "the same handles after the restart"
+    );
+    assert_eq!(status(&server, "resize"), Some((6, 0)));
+    let mut client = server.connect();
+    let new = submit(&mut client, SUBMIT_JOB_BG, "other", "", b"new");
+    assert!(!before.contains(&new), "{new} reused");
+    let ran = run_all(&server, "resize");
+    assert_eq!(ran.len(), 6, "{ran:?}");
+    assert_eq!(ran[0].handle, urgent, "the high-priority job runs first");
+    assert_eq!(ran[0].data, b"first");
+    for (handle, unique, data) in &submitted {
+        let job = ran
+            .iter()
+            .find(|a| &a.handle == handle)
+            .unwrap_or_else(|| panic!("{handle} not run: {ran:?}"));
+        assert_eq!(
+            (&job.function[..], &job.unique, &job.data),
+            ("resize", unique, data)
+        );
+    }
+    assert_eq!(run_all(&server, "other").len(), 1);
+    assert_eq!(status(&server, "resize"), Some((0, 0)));
+    stop(server);
+
+    let server = first();
+    assert_eq!(
+        show_jobs(&server),
+        BTreeSet::new(),
+        "finished jobs were removed"
+    );
+    stop(server);
 }

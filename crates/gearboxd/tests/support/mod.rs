@@ -143,6 +143,22 @@ impl Gearboxd {
         self.child.id()
     }
 
+    /// Sends `sig`, waits for the process to exit, checks that it exited 0 and returns what
+    /// it wrote on standard error.
+    pub fn stop_with(&mut self, sig: libc::c_int) -> String {
+        self.signal(sig);
+        self.wait_for_clean_exit()
+    }
+
+    /// Waits for the process to exit, checks that it exited 0 and returns what it wrote on
+    /// standard error.
+    pub fn wait_for_clean_exit(&mut self) -> String {
+        let status = self.wait_exit();
+        let stderr = self.stderr_text();
+        assert!(status.success(), "{status:?}; stderr:\n{stderr}");
+        stderr
+    }
+
     /// Sends `sig` to the process.
     pub fn signal(&self, sig: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
@@ -270,13 +286,7 @@ impl Conn {
         self.stream
             .write_all(format!("{line}\r\n").as_bytes())
             .expect("write admin line");
-        let mut reply = Vec::new();
-        let mut byte = [0u8; 1];
-        while reply.last() != Some(&b'\n') {
-            self.stream.read_exact(&mut byte).expect("read admin reply");
-            reply.push(byte[0]);
-        }
-        String::from_utf8(reply).expect("utf-8 reply")
+        self.read_line()
     }
 
     /// Sends an admin command whose reply is a listing and returns its lines, without the
@@ -313,6 +323,22 @@ pub fn response_header(header: &[u8; 12]) -> (PacketType, usize) {
     let len = u32::from_be_bytes(header[8..12].try_into().unwrap());
     let ty = PacketType::try_from(ty).unwrap_or_else(|n| panic!("unknown packet type {n}"));
     (ty, len as usize)
+}
+
+/// Runs gearboxd on loopback with `args`, expecting a start-up failure (exit status 1, an
+/// error line, nothing bound); returns its standard error.
+pub fn start_fails(args: &[&str]) -> String {
+    let mut all = vec!["-p", "0", "-L", "127.0.0.1"];
+    all.extend_from_slice(args);
+    let out = run_to_exit(&all, &[]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(err.starts_with("gearboxd: error: "), "{err}");
+    assert!(
+        !err.contains("listening on"),
+        "bound without its store: {err}"
+    );
+    err
 }
 
 /// Encodes one packet.
