@@ -56,6 +56,14 @@ impl Harness {
         }
     }
 
+    /// A harness with connections [`C1`] and [`C2`] open.
+    fn two(config: CoreConfig) -> Harness {
+        let mut t = Harness::new(config);
+        t.connect(C1);
+        t.connect(C2);
+        t
+    }
+
     fn connect(&mut self, conn: ConnId) {
         let info = ConnInfo {
             peer_ip: "127.0.0.1".into(),
@@ -87,9 +95,7 @@ fn send(conn: ConnId, r: Response) -> Effect {
 
 #[test]
 fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
+    let mut t = Harness::two(CoreConfig::default());
     let start = T0.plus_ms(10 * MINUTE + 30_000); // 10:30 past a minute
     let due = T0.plus_ms(11 * MINUTE);
     assert!(t
@@ -171,9 +177,7 @@ fn sched_job_fires_on_the_minute_and_is_rearmed_with_the_same_handle() {
 
 #[test]
 fn sched_job_survives_a_timeout_and_a_cancel_ends_it() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
+    let mut t = Harness::two(CoreConfig::default());
     let due = T0.plus_ms(MINUTE);
     let timeout = Request::CanDoTimeout {
         function: b("f"),
@@ -226,9 +230,7 @@ fn sched_job_survives_a_timeout_and_a_cancel_ends_it() {
 
 #[test]
 fn epoch_job_is_held_until_due_then_wakes_sleepers() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
+    let mut t = Harness::two(CoreConfig::default());
     t.req(C2, Request::CanDo { function: b("f") }, T0);
     t.req(C2, Request::PreSleep, T0);
     let epoch = Request::SubmitEpoch {
@@ -261,19 +263,19 @@ fn epoch_job_is_held_until_due_then_wakes_sleepers() {
 
 #[test]
 fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
-    t.req(
-        C2,
-        Request::CanDoTimeout {
+    // C2 runs C1's job with a 100 ms CAN_DO_TIMEOUT.
+    let running = |config| {
+        let mut t = Harness::two(config);
+        let timeout = Request::CanDoTimeout {
             function: b("f"),
             timeout: b("100"),
-        },
-        T0,
-    );
-    t.req(C1, submit("f", "", false), T0);
-    t.req(C2, Request::GrabJob, T0);
+        };
+        t.req(C2, timeout, T0);
+        t.req(C1, submit("f", "", false), T0);
+        t.req(C2, Request::GrabJob, T0);
+        t
+    };
+    let mut t = running(CoreConfig::default());
     assert_eq!(
         t.tick(T0.plus_ms(100)),
         [send(C1, Response::WorkFail { handle: h(1) })]
@@ -285,19 +287,7 @@ fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
         job_retries: Some(2),
         ..CoreConfig::default()
     };
-    let mut t = Harness::new(config);
-    t.connect(C1);
-    t.connect(C2);
-    t.req(
-        C2,
-        Request::CanDoTimeout {
-            function: b("f"),
-            timeout: b("100"),
-        },
-        T0,
-    );
-    t.req(C1, submit("f", "", false), T0);
-    t.req(C2, Request::GrabJob, T0);
+    let mut t = running(config);
     assert!(
         t.tick(T0.plus_ms(100)).is_empty(),
         "first expiry: back in the queue"
@@ -317,9 +307,7 @@ fn timeout_fail_tells_clients_and_requeue_respects_job_retries() {
 
 #[test]
 fn round_robin_survives_abilities_shrinking() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
+    let mut t = Harness::two(CoreConfig::default());
     for f in ["a", "b", "c"] {
         t.req(C2, Request::CanDo { function: b(f) }, T0);
         t.req(C1, submit(f, "", true), T0);
@@ -338,9 +326,7 @@ fn round_robin_survives_abilities_shrinking() {
 
 #[test]
 fn a_connection_that_is_client_and_worker_of_the_same_job_can_leave() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
+    let mut t = Harness::two(CoreConfig::default());
     t.req(C1, Request::CanDo { function: b("f") }, T0);
     t.req(C1, submit("f", "u", false), T0);
     t.req(C2, submit("f", "u", false), T0);
@@ -363,9 +349,7 @@ fn a_connection_that_is_client_and_worker_of_the_same_job_can_leave() {
 
 #[test]
 fn graceful_drain_refuses_new_jobs_and_reports_idle_only_when_done() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
+    let mut t = Harness::two(CoreConfig::default());
     t.req(C1, submit("f", "", true), T0);
     t.core.start_draining();
     let refused = t.req(C1, submit("f", "", true), T0);
@@ -389,9 +373,7 @@ fn graceful_drain_refuses_new_jobs_and_reports_idle_only_when_done() {
 
 #[test]
 fn admin_cancel_of_a_running_job_frees_its_worker() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
+    let mut t = Harness::two(CoreConfig::default());
     t.req(C2, Request::CanDo { function: b("f") }, T0);
     t.req(C1, submit("f", "", false), T0);
     t.req(C2, Request::GrabJob, T0);
@@ -408,9 +390,7 @@ fn admin_cancel_of_a_running_job_frees_its_worker() {
 
 #[test]
 fn a_client_attached_to_a_sched_job_is_released_after_its_run() {
-    let mut t = Harness::new(CoreConfig::default());
-    t.connect(C1);
-    t.connect(C2);
+    let mut t = Harness::two(CoreConfig::default());
     t.req(C2, Request::CanDo { function: b("f") }, T0);
     let sched = Request::SubmitSched {
         function: b("f"),

@@ -8,12 +8,10 @@ use super::{b, h, send, submit, Harness, C1, C2, T0};
 use crate::core::{CoreConfig, Effect};
 
 fn persistent() -> Harness {
-    let mut t = Harness::new(CoreConfig {
+    let mut t = Harness::two(CoreConfig {
         persistent: true,
         ..CoreConfig::default()
     });
-    t.connect(C1);
-    t.connect(C2);
     t
 }
 
