@@ -8,11 +8,10 @@ use super::{b, h, send, submit, Harness, C1, C2, T0};
 use crate::core::{CoreConfig, Effect};
 
 fn persistent() -> Harness {
-    let mut t = Harness::two(CoreConfig {
+    Harness::two(CoreConfig {
         persistent: true,
         ..CoreConfig::default()
-    });
-    t
+    })
 }
 
 fn persisted_handles(effects: &[Effect]) -> Vec<Bytes> {
