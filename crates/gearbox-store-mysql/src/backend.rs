@@ -8,16 +8,16 @@
 //! [`StoreError::Unavailable`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_store::driver::{Backend, Imported};
 use gearbox_store::sql::{GearmandRow, SqlTable};
 use gearbox_store::{sql as shared, Batch, Durability, HandleMaker, StoreError, StoredJob};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Params, Row, Value};
+use mysql_async::{Conn, Params, Row, Value};
 
 use crate::sql::{self, classify};
+use crate::{MysqlOptions, DEFAULT_CONNECT_TIMEOUT};
 
 /// The most rows in one INSERT or handles in one DELETE (8 placeholders a row stays far
 /// below the protocol's 65,535).
@@ -28,8 +28,8 @@ const MAX_STATEMENT_BYTES: usize = 4 << 20;
 
 /// What the writer task needs to talk to MySQL.
 pub struct Mysql {
-    pub(crate) opts: Opts,
-    pub(crate) connect_timeout: Duration,
+    /// Where the server is.
+    pub(crate) opts: MysqlOptions,
     /// The database and our table in it.
     pub(crate) at: SqlTable,
 }
@@ -58,7 +58,8 @@ impl Backend for Mysql {
 
     /// Connects, creates our table if missing and checks its columns.
     async fn connect(&mut self) -> Result<Conn, StoreError> {
-        let connecting = tokio::time::timeout(self.connect_timeout, Conn::new(self.opts.clone()));
+        let connecting = Conn::new(self.opts.driver_opts());
+        let connecting = tokio::time::timeout(DEFAULT_CONNECT_TIMEOUT, connecting);
         let location = self.at.location.clone();
         let db = |e| classify(e, &location);
         let mut conn = match connecting.await {

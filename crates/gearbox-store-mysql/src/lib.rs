@@ -110,7 +110,7 @@ impl MysqlOptions {
         format!("mysql://{user}{at}{}:{}/{db}", self.host, self.port)
     }
 
-    fn driver_opts(&self) -> Opts {
+    pub(crate) fn driver_opts(&self) -> Opts {
         OptsBuilder::default()
             .ip_or_hostname(self.host.clone())
             .tcp_port(self.port)
@@ -195,12 +195,7 @@ impl MysqlStore {
         let opts = opts.into_mysql_options()?;
         let location = opts.location();
         let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
-        let backend = Mysql {
-            opts: opts.driver_opts(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            at,
-        };
-        let driver = Driver::start(backend, location, Backoff::default()).await?;
+        let driver = Driver::start(Mysql { opts, at }, location, Backoff::default()).await?;
         Ok(MysqlStore { driver })
     }
 }
