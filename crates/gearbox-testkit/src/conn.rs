@@ -32,6 +32,18 @@ impl RawConn {
         }
     }
 
+    /// Opens `N` connections to `addr`, in order (e.g. `let [mut admin, mut client] = ...`).
+    pub async fn connect_many<const N: usize>(addr: SocketAddr) -> [RawConn; N] {
+        let mut conns = Vec::with_capacity(N);
+        for _ in 0..N {
+            conns.push(RawConn::connect(addr).await);
+        }
+        match conns.try_into() {
+            Ok(conns) => conns,
+            Err(_) => unreachable!("exactly N connections were opened"),
+        }
+    }
+
     /// Sends one request.
     pub async fn send(&mut self, req: &Request) {
         let mut b = BytesMut::new();

@@ -126,6 +126,11 @@ impl TestServer {
         RawConn::connect(self.addr).await
     }
 
+    /// Opens `N` raw connections, in order: `let [mut admin, mut c] = server.connections().await`.
+    pub async fn connections<const N: usize>(&self) -> [RawConn; N] {
+        RawConn::connect_many(self.addr).await
+    }
+
     /// Port as a string, for command-line tools.
     pub fn port(&self) -> String {
         self.addr.port().to_string()

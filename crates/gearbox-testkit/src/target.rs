@@ -96,6 +96,11 @@ impl Target {
         RawConn::connect(self.addr()).await
     }
 
+    /// Opens `N` raw connections, in order: `let [mut admin, mut c] = t.connections().await`.
+    pub async fn connections<const N: usize>(&self) -> [RawConn; N] {
+        RawConn::connect_many(self.addr()).await
+    }
+
     /// Stops the server (gearbox: immediate shutdown, waited for; gearmand: killed), closing
     /// every connection.
     pub async fn stop(self) {

@@ -3,14 +3,13 @@
 use gearbox_proto::{Priority, Request};
 
 use crate::support_ext::{
-    self, b, bg, can_do, differential, fg, handle_of, normalise_admin, submit, Target, Transcript,
+    b, bg, can_do, differential, fg, handle_of, normalise_admin, submit, Target, Transcript,
 };
 
 /// Every admin command and malformed variant on an otherwise idle server.
 #[tokio::test]
 async fn admin_commands_on_an_idle_server() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
+    differential(|t: Target, mut tr: Transcript| async move {
         let mut a = t.connect().await;
         let lines = [
             "status",
@@ -143,8 +142,7 @@ async fn admin_commands_on_an_idle_server() {
 /// which gearmand cuts the word at, C-string style.)
 #[tokio::test]
 async fn admin_replies_echo_raw_bytes() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
+    differential(|t: Target, mut tr: Transcript| async move {
         let mut a = t.connect().await;
         for line in [
             &b"\x01\x02\x03\r\n"[..],
@@ -177,12 +175,8 @@ async fn admin_replies_echo_raw_bytes() {
 /// running, abandoned and future jobs; `drop function` and `cancel job` on them.
 #[tokio::test]
 async fn admin_listings_with_jobs() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut a = t.connect().await;
-        let mut w = t.connect().await;
-        let mut c = t.connect().await;
-        let mut gone = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut a, mut w, mut c, mut gone] = t.connections().await;
         w.send(&Request::SetClientId { id: b("wid1") }).await;
         for f in ["zeta", "b_fn", "a_fn"] {
             w.send(&can_do(f)).await;
@@ -220,12 +214,8 @@ async fn admin_listings_with_jobs() {
         tr.admin_each(&mut a, &listings).await;
         // The only client of the foreground job leaves: the job stays, flagged ignored.
         drop(gone);
-        let jobs = support_ext::wait_admin(&mut a, "show jobs", "abandoned job flagged", |s| {
-            s.contains("H:3\t0\t1\t0\n")
-        })
-        .await;
-        tr.push("show jobs after the client left", jobs);
-        tr.admin(&mut a, "status").await;
+        tr.jobs_when("show jobs after the client left", &mut a, "H:3\t0\t1\t0")
+            .await;
 
         let drops = [
             "drop function zeta", // a worker and a running job
@@ -273,11 +263,8 @@ async fn admin_listings_with_jobs() {
 /// function's total, running jobs counting, coalescing while full, and resetting.
 #[tokio::test]
 async fn maxqueue_limits() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut a = t.connect().await;
-        let mut c = t.connect().await;
-        let mut w = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut a, mut c, mut w] = t.connections().await;
         let mq =
             |unique, data, priority, background| submit("mq", unique, data, priority, background);
         tr.admin_each(&mut a, &["create function mq", "maxqueue mq 2"])

@@ -11,7 +11,7 @@ use crate::support_ext::{
 /// asserted, gearmand's as observed and gearbox's as documented.
 #[tokio::test]
 async fn deliberate_differences() {
-    differential(|t: Target| async move {
+    differential(|t: Target, tr: Transcript| async move {
         let mut a = t.connect().await;
 
         // Admin lines ending in a bare `\n`: gearmand's `create function` drops the name's last
@@ -82,7 +82,7 @@ async fn deliberate_differences() {
         assert_eq!(a.admin("create function CaSe").await, "OK\r\n");
         let got = a.admin("drop function case").await;
         t.expect_differs("drop function, other case", &got, "OK\r\n", "ERR function not found\r\n");
-        Transcript::default()
+        tr
     })
     .await;
 }
@@ -117,10 +117,8 @@ async fn default_handle_format() {
 /// (`timeout_action = fail`) fails it so the client learns at once. docs/differences.md.
 #[tokio::test]
 async fn can_do_timeout_expiry() {
-    differential(|t: Target| async move {
-        let mut w = t.connect().await;
-        let mut c = t.connect().await;
-        let mut a = t.connect().await;
+    differential(|t: Target, tr: Transcript| async move {
+        let [mut w, mut c, mut a] = t.connections().await;
         w.send(&Request::CanDoTimeout {
             function: b("slow"),
             timeout: b("1000"),
@@ -145,7 +143,7 @@ async fn can_do_timeout_expiry() {
             assert_eq!(jobs, "H:1\t1\t0\t0\n.\n");
             c.assert_quiet().await;
         }
-        Transcript::default()
+        tr
     })
     .await;
 }

@@ -10,8 +10,7 @@ use crate::support_ext::{
 /// ECHO, and ERROR replies to packets a server must not accept.
 #[tokio::test]
 async fn echo_and_error_replies() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
+    differential(|t: Target, mut tr: Transcript| async move {
         let mut c = t.connect().await;
         let echo = |data: &'static [u8]| Request::EchoReq {
             data: Bytes::from_static(data),
@@ -100,7 +99,7 @@ pub(crate) async fn expect_error(
 /// magic). docs/differences.md, "unknown packet type" and "packet with too few arguments".
 #[tokio::test]
 async fn bad_packets_connection_handling() {
-    differential(|t: Target| async move {
+    differential(|t: Target, tr: Transcript| async move {
         // (name, bytes, gearbox's ERROR code); gearbox keeps the connection unless the stream
         // is out of step (bad magic).
         let req = |kind, body: &'static [u8]| raw_packet(b"\0REQ", kind, body);
@@ -147,7 +146,7 @@ async fn bad_packets_connection_handling() {
                 );
             }
         }
-        Transcript::default()
+        tr
     })
     .await;
 }

@@ -5,20 +5,16 @@ use gearbox_proto::{Priority, Request, Response};
 use gearbox_testkit::RawConn;
 
 use crate::support_ext::{
-    self, b, bg, can_do, differential, fg, get_status, get_status_unique, option, show, submit,
-    Target, Transcript, Work,
+    b, bg, can_do, differential, fg, get_status, get_status_unique, option, show, submit, Target,
+    Transcript, Work,
 };
 
 /// A foreground job from submit to completion: wake-up, coalescing, every WORK_* packet
 /// forwarded to every attached client, GET_STATUS and GET_STATUS_UNIQUE along the way.
 #[tokio::test]
 async fn foreground_job_life_cycle() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut w = t.connect().await;
-        let mut c1 = t.connect().await;
-        let mut c2 = t.connect().await;
-        let mut q = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut w, mut c1, mut c2, mut q] = t.connections().await;
         w.send(&Request::SetClientId { id: b("w1") }).await;
         w.send(&can_do("rev")).await;
         w.send(&Request::PreSleep).await;
@@ -104,12 +100,8 @@ async fn grab(t: &Target, tr: &mut Transcript, step: &str, w: &mut RawConn) -> B
 /// the worker vanishing (re-queued, retry counted), the client vanishing (dropped at grab).
 #[tokio::test]
 async fn failures_exceptions_and_vanishing_peers() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut a = t.connect().await;
-        let mut w = t.connect().await;
-        let mut c1 = t.connect().await;
-        let mut c2 = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut a, mut w, mut c1, mut c2] = t.connections().await;
         w.send(&can_do("f")).await;
         tr.ask("exceptions option", &mut c1, &option("exceptions"))
             .await;
@@ -149,12 +141,8 @@ async fn failures_exceptions_and_vanishing_peers() {
         w2.send(&can_do("f")).await;
         let h = grab(&t, &mut tr, "lost worker: grab", &mut w2).await;
         drop(w2);
-        let jobs = support_ext::wait_admin(&mut a, "show jobs", "job re-queued", |s| {
-            s.contains("\t1\t0\t0\n")
-        })
-        .await;
-        tr.push("lost worker: show jobs", jobs);
-        tr.admin(&mut a, "status").await;
+        tr.jobs_when("lost worker: show jobs", &mut a, "\t1\t0\t0")
+            .await;
         tr.ask("lost worker: regrab", &mut w, &Request::GrabJob)
             .await;
         w.send(&Work::Complete("done").request(&h)).await;
@@ -168,12 +156,8 @@ async fn failures_exceptions_and_vanishing_peers() {
         tr.ask("lost client: submit", &mut c3, &fg("f", "", "orphan"))
             .await;
         drop(c3);
-        let jobs = support_ext::wait_admin(&mut a, "show jobs", "orphan flagged", |s| {
-            s.contains("\t0\t1\t0\n")
-        })
-        .await;
-        tr.push("lost client: show jobs", jobs);
-        tr.admin(&mut a, "status").await;
+        tr.jobs_when("lost client: show jobs", &mut a, "\t0\t1\t0")
+            .await;
         tr.ask("lost client: grab finds nothing", &mut w, &Request::GrabJob)
             .await;
         tr.admin_each(&mut a, &["status", "show jobs"]).await;
@@ -185,10 +169,8 @@ async fn failures_exceptions_and_vanishing_peers() {
 /// Priorities, GRAB variants, reduce and epoch jobs, sleep/wake, abilities.
 #[tokio::test]
 async fn priorities_grab_variants_and_wakeups() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut w = t.connect().await;
-        let mut c = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut w, mut c] = t.connections().await;
         for (data, p) in [
             ("low", Priority::Low),
             ("n1", Priority::Normal),

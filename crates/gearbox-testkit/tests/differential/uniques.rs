@@ -9,11 +9,8 @@ use crate::support_ext::{
 /// Unique ids: coalescing keys, the 64-byte limit, and `-` (payload as unique).
 #[tokio::test]
 async fn unique_ids() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut a = t.connect().await;
-        let mut c = t.connect().await;
-        let mut c2 = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut a, mut c, mut c2] = t.connections().await;
         let same_high = submit("jf", "same", "2", Priority::High, true);
         tr.ask("bg same", &mut c, &bg("jf", "same", "1")).await;
         tr.ask("bg same again", &mut c2, &same_high).await;

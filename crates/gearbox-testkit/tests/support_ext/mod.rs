@@ -74,6 +74,16 @@ impl Transcript {
         }
     }
 
+    /// Waits until `show jobs` lists a job whose columns end in `columns` (e.g. `"\t0\t1\t0"`,
+    /// a state the server reaches on its own, such as noticing a disconnect), records the
+    /// listing under `step`, then records `status`.
+    pub async fn jobs_when(&mut self, step: &str, conn: &mut RawConn, columns: &str) {
+        let row_end = format!("{columns}\n");
+        let jobs = wait_admin(conn, "show jobs", step, |s| s.contains(&row_end)).await;
+        self.push(step, jobs);
+        self.admin(conn, "status").await;
+    }
+
     /// Records that `conn` has nothing more queued (ECHO round trip).
     pub async fn quiet(&mut self, step: impl Into<String>, conn: &mut RawConn) {
         conn.assert_quiet().await;
@@ -95,18 +105,19 @@ pub fn assert_same(gearmand: &Transcript, gearbox: &Transcript) {
     assert!(diff.is_empty(), "gearbox differs from gearmand:\n{diff}");
 }
 
-/// Runs the same scenario against gearmand and gearbox and asserts identical transcripts.
-/// Returns false (after printing why) when gearmand is not installed outside CI.
+/// Runs the same scenario against gearmand and gearbox, each given a fresh transcript to
+/// record into and return, and asserts identical transcripts. Returns false (after printing
+/// why) when gearmand is not installed outside CI.
 pub async fn differential<F, Fut>(scenario: F) -> bool
 where
-    F: Fn(Target) -> Fut,
+    F: Fn(Target, Transcript) -> Fut,
     Fut: Future<Output = Transcript>,
 {
     let Some(theirs) = Target::gearmand().await else {
         return false;
     };
-    let t_theirs = scenario(theirs).await;
-    let t_ours = scenario(Target::gearbox().await).await;
+    let t_theirs = scenario(theirs, Transcript::default()).await;
+    let t_ours = scenario(Target::gearbox().await, Transcript::default()).await;
     assert_same(&t_theirs, &t_ours);
     true
 }
