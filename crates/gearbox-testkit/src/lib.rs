@@ -11,7 +11,8 @@
 //! - [`build`]: short constructors for requests and responses in tests, and [`build::Work`],
 //!   one WORK_* packet as a worker sends it and as the server forwards it.
 //! - [`target`]: [`Target`], a server of either kind (gearbox or the real gearmand), for
-//!   tests that run one scenario against both.
+//!   tests that run one scenario against both, and [`on_both_servers!`], which makes such a
+//!   scenario two tests.
 //! - [`poll`]: [`Poller`], bounded polling of state that only shows through a query.
 //! - [`external`]: finding third-party programs (gearmand, gearman, gearadmin, python3 with
 //!   gear) and skipping with a printed reason when one is missing outside CI.

@@ -127,3 +127,31 @@ impl Target {
         );
     }
 }
+
+/// Runs each `async fn(Target)` scenario against gearbox and against the real gearmand (the
+/// latter skipped with a printed reason when it is not installed outside CI), as two tests in
+/// a module named after the scenario: `scenario::gearbox` and `scenario::gearmand`. Each runs
+/// on a two-thread runtime, so blocking handlers and background tasks make progress.
+///
+/// ```ignore
+/// async fn echo_works(server: Target) { /* ... */ }
+/// on_both_servers!(echo_works);
+/// ```
+#[macro_export]
+macro_rules! on_both_servers {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn gearbox() {
+                super::$case($crate::Target::gearbox().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn gearmand() {
+                if let Some(server) = $crate::Target::gearmand().await {
+                    super::$case(server).await;
+                }
+            }
+        }
+    )*};
+}

@@ -21,17 +21,17 @@ struct Tools {
     server: TestServer,
 }
 
-impl Tools {
-    /// The tools, or `None` (reason printed) when they are not installed outside CI, and a
-    /// fresh gearbox.
-    async fn start() -> Option<Tools> {
-        Some(Tools {
-            gearman: external::require("gearman", "Debian gearman-tools: the libgearman CLI")?,
-            gearadmin: external::require("gearadmin", "Debian gearman-tools: the admin CLI")?,
-            server: TestServer::start().await,
-        })
-    }
+/// The tools, or `None` (reason printed) when they are not installed outside CI, and a fresh
+/// gearbox.
+async fn tools() -> Option<Tools> {
+    Some(Tools {
+        gearman: external::require("gearman", "Debian gearman-tools: the libgearman CLI")?,
+        gearadmin: external::require("gearadmin", "Debian gearman-tools: the admin CLI")?,
+        server: TestServer::start().await,
+    })
+}
 
+impl Tools {
     /// `-h 127.0.0.1 -p PORT extra...`.
     fn args(&self, extra: &[&str]) -> Vec<String> {
         let mut v = vec!["-h".to_string(), "127.0.0.1".into(), "-p".into()];
@@ -98,9 +98,7 @@ impl Drop for Scratch {
 /// prints the worker command's output, and the worker exits after its one job.
 #[tokio::test]
 async fn client_and_one_shot_worker_round_trip() {
-    let Some(t) = Tools::start().await else {
-        return;
-    };
+    let Some(t) = tools().await else { return };
     let client = t.gearman(&["-f", "rev", "hello"]);
     let worker = t.gearman(&["-w", "-c", "1", "-f", "rev", "--", "rev"]);
     let out = client.finish().await;
@@ -116,9 +114,7 @@ async fn client_and_one_shot_worker_round_trip() {
 /// `-P`: each result prefixed with the function name.
 #[tokio::test]
 async fn one_job_per_line_and_prefix() {
-    let Some(t) = Tools::start().await else {
-        return;
-    };
+    let Some(t) = tools().await else { return };
     let worker = t.gearman(&["-w", "-c", "4", "-f", "up", "--", "tr", "a-z", "A-Z"]);
     let out = t.gearman_run(&["-f", "up", "-n"], b"abc\ndef\n").await;
     out.assert_success("gearman -n");
@@ -135,9 +131,7 @@ async fn one_job_per_line_and_prefix() {
 /// third queued.
 #[tokio::test]
 async fn no_stdin_and_job_count() {
-    let Some(t) = Tools::start().await else {
-        return;
-    };
+    let Some(t) = tools().await else { return };
     let worker = t.gearman(&[
         "-w",
         "-c",
@@ -172,9 +166,7 @@ async fn no_stdin_and_job_count() {
 /// a file.
 #[tokio::test]
 async fn background_jobs_and_priorities() {
-    let Some(t) = Tools::start().await else {
-        return;
-    };
+    let Some(t) = tools().await else { return };
     for (flag, data) in [("-L", "low"), ("", "normal"), ("-I", "high")] {
         let mut a = vec!["-b", "-f", "prio"];
         if !flag.is_empty() {
@@ -204,9 +196,7 @@ async fn background_jobs_and_priorities() {
 /// one unique share one job, so a one-shot worker answers both.
 #[tokio::test]
 async fn unique_ids_coalesce() {
-    let Some(t) = Tools::start().await else {
-        return;
-    };
+    let Some(t) = tools().await else { return };
     for data in ["first", "second"] {
         t.gearman_run(&["-b", "-u", "same", "-f", "uq", data], b"")
             .await
@@ -235,9 +225,7 @@ async fn unique_ids_coalesce() {
 /// A worker command exiting non-zero: the client is told the job failed and exits non-zero.
 #[tokio::test]
 async fn worker_command_failure_fails_the_job() {
-    let Some(t) = Tools::start().await else {
-        return;
-    };
+    let Some(t) = tools().await else { return };
     let client = t.gearman(&["-f", "failer", "input"]);
     let worker = t.gearman(&[
         "-w",
@@ -266,9 +254,7 @@ async fn worker_command_failure_fails_the_job() {
 /// Every `gearadmin` flag against gearbox.
 #[tokio::test]
 async fn gearadmin_every_flag() {
-    let Some(t) = Tools::start().await else {
-        return;
-    };
+    let Some(t) = tools().await else { return };
     let mut w = t.server.connect().await;
     w.send(&Request::SetClientId { id: b("wk") }).await;
     w.send(&can_do("busy")).await;

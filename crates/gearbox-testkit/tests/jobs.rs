@@ -39,12 +39,7 @@ async fn every_submit_variant_creates_a_job_with_an_increasing_handle() {
 #[tokio::test]
 async fn every_work_packet_reaches_every_attached_client() {
     let (server, [mut c1, mut c2]) = start().await;
-    let handle = submit_ok(&mut c1, &fg("f", "u", "x")).await;
-    assert_eq!(
-        submit_ok(&mut c2, &fg("f", "u", "x")).await,
-        handle,
-        "coalesced"
-    );
+    let handle = submit_coalesced(&mut c1, &mut c2, &fg("f", "u", "x")).await;
     let mut w = worker(&server, &["f"]).await;
     assert_eq!(grab_uniq(&mut w).await.0, handle);
     let sent = [
@@ -74,16 +69,14 @@ async fn work_fail_and_work_exception_end_the_job_for_every_client() {
     }
     let mut w = worker(&server, &["f"]).await;
 
-    let h1 = submit_ok(&mut c1, &fg("f", "a", "")).await;
-    submit_ok(&mut c2, &fg("f", "a", "")).await;
+    let h1 = submit_coalesced(&mut c1, &mut c2, &fg("f", "a", "")).await;
     grab_uniq(&mut w).await;
     w.send(&Work::Fail.request(&h1)).await;
     for c in [&mut c1, &mut c2] {
         assert_eq!(c.recv().await, Work::Fail.response(&h1));
     }
 
-    let h2 = submit_ok(&mut c1, &fg("f", "b", "")).await;
-    submit_ok(&mut c2, &fg("f", "b", "")).await;
+    let h2 = submit_coalesced(&mut c1, &mut c2, &fg("f", "b", "")).await;
     grab_uniq(&mut w).await;
     w.send(&Work::Exception("boom").request(&h2)).await;
     for c in [&mut c1, &mut c2] {
@@ -112,11 +105,11 @@ async fn background_jobs_send_nothing_after_job_created() {
 async fn unique_coalesces_per_function_and_never_when_empty() {
     let (_server, [mut c]) = start().await;
     let a = submit_ok(&mut c, &bg("f", "u1", "x")).await;
-    assert_eq!(submit_ok(&mut c, &bg("f", "u1", "other payload")).await, a);
-    assert_eq!(
-        submit_ok(&mut c, &submit("f", "u1", "x", Priority::High, false)).await,
-        a
-    );
+    // Same function and unique: the same job, whatever the payload, priority or mode.
+    let high_fg = submit("f", "u1", "x", Priority::High, false);
+    for same in [bg("f", "u1", "other payload"), high_fg] {
+        assert_eq!(submit_ok(&mut c, &same).await, a, "{same:?}");
+    }
     let other_fn = submit_ok(&mut c, &bg("g", "u1", "x")).await;
     assert_ne!(
         other_fn, a,

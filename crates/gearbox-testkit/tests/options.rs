@@ -59,8 +59,7 @@ async fn option_req_exceptions_is_echoed_and_others_are_unknown() {
 async fn exception_to_two_clients(server: &TestServer) -> (Vec<Response>, Vec<Response>) {
     let [mut c1, mut c2] = server.connections().await;
     c1.enable_exceptions().await;
-    let handle = submit_ok(&mut c1, &fg("f", "u", "x")).await;
-    submit_ok(&mut c2, &fg("f", "u", "x")).await;
+    let handle = submit_coalesced(&mut c1, &mut c2, &fg("f", "u", "x")).await;
     let mut w = worker(server, &["f"]).await;
     grab_uniq(&mut w).await;
     w.send(&Work::Exception("trace").request(&handle)).await;

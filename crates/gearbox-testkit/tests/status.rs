@@ -65,11 +65,7 @@ async fn status_is_reset_when_a_job_goes_back_to_the_queue() {
 #[tokio::test]
 async fn get_status_unique_reports_progress_and_client_count() {
     let (server, [mut c1, mut c2]) = start().await;
-    let handle = submit_ok(&mut c1, &fg("f", "the-unique", "x")).await;
-    assert_eq!(
-        submit_ok(&mut c2, &fg("f", "the-unique", "x")).await,
-        handle
-    );
+    let handle = submit_coalesced(&mut c1, &mut c2, &fg("f", "the-unique", "x")).await;
     assert_unique_status(&mut c1, "the-unique", (true, false, "0", "0"), 2).await;
     let mut w = worker(&server, &["f"]).await;
     grab_uniq(&mut w).await;

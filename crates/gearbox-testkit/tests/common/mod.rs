@@ -44,6 +44,14 @@ pub async fn submit_ok(client: &mut RawConn, req: &Request) -> Bytes {
     client.submit(req).await
 }
 
+/// Submits `req` from both clients and asserts they were given one job (coalesced on its
+/// unique id); returns its handle.
+pub async fn submit_coalesced(c1: &mut RawConn, c2: &mut RawConn, req: &Request) -> Bytes {
+    let handle = c1.submit(req).await;
+    assert_eq!(c2.submit(req).await, handle, "coalesced");
+    handle
+}
+
 /// Sends a request and expects an ERROR with `code`.
 pub async fn expect_error(conn: &mut RawConn, req: &Request, code: &str) {
     conn.expect_error(req, code).await;
