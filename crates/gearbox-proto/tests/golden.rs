@@ -40,6 +40,18 @@ fn submit(priority: Priority, background: bool) -> Request {
 }
 
 /// Every request with its bytes on the wire.
+/// A SUBMIT_REDUCE_JOB(_BACKGROUND) with an empty aggregator.
+fn reduce(background: bool) -> Request {
+    Request::SubmitReduce {
+        function: b(b"count"),
+        unique: b(b"u2"),
+        reducer: b(b"sum"),
+        aggregator: Bytes::new(),
+        data: b(b"a b a"),
+        background,
+    }
+}
+
 fn request_goldens() -> Vec<(Request, &'static [u8])> {
     let h = || b(b"H:lap:1");
     vec![
@@ -177,25 +189,11 @@ fn request_goldens() -> Vec<(Request, &'static [u8])> {
             b"\0REQ\0\0\0\x24\0\0\0\x1breverse\0u1\x001700000000\0hello",
         ),
         (
-            Request::SubmitReduce {
-                function: b(b"count"),
-                unique: b(b"u2"),
-                reducer: b(b"sum"),
-                aggregator: Bytes::new(),
-                data: b(b"a b a"),
-                background: false,
-            },
+            reduce(false),
             b"\0REQ\0\0\0\x25\0\0\0\x13count\0u2\0sum\0\0a b a",
         ),
         (
-            Request::SubmitReduce {
-                function: b(b"count"),
-                unique: b(b"u2"),
-                reducer: b(b"sum"),
-                aggregator: Bytes::new(),
-                data: b(b"a b a"),
-                background: true,
-            },
+            reduce(true),
             b"\0REQ\0\0\0\x26\0\0\0\x13count\0u2\0sum\0\0a b a",
         ),
         (Request::GrabJobAll, b"\0REQ\0\0\0\x27\0\0\0\0"),
