@@ -3,7 +3,7 @@
 
 mod admin_support;
 
-use admin_support::{submit_bg, Server};
+use admin_support::{server_addr, submit_bg, Server};
 use gearbox_client::admin::{cluster_status, FunctionStatus};
 use gearbox_client::{blocking, Error, ServerAddr};
 use gearbox_proto::Priority;
@@ -18,11 +18,11 @@ async fn every_server_answers_or_has_its_error() {
     let servers = Server::both().await;
     let mut list = Vec::new();
     for (i, s) in servers.iter().enumerate() {
-        let mut c = s.raw().await;
+        let mut c = s.connect().await;
         for _ in 0..=i {
             submit_bg(&mut c, "spread", "", Priority::Normal).await;
         }
-        list.push(s.server_addr());
+        list.push(server_addr(s));
     }
     let dead = dead_addr();
     list.push(dead.clone());
@@ -30,7 +30,7 @@ async fn every_server_answers_or_has_its_error() {
     let all = cluster_status(&list).await;
     assert_eq!(all.len(), servers.len() + 1);
     for (i, s) in servers.iter().enumerate() {
-        let st = all[&s.server_addr()].as_ref().expect("status");
+        let st = all[&server_addr(s)].as_ref().expect("status");
         let want = FunctionStatus {
             function: "spread".into(),
             total: i as u64 + 1,
@@ -48,8 +48,8 @@ fn blocking_admin_and_cluster_status() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let servers = rt.block_on(Server::both());
     for s in &servers {
-        let mut a = blocking::Admin::connect(s.server_addr()).expect("connect");
-        assert_eq!(a.server(), &s.server_addr());
+        let mut a = blocking::Admin::connect(server_addr(s)).expect("connect");
+        assert_eq!(a.server(), &server_addr(s));
         a.create_function("bf").unwrap();
         assert_eq!(a.getpid().unwrap(), s.pid());
         assert!(!a.version().unwrap().is_empty());
@@ -70,7 +70,7 @@ fn blocking_admin_and_cluster_status() {
             assert!(a.shutdown(true).is_err());
         }
     }
-    let list: Vec<ServerAddr> = servers.iter().map(|s| s.server_addr()).collect();
+    let list: Vec<ServerAddr> = servers.iter().map(server_addr).collect();
     let all = blocking::admin::cluster_status(&list).unwrap();
     assert!(all.values().all(|r| r.as_ref().is_ok_and(|v| v.is_empty())));
     drop(servers);

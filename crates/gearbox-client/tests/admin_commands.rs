@@ -3,15 +3,15 @@
 
 mod admin_support;
 
-use admin_support::{b, grab, submit_bg, worker, Poll, Server};
+use admin_support::{b, grab, server_addr, submit_bg, worker, Server};
 use gearbox_client::admin::{Admin, FunctionStatus, JobInfo, MaxQueue, PriorityStatus};
 use gearbox_client::Error;
 use gearbox_proto::{Priority, Response};
 use gearbox_server::ShutdownMode;
-use gearbox_testkit::build;
+use gearbox_testkit::{build, Poller};
 
 async fn admin(s: &Server) -> Admin {
-    Admin::connect(s.server_addr()).await.expect("connect")
+    Admin::connect(server_addr(s)).await.expect("connect")
 }
 
 fn fs(function: &str, total: u64, running: u64, workers: u64) -> FunctionStatus {
@@ -30,7 +30,7 @@ async fn listings_are_parsed_field_by_field() {
     for s in Server::both().await {
         let who = s.name();
         let mut w = worker(&s, "wid1", &["zeta", "b_fn"]).await;
-        let mut c = s.raw().await;
+        let mut c = s.connect().await;
         let queued = submit_bg(&mut c, "alpha", "u1", Priority::Low).await;
         let running = submit_bg(&mut c, "zeta", "u2", Priority::Normal).await;
         assert_eq!(grab(&mut w).await, running);
@@ -105,7 +105,7 @@ async fn listings_are_parsed_field_by_field() {
                 other => panic!("{other:?}"),
             }
         };
-        let mut poll = Poll::new("the lost worker's job re-queued");
+        let mut poll = Poller::new("the lost worker's job re-queued");
         let jobs = loop {
             let jobs = a.show_jobs().await.expect("show jobs");
             let requeued = jobs.iter().any(|j| j.handle == running && j.retries == 1);
@@ -144,7 +144,7 @@ async fn maxqueue_limits_submits() {
         // gearmand ignores maxqueue for functions it has not seen yet.
         a.create_function("mq").await.expect("create");
         a.maxqueue("mq", MaxQueue::All(1)).await.expect("maxqueue");
-        let mut c = s.raw().await;
+        let mut c = s.connect().await;
         submit_bg(&mut c, "mq", "", Priority::Normal).await;
         c.send(&build::submit("mq", "", "d", Priority::High, true))
             .await;
@@ -178,7 +178,7 @@ async fn cancel_create_and_drop() {
     for s in Server::both().await {
         let who = s.name();
         let mut a = admin(&s).await;
-        let mut c = s.raw().await;
+        let mut c = s.connect().await;
         let h = submit_bg(&mut c, "victim", "v1", Priority::Normal).await;
         a.cancel(&h).await.expect("cancel");
         let gone = a.cancel(b"H:nowhere:999").await.expect_err("unknown job");

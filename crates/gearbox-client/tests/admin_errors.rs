@@ -5,7 +5,7 @@ mod admin_support;
 
 use std::time::Duration;
 
-use admin_support::Server;
+use admin_support::{server_addr, Server};
 use gearbox_client::admin::Admin;
 use gearbox_client::{Error, ServerAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -105,7 +105,7 @@ async fn truncated_and_malformed_replies() {
 #[tokio::test]
 async fn arguments_are_checked() {
     for s in Server::both().await {
-        let mut a = Admin::connect(s.server_addr()).await.unwrap();
+        let mut a = Admin::connect(server_addr(&s)).await.unwrap();
         for bad in ["", "a b", "a\r", "a\nb"] {
             for r in [
                 a.cancel(bad).await,

@@ -33,7 +33,7 @@ fn reverse_worker(
     function: &'static str,
     n: usize,
 ) -> tokio::task::JoinHandle<()> {
-    let addr = srv.addr;
+    let addr = srv.addr();
     rt.spawn(async move {
         let mut w = RawWorker::new(addr, &[function]).await;
         for _ in 0..n {

@@ -5,27 +5,11 @@ mod client_support;
 
 use std::time::Duration;
 
-use client_support::{b, both_pairs, within, Server};
+use client_support::ClientSide;
+use client_support::{b, both_pairs, pinned_to_first, two_server_client, unique_on, within};
 use gearbox_client::{Client, Error};
 use gearbox_testkit::gearmand::free_port;
 use gearbox_testkit::TestServer;
-
-fn two_server_client(a: &Server, other: &Server) -> Client {
-    Client::builder()
-        .servers(&format!("{},{}", a.list(), other.list()))
-        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
-        .build()
-        .expect("client")
-}
-
-/// A unique id that hashes to the server at `index` of `client`'s list.
-fn unique_on(client: &Client, index: usize) -> String {
-    let target = client.servers()[index].clone();
-    (0..)
-        .map(|i| format!("u-{i}"))
-        .find(|u| client.server_for(u) == target)
-        .expect("some unique hashes there")
-}
 
 #[tokio::test]
 async fn jobs_go_to_the_server_their_unique_hashes_to() {
@@ -35,19 +19,10 @@ async fn jobs_go_to_the_server_their_unique_hashes_to() {
         let mut wb = other.worker(&["route"]).await;
         for (index, w) in [(0, &mut wa), (1, &mut wb)] {
             let unique = unique_on(&client, index);
-            client
-                .job("route", "x")
-                .unique(&unique)
-                .background()
-                .await
-                .expect("handle");
-            let job = w.grab().await;
-            assert_eq!(
-                job.unique,
-                unique.as_bytes(),
-                "{}: server {index}",
-                a.name()
-            );
+            let job = client.job("route", "x").unique(&unique);
+            job.background().await.expect("handle");
+            let got = w.grab().await.unique;
+            assert_eq!(got, unique.as_bytes(), "{}: server {index}", a.name());
         }
         assert!(wa.try_grab().await.is_none());
         assert!(wb.try_grab().await.is_none());
@@ -59,8 +34,7 @@ async fn jobs_go_to_the_server_their_unique_hashes_to() {
 async fn a_job_fails_over_when_its_server_is_down() {
     both_pairs(|a, other| async move {
         let name = a.name();
-        let client = two_server_client(&a, &other);
-        let unique = unique_on(&client, 0);
+        let (client, unique) = pinned_to_first(&a, &other);
         let mut wb = other.worker(&["fo"]).await;
         a.stop().await;
         let c = client.clone();
@@ -72,13 +46,8 @@ async fn a_job_fails_over_when_its_server_is_down() {
         let out = within("run", call).await.expect("join").expect("result");
         assert_eq!(out, b("from the other server"), "{name}");
         // The server in back-off is skipped: the next job goes straight to the other one.
-        let h = client
-            .job("fo", "y")
-            .unique(&unique)
-            .background()
-            .await
-            .expect("handle");
-        assert_eq!(wb.grab().await.handle, h, "{name}");
+        let h = client.job("fo", "y").unique(&unique).background().await;
+        assert_eq!(wb.grab().await.handle, h.expect("handle"), "{name}");
     })
     .await;
 }

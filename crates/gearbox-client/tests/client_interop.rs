@@ -4,20 +4,16 @@
 
 mod client_support;
 
-use client_support::{both, Server};
+use client_support::{ClientSide, Server};
 use gearbox_testkit::external;
+use gearbox_testkit::on_both_servers;
 use gearbox_testkit::process::Proc;
 
 async fn c_worker_serves_our_client(server: Server) {
     let Some(gearman) = external::require("gearman", "the C gearman tool in worker mode") else {
         return;
     };
-    let port = server
-        .list()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let port = server.port();
     // Exits after five jobs: one foreground, one background, three in a set.
     let worker = Proc::spawn(
         &gearman,
@@ -61,7 +57,4 @@ async fn c_worker_serves_our_client(server: Server) {
     finished.assert_success("gearman -w -c 5");
 }
 
-#[tokio::test]
-async fn c_worker_serves_our_client_on_both_servers() {
-    both(c_worker_serves_our_client).await;
-}
+on_both_servers!(c_worker_serves_our_client);

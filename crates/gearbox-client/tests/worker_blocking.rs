@@ -9,8 +9,9 @@ use std::thread::JoinHandle;
 
 use gearbox_client::blocking::worker::{Job, Worker};
 use gearbox_client::worker::{JobError, StopReason};
-use gearbox_proto::Response;
-use worker_support::{b, complete, run_job, run_job_with_exceptions, Server, WAIT};
+use worker_support::{
+    b, complete, expect_job, expect_job_with_exceptions, on_both_servers, Server, Work, WAIT,
+};
 
 /// A blocking worker on its own thread, stopped through a channel.
 struct Blocking {
@@ -76,43 +77,16 @@ on_both_servers!(blocking_worker_serves_and_stops);
 async fn blocking_worker_serves_and_stops(server: Server) {
     let w = Blocking::start(server.list());
 
-    let (h, seen) = run_job(&server, "upper", "abc").await;
-    assert_eq!(
-        seen,
-        vec![
-            Response::WorkData {
-                handle: h.clone(),
-                data: b("chunk")
-            },
-            Response::WorkStatus {
-                handle: h.clone(),
-                numerator: b("1"),
-                denominator: b("2")
-            },
-            Response::WorkWarning {
-                handle: h.clone(),
-                data: b("careful")
-            },
-            Response::WorkComplete {
-                handle: h,
-                data: b("ABC")
-            },
-        ],
-        "{}",
-        server.name()
-    );
-
-    let (h, seen) = run_job_with_exceptions(&server, "raise", "").await;
-    assert_eq!(
-        seen,
-        vec![Response::WorkException {
-            handle: h,
-            data: b("blocking boom")
-        }]
-    );
-
-    let (h, seen) = run_job(&server, "panic", "").await;
-    assert_eq!(seen, vec![Response::WorkFail { handle: h }]);
+    let updates = [
+        Work::Data("chunk"),
+        Work::Status("1", "2"),
+        Work::Warning("careful"),
+        Work::Complete("ABC"),
+    ];
+    expect_job(&server, "upper", "abc", &updates).await;
+    let boom = [Work::Exception("blocking boom")];
+    expect_job_with_exceptions(&server, "raise", "", &boom).await;
+    expect_job(&server, "panic", "", &[Work::Fail]).await;
 
     // Two blocking handlers at once (a barrier of two), after the panic.
     let (x, y) = futures::future::join(

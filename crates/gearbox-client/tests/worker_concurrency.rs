@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use gearbox_client::worker::{Job, JobError, Worker};
 use tokio::sync::Barrier;
-use worker_support::{b, builder, complete, spawn, Server};
+use worker_support::{b, builder, complete, on_both_servers, spawn, Server};
 
 /// Counts jobs running at once and remembers the most.
 #[derive(Default)]

@@ -6,7 +6,7 @@ mod worker_support;
 
 use gearbox_client::worker::{ExceptionMode, Job, JobError, Worker};
 use gearbox_testkit::{external, process};
-use worker_support::{builder, spawn, Server};
+use worker_support::{builder, on_both_servers, spawn, Server};
 
 fn worker(server: &Server, mode: ExceptionMode) -> Worker {
     builder(&server.list())

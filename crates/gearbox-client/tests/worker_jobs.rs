@@ -6,9 +6,12 @@
 mod worker_support;
 
 use gearbox_client::worker::{ExceptionMode, Job, JobError, Worker};
-use gearbox_proto::{Priority, Response};
+use gearbox_proto::Priority;
 use gearbox_testkit::build;
-use worker_support::{b, builder, complete, run_job, run_job_with_exceptions, spawn, Server};
+use worker_support::{
+    b, builder, complete, expect_job, expect_job_with_exceptions, on_both_servers, spawn, Server,
+    Work,
+};
 
 /// A worker with every handler these tests use.
 fn worker(server: &Server) -> Worker {
@@ -55,16 +58,12 @@ fn worker(server: &Server) -> Worker {
         .expect("worker builds")
 }
 
-on_both_servers!(
-    completes,
-    updates_reach_the_client_in_order,
-    exception_reaches_clients_that_asked_and_fails_the_others,
-    std_errors_become_exceptions,
-    explicit_fail,
-    warning_then_fail_mode,
-    panic_fails_the_job_and_the_worker_goes_on,
-    handler_sees_function_unique_and_binary_payload,
-);
+on_both_servers! {
+    completes, updates_reach_the_client_in_order,
+    exception_reaches_clients_that_asked_and_fails_the_others, std_errors_become_exceptions,
+    explicit_fail, warning_then_fail_mode, panic_fails_the_job_and_the_worker_goes_on,
+    handler_sees_function_unique_and_binary_payload
+}
 
 async fn completes(server: Server) {
     let w = spawn(worker(&server));
@@ -75,86 +74,37 @@ async fn completes(server: Server) {
 
 async fn updates_reach_the_client_in_order(server: Server) {
     let w = spawn(worker(&server));
-    let (h, seen) = run_job(&server, "updates", "").await;
-    let status = |n: &str, d: &str| Response::WorkStatus {
-        handle: h.clone(),
-        numerator: b(n),
-        denominator: b(d),
-    };
-    assert_eq!(
-        seen,
-        vec![
-            Response::WorkData {
-                handle: h.clone(),
-                data: b("a")
-            },
-            status("1", "2"),
-            Response::WorkWarning {
-                handle: h.clone(),
-                data: b("w")
-            },
-            Response::WorkData {
-                handle: h.clone(),
-                data: b("b")
-            },
-            status("2", "2"),
-            Response::WorkComplete {
-                handle: h.clone(),
-                data: b("done")
-            },
-        ],
-        "{}",
-        server.name()
-    );
+    let updates = [
+        Work::Data("a"),
+        Work::Status("1", "2"),
+        Work::Warning("w"),
+        Work::Data("b"),
+        Work::Status("2", "2"),
+        Work::Complete("done"),
+    ];
+    expect_job(&server, "updates", "", &updates).await;
     w.stop().await;
 }
 
 async fn exception_reaches_clients_that_asked_and_fails_the_others(server: Server) {
     let w = spawn(worker(&server));
-    let (h, seen) = run_job_with_exceptions(&server, "raise", "").await;
-    assert_eq!(
-        seen,
-        vec![Response::WorkException {
-            handle: h,
-            data: b("boom")
-        }],
-        "{}",
-        server.name()
-    );
-    let (h, seen) = run_job(&server, "raise", "").await;
-    assert_eq!(
-        seen,
-        vec![Response::WorkFail { handle: h }],
-        "{}",
-        server.name()
-    );
+    expect_job_with_exceptions(&server, "raise", "", &[Work::Exception("boom")]).await;
+    expect_job(&server, "raise", "", &[Work::Fail]).await;
     w.stop().await;
 }
 
 async fn std_errors_become_exceptions(server: Server) {
     let w = spawn(worker(&server));
     assert_eq!(complete(&server, "parse", "21").await, b("42"));
-    let (h, seen) = run_job_with_exceptions(&server, "parse", "x").await;
-    assert_eq!(
-        seen,
-        vec![Response::WorkException {
-            handle: h,
-            data: b("invalid digit found in string")
-        }]
-    );
+    let not_a_number = Work::Exception("invalid digit found in string");
+    expect_job_with_exceptions(&server, "parse", "x", &[not_a_number]).await;
     w.stop().await;
 }
 
 async fn explicit_fail(server: Server) {
     let w = spawn(worker(&server));
     // Even a client that asked for exceptions gets a plain WORK_FAIL.
-    let (h, seen) = run_job_with_exceptions(&server, "fail", "").await;
-    assert_eq!(
-        seen,
-        vec![Response::WorkFail { handle: h }],
-        "{}",
-        server.name()
-    );
+    expect_job_with_exceptions(&server, "fail", "", &[Work::Fail]).await;
     w.stop().await;
 }
 
@@ -168,32 +118,15 @@ async fn warning_then_fail_mode(server: Server) {
         .expect("worker builds");
     let w = spawn(worker);
     // Even a client that asked for exceptions gets the message as a warning, then a failure.
-    let (h, seen) = run_job_with_exceptions(&server, "raise", "").await;
-    assert_eq!(
-        seen,
-        vec![
-            Response::WorkWarning {
-                handle: h.clone(),
-                data: b("boom")
-            },
-            Response::WorkFail { handle: h }
-        ],
-        "{}",
-        server.name()
-    );
+    let warning_then_fail = [Work::Warning("boom"), Work::Fail];
+    expect_job_with_exceptions(&server, "raise", "", &warning_then_fail).await;
     w.stop().await;
 }
 
 async fn panic_fails_the_job_and_the_worker_goes_on(server: Server) {
     let w = spawn(worker(&server));
     for _ in 0..2 {
-        let (h, seen) = run_job(&server, "panic", "panic").await;
-        assert_eq!(
-            seen,
-            vec![Response::WorkFail { handle: h }],
-            "{}",
-            server.name()
-        );
+        expect_job(&server, "panic", "panic", &[Work::Fail]).await;
         assert_eq!(complete(&server, "panic", "fine").await, b("survived"));
     }
     // The permit of the panicking job was given back: nothing counts as still running.
@@ -210,25 +143,18 @@ async fn handler_sees_function_unique_and_binary_payload(server: Server) {
     let w = spawn(worker(&server));
     let mut c = server.connect().await;
     let payload = "a\0b\0\u{ff}";
-    c.send(&build::submit(
-        "meta",
-        "my-unique",
-        payload,
-        Priority::High,
-        false,
-    ))
-    .await;
-    let Response::JobCreated { handle } = c.recv().await else {
-        panic!("no JOB_CREATED")
-    };
+    let handle = c
+        .submit(&build::submit(
+            "meta",
+            "my-unique",
+            payload,
+            Priority::High,
+            false,
+        ))
+        .await;
     let seen = worker_support::until_done(&mut c).await;
-    assert_eq!(
-        seen,
-        vec![Response::WorkComplete {
-            handle,
-            data: b(&format!("meta|my-unique|{}|false", payload.len()))
-        }]
-    );
+    let meta = format!("meta|my-unique|{}|false", payload.len());
+    worker_support::assert_saw(&server, &handle, seen, &[Work::Complete(&meta)]);
     // Binary data with NULs goes through untouched.
     assert_eq!(complete(&server, "echo", payload).await, b(payload));
     w.stop().await;

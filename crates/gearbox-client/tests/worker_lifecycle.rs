@@ -6,11 +6,13 @@ mod worker_support;
 
 use std::time::Duration;
 
-use gearbox_client::worker::{Job, JobError, StopReason};
-use gearbox_proto::Response;
+use gearbox_client::worker::{Job, JobError, StopReason, Worker};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
-use worker_support::{b, builder, complete, run_job, spawn, submit, until_done, Server, WAIT};
+use worker_support::{
+    assert_saw, b, builder, complete, expect_job, on_both_servers, spawn, submit, until_done,
+};
+use worker_support::{Server, Work, WAIT};
 
 /// Waits for a handler's "started" message.
 async fn started(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
@@ -18,6 +20,16 @@ async fn started(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
         .await
         .expect("handler starts in time")
         .expect("handler channel open")
+}
+
+/// A worker whose only handler, for `function`, answers every job with `result`.
+fn answering(server: &Server, function: &str, result: &'static str) -> Worker {
+    builder(&server.list())
+        .register(function, move |_job: Job| async move {
+            Ok::<_, JobError>(result)
+        })
+        .build()
+        .expect("worker builds")
 }
 
 on_both_servers!(
@@ -48,13 +60,8 @@ async fn shutdown_lets_the_running_job_finish_and_takes_no_more(server: Server) 
     let mut second = server.connect().await;
     let h2 = submit(&mut second, "long", "two").await;
     w.request_stop();
-    assert_eq!(
-        until_done(&mut first).await,
-        vec![Response::WorkComplete {
-            handle: h1,
-            data: b("one finished")
-        }]
-    );
+    let seen = until_done(&mut first).await;
+    assert_saw(&server, &h1, seen, &[Work::Complete("one finished")]);
     assert_eq!(
         w.join().await,
         StopReason::Requested {
@@ -72,20 +79,9 @@ async fn shutdown_lets_the_running_job_finish_and_takes_no_more(server: Server) 
     );
 
     // A new worker takes it.
-    let worker = builder(&server.list())
-        .register("long", |_job: Job| async {
-            Ok::<_, JobError>("by the next worker")
-        })
-        .build()
-        .expect("worker builds");
-    let w = spawn(worker);
-    assert_eq!(
-        until_done(&mut second).await,
-        vec![Response::WorkComplete {
-            handle: h2,
-            data: b("by the next worker")
-        }]
-    );
+    let w = spawn(answering(&server, "long", "by the next worker"));
+    let seen = until_done(&mut second).await;
+    assert_saw(&server, &h2, seen, &[Work::Complete("by the next worker")]);
     w.stop().await;
 }
 
@@ -115,22 +111,9 @@ async fn shutdown_timeout_abandons_and_the_server_requeues(server: Server) {
         }
     );
     // The closed connection gave the job back to the queue; the client is still waiting.
-    let worker = builder(&server.list())
-        .register("stuck", |_job: Job| async {
-            Ok::<_, JobError>("second try")
-        })
-        .build()
-        .expect("worker builds");
-    let w = spawn(worker);
-    assert_eq!(
-        until_done(&mut client).await,
-        vec![Response::WorkComplete {
-            handle: h,
-            data: b("second try")
-        }],
-        "{}",
-        server.name()
-    );
+    let w = spawn(answering(&server, "stuck", "second try"));
+    let seen = until_done(&mut client).await;
+    assert_saw(&server, &h, seen, &[Work::Complete("second try")]);
     w.stop().await;
 }
 
@@ -170,13 +153,7 @@ async fn can_do_timeout_fails_an_overrunning_job_on_gearmand() {
 async fn can_do_timeout_fails_an_overrunning_job(server: Server) {
     let gate = Arc::new(Notify::new());
     let w = spawn(slow_worker(&server, gate.clone()));
-    let (h, seen) = run_job(&server, "slow", "").await;
-    assert_eq!(
-        seen,
-        vec![Response::WorkFail { handle: h }],
-        "{}",
-        server.name()
-    );
+    expect_job(&server, "slow", "", &[Work::Fail]).await;
     // The late result is refused by the server (logged); the worker serves on.
     gate.notify_one();
     assert_eq!(complete(&server, "quick", "").await, b("quick"));

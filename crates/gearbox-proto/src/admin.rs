@@ -200,23 +200,28 @@ mod tests {
         parse_admin_line(Bytes::copy_from_slice(s.as_bytes()))
     }
 
+    fn unknown(command: &str) -> AdminCommand {
+        AdminCommand::Unknown {
+            command: Bytes::copy_from_slice(command.as_bytes()),
+        }
+    }
+
+    fn invalid(command: &str) -> AdminCommand {
+        AdminCommand::InvalidArguments {
+            command: Bytes::copy_from_slice(command.as_bytes()),
+        }
+    }
+
     #[test]
     fn parses_commands_case_insensitively_with_either_line_ending() {
         assert_eq!(p("STATUS"), AdminCommand::Status);
         assert_eq!(p("status\r"), AdminCommand::Status);
         assert_eq!(p("  workers  "), AdminCommand::Workers);
-        assert_eq!(
-            p("create function newfn\r"),
-            AdminCommand::CreateFunction {
-                name: Bytes::from_static(b"newfn")
-            }
-        );
-        assert_eq!(
-            p("create function newfn"),
-            AdminCommand::CreateFunction {
-                name: Bytes::from_static(b"newfn")
-            }
-        );
+        let newfn = AdminCommand::CreateFunction {
+            name: Bytes::from_static(b"newfn"),
+        };
+        assert_eq!(p("create function newfn\r"), newfn);
+        assert_eq!(p("create function newfn"), newfn);
         assert_eq!(p("show   unique jobs"), AdminCommand::ShowUniqueJobs);
         assert_eq!(p("show jobs"), AdminCommand::ShowJobs);
         assert_eq!(p("show foo"), AdminCommand::UnknownShowArguments);
@@ -229,56 +234,21 @@ mod tests {
         assert_eq!(p("cancel foo bar"), AdminCommand::MalformedCancel);
         assert_eq!(p(""), AdminCommand::Empty);
         assert_eq!(p("\r"), AdminCommand::Empty);
-        assert_eq!(
-            p("bogus x"),
-            AdminCommand::Unknown {
-                command: "bogus".into()
-            }
-        );
-        assert_eq!(
-            p("cancel"),
-            AdminCommand::Unknown {
-                command: "cancel".into()
-            }
-        );
+        assert_eq!(p("bogus x"), unknown("bogus"));
+        assert_eq!(p("cancel"), unknown("cancel"));
         assert_eq!(
             p("shutdown graceful"),
             AdminCommand::Shutdown { graceful: true }
         );
-        assert_eq!(
-            p("shutdown now"),
-            AdminCommand::InvalidArguments {
-                command: "shutdown".into()
-            }
-        );
+        assert_eq!(p("shutdown now"), invalid("shutdown"));
     }
 
     #[test]
     fn only_spaces_separate_words_and_at_most_five_are_accepted() {
-        assert_eq!(
-            p("status\tx"),
-            AdminCommand::Unknown {
-                command: "status\tx".into()
-            }
-        );
-        assert_eq!(
-            p("bogus a b c d"),
-            AdminCommand::Unknown {
-                command: "bogus".into()
-            }
-        );
-        assert_eq!(
-            p("maxqueue f 1 2 3 4"),
-            AdminCommand::InvalidArguments {
-                command: "maxqueue".into()
-            }
-        );
-        assert_eq!(
-            p("status a b c d e"),
-            AdminCommand::InvalidArguments {
-                command: "status".into()
-            }
-        );
+        assert_eq!(p("status\tx"), unknown("status\tx"));
+        assert_eq!(p("bogus a b c d"), unknown("bogus"));
+        assert_eq!(p("maxqueue f 1 2 3 4"), invalid("maxqueue"));
+        assert_eq!(p("status a b c d e"), invalid("status"));
     }
 
     #[test]
@@ -287,12 +257,7 @@ mod tests {
             function: f.into(),
             limits,
         };
-        assert_eq!(
-            p("maxqueue"),
-            AdminCommand::InvalidArguments {
-                command: "maxqueue".into()
-            }
-        );
+        assert_eq!(p("maxqueue"), invalid("maxqueue"));
         assert_eq!(p("maxqueue f"), mq("f", [0, 0, 0]));
         assert_eq!(p("maxqueue f 5"), mq("f", [5, 5, 5]));
         assert_eq!(p("maxqueue f 1 2"), mq("f", [1, 2, 0]));

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use bytes::{Bytes, BytesMut};
 use gearbox_proto::{
-    ClientCodec, ErrorCode, Incoming, PacketType, Priority, Request, Response, ServerCodec,
-    SubmitJob,
+    ClientCodec, ErrorCode, Incoming, PacketType, Priority, ProtoError, Request, Response,
+    ServerCodec, SubmitJob,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -40,6 +40,18 @@ fn submit(priority: Priority, background: bool) -> Request {
 }
 
 /// Every request with its bytes on the wire.
+/// A SUBMIT_REDUCE_JOB(_BACKGROUND) with an empty aggregator.
+fn reduce(background: bool) -> Request {
+    Request::SubmitReduce {
+        function: b(b"count"),
+        unique: b(b"u2"),
+        reducer: b(b"sum"),
+        aggregator: Bytes::new(),
+        data: b(b"a b a"),
+        background,
+    }
+}
+
 fn request_goldens() -> Vec<(Request, &'static [u8])> {
     let h = || b(b"H:lap:1");
     vec![
@@ -177,25 +189,11 @@ fn request_goldens() -> Vec<(Request, &'static [u8])> {
             b"\0REQ\0\0\0\x24\0\0\0\x1breverse\0u1\x001700000000\0hello",
         ),
         (
-            Request::SubmitReduce {
-                function: b(b"count"),
-                unique: b(b"u2"),
-                reducer: b(b"sum"),
-                aggregator: Bytes::new(),
-                data: b(b"a b a"),
-                background: false,
-            },
+            reduce(false),
             b"\0REQ\0\0\0\x25\0\0\0\x13count\0u2\0sum\0\0a b a",
         ),
         (
-            Request::SubmitReduce {
-                function: b(b"count"),
-                unique: b(b"u2"),
-                reducer: b(b"sum"),
-                aggregator: Bytes::new(),
-                data: b(b"a b a"),
-                background: true,
-            },
+            reduce(true),
             b"\0REQ\0\0\0\x26\0\0\0\x13count\0u2\0sum\0\0a b a",
         ),
         (Request::GrabJobAll, b"\0REQ\0\0\0\x27\0\0\0\0"),
@@ -328,40 +326,102 @@ fn wire_type(wire: &[u8]) -> u32 {
     u32::from_be_bytes(wire[4..8].try_into().unwrap())
 }
 
-/// Encodes `req` both ways, compares with `wire`, then decodes `wire` as the server would.
-fn check_request(req: &Request, wire: &[u8]) {
-    let mut out = BytesMut::new();
-    req.encode(&mut out);
-    assert_eq!(show(&out), show(wire), "encoding of {req:?}");
-    let mut via_codec = BytesMut::new();
-    ClientCodec::default().encode(req, &mut via_codec).unwrap();
-    assert_eq!(via_codec, out, "ClientCodec::encode of {req:?}");
-    assert_eq!(wire_type(wire), req.packet_type() as u32);
+/// One direction of the protocol: its packets' own encoding, the sending side's codec and the
+/// receiving side's codec.
+trait Direction: PartialEq + std::fmt::Debug + Sized {
+    /// The receiving side's codec.
+    type Receiver: Decoder<Item: std::fmt::Debug, Error = ProtoError> + Default;
+    /// The packet type of a value.
+    fn kind(&self) -> PacketType;
+    /// The value's own encoding.
+    fn encode_plain(&self, dst: &mut BytesMut);
+    /// The sending side's codec encoding the value.
+    fn encode_sent(&self, dst: &mut BytesMut);
+    /// The value in what the receiving codec decoded; panics if it is something else.
+    fn received(item: <Self::Receiver as Decoder>::Item) -> Self;
+}
 
-    let mut src = BytesMut::from(wire);
-    match ServerCodec::default().decode(&mut src) {
-        Ok(Some(Incoming::Request(got))) => assert_eq!(&got, req, "decoding {}", show(wire)),
+/// `impl Direction` for a packet type sent with the `$sender` codec and received with the
+/// `$receiver` codec, `$received` taking the packet out of what the receiver decoded.
+macro_rules! direction {
+    ($packet:ty, sent with $sender:ty, received with $receiver:ty, $received:expr) => {
+        impl Direction for $packet {
+            type Receiver = $receiver;
+            fn kind(&self) -> PacketType {
+                self.packet_type()
+            }
+            fn encode_plain(&self, dst: &mut BytesMut) {
+                self.encode(dst);
+            }
+            fn encode_sent(&self, dst: &mut BytesMut) {
+                <$sender>::default().encode(self, dst).unwrap();
+            }
+            fn received(item: <$receiver as Decoder>::Item) -> $packet {
+                $received(item)
+            }
+        }
+    };
+}
+
+direction!(Request, sent with ClientCodec, received with ServerCodec, |item| match item {
+    Incoming::Request(req) => req,
+    other => panic!("expected a request, got {other:?}"),
+});
+direction!(Response, sent with ServerCodec, received with ClientCodec, |item| item);
+
+/// Decodes the next packet from `src` with `codec`; panics unless it is a whole one.
+fn decode_next<P: Direction>(codec: &mut P::Receiver, src: &mut BytesMut, wire: &[u8]) -> P {
+    match codec.decode(src) {
+        Ok(Some(item)) => P::received(item),
         other => panic!("decoding {}: {other:?}", show(wire)),
     }
+}
+
+/// Encodes `packet` both ways, compares with `wire`, then decodes `wire` as the receiving
+/// side would.
+fn check<P: Direction>(packet: &P, wire: &[u8]) {
+    let mut out = BytesMut::new();
+    packet.encode_plain(&mut out);
+    assert_eq!(show(&out), show(wire), "encoding of {packet:?}");
+    let mut via_codec = BytesMut::new();
+    packet.encode_sent(&mut via_codec);
+    assert_eq!(via_codec, out, "the sending codec's encoding of {packet:?}");
+    assert_eq!(wire_type(wire), packet.kind() as u32);
+
+    let mut src = BytesMut::from(wire);
+    let got: P = decode_next(&mut P::Receiver::default(), &mut src, wire);
+    assert_eq!(&got, packet, "decoding {}", show(wire));
     assert!(src.is_empty(), "{} left bytes behind", show(wire));
 }
 
-/// Encodes `res` both ways, compares with `wire`, then decodes `wire` as a client would.
-fn check_response(res: &Response, wire: &[u8]) {
-    let mut out = BytesMut::new();
-    res.encode(&mut out);
-    assert_eq!(show(&out), show(wire), "encoding of {res:?}");
-    let mut via_codec = BytesMut::new();
-    ServerCodec::default().encode(res, &mut via_codec).unwrap();
-    assert_eq!(via_codec, out, "ServerCodec::encode of {res:?}");
-    assert_eq!(wire_type(wire), res.packet_type() as u32);
+/// [`check`] for a request (decoded as the server would).
+fn check_request(req: &Request, wire: &[u8]) {
+    check(req, wire);
+}
 
-    let mut src = BytesMut::from(wire);
-    match ClientCodec::default().decode(&mut src) {
-        Ok(Some(got)) => assert_eq!(&got, res, "decoding {}", show(wire)),
-        other => panic!("decoding {}: {other:?}", show(wire)),
+/// [`check`] for a response (decoded as a client would).
+fn check_response(res: &Response, wire: &[u8]) {
+    check(res, wire);
+}
+
+/// The packet types that `goldens` cover.
+fn kinds<P: Direction>(goldens: &[(P, &[u8])]) -> BTreeSet<PacketType> {
+    goldens.iter().map(|(p, _)| p.kind()).collect()
+}
+
+/// Every golden packet of one direction, concatenated in one buffer, decodes in order with
+/// one codec, which then wants more bytes.
+fn decode_in_order<P: Direction>(goldens: &[(P, &[u8])]) {
+    let mut src = BytesMut::new();
+    for (_, wire) in goldens {
+        src.extend_from_slice(wire);
     }
-    assert!(src.is_empty(), "{} left bytes behind", show(wire));
+    let mut codec = P::Receiver::default();
+    for (packet, wire) in goldens {
+        let got: P = decode_next(&mut codec, &mut src, wire);
+        assert_eq!(&got, packet, "expected {}", show(wire));
+    }
+    assert!(matches!(codec.decode(&mut src), Ok(None)));
 }
 
 #[test]
@@ -380,14 +440,8 @@ fn responses_match_their_golden_bytes() {
 
 #[test]
 fn goldens_cover_every_packet_type_in_each_direction() {
-    let requests: BTreeSet<PacketType> = request_goldens()
-        .iter()
-        .map(|(r, _)| r.packet_type())
-        .collect();
-    let responses: BTreeSet<PacketType> = response_goldens()
-        .iter()
-        .map(|(r, _)| r.packet_type())
-        .collect();
+    let requests = kinds(&request_goldens());
+    let responses = kinds(&response_goldens());
     for &kind in PacketType::ALL {
         assert_eq!(
             requests.contains(&kind),
@@ -433,28 +487,6 @@ fn packet_type_numbers_follow_the_protocol_table() {
 
 #[test]
 fn golden_packets_decode_in_order_from_one_buffer() {
-    let mut src = BytesMut::new();
-    let goldens = request_goldens();
-    for (_, wire) in &goldens {
-        src.extend_from_slice(wire);
-    }
-    let mut codec = ServerCodec::default();
-    for (req, wire) in &goldens {
-        match codec.decode(&mut src) {
-            Ok(Some(Incoming::Request(got))) => assert_eq!(&got, req),
-            other => panic!("expected {}: {other:?}", show(wire)),
-        }
-    }
-    assert!(matches!(codec.decode(&mut src), Ok(None)));
-
-    let mut src = BytesMut::new();
-    let goldens = response_goldens();
-    for (_, wire) in &goldens {
-        src.extend_from_slice(wire);
-    }
-    let mut codec = ClientCodec::default();
-    for (res, _) in &goldens {
-        assert_eq!(codec.decode(&mut src).unwrap().as_ref(), Some(res));
-    }
-    assert!(matches!(codec.decode(&mut src), Ok(None)));
+    decode_in_order(&request_goldens());
+    decode_in_order(&response_goldens());
 }

@@ -1,9 +1,12 @@
 //! Third-party programs used by interop and differential tests.
 //!
-//! A test that needs one calls [`require`]: on a developer machine a missing program skips the
-//! test with a printed reason; when `CI=true` it fails the test, because CI installs them all.
+//! A test that needs one calls [`require`] (or [`require_probed`] for an interpreter that must
+//! also have a library): on a developer machine a missing program skips the test with a
+//! printed reason; when `CI=true` it fails the test, because CI installs them all.
 
 use std::path::{Path, PathBuf};
+
+use crate::process::Finished;
 
 /// Whether we run under CI (`CI=true`), where nothing may be skipped.
 pub fn in_ci() -> bool {
@@ -25,11 +28,33 @@ pub fn require(program: &str, why: &str) -> Option<PathBuf> {
         })
     };
     if found.is_none() {
-        let msg = format!("{program} not found ({why}); install it as .ci/run does");
-        if in_ci() {
-            panic!("CI=true but {msg}");
-        }
-        eprintln!("SKIPPED: {msg}");
+        skip(&format!(
+            "{program} not found ({why}); install it as .ci/run does"
+        ));
     }
     found
+}
+
+/// Finds `program` as [`require`] does, then runs it with `probe` (e.g. `["-e", "use Foo"]`)
+/// to check that it has what the test needs. When the probe fails, `lacking` says what is
+/// missing (given the probe's output) and the test is skipped, or fails under CI.
+pub async fn require_probed(
+    program: &str,
+    why: &str,
+    probe: &[&str],
+    lacking: impl FnOnce(&Finished) -> String,
+) -> Option<PathBuf> {
+    let path = require(program, why)?;
+    let probed = crate::process::run(&path, probe, b"").await;
+    if probed.status.success() {
+        return Some(path);
+    }
+    skip(&lacking(&probed));
+    None
+}
+
+/// Prints why a test is skipped, or fails it under CI.
+fn skip(msg: &str) {
+    assert!(!in_ci(), "CI=true but {msg}");
+    eprintln!("SKIPPED: {msg}");
 }

@@ -4,10 +4,16 @@
 //!
 //! - [`TestServer`]: an in-process gearbox server on `127.0.0.1:0` (or, to restart one, on a
 //!   given address), stopped on demand.
-//! - [`RawConn`]: a raw packet connection that sends typed requests or arbitrary bytes and
-//!   reads typed responses and admin text, every read bounded by a timeout so a broken server
-//!   fails the test instead of hanging it.
-//! - [`build`]: short constructors for requests in tests.
+//! - [`RawConn`] ([`conn`]): a raw packet connection that sends typed requests or arbitrary
+//!   bytes and reads typed responses and admin text, every read bounded by a timeout so a
+//!   broken server fails the test instead of hanging it; with the steps most tests take
+//!   (submit, expect an ERROR, drain what is queued, admin lines).
+//! - [`build`]: short constructors for requests and responses in tests, and [`build::Work`],
+//!   one WORK_* packet as a worker sends it and as the server forwards it.
+//! - [`target`]: [`Target`], a server of either kind (gearbox or the real gearmand), for
+//!   tests that run one scenario against both, and [`on_both_servers!`], which makes such a
+//!   scenario two tests.
+//! - [`poll`]: [`Poller`], bounded polling of state that only shows through a query.
 //! - [`external`]: finding third-party programs (gearmand, gearman, gearadmin, python3 with
 //!   gear) and skipping with a printed reason when one is missing outside CI.
 //! - [`gearmand`]: the real C++ gearmand on a free loopback port, for differential tests.
@@ -19,24 +25,27 @@
 
 pub mod build;
 pub mod conformance;
+pub mod conn;
 pub mod external;
 pub mod gearmand;
+pub mod poll;
 pub mod process;
 pub mod servers;
+pub mod target;
+
+pub use conn::RawConn;
+pub use poll::Poller;
+pub use target::Target;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use gearbox_proto::{ClientCodec, Request, Response};
 use gearbox_server::{Config, ShutdownMode};
 use gearbox_store::{MemoryStore, Store};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_util::codec::Decoder;
 
 /// How long any single read in a test may take before the test fails.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,6 +125,11 @@ impl TestServer {
         RawConn::connect(self.addr).await
     }
 
+    /// Opens `N` raw connections, in order: `let [mut admin, mut c] = server.connections().await`.
+    pub async fn connections<const N: usize>(&self) -> [RawConn; N] {
+        RawConn::connect_many(self.addr).await
+    }
+
     /// Port as a string, for command-line tools.
     pub fn port(&self) -> String {
         self.addr.port().to_string()
@@ -126,13 +140,7 @@ impl TestServer {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(mode);
         }
-        if let Some(h) = self.handle.take() {
-            tokio::time::timeout(Duration::from_secs(30), h)
-                .await
-                .expect("server stops within 30 s")
-                .expect("server task")
-                .expect("server result");
-        }
+        self.wait_stopped().await;
     }
 
     /// Waits for the server to stop by itself (e.g. after an admin `shutdown`).
@@ -178,134 +186,5 @@ async fn bind_retrying(addr: SocketAddr) -> TcpListener {
             }
             Err(e) => panic!("bind {addr}: {e}"),
         }
-    }
-}
-
-/// A raw connection to any Gearman server.
-pub struct RawConn {
-    stream: TcpStream,
-    buf: BytesMut,
-    codec: ClientCodec,
-}
-
-impl RawConn {
-    /// Connects to `addr`.
-    pub async fn connect(addr: SocketAddr) -> RawConn {
-        let stream = TcpStream::connect(addr).await.expect("connect to server");
-        stream.set_nodelay(true).expect("nodelay");
-        RawConn {
-            stream,
-            buf: BytesMut::new(),
-            codec: ClientCodec::default(),
-        }
-    }
-
-    /// Sends one request.
-    pub async fn send(&mut self, req: &Request) {
-        let mut b = BytesMut::new();
-        req.encode(&mut b);
-        self.send_raw(&b).await;
-    }
-
-    /// Sends arbitrary bytes.
-    pub async fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.expect("write to server");
-    }
-
-    /// Reads the next packet; panics after [`READ_TIMEOUT`] or if the connection closes.
-    pub async fn recv(&mut self) -> Response {
-        match self.recv_or_close().await {
-            Some(r) => r,
-            None => panic!("connection closed while waiting for a packet"),
-        }
-    }
-
-    /// Reads the next packet, or `None` if the server closed the connection.
-    pub async fn recv_or_close(&mut self) -> Option<Response> {
-        loop {
-            if let Some(r) = self
-                .codec
-                .decode(&mut self.buf)
-                .expect("valid packet from server")
-            {
-                return Some(r);
-            }
-            let n = tokio::time::timeout(READ_TIMEOUT, self.stream.read_buf(&mut self.buf))
-                .await
-                .expect("server answered within the read timeout")
-                .unwrap_or(0);
-            if n == 0 {
-                return None;
-            }
-        }
-    }
-
-    /// Proves that nothing else was queued for this connection: sends ECHO_REQ and asserts
-    /// that the very next packet is its ECHO_RES.
-    pub async fn assert_quiet(&mut self) {
-        let data = bytes::Bytes::from_static(b"quiet-probe");
-        self.send(&Request::EchoReq { data: data.clone() }).await;
-        assert_eq!(self.recv().await, Response::EchoRes { data });
-    }
-
-    async fn read_more(&mut self) -> bool {
-        let n = tokio::time::timeout(READ_TIMEOUT, self.stream.read_buf(&mut self.buf))
-            .await
-            .expect("server answered within the read timeout")
-            .unwrap_or(0);
-        n > 0
-    }
-
-    /// Sends an admin line (with `\r\n` appended unless `line` ends in `\n`) and reads a
-    /// one-line reply, returned with its line ending.
-    pub async fn admin_line(&mut self, line: &str) -> String {
-        self.send_admin(line).await;
-        self.read_line().await
-    }
-
-    /// Sends an admin line and reads a listing up to and including its `.\n` line.
-    pub async fn admin_list(&mut self, line: &str) -> String {
-        self.send_admin(line).await;
-        let mut all = String::new();
-        loop {
-            let l = self.read_line().await;
-            all.push_str(&l);
-            if l == ".\n" || l.starts_with("ERR") {
-                return all;
-            }
-        }
-    }
-
-    async fn send_admin(&mut self, line: &str) {
-        let mut s = line.to_string();
-        if !s.ends_with('\n') {
-            s.push_str("\r\n");
-        }
-        self.send_raw(s.as_bytes()).await;
-    }
-
-    /// Reads one text line including its `\n`.
-    pub async fn read_line(&mut self) -> String {
-        String::from_utf8_lossy(&self.read_line_bytes().await).into_owned()
-    }
-
-    /// Reads one line including its `\n`, as raw bytes (admin replies echo what was sent,
-    /// which need not be UTF-8).
-    pub async fn read_line_bytes(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-                return self.buf.split_to(pos + 1).to_vec();
-            }
-            assert!(
-                self.read_more().await,
-                "connection closed while waiting for a line"
-            );
-        }
-    }
-
-    /// Reads until the server closes the connection; returns what arrived meanwhile.
-    pub async fn read_to_close(&mut self) -> Vec<u8> {
-        while self.read_more().await {}
-        self.buf.split().to_vec()
     }
 }

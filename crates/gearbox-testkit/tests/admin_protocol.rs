@@ -4,47 +4,21 @@
 mod common;
 
 use common::*;
-use gearbox_proto::{Priority, Request, Response};
+use gearbox_proto::{Priority, Request};
 use gearbox_testkit::TestServer;
-
-fn text(handle: &bytes::Bytes) -> String {
-    String::from_utf8_lossy(handle).into_owned()
-}
 
 #[tokio::test]
 async fn cancel_job_fails_it_for_its_clients_whatever_its_state() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
-    let mut c = server.connect().await;
+    let (server, [mut admin, mut c]) = start().await;
     let queued = submit_ok(&mut c, &fg("f", "u", "q")).await;
     let running = submit_ok(&mut c, &fg("g", "", "r")).await;
     let mut w = worker(&server, &["g"]).await;
     assert_eq!(grab_uniq(&mut w).await.0, running);
 
-    assert_eq!(
-        admin
-            .admin_line(&format!("cancel job {}", text(&queued)))
-            .await,
-        "OK\r\n"
-    );
-    assert_eq!(
-        c.recv().await,
-        Response::WorkFail {
-            handle: queued.clone()
-        }
-    );
-    assert_eq!(
-        admin
-            .admin_line(&format!("cancel job {}", text(&running)))
-            .await,
-        "OK\r\n"
-    );
-    assert_eq!(
-        c.recv().await,
-        Response::WorkFail {
-            handle: running.clone()
-        }
-    );
+    admin_ok(&mut admin, &cancel_job(&queued)).await;
+    assert_eq!(c.recv().await, Work::Fail.response(&queued));
+    admin_ok(&mut admin, &cancel_job(&running)).await;
+    assert_eq!(c.recv().await, Work::Fail.response(&running));
     c.assert_quiet().await;
 
     assert_eq!(status(&mut admin, "f").await, Some((0, 0, 0)));
@@ -55,25 +29,15 @@ async fn cancel_job_fails_it_for_its_clients_whatever_its_state() {
     // Its unique is free again.
     assert_ne!(submit_ok(&mut c, &fg("f", "u", "q")).await, queued);
     // Cancelling twice, or an unknown handle, is an error.
-    assert!(admin
-        .admin_line(&format!("cancel job {}", text(&queued)))
-        .await
-        .starts_with("ERR"));
-    assert!(admin
-        .admin_line("cancel job H:nowhere:1")
-        .await
-        .starts_with("ERR"));
+    admin_err(&mut admin, &cancel_job(&queued)).await;
+    admin_err(&mut admin, "cancel job H:nowhere:1").await;
 }
 
 #[tokio::test]
 async fn cancel_background_job_removes_it_silently() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let handle = submit_ok(&mut c, &bg("f", "", "x")).await;
-    assert_eq!(
-        c.admin_line(&format!("cancel job {}", text(&handle))).await,
-        "OK\r\n"
-    );
+    admin_ok(&mut c, &cancel_job(&handle)).await;
     c.assert_quiet().await;
     let mut w = worker(&server, &["f"]).await;
     grab_none(&mut w).await;
@@ -81,59 +45,34 @@ async fn cancel_background_job_removes_it_silently() {
 
 #[tokio::test]
 async fn create_and_drop_function() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
+    let (server, [mut admin]) = start().await;
     assert_eq!(status(&mut admin, "newfn").await, None);
-    assert_eq!(admin.admin_line("create function newfn").await, "OK\r\n");
+    admin_ok(&mut admin, "create function newfn").await;
     assert_eq!(status(&mut admin, "newfn").await, Some((0, 0, 0)));
     // A bare `\n` ending must not eat the last character (gearmand's bug).
-    assert_eq!(admin.admin_line("create function other\n").await, "OK\r\n");
+    admin_ok(&mut admin, "create function other\n").await;
     assert_eq!(status(&mut admin, "other").await, Some((0, 0, 0)));
 
     // Refused while a worker can do it or a job is held.
     let mut w = worker(&server, &["newfn"]).await;
-    assert!(admin
-        .admin_line("drop function newfn")
-        .await
-        .starts_with("ERR"));
-    w.send(&Request::CantDo {
-        function: b("newfn"),
-    })
-    .await;
+    admin_err(&mut admin, "drop function newfn").await;
+    let function = b("newfn");
+    w.send(&Request::CantDo { function }).await;
     w.assert_quiet().await;
     let mut c = server.connect().await;
     let handle = submit_ok(&mut c, &bg("newfn", "", "x")).await;
-    assert!(admin
-        .admin_line("drop function newfn")
-        .await
-        .starts_with("ERR"));
-    assert_eq!(
-        admin
-            .admin_line(&format!("cancel job {}", text(&handle)))
-            .await,
-        "OK\r\n"
-    );
+    admin_err(&mut admin, "drop function newfn").await;
+    admin_ok(&mut admin, &cancel_job(&handle)).await;
 
-    assert_eq!(admin.admin_line("drop function newfn").await, "OK\r\n");
+    admin_ok(&mut admin, "drop function newfn").await;
     assert_eq!(status(&mut admin, "newfn").await, None);
-    assert!(
-        admin
-            .admin_line("drop function newfn")
-            .await
-            .starts_with("ERR"),
-        "already gone"
-    );
-    assert!(admin
-        .admin_line("drop function never-seen")
-        .await
-        .starts_with("ERR"));
+    admin_err(&mut admin, "drop function newfn").await; // already gone
+    admin_err(&mut admin, "drop function never-seen").await;
 }
 
 #[tokio::test]
 async fn show_jobs_lists_every_held_job_with_retries() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
-    let mut c = server.connect().await;
+    let (server, [mut admin, mut c]) = start().await;
     let h1 = submit_ok(&mut c, &bg("f", "", "1")).await;
     let h2 = submit_ok(&mut c, &fg("f", "", "2")).await;
     let mut w = worker(&server, &["f"]).await;
@@ -159,9 +98,7 @@ async fn show_jobs_lists_every_held_job_with_retries() {
 
 #[tokio::test]
 async fn show_unique_jobs_lists_uniques_of_held_jobs() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
-    let mut c = server.connect().await;
+    let (server, [mut admin, mut c]) = start().await;
     submit_ok(&mut c, &bg("f", "alpha", "1")).await;
     submit_ok(&mut c, &bg("g", "beta", "2")).await;
     submit_ok(&mut c, &bg("f", "", "no unique")).await;
@@ -182,9 +119,7 @@ async fn show_unique_jobs_lists_uniques_of_held_jobs() {
 
 #[tokio::test]
 async fn status_and_prioritystatus_count_jobs_and_workers() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
-    let mut c = server.connect().await;
+    let (server, [mut admin, mut c]) = start().await;
     for (p, n) in [
         (Priority::High, 1),
         (Priority::Normal, 2),
@@ -210,8 +145,7 @@ async fn status_and_prioritystatus_count_jobs_and_workers() {
 
 #[tokio::test]
 async fn workers_lists_every_connection_with_its_functions() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
+    let (server, [mut admin]) = start().await;
     let _w = worker(&server, &["alpha", "beta"]).await;
     let mut c = server.connect().await;
     c.send(&Request::SetClientId { id: b("a-client") }).await;
@@ -250,17 +184,16 @@ async fn workers_lists_every_connection_with_its_functions() {
 
 #[tokio::test]
 async fn shutdown_from_loopback_stops_the_server() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let mut w = worker(&server, &["f"]).await;
-    assert_eq!(c.admin_line("shutdown").await, "OK\r\n");
+    admin_ok(&mut c, "shutdown").await;
     server.wait_stopped().await;
     assert_eq!(w.recv_or_close().await, None, "connections are closed");
 }
 
 #[tokio::test]
 async fn shutdown_graceful_waits_for_queued_and_running_jobs() {
-    let server = TestServer::start_with(config()).await;
+    let server = TestServer::start().await;
     let addr = server.addr;
     let mut c = server.connect().await;
     let queued = submit_ok(&mut c, &fg("f", "", "queued")).await;
@@ -269,27 +202,15 @@ async fn shutdown_graceful_waits_for_queued_and_running_jobs() {
     let mut wg = worker(&server, &["g"]).await;
     assert_eq!(grab_uniq(&mut wg).await.0, running);
 
-    assert_eq!(c.admin_line("shutdown graceful").await, "OK\r\n");
+    admin_ok(&mut c, "shutdown graceful").await;
     // Draining: new jobs are refused...
     expect_error(&mut c, &fg("f", "", "new"), "SHUTDOWN").await;
     // ...but the held work is still served and its results still delivered.
     assert_eq!(grab_uniq(&mut w).await.0, queued);
     w.send(&complete(&queued, "q-done")).await;
-    assert_eq!(
-        c.recv().await,
-        Response::WorkComplete {
-            handle: queued,
-            data: b("q-done")
-        }
-    );
+    assert_eq!(c.recv().await, Work::Complete("q-done").response(&queued));
     wg.send(&complete(&running, "r-done")).await;
-    assert_eq!(
-        c.recv().await,
-        Response::WorkComplete {
-            handle: running,
-            data: b("r-done")
-        }
-    );
+    assert_eq!(c.recv().await, Work::Complete("r-done").response(&running));
     server.wait_stopped().await;
     assert_eq!(c.recv_or_close().await, None, "closed once idle");
     assert!(

@@ -9,10 +9,10 @@
 mod support_ext;
 
 use bytes::Bytes;
-use gearbox_proto::{Priority, Request, Response};
+use gearbox_proto::{Request, Response};
 use gearbox_server::Config;
-use gearbox_testkit::{RawConn, TestServer};
-use support_ext::{b, error_code, handle_of, proc_status_kib, submit, RawConnExt};
+use gearbox_testkit::{Poller, RawConn, TestServer};
+use support_ext::{can_do, error_code, fg, proc_status_kib, raw_header, raw_packet, Work};
 
 /// A server with a worker for `echo`, and a foreground job of it running.
 struct InFlight {
@@ -30,21 +30,9 @@ impl InFlight {
         })
         .await;
         let mut worker = server.connect().await;
-        worker
-            .send(&Request::CanDo {
-                function: b("echo"),
-            })
-            .await;
+        worker.send(&can_do("echo")).await;
         let mut client = server.connect().await;
-        let handle = handle_of(
-            &client
-                .ask(&submit("echo", "", "in flight", Priority::Normal, false))
-                .await,
-        );
-        match worker.ask(&Request::GrabJob).await {
-            Response::JobAssign { handle: h, .. } => assert_eq!(h, handle),
-            other => panic!("expected JOB_ASSIGN, got {other:?}"),
-        }
+        let handle = run_echo_job(&mut client, &mut worker, "in flight").await;
         InFlight {
             server,
             worker,
@@ -55,59 +43,42 @@ impl InFlight {
 
     /// Completes the job in flight, then runs a new one from a new client: both must work.
     async fn finish(mut self) {
-        self.worker
-            .send(&Request::WorkComplete {
-                handle: self.handle.clone(),
-                data: b("done"),
-            })
-            .await;
-        assert_eq!(
-            self.client.recv().await,
-            Response::WorkComplete {
-                handle: self.handle.clone(),
-                data: b("done")
-            }
-        );
+        complete_echo_job(&mut self.client, &mut self.worker, &self.handle, "done").await;
         let mut c = self.server.connect().await;
-        let h = handle_of(
-            &c.ask(&submit("echo", "", "after", Priority::Normal, false))
-                .await,
-        );
-        assert!(matches!(
-            self.worker.ask(&Request::GrabJob).await,
-            Response::JobAssign { .. }
-        ));
-        self.worker
-            .send(&Request::WorkComplete {
-                handle: h.clone(),
-                data: b("after done"),
-            })
-            .await;
-        assert_eq!(
-            c.recv().await,
-            Response::WorkComplete {
-                handle: h,
-                data: b("after done")
-            }
-        );
+        let h = run_echo_job(&mut c, &mut self.worker, "after").await;
+        complete_echo_job(&mut c, &mut self.worker, &h, "after done").await;
     }
 }
 
-fn header(magic: &[u8; 4], kind: u32, len: u32) -> Vec<u8> {
-    let mut v = magic.to_vec();
-    v.extend_from_slice(&kind.to_be_bytes());
-    v.extend_from_slice(&len.to_be_bytes());
-    v
+/// Submits a foreground `echo` job on `client` and has `worker` take it; returns its handle.
+async fn run_echo_job(client: &mut RawConn, worker: &mut RawConn, data: &str) -> Bytes {
+    let handle = client.submit(&fg("echo", "", data)).await;
+    grab_job(worker, &handle).await;
+    handle
 }
 
+/// GRAB_JOB on `worker`, expecting the job `handle`.
+async fn grab_job(worker: &mut RawConn, handle: &Bytes) {
+    match worker.ask(&Request::GrabJob).await {
+        Response::JobAssign { handle: h, .. } => assert_eq!(&h, handle),
+        other => panic!("expected JOB_ASSIGN, got {other:?}"),
+    }
+}
+
+/// The worker completes `handle` with `result`, which its client must receive.
+async fn complete_echo_job(
+    client: &mut RawConn,
+    worker: &mut RawConn,
+    handle: &Bytes,
+    result: &str,
+) {
+    worker.send(&Work::Complete(result).request(handle)).await;
+    assert_eq!(client.recv().await, Work::Complete(result).response(handle));
+}
+
+/// A request-magic packet.
 fn packet(kind: u32, body: &[u8]) -> Vec<u8> {
-    let mut v = header(
-        b"\0REQ",
-        kind,
-        u32::try_from(body.len()).expect("small body"),
-    );
-    v.extend_from_slice(body);
-    v
+    raw_packet(b"\0REQ", kind, body)
 }
 
 /// Expects an ERROR with `code`, then the server closing the connection.
@@ -144,37 +115,24 @@ async fn peer_vanishing_mid_packet() {
     let f = InFlight::start(Config::default()).await;
     // A header declaring 100 bytes, 10 of them sent, then gone.
     let mut c = f.server.connect().await;
-    let mut bytes = header(b"\0REQ", 7, 100);
+    let mut bytes = raw_header(b"\0REQ", 7, 100);
     bytes.extend_from_slice(b"echo\0\0part");
     c.send_raw(&bytes).await;
     drop(c);
     // A second worker holding a job vanishes in the middle of its WORK_COMPLETE: the job goes
     // back to the queue and the next grab gets it.
     let mut w2 = f.server.connect().await;
-    w2.send(&Request::CanDo {
-        function: b("echo"),
-    })
-    .await;
+    w2.send(&can_do("echo")).await;
     let mut c2 = f.server.connect().await;
-    let h = handle_of(
-        &c2.ask(&submit("echo", "", "second", Priority::Normal, false))
-            .await,
-    );
-    assert!(matches!(
-        w2.ask(&Request::GrabJob).await,
-        Response::JobAssign { .. }
-    ));
+    let h = run_echo_job(&mut c2, &mut w2, "second").await;
     let mut complete = packet(13, &[&h[..], b"\0result"].concat());
     complete.truncate(complete.len() - 3);
     w2.send_raw(&complete).await;
     drop(w2);
     let mut w3 = f.server.connect().await;
-    w3.send(&Request::CanDo {
-        function: b("echo"),
-    })
-    .await;
+    w3.send(&can_do("echo")).await;
     // The lost worker's job is re-queued at the front; poll until the server noticed.
-    let mut p = support_ext::Poller::new("re-queued job", std::time::Duration::from_secs(20));
+    let mut p = Poller::new("re-queued job");
     let assigned = loop {
         match w3.ask(&Request::GrabJob).await {
             Response::NoJob => p.again().await,
@@ -185,18 +143,7 @@ async fn peer_vanishing_mid_packet() {
         matches!(&assigned, Response::JobAssign { handle, .. } if *handle == h),
         "{assigned:?}"
     );
-    w3.send(&Request::WorkComplete {
-        handle: h.clone(),
-        data: b("retried"),
-    })
-    .await;
-    assert_eq!(
-        c2.recv().await,
-        Response::WorkComplete {
-            handle: h,
-            data: b("retried")
-        }
-    );
+    complete_echo_job(&mut c2, &mut w3, &h, "retried").await;
     f.finish().await;
 }
 
@@ -205,16 +152,12 @@ async fn wrong_magic_is_an_error_then_close() {
     let f = InFlight::start(Config::default()).await;
     for magic in [b"\0XYZ", b"\0req", b"\0\0\0\0"] {
         let mut c = f.server.connect().await;
-        let mut bytes = header(magic, 16, 4);
-        bytes.extend_from_slice(b"ping");
-        c.send_raw(&bytes).await;
+        c.send_raw(&raw_packet(magic, 16, b"ping")).await;
         expect_error_then_close(&mut c, "INVALID_MAGIC").await;
     }
     // `\0RES` is well framed, only the wrong direction: the stream is still in step.
     let mut c = f.server.connect().await;
-    let mut bytes = header(b"\0RES", 16, 4);
-    bytes.extend_from_slice(b"ping");
-    c.send_raw(&bytes).await;
+    c.send_raw(&raw_packet(b"\0RES", 16, b"ping")).await;
     expect_error_stays_open(&mut c, "INVALID_MAGIC").await;
     f.finish().await;
 }
@@ -257,7 +200,7 @@ async fn huge_declared_length_is_refused_before_allocating() {
     let before = proc_status_kib("VmPeak");
     for len in [u32::MAX, 0x7fff_ffff, (64 << 20) + 1] {
         let mut c = f.server.connect().await;
-        c.send_raw(&header(b"\0REQ", 7, len)).await;
+        c.send_raw(&raw_header(b"\0REQ", 7, len)).await;
         expect_error_then_close(&mut c, "ARGUMENT_TOO_LARGE").await;
     }
     // Headers at the limit (64 MiB) with no body: accepted and waited for, but memory is
@@ -265,13 +208,13 @@ async fn huge_declared_length_is_refused_before_allocating() {
     let mut waiting = Vec::new();
     for _ in 0..32 {
         let mut c = f.server.connect().await;
-        c.send_raw(&header(b"\0REQ", 16, 64 << 20)).await;
+        c.send_raw(&raw_header(b"\0REQ", 16, 64 << 20)).await;
         waiting.push(c);
     }
     // Still open: the server waits for their bodies (listed by `workers` with the in-flight
     // worker and client and the asking connection).
     let mut a = f.server.connect().await;
-    let workers = support_ext::admin(&mut a, "workers").await;
+    let workers = a.admin("workers").await;
     assert_eq!(
         workers.lines().filter(|l| *l != ".").count(),
         waiting.len() + 3,
@@ -305,7 +248,7 @@ async fn configured_body_limit() {
         },
         "at the limit"
     );
-    c.send_raw(&header(b"\0REQ", 16, 1025)).await;
+    c.send_raw(&raw_header(b"\0REQ", 16, 1025)).await;
     expect_error_then_close(&mut c, "ARGUMENT_TOO_LARGE").await;
     f.finish().await;
 }

@@ -9,56 +9,21 @@
 
 mod support_ext;
 
-use gearbox_testkit::process::{self, Proc};
-use gearbox_testkit::{external, TestServer};
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/php_interop.php");
-
-/// `php` if it has the gearman extension.
-async fn php_with_gearman() -> Option<std::path::PathBuf> {
-    let php = external::require("php", "PHP for the pecl gearman interop test")?;
-    let probe = process::run(
-        &php,
-        &["-r", "exit(extension_loaded('gearman') ? 0 : 1);"],
-        b"",
-    )
-    .await;
-    if probe.status.success() {
-        return Some(php);
-    }
-    let msg = "php lacks the gearman extension (Debian php-gearman, as .ci/install-deps installs)";
-    assert!(!external::in_ci(), "CI=true but {msg}");
-    eprintln!("SKIPPED: {msg}");
-    None
-}
+use support_ext::scripts::{client_and_worker, interpreter, script};
 
 #[tokio::test]
 async fn php_client_and_worker() {
-    let Some(php) = php_with_gearman().await else {
+    let probe = ["-r", "exit(extension_loaded('gearman') ? 0 : 1);"];
+    let lacks = "the gearman extension (Debian php-gearman)";
+    let why = "PHP for the pecl gearman interop test";
+    let Some(php) = interpreter("php", why, &probe, lacks).await else {
         return;
     };
-    let server = TestServer::start().await;
-    let mut worker = Proc::spawn(&php, &[SCRIPT, "worker", &server.port()]);
-    let client = process::run(&php, &[SCRIPT, "client", &server.port()], b"").await;
-    client.assert_success("php_interop.php client");
+    let s = script("php_interop.php");
+    let server = client_and_worker(&php, &[&s, "worker"], &[&s, "client"]).await;
+    let status = server.connect().await.admin("status").await;
     assert!(
-        client.stdout.ends_with("ALL OK\n"),
-        "client output: {client:?}"
-    );
-    assert_eq!(
-        worker.read_line().await.as_deref(),
-        Some("bg:bgdata\n"),
-        "the worker ran the background job"
-    );
-    let out = worker.finish().await;
-    out.assert_success("php_interop.php worker");
-    assert_eq!(out.stdout, "worker done\n");
-    let mut a = server.connect().await;
-    assert_eq!(support_ext::admin(&mut a, "show jobs").await, ".\n");
-    assert!(
-        support_ext::admin(&mut a, "status")
-            .await
-            .contains("php_stream\t0\t0\t0\n"),
-        "the worker's functions are gone with it"
+        status.contains("php_stream\t0\t0\t0\n"),
+        "the worker's functions are gone with it: {status:?}"
     );
 }

@@ -8,36 +8,18 @@
 
 mod support_ext;
 
-use gearbox_testkit::{external, process, TestServer};
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/gear_interop.py");
-
-/// `python3` if it can import `gear`.
-async fn python_with_gear() -> Option<std::path::PathBuf> {
-    let python = external::require("python3", "Python for the `gear` interop test")?;
-    let probe = process::run(&python, &["-c", "import gear"], b"").await;
-    if probe.status.success() {
-        return Some(python);
-    }
-    let msg = format!(
-        "python3 cannot import gear ({}); `pip install gear` as .ci/install-deps does",
-        probe.stderr.trim()
-    );
-    assert!(!external::in_ci(), "CI=true but {msg}");
-    eprintln!("SKIPPED: {msg}");
-    None
-}
+use gearbox_testkit::TestServer;
+use support_ext::scripts::{assert_no_jobs, interpreter, run_client, script};
 
 #[tokio::test]
 async fn gear_client_and_worker() {
-    let Some(python) = python_with_gear().await else {
+    let why = "Python for the `gear` interop test";
+    let lacks = "gear (`pip install gear`)";
+    let Some(python) = interpreter("python3", why, &["-c", "import gear"], lacks).await else {
         return;
     };
     let server = TestServer::start().await;
-    let out = process::run(&python, &[SCRIPT, &server.port()], b"").await;
-    out.assert_success("gear_interop.py");
-    assert!(out.stdout.ends_with("ALL OK\n"), "script output: {out:?}");
+    run_client(&server, &python, &[&script("gear_interop.py")]).await;
     // The script's connections are gone and left nothing behind.
-    let mut a = server.connect().await;
-    assert_eq!(support_ext::admin(&mut a, "show jobs").await, ".\n");
+    assert_no_jobs(&server).await;
 }

@@ -4,12 +4,10 @@ mod common;
 
 use common::*;
 use gearbox_proto::{Priority, Request, Response};
-use gearbox_testkit::TestServer;
 
 #[tokio::test]
 async fn every_submit_variant_creates_a_job_with_an_increasing_handle() {
-    let server = TestServer::start_with(config()).await;
-    let mut client = server.connect().await;
+    let (server, [mut client]) = start().await;
     let mut n = 0;
     for background in [false, true] {
         for p in Priority::ALL {
@@ -40,59 +38,20 @@ async fn every_submit_variant_creates_a_job_with_an_increasing_handle() {
 
 #[tokio::test]
 async fn every_work_packet_reaches_every_attached_client() {
-    let server = TestServer::start_with(config()).await;
-    let mut c1 = server.connect().await;
-    let mut c2 = server.connect().await;
-    let handle = submit_ok(&mut c1, &fg("f", "u", "x")).await;
-    assert_eq!(
-        submit_ok(&mut c2, &fg("f", "u", "x")).await,
-        handle,
-        "coalesced"
-    );
+    let (server, [mut c1, mut c2]) = start().await;
+    let handle = submit_coalesced(&mut c1, &mut c2, &fg("f", "u", "x")).await;
     let mut w = worker(&server, &["f"]).await;
     assert_eq!(grab_uniq(&mut w).await.0, handle);
-    let hd = handle.clone();
     let sent = [
-        Request::WorkStatus {
-            handle: hd.clone(),
-            numerator: b("1"),
-            denominator: b("4"),
-        },
-        Request::WorkData {
-            handle: hd.clone(),
-            data: b("part\0one"),
-        },
-        Request::WorkWarning {
-            handle: hd.clone(),
-            data: b("careful"),
-        },
-        Request::WorkComplete {
-            handle: hd.clone(),
-            data: b("done"),
-        },
+        Work::Status("1", "4"),
+        Work::Data("part\0one"),
+        Work::Warning("careful"),
+        Work::Complete("done"),
     ];
-    for r in &sent {
-        w.send(r).await;
+    for work in sent {
+        w.send(&work.request(&handle)).await;
     }
-    let expected = vec![
-        Response::WorkStatus {
-            handle: hd.clone(),
-            numerator: b("1"),
-            denominator: b("4"),
-        },
-        Response::WorkData {
-            handle: hd.clone(),
-            data: b("part\0one"),
-        },
-        Response::WorkWarning {
-            handle: hd.clone(),
-            data: b("careful"),
-        },
-        Response::WorkComplete {
-            handle: hd.clone(),
-            data: b("done"),
-        },
-    ];
+    let expected = Work::responses(&sent, &handle);
     for c in [&mut c1, &mut c2] {
         for e in &expected {
             assert_eq!(&c.recv().await, e);
@@ -104,47 +63,24 @@ async fn every_work_packet_reaches_every_attached_client() {
 
 #[tokio::test]
 async fn work_fail_and_work_exception_end_the_job_for_every_client() {
-    let server = TestServer::start_with(config()).await;
-    let mut c1 = server.connect().await;
-    let mut c2 = server.connect().await;
+    let (server, [mut c1, mut c2]) = start().await;
     for c in [&mut c1, &mut c2] {
-        c.send(&Request::OptionReq {
-            option: b("exceptions"),
-        })
-        .await;
-        assert_eq!(
-            c.recv().await,
-            Response::OptionRes {
-                option: b("exceptions")
-            }
-        );
+        c.enable_exceptions().await;
     }
     let mut w = worker(&server, &["f"]).await;
 
-    let h1 = submit_ok(&mut c1, &fg("f", "a", "")).await;
-    submit_ok(&mut c2, &fg("f", "a", "")).await;
+    let h1 = submit_coalesced(&mut c1, &mut c2, &fg("f", "a", "")).await;
     grab_uniq(&mut w).await;
-    w.send(&Request::WorkFail { handle: h1.clone() }).await;
+    w.send(&Work::Fail.request(&h1)).await;
     for c in [&mut c1, &mut c2] {
-        assert_eq!(c.recv().await, Response::WorkFail { handle: h1.clone() });
+        assert_eq!(c.recv().await, Work::Fail.response(&h1));
     }
 
-    let h2 = submit_ok(&mut c1, &fg("f", "b", "")).await;
-    submit_ok(&mut c2, &fg("f", "b", "")).await;
+    let h2 = submit_coalesced(&mut c1, &mut c2, &fg("f", "b", "")).await;
     grab_uniq(&mut w).await;
-    w.send(&Request::WorkException {
-        handle: h2.clone(),
-        data: b("boom"),
-    })
-    .await;
+    w.send(&Work::Exception("boom").request(&h2)).await;
     for c in [&mut c1, &mut c2] {
-        assert_eq!(
-            c.recv().await,
-            Response::WorkException {
-                handle: h2.clone(),
-                data: b("boom")
-            }
-        );
+        assert_eq!(c.recv().await, Work::Exception("boom").response(&h2));
         c.assert_quiet().await;
     }
     // Both jobs are over: the worker's further results are refused.
@@ -153,23 +89,13 @@ async fn work_fail_and_work_exception_end_the_job_for_every_client() {
 
 #[tokio::test]
 async fn background_jobs_send_nothing_after_job_created() {
-    let server = TestServer::start_with(config()).await;
-    let mut client = server.connect().await;
+    let (server, [mut client]) = start().await;
     let handle = submit_ok(&mut client, &bg("f", "", "x")).await;
     let mut w = worker(&server, &["f"]).await;
     assert_eq!(grab_uniq(&mut w).await.0, handle);
-    w.send(&Request::WorkStatus {
-        handle: handle.clone(),
-        numerator: b("1"),
-        denominator: b("2"),
-    })
-    .await;
-    w.send(&Request::WorkData {
-        handle: handle.clone(),
-        data: b("d"),
-    })
-    .await;
-    w.send(&complete(&handle, "r")).await;
+    for work in [Work::Status("1", "2"), Work::Data("d"), Work::Complete("r")] {
+        w.send(&work.request(&handle)).await;
+    }
     w.assert_quiet().await;
     client.assert_quiet().await;
     assert_eq!(status(&mut client, "f").await, Some((0, 0, 1)));
@@ -177,14 +103,13 @@ async fn background_jobs_send_nothing_after_job_created() {
 
 #[tokio::test]
 async fn unique_coalesces_per_function_and_never_when_empty() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (_server, [mut c]) = start().await;
     let a = submit_ok(&mut c, &bg("f", "u1", "x")).await;
-    assert_eq!(submit_ok(&mut c, &bg("f", "u1", "other payload")).await, a);
-    assert_eq!(
-        submit_ok(&mut c, &submit("f", "u1", "x", Priority::High, false)).await,
-        a
-    );
+    // Same function and unique: the same job, whatever the payload, priority or mode.
+    let high_fg = submit("f", "u1", "x", Priority::High, false);
+    for same in [bg("f", "u1", "other payload"), high_fg] {
+        assert_eq!(submit_ok(&mut c, &same).await, a, "{same:?}");
+    }
     let other_fn = submit_ok(&mut c, &bg("g", "u1", "x")).await;
     assert_ne!(
         other_fn, a,
@@ -201,8 +126,7 @@ async fn unique_coalesces_per_function_and_never_when_empty() {
 async fn dash_unique_coalesces_by_payload() {
     // As gearmand: `-` jobs coalesce with each other by payload; the job keeps `-` as its
     // unique, and an explicit unique equal to the payload is a different job.
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let a = submit_ok(&mut c, &bg("f", "-", "payload-1")).await;
     assert_eq!(submit_ok(&mut c, &bg("f", "-", "payload-1")).await, a);
     assert_ne!(
@@ -225,37 +149,19 @@ async fn dash_unique_coalesces_by_payload() {
 
 #[tokio::test]
 async fn foreground_duplicate_attaches_and_sees_work_from_then_on() {
-    let server = TestServer::start_with(config()).await;
-    let mut c1 = server.connect().await;
-    let mut c2 = server.connect().await;
+    let (server, [mut c1, mut c2]) = start().await;
     let handle = submit_ok(&mut c1, &fg("f", "u", "x")).await;
     let mut w = worker(&server, &["f"]).await;
     grab_uniq(&mut w).await;
-    w.send(&Request::WorkData {
-        handle: handle.clone(),
-        data: b("early"),
-    })
-    .await;
-    assert_eq!(
-        c1.recv().await,
-        Response::WorkData {
-            handle: handle.clone(),
-            data: b("early")
-        }
-    );
+    w.send(&Work::Data("early").request(&handle)).await;
+    assert_eq!(c1.recv().await, Work::Data("early").response(&handle));
     // A background duplicate of a running job does not attach.
     let mut c3 = server.connect().await;
     assert_eq!(submit_ok(&mut c3, &bg("f", "u", "x")).await, handle);
     assert_eq!(submit_ok(&mut c2, &fg("f", "u", "x")).await, handle);
     w.send(&complete(&handle, "late")).await;
     for c in [&mut c1, &mut c2] {
-        assert_eq!(
-            c.recv().await,
-            Response::WorkComplete {
-                handle: handle.clone(),
-                data: b("late")
-            }
-        );
+        assert_eq!(c.recv().await, Work::Complete("late").response(&handle));
         c.assert_quiet().await;
     }
     c3.assert_quiet().await;
@@ -263,19 +169,12 @@ async fn foreground_duplicate_attaches_and_sees_work_from_then_on() {
 
 #[tokio::test]
 async fn a_finished_unique_creates_a_new_job() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let mut w = worker(&server, &["f"]).await;
     let first = submit_ok(&mut c, &fg("f", "u", "x")).await;
     grab_uniq(&mut w).await;
     w.send(&complete(&first, "r")).await;
-    assert_eq!(
-        c.recv().await,
-        Response::WorkComplete {
-            handle: first.clone(),
-            data: b("r")
-        }
-    );
+    assert_eq!(c.recv().await, Work::Complete("r").response(&first));
     let second = submit_ok(&mut c, &fg("f", "u", "x")).await;
     assert_ne!(second, first);
     assert_eq!(grab_uniq(&mut w).await.0, second);
@@ -283,9 +182,7 @@ async fn a_finished_unique_creates_a_new_job() {
 
 #[tokio::test]
 async fn abandoned_foreground_job_is_counted_until_a_worker_would_take_it() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
-    let mut gone = server.connect().await;
+    let (server, [mut admin, mut gone]) = start().await;
     let abandoned = submit_ok(&mut gone, &fg("f", "", "x")).await;
     let mut c = server.connect().await;
     let kept = submit_ok(&mut c, &bg("f", "", "y")).await;
@@ -314,9 +211,7 @@ async fn abandoned_foreground_job_is_counted_until_a_worker_would_take_it() {
 
 #[tokio::test]
 async fn abandoned_foreground_job_alone_gives_no_job() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
-    let mut gone = server.connect().await;
+    let (server, [mut admin, mut gone]) = start().await;
     submit_ok(&mut gone, &fg("f", "", "x")).await;
     drop(gone);
     wait_connections(&mut admin, 1).await;
@@ -328,9 +223,7 @@ async fn abandoned_foreground_job_alone_gives_no_job() {
 
 #[tokio::test]
 async fn background_duplicate_keeps_an_abandoned_job_alive() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
-    let mut gone = server.connect().await;
+    let (server, [mut admin, mut gone]) = start().await;
     let handle = submit_ok(&mut gone, &fg("f", "u", "x")).await;
     let mut c = server.connect().await;
     assert_eq!(submit_ok(&mut c, &bg("f", "u", "x")).await, handle);
@@ -343,8 +236,7 @@ async fn background_duplicate_keeps_an_abandoned_job_alive() {
 
 #[tokio::test]
 async fn grab_variants_answer_with_their_assign_packet() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let mut w = worker(&server, &["f"]).await;
     let reduce = |background| Request::SubmitReduce {
         function: b("f"),
@@ -355,67 +247,50 @@ async fn grab_variants_answer_with_their_assign_packet() {
         background,
     };
 
-    let h1 = submit_ok(&mut c, &fg("f", "u1", "d1")).await;
-    w.send(&Request::GrabJob).await;
-    assert_eq!(
-        w.recv().await,
-        Response::JobAssign {
-            handle: h1,
-            function: b("f"),
-            data: b("d1")
-        }
-    );
-
-    let h2 = submit_ok(&mut c, &fg("f", "u2", "d2")).await;
-    w.send(&Request::GrabJobUniq).await;
-    assert_eq!(
-        w.recv().await,
-        Response::JobAssignUniq {
-            handle: h2,
-            function: b("f"),
-            unique: b("u2"),
-            data: b("d2")
-        }
-    );
-
-    let h3 = submit_ok(&mut c, &fg("f", "u3", "d3")).await;
-    w.send(&Request::GrabJobAll).await;
-    assert_eq!(
-        w.recv().await,
-        Response::JobAssignUniq {
-            handle: h3,
-            function: b("f"),
-            unique: b("u3"),
-            data: b("d3")
-        }
-    );
+    // GRAB_JOB answers JOB_ASSIGN; GRAB_JOB_UNIQ, and GRAB_JOB_ALL for a plain job, answer
+    // JOB_ASSIGN_UNIQ.
+    let plain = [
+        (Request::GrabJob, false),
+        (Request::GrabJobUniq, true),
+        (Request::GrabJobAll, true),
+    ];
+    for (n, (grab, with_unique)) in plain.into_iter().enumerate() {
+        let (unique, data) = (format!("u{n}"), format!("d{n}"));
+        let handle = submit_ok(&mut c, &fg("f", &unique, &data)).await;
+        let (function, unique, data) = (b("f"), b(&unique), b(&data));
+        let expected = if with_unique {
+            Response::JobAssignUniq {
+                handle,
+                function,
+                unique,
+                data,
+            }
+        } else {
+            Response::JobAssign {
+                handle,
+                function,
+                data,
+            }
+        };
+        assert_eq!(w.ask(&grab).await, expected, "{grab:?}");
+    }
 
     for background in [false, true] {
         let hr = submit_ok(&mut c, &reduce(background)).await;
-        w.send(&Request::GrabJobAll).await;
-        assert_eq!(
-            w.recv().await,
-            Response::JobAssignAll {
-                handle: hr.clone(),
-                function: b("f"),
-                unique: b("r"),
-                reducer: b("red"),
-                data: b("rd"),
-            }
-        );
+        let expected = Response::JobAssignAll {
+            handle: hr.clone(),
+            function: b("f"),
+            unique: b("r"),
+            reducer: b("red"),
+            data: b("rd"),
+        };
+        assert_eq!(w.ask(&Request::GrabJobAll).await, expected);
         w.send(&complete(&hr, "")).await;
         if !background {
-            assert_eq!(
-                c.recv().await,
-                Response::WorkComplete {
-                    handle: hr,
-                    data: b("")
-                }
-            );
+            assert_eq!(c.recv().await, Work::Complete("").response(&hr));
         }
     }
     for grab in [Request::GrabJob, Request::GrabJobUniq, Request::GrabJobAll] {
-        w.send(&grab).await;
-        assert_eq!(w.recv().await, Response::NoJob);
+        assert_eq!(w.ask(&grab).await, Response::NoJob);
     }
 }

@@ -4,14 +4,12 @@ mod common;
 
 use common::*;
 use gearbox_proto::{Priority, Request, Response};
-use gearbox_server::Config;
-use gearbox_testkit::TestServer;
+use gearbox_testkit::build::can_do;
 
 #[tokio::test]
 async fn maxqueue_refuses_submits_beyond_the_limit() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
-    assert_eq!(c.admin_line("maxqueue f 2").await, "OK\r\n");
+    let (_server, [mut c]) = start().await;
+    admin_ok(&mut c, "maxqueue f 2").await;
     let first = submit_ok(&mut c, &bg("f", "u1", "1")).await;
     submit_ok(&mut c, &fg("f", "", "2")).await;
     for p in Priority::ALL {
@@ -25,9 +23,8 @@ async fn maxqueue_refuses_submits_beyond_the_limit() {
 
 #[tokio::test]
 async fn maxqueue_counts_running_jobs_and_frees_room_when_they_end() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
-    assert_eq!(c.admin_line("maxqueue f 1").await, "OK\r\n");
+    let (server, [mut c]) = start().await;
+    admin_ok(&mut c, "maxqueue f 1").await;
     let handle = submit_ok(&mut c, &bg("f", "", "1")).await;
     let mut w = worker(&server, &["f"]).await;
     grab_uniq(&mut w).await;
@@ -42,44 +39,26 @@ async fn maxqueue_counts_running_jobs_and_frees_room_when_they_end() {
 
 #[tokio::test]
 async fn maxqueue_limits_each_priority() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
-    assert_eq!(c.admin_line("maxqueue f 1 5 5").await, "OK\r\n");
-    submit_ok(&mut c, &submit("f", "", "h1", Priority::High, true)).await;
-    expect_error(
-        &mut c,
-        &submit("f", "", "h2", Priority::High, true),
-        "QUEUE_ERROR",
-    )
-    .await;
+    let (_server, [mut c]) = start().await;
+    admin_ok(&mut c, "maxqueue f 1 5 5").await;
+    // The high limit of 1 is compared with the function's total, as are the others of 5.
+    let high = |data: &str| submit("f", "", data, Priority::High, true);
+    submit_ok(&mut c, &high("h1")).await;
+    expect_error(&mut c, &high("h2"), "QUEUE_ERROR").await;
     for i in 2..=5 {
-        submit_ok(
-            &mut c,
-            &submit("f", "", &format!("n{i}"), Priority::Normal, true),
-        )
-        .await;
+        submit_ok(&mut c, &bg("f", "", &format!("n{i}"))).await;
     }
-    expect_error(
-        &mut c,
-        &submit("f", "", "n6", Priority::Normal, true),
-        "QUEUE_ERROR",
-    )
-    .await;
-    expect_error(
-        &mut c,
-        &submit("f", "", "l6", Priority::Low, true),
-        "QUEUE_ERROR",
-    )
-    .await;
+    expect_error(&mut c, &bg("f", "", "n6"), "QUEUE_ERROR").await;
+    let low = submit("f", "", "l6", Priority::Low, true);
+    expect_error(&mut c, &low, "QUEUE_ERROR").await;
     // No limit given: unlimited again.
-    assert_eq!(c.admin_line("maxqueue f").await, "OK\r\n");
-    submit_ok(&mut c, &submit("f", "", "h3", Priority::High, true)).await;
+    admin_ok(&mut c, "maxqueue f").await;
+    submit_ok(&mut c, &high("h3")).await;
 }
 
 #[tokio::test]
 async fn a_too_long_unique_is_refused_and_the_connection_carries_on() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (_server, [mut c]) = start().await;
     let long = "u".repeat(65);
     expect_error(&mut c, &bg("f", &long, "x"), "ARGUMENT_TOO_LARGE").await;
     expect_error(&mut c, &fg("f", &long, "x"), "ARGUMENT_TOO_LARGE").await;
@@ -102,20 +81,11 @@ async fn a_too_long_unique_is_refused_and_the_connection_carries_on() {
 
 #[tokio::test]
 async fn a_too_long_function_name_is_refused() {
-    let server = TestServer::start_with(Config {
-        max_function: 8,
-        ..config()
-    })
-    .await;
+    let server = server_with(|cfg| cfg.max_function = 8).await;
     let mut c = server.connect().await;
     let long = "f".repeat(9);
     expect_error(&mut c, &bg(&long, "", "x"), "ARGUMENT_TOO_LARGE").await;
-    expect_error(
-        &mut c,
-        &Request::CanDo { function: b(&long) },
-        "ARGUMENT_TOO_LARGE",
-    )
-    .await;
+    expect_error(&mut c, &can_do(&long), "ARGUMENT_TOO_LARGE").await;
     let timeout = Request::CanDoTimeout {
         function: b(&long),
         timeout: b("1000"),
@@ -132,43 +102,29 @@ async fn a_too_long_function_name_is_refused() {
 
 #[tokio::test]
 async fn the_default_function_limit_is_gearmands_512() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (_server, [mut c]) = start().await;
     expect_error(&mut c, &bg(&"f".repeat(513), "", "x"), "ARGUMENT_TOO_LARGE").await;
     submit_ok(&mut c, &bg(&"f".repeat(512), "", "x")).await;
 }
 
 #[tokio::test]
 async fn a_too_long_client_id_is_refused() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
-    expect_error(
-        &mut c,
-        &Request::SetClientId {
-            id: b(&"i".repeat(255)),
-        },
-        "ARGUMENT_TOO_LARGE",
-    )
-    .await;
+    let (_server, [mut c]) = start().await;
+    let client_id = |len: usize| Request::SetClientId {
+        id: b(&"i".repeat(len)),
+    };
+    expect_error(&mut c, &client_id(255), "ARGUMENT_TOO_LARGE").await;
     let list = c.admin_list("workers").await;
     assert!(!list.contains("iiii"), "id not set: {list:?}");
-    c.send(&Request::SetClientId {
-        id: b(&"i".repeat(254)),
-    })
-    .await;
+    c.send(&client_id(254)).await;
     c.assert_quiet().await;
     assert!(c.admin_list("workers").await.contains(&"i".repeat(254)));
 }
 
 #[tokio::test]
 async fn connections_past_the_limit_get_server_busy_and_are_closed() {
-    let server = TestServer::start_with(Config {
-        max_connections: 2,
-        ..config()
-    })
-    .await;
-    let mut c1 = server.connect().await;
-    let mut c2 = server.connect().await;
+    let server = server_with(|cfg| cfg.max_connections = 2).await;
+    let [mut c1, mut c2] = server.connections().await;
     c1.assert_quiet().await;
     c2.assert_quiet().await;
     let mut c3 = server.connect().await;
@@ -205,15 +161,12 @@ async fn connections_past_the_limit_get_server_busy_and_are_closed() {
 async fn a_client_that_never_reads_is_dropped_and_others_carry_on() {
     // 1 MiB: well above what one read of worker output can queue at once, so only a peer
     // that stops reading reaches it.
-    let server = TestServer::start_with(Config {
-        max_unsent: 1 << 20,
-        send_stall_timeout_ms: 200,
-        ..config()
+    let server = server_with(|cfg| {
+        cfg.max_unsent = 1 << 20;
+        cfg.send_stall_timeout_ms = 200;
     })
     .await;
-    let mut admin = server.connect().await;
-    let mut lazy = server.connect().await;
-    let mut other = server.connect().await;
+    let [mut admin, mut lazy, mut other] = server.connections().await;
     let handle = submit_ok(&mut lazy, &fg("f", "", "x")).await;
     let mut w = worker(&server, &["f"]).await;
     assert_eq!(grab_uniq(&mut w).await.0, handle);
@@ -243,23 +196,16 @@ async fn a_client_that_never_reads_is_dropped_and_others_carry_on() {
     let h2 = submit_ok(&mut other, &fg("f", "", "y")).await;
     assert_eq!(grab_uniq(&mut w).await.0, h2);
     w.send(&complete(&h2, "done")).await;
-    assert_eq!(
-        other.recv().await,
-        Response::WorkComplete {
-            handle: h2,
-            data: b("done")
-        }
-    );
+    assert_eq!(other.recv().await, Work::Complete("done").response(&h2));
 }
 
 #[tokio::test]
 async fn a_slow_reader_throttles_its_producer_instead_of_being_dropped() {
     // The cap is far below the stream: past a quarter of it the server stops reading the
     // worker until the client has caught up, so a client that does read gets everything.
-    let server = TestServer::start_with(Config {
-        max_unsent: 128 * 1024,
-        send_stall_timeout_ms: 60_000,
-        ..config()
+    let server = server_with(|cfg| {
+        cfg.max_unsent = 128 * 1024;
+        cfg.send_stall_timeout_ms = 60_000;
     })
     .await;
     let mut client = server.connect().await;
@@ -292,13 +238,7 @@ async fn a_slow_reader_throttles_its_producer_instead_of_being_dropped() {
             "chunk {i}"
         );
     }
-    assert_eq!(
-        client.recv().await,
-        Response::WorkComplete {
-            handle,
-            data: b("end")
-        }
-    );
+    assert_eq!(client.recv().await, Work::Complete("end").response(&handle));
     let mut w = producer.await.expect("producer task");
     w.assert_quiet().await;
 }
@@ -307,8 +247,7 @@ async fn a_slow_reader_throttles_its_producer_instead_of_being_dropped() {
 async fn large_payloads_cross_the_server_byte_for_byte() {
     // Payloads past the server's copy threshold travel by reference and leave with vectored
     // writes, interleaved with small packets: every byte must arrive, in order.
-    let server = TestServer::start().await;
-    let mut client = server.connect().await;
+    let (server, [mut client]) = start().await;
     let mut w = sleeping_worker(&server, &["big"]).await;
     let pattern = |len: usize, seed: u8| -> bytes::Bytes {
         (0..len)
@@ -332,28 +271,13 @@ async fn large_payloads_cross_the_server_byte_for_byte() {
             }),
         )
         .await;
-        match w.recv().await {
-            Response::Noop => {}
-            other => panic!("expected NOOP, got {other:?}"),
-        }
-        w.send(&Request::GrabJobUniq).await;
-        match w.recv().await {
-            Response::JobAssignUniq {
-                handle: h, data, ..
-            } => {
-                assert_eq!(h, handle);
-                assert!(data == input, "job {n}: the worker got different bytes");
-            }
-            other => panic!("expected JOB_ASSIGN_UNIQ, got {other:?}"),
-        }
+        assert_eq!(w.recv().await, Response::Noop);
+        let (h, _, _, data) = grab_uniq(&mut w).await;
+        assert_eq!(h, handle);
+        assert!(data == input, "job {n}: the worker got different bytes");
         let output = pattern(len + 1, 100 + n as u8);
         // A small packet before and after the large one, in the same direction.
-        w.send(&Request::WorkStatus {
-            handle: handle.clone(),
-            numerator: b("1"),
-            denominator: b("2"),
-        })
-        .await;
+        w.send(&Work::Status("1", "2").request(&handle)).await;
         w.send(&Request::WorkData {
             handle: handle.clone(),
             data: output.clone(),
@@ -367,13 +291,7 @@ async fn large_payloads_cross_the_server_byte_for_byte() {
             }
             other => panic!("expected WORK_DATA, got {other:?}"),
         }
-        assert_eq!(
-            client.recv().await,
-            Response::WorkComplete {
-                handle,
-                data: b("end")
-            }
-        );
+        assert_eq!(client.recv().await, Work::Complete("end").response(&handle));
         w.send(&Request::PreSleep).await;
     }
 }

@@ -4,17 +4,15 @@ mod common;
 
 use common::*;
 use gearbox_proto::{Request, Response};
-use gearbox_server::Config;
+use gearbox_testkit::build::option;
 use gearbox_testkit::TestServer;
 
 #[tokio::test]
 async fn set_client_id_shows_in_workers() {
-    let server = TestServer::start_with(config()).await;
+    let server = TestServer::start().await;
     let mut w = worker(&server, &["f", "g"]).await;
-    w.send(&Request::SetClientId {
-        id: b("my-worker-7"),
-    })
-    .await;
+    let id = b("my-worker-7");
+    w.send(&Request::SetClientId { id }).await;
     w.assert_quiet().await;
     let mut admin = server.connect().await;
     let list = admin.admin_list("workers").await;
@@ -35,8 +33,7 @@ async fn set_client_id_shows_in_workers() {
 
 #[tokio::test]
 async fn echo_returns_the_payload_byte_for_byte() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (_server, [mut c]) = start().await;
     for data in [
         b(""),
         b("plain"),
@@ -50,26 +47,9 @@ async fn echo_returns_the_payload_byte_for_byte() {
 
 #[tokio::test]
 async fn option_req_exceptions_is_echoed_and_others_are_unknown() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
-    c.send(&Request::OptionReq {
-        option: b("exceptions"),
-    })
-    .await;
-    assert_eq!(
-        c.recv().await,
-        Response::OptionRes {
-            option: b("exceptions")
-        }
-    );
-    expect_error(
-        &mut c,
-        &Request::OptionReq {
-            option: b("no-such-option"),
-        },
-        "UNKNOWN_OPTION",
-    )
-    .await;
+    let (_server, [mut c]) = start().await;
+    c.enable_exceptions().await;
+    expect_error(&mut c, &option("no-such-option"), "UNKNOWN_OPTION").await;
     // The connection carries on.
     c.assert_quiet().await;
 }
@@ -77,70 +57,36 @@ async fn option_req_exceptions_is_echoed_and_others_are_unknown() {
 /// One job with two attached clients, only `c1` having asked for exceptions; the worker
 /// answers WORK_EXCEPTION. Returns what each client received.
 async fn exception_to_two_clients(server: &TestServer) -> (Vec<Response>, Vec<Response>) {
-    let mut c1 = server.connect().await;
-    let mut c2 = server.connect().await;
-    c1.send(&Request::OptionReq {
-        option: b("exceptions"),
-    })
-    .await;
-    assert_eq!(
-        c1.recv().await,
-        Response::OptionRes {
-            option: b("exceptions")
-        }
-    );
-    let handle = submit_ok(&mut c1, &fg("f", "u", "x")).await;
-    submit_ok(&mut c2, &fg("f", "u", "x")).await;
+    let [mut c1, mut c2] = server.connections().await;
+    c1.enable_exceptions().await;
+    let handle = submit_coalesced(&mut c1, &mut c2, &fg("f", "u", "x")).await;
     let mut w = worker(server, &["f"]).await;
     grab_uniq(&mut w).await;
-    w.send(&Request::WorkException {
-        handle,
-        data: b("trace"),
-    })
-    .await;
+    w.send(&Work::Exception("trace").request(&handle)).await;
     w.assert_quiet().await;
     (drain(&mut c1).await, drain(&mut c2).await)
 }
 
 #[tokio::test]
 async fn work_exception_reaches_only_clients_that_asked() {
-    let server = TestServer::start_with(config()).await;
+    let server = TestServer::start().await;
     let (c1, c2) = exception_to_two_clients(&server).await;
-    let handle = h(1);
-    assert_eq!(
-        c1,
-        [Response::WorkException {
-            handle: handle.clone(),
-            data: b("trace")
-        }]
-    );
-    assert_eq!(
-        c2,
-        [Response::WorkFail { handle }],
-        "WORK_FAIL in its place"
-    );
+    assert_eq!(c1, [Work::Exception("trace").response(&h(1))]);
+    assert_eq!(c2, [Work::Fail.response(&h(1))], "WORK_FAIL in its place");
 }
 
 #[tokio::test]
 async fn server_wide_exceptions_send_work_exception_to_everyone() {
-    let server = TestServer::start_with(Config {
-        exceptions: true,
-        ..config()
-    })
-    .await;
+    let server = server_with(|cfg| cfg.exceptions = true).await;
     let (c1, c2) = exception_to_two_clients(&server).await;
-    let expected = [Response::WorkException {
-        handle: h(1),
-        data: b("trace"),
-    }];
+    let expected = [Work::Exception("trace").response(&h(1))];
     assert_eq!(c1, expected);
     assert_eq!(c2, expected);
 }
 
 #[tokio::test]
 async fn all_yours_is_an_invalid_command() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (_server, [mut c]) = start().await;
     expect_error(&mut c, &Request::AllYours, "INVALID_COMMAND").await;
     c.assert_quiet().await;
 }

@@ -4,166 +4,73 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use gearbox_proto::{Request, Response};
-use gearbox_testkit::{RawConn, TestServer};
+use gearbox_proto::Response;
+use gearbox_testkit::build::{get_status, get_status_unique, status_res_unique, Progress};
+use gearbox_testkit::RawConn;
 
-async fn get_status(c: &mut RawConn, handle: &Bytes) -> Response {
-    c.send(&Request::GetStatus {
-        handle: handle.clone(),
-    })
-    .await;
-    c.recv().await
+/// GET_STATUS of `handle` and its STATUS_RES.
+async fn assert_status(c: &mut RawConn, handle: &Bytes, progress: Progress<'_>) {
+    let expected = status_res(handle, progress);
+    assert_eq!(c.ask(&get_status(handle)).await, expected);
 }
 
-fn status_res(handle: &Bytes, known: bool, running: bool, n: &str, d: &str) -> Response {
-    Response::StatusRes {
-        handle: handle.clone(),
-        known,
-        running,
-        numerator: b(n),
-        denominator: b(d),
-    }
+/// GET_STATUS_UNIQUE of `unique` and its STATUS_RES_UNIQUE.
+async fn assert_unique_status(c: &mut RawConn, unique: &str, progress: Progress<'_>, clients: u64) {
+    let expected = status_res_unique(unique, progress, clients);
+    assert_eq!(c.ask(&get_status_unique(unique)).await, expected);
 }
 
 #[tokio::test]
 async fn get_status_follows_the_job_through_its_life() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let handle = submit_ok(&mut c, &bg("f", "", "x")).await;
-    assert_eq!(
-        get_status(&mut c, &handle).await,
-        status_res(&handle, true, false, "0", "0")
-    );
+    assert_status(&mut c, &handle, (true, false, "0", "0")).await;
     let mut w = worker(&server, &["f"]).await;
     grab_uniq(&mut w).await;
-    assert_eq!(
-        get_status(&mut c, &handle).await,
-        status_res(&handle, true, true, "0", "0")
-    );
-    w.send(&Request::WorkStatus {
-        handle: handle.clone(),
-        numerator: b("7"),
-        denominator: b("12"),
-    })
-    .await;
-    w.assert_quiet().await;
-    assert_eq!(
-        get_status(&mut c, &handle).await,
-        status_res(&handle, true, true, "7", "12")
-    );
-    w.send(&Request::WorkStatus {
-        handle: handle.clone(),
-        numerator: b("11"),
-        denominator: b("12"),
-    })
-    .await;
-    w.assert_quiet().await;
-    assert_eq!(
-        get_status(&mut c, &handle).await,
-        status_res(&handle, true, true, "11", "12")
-    );
+    assert_status(&mut c, &handle, (true, true, "0", "0")).await;
+    for (n, d) in [("7", "12"), ("11", "12")] {
+        w.send(&Work::Status(n, d).request(&handle)).await;
+        w.assert_quiet().await;
+        assert_status(&mut c, &handle, (true, true, n, d)).await;
+    }
     w.send(&complete(&handle, "")).await;
     w.assert_quiet().await;
-    assert_eq!(
-        get_status(&mut c, &handle).await,
-        status_res(&handle, false, false, "0", "0")
-    );
+    assert_status(&mut c, &handle, (false, false, "0", "0")).await;
 }
 
 #[tokio::test]
 async fn get_status_of_an_unknown_handle_is_all_zero() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (_server, [mut c]) = start().await;
     let handle = b("H:test:999");
-    assert_eq!(
-        get_status(&mut c, &handle).await,
-        status_res(&handle, false, false, "0", "0")
-    );
+    assert_status(&mut c, &handle, (false, false, "0", "0")).await;
     let empty = b("");
-    assert_eq!(
-        get_status(&mut c, &empty).await,
-        status_res(&empty, false, false, "0", "0")
-    );
+    assert_status(&mut c, &empty, (false, false, "0", "0")).await;
 }
 
 #[tokio::test]
 async fn status_is_reset_when_a_job_goes_back_to_the_queue() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let handle = submit_ok(&mut c, &bg("f", "", "x")).await;
     let mut admin = server.connect().await;
     let mut w = worker(&server, &["f"]).await;
     grab_uniq(&mut w).await;
-    w.send(&Request::WorkStatus {
-        handle: handle.clone(),
-        numerator: b("3"),
-        denominator: b("4"),
-    })
-    .await;
+    w.send(&Work::Status("3", "4").request(&handle)).await;
     w.assert_quiet().await;
     drop(w);
     wait_connections(&mut admin, 2).await;
     // gearmand zeroes the progress of a re-queued job: the next worker starts over.
-    assert_eq!(
-        get_status(&mut c, &handle).await,
-        status_res(&handle, true, false, "0", "0")
-    );
+    assert_status(&mut c, &handle, (true, false, "0", "0")).await;
 }
 
 #[tokio::test]
 async fn get_status_unique_reports_progress_and_client_count() {
-    let server = TestServer::start_with(config()).await;
-    let mut c1 = server.connect().await;
-    let mut c2 = server.connect().await;
-    let handle = submit_ok(&mut c1, &fg("f", "the-unique", "x")).await;
-    assert_eq!(
-        submit_ok(&mut c2, &fg("f", "the-unique", "x")).await,
-        handle
-    );
-    let ask = |u: &str| Request::GetStatusUnique { unique: b(u) };
-    c1.send(&ask("the-unique")).await;
-    assert_eq!(
-        c1.recv().await,
-        Response::StatusResUnique {
-            unique: b("the-unique"),
-            known: true,
-            running: false,
-            numerator: b("0"),
-            denominator: b("0"),
-            client_count: 2,
-        }
-    );
+    let (server, [mut c1, mut c2]) = start().await;
+    let handle = submit_coalesced(&mut c1, &mut c2, &fg("f", "the-unique", "x")).await;
+    assert_unique_status(&mut c1, "the-unique", (true, false, "0", "0"), 2).await;
     let mut w = worker(&server, &["f"]).await;
     grab_uniq(&mut w).await;
-    w.send(&Request::WorkStatus {
-        handle: handle.clone(),
-        numerator: b("1"),
-        denominator: b("3"),
-    })
-    .await;
+    w.send(&Work::Status("1", "3").request(&handle)).await;
     assert!(matches!(c2.recv().await, Response::WorkStatus { .. }));
-    c2.send(&ask("the-unique")).await;
-    assert_eq!(
-        c2.recv().await,
-        Response::StatusResUnique {
-            unique: b("the-unique"),
-            known: true,
-            running: true,
-            numerator: b("1"),
-            denominator: b("3"),
-            client_count: 2,
-        }
-    );
-    c2.send(&ask("nope")).await;
-    assert_eq!(
-        c2.recv().await,
-        Response::StatusResUnique {
-            unique: b("nope"),
-            known: false,
-            running: false,
-            numerator: b("0"),
-            denominator: b("0"),
-            client_count: 0,
-        }
-    );
+    assert_unique_status(&mut c2, "the-unique", (true, true, "1", "3"), 2).await;
+    assert_unique_status(&mut c2, "nope", (false, false, "0", "0"), 0).await;
 }

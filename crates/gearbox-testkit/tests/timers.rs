@@ -11,7 +11,6 @@ use common::*;
 use gearbox_proto::{Request, Response};
 use gearbox_server::core::TimeoutAction;
 use gearbox_server::net::now_ms;
-use gearbox_server::Config;
 use gearbox_testkit::{RawConn, TestServer};
 
 async fn timeout_worker(server: &TestServer, function: &str, timeout: Bytes) -> RawConn {
@@ -25,57 +24,39 @@ async fn timeout_worker(server: &TestServer, function: &str, timeout: Bytes) -> 
     w
 }
 
+/// CAN_DO_TIMEOUT in either form clients send it fails a job that overruns it, not before:
+/// ASCII milliseconds, and (mikespook/gearman-go) seconds as a four-byte big-endian u32.
 #[tokio::test]
-async fn can_do_timeout_in_ascii_millis_fails_the_job() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
-    let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
-    let mut w = timeout_worker(&server, "f", b("200")).await;
-    let started = Instant::now();
-    assert_eq!(grab_uniq(&mut w).await.0, handle);
-    assert_eq!(
-        c.recv().await,
-        Response::WorkFail {
-            handle: handle.clone()
-        }
+async fn can_do_timeout_fails_the_job() {
+    let ascii_millis = (b("200"), Duration::from_millis(190));
+    let binary_seconds = (
+        Bytes::from_static(&[0, 0, 0, 1]),
+        Duration::from_millis(950),
     );
-    assert!(
-        started.elapsed() >= Duration::from_millis(190),
-        "not before the timeout"
-    );
-    c.assert_quiet().await;
-    // The worker's late answer is refused, and nobody hears of it.
-    expect_error(&mut w, &complete(&handle, "late"), "JOB_NOT_FOUND").await;
-    c.assert_quiet().await;
-    assert_eq!(status(&mut c, "f").await, Some((0, 0, 1)));
-}
-
-#[tokio::test]
-async fn can_do_timeout_accepts_four_byte_big_endian_seconds() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
-    let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
-    // mikespook/gearman-go sends the seconds as a binary u32: here 1 s.
-    let mut w = timeout_worker(&server, "f", Bytes::from_static(&[0, 0, 0, 1])).await;
-    let started = Instant::now();
-    grab_uniq(&mut w).await;
-    assert_eq!(c.recv().await, Response::WorkFail { handle });
-    let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(950),
-        "1 s, not 1 ms: {took:?}"
-    );
+    for (timeout, at_least) in [ascii_millis, binary_seconds] {
+        let (server, [mut c]) = start().await;
+        let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
+        let mut w = timeout_worker(&server, "f", timeout.clone()).await;
+        let started = Instant::now();
+        assert_eq!(grab_uniq(&mut w).await.0, handle);
+        assert_eq!(c.recv().await, Work::Fail.response(&handle));
+        let took = started.elapsed();
+        assert!(
+            took >= at_least,
+            "{timeout:?}: not before the timeout: {took:?}"
+        );
+        c.assert_quiet().await;
+        // The worker's late answer is refused, and nobody hears of it.
+        expect_error(&mut w, &complete(&handle, "late"), "JOB_NOT_FOUND").await;
+        c.assert_quiet().await;
+        assert_eq!(status(&mut c, "f").await, Some((0, 0, 1)));
+    }
 }
 
 #[tokio::test]
 async fn can_do_timeout_with_requeue_gives_the_job_to_another_worker() {
-    let cfg = Config {
-        timeout_action: TimeoutAction::Requeue,
-        ..config()
-    };
-    let server = TestServer::start_with(cfg).await;
-    let mut admin = server.connect().await;
-    let mut c = server.connect().await;
+    let server = server_with(|cfg| cfg.timeout_action = TimeoutAction::Requeue).await;
+    let [mut admin, mut c] = server.connections().await;
     let mut slow = timeout_worker(&server, "f", b("200")).await;
     let mut spare = sleeping_worker(&server, &["f"]).await;
     let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
@@ -94,30 +75,17 @@ async fn can_do_timeout_with_requeue_gives_the_job_to_another_worker() {
     c.assert_quiet().await;
     expect_error(&mut slow, &complete(&handle, "late"), "JOB_NOT_FOUND").await;
     spare.send(&complete(&handle, "ok")).await;
-    assert_eq!(
-        c.recv().await,
-        Response::WorkComplete {
-            handle,
-            data: b("ok")
-        }
-    );
+    assert_eq!(c.recv().await, Work::Complete("ok").response(&handle));
 }
 
 #[tokio::test]
 async fn a_job_that_finishes_in_time_is_not_touched_by_its_timeout() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let mut w = timeout_worker(&server, "f", b("200")).await;
     let first = submit_ok(&mut c, &fg("f", "", "1")).await;
     grab_uniq(&mut w).await;
     w.send(&complete(&first, "done")).await;
-    assert_eq!(
-        c.recv().await,
-        Response::WorkComplete {
-            handle: first,
-            data: b("done")
-        }
-    );
+    assert_eq!(c.recv().await, Work::Complete("done").response(&first));
     // A second job with its own timeout: the first job's timer must not fail it early.
     let second = submit_ok(&mut c, &fg("f", "", "2")).await;
     let started = Instant::now();
@@ -137,8 +105,7 @@ fn epoch(function: &str, at_secs: u64, data: &str) -> Request {
 
 #[tokio::test]
 async fn epoch_job_in_the_past_runs_at_once() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let mut w = sleeping_worker(&server, &["f"]).await;
     let handle = submit_ok(&mut c, &epoch("f", now_ms().as_secs() - 60, "past")).await;
     assert_eq!(w.recv().await, Response::Noop);
@@ -148,8 +115,7 @@ async fn epoch_job_in_the_past_runs_at_once() {
 
 #[tokio::test]
 async fn epoch_job_in_the_future_waits_and_wakes_sleepers_when_due() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let mut w = worker(&server, &["f"]).await;
     let due_secs = now_ms().as_secs() + 2;
     let handle = submit_ok(&mut c, &epoch("f", due_secs, "later")).await;
@@ -177,8 +143,7 @@ fn sched(function: &str, fields: [&str; 5]) -> Request {
 
 #[tokio::test]
 async fn sched_job_is_held_until_its_minute_and_can_be_cancelled() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let mut w = worker(&server, &["f"]).await;
     let minute_before = now_ms().as_secs() / 60;
     let handle = submit_ok(&mut c, &sched("f", ["*", "*", "*", "*", "*"])).await;
@@ -192,19 +157,14 @@ async fn sched_job_is_held_until_its_minute_and_can_be_cancelled() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(
-        c.admin_line(&format!("cancel job {}", String::from_utf8_lossy(&handle)))
-            .await,
-        "OK\r\n"
-    );
+    admin_ok(&mut c, &cancel_job(&handle)).await;
     assert_eq!(status(&mut c, "f").await, Some((0, 0, 1)));
     assert_eq!(show_job(&mut c, &handle).await, None);
 }
 
 #[tokio::test]
 async fn sched_job_with_an_invalid_field_is_refused() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (_server, [mut c]) = start().await;
     for bad in [
         ["61", "*", "*", "*", "*"],
         ["*", "24", "*", "*", "*"],

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use gearbox_proto::{Priority, Request, Response};
-use gearbox_server::Config;
 use gearbox_testkit::TestServer;
 
 async fn grab_data(w: &mut gearbox_testkit::RawConn) -> String {
@@ -14,8 +13,7 @@ async fn grab_data(w: &mut gearbox_testkit::RawConn) -> String {
 
 #[tokio::test]
 async fn priority_wins_across_all_of_a_workers_functions() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     for d in ["a-normal-1", "a-normal-2"] {
         submit_ok(&mut c, &bg("a", "", d)).await;
     }
@@ -41,8 +39,7 @@ async fn priority_wins_across_all_of_a_workers_functions() {
 
 #[tokio::test]
 async fn equal_priority_functions_take_turns() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     for d in ["a1", "a2", "a3"] {
         submit_ok(&mut c, &bg("a", "", d)).await;
     }
@@ -59,7 +56,7 @@ async fn equal_priority_functions_take_turns() {
 
 #[tokio::test]
 async fn submit_wakes_only_sleeping_workers_of_that_function() {
-    let server = TestServer::start_with(config()).await;
+    let server = TestServer::start().await;
     let mut asleep = sleeping_worker(&server, &["f"]).await;
     let mut awake = worker(&server, &["f"]).await;
     let mut other = sleeping_worker(&server, &["g"]).await;
@@ -75,11 +72,7 @@ async fn submit_wakes_only_sleeping_workers_of_that_function() {
 
 #[tokio::test]
 async fn worker_wakeup_limits_how_many_sleepers_get_noop() {
-    let server = TestServer::start_with(Config {
-        worker_wakeup: 1,
-        ..config()
-    })
-    .await;
+    let server = server_with(|cfg| cfg.worker_wakeup = 1).await;
     let mut w1 = sleeping_worker(&server, &["f"]).await;
     let mut w2 = sleeping_worker(&server, &["f"]).await;
     let mut c = server.connect().await;
@@ -105,11 +98,7 @@ async fn worker_wakeup_limits_how_many_sleepers_get_noop() {
 
 #[tokio::test]
 async fn a_worker_that_grabs_after_pre_sleep_is_awake_again() {
-    let server = TestServer::start_with(Config {
-        worker_wakeup: 1,
-        ..config()
-    })
-    .await;
+    let server = server_with(|cfg| cfg.worker_wakeup = 1).await;
     // Registered first, so it would be the first candidate for a NOOP.
     let mut grabbed = sleeping_worker(&server, &["f"]).await;
     grab_none(&mut grabbed).await;
@@ -130,8 +119,7 @@ async fn a_worker_that_grabs_after_pre_sleep_is_awake_again() {
 
 #[tokio::test]
 async fn pre_sleep_with_a_job_waiting_gets_noop_at_once() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     submit_ok(&mut c, &bg("f", "", "x")).await;
     let mut w = worker(&server, &["g", "f"]).await;
     w.send(&Request::PreSleep).await;
@@ -142,8 +130,7 @@ async fn pre_sleep_with_a_job_waiting_gets_noop_at_once() {
 
 #[tokio::test]
 async fn cant_do_and_reset_abilities_stop_jobs_of_those_functions() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     submit_ok(&mut c, &bg("f", "", "x")).await;
     submit_ok(&mut c, &bg("g", "", "y")).await;
     let mut w = worker(&server, &["f", "g"]).await;
@@ -166,9 +153,7 @@ async fn cant_do_and_reset_abilities_stop_jobs_of_those_functions() {
 
 #[tokio::test]
 async fn a_lost_worker_puts_its_job_back_for_another_worker() {
-    let server = TestServer::start_with(config()).await;
-    let mut admin = server.connect().await;
-    let mut c = server.connect().await;
+    let (server, [mut admin, mut c]) = start().await;
     let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
     let mut w1 = worker(&server, &["f"]).await;
     assert_eq!(grab_uniq(&mut w1).await.0, handle);
@@ -183,64 +168,40 @@ async fn a_lost_worker_puts_its_job_back_for_another_worker() {
         "retry counted"
     );
     w2.send(&complete(&handle, "ok")).await;
-    assert_eq!(
-        c.recv().await,
-        Response::WorkComplete {
-            handle,
-            data: b("ok")
-        }
-    );
+    assert_eq!(c.recv().await, Work::Complete("ok").response(&handle));
     c.assert_quiet().await;
 }
 
+/// `job_retries = N` fails a job at its N-th lost worker: gearmand counts attempts, so
+/// `-j 1` means the first run is the only one. Before that, each loss re-queues the job and
+/// wakes a sleeper, and the client hears nothing.
 #[tokio::test]
-async fn job_retries_two_fails_at_the_second_loss() {
-    let server = TestServer::start_with(Config {
-        job_retries: 2,
-        ..config()
-    })
-    .await;
-    let mut c = server.connect().await;
-    let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
-    let mut w1 = worker(&server, &["f"]).await;
-    grab_uniq(&mut w1).await;
-    let mut w2 = sleeping_worker(&server, &["f"]).await;
-    drop(w1);
-    assert_eq!(w2.recv().await, Response::Noop);
-    assert_eq!(grab_uniq(&mut w2).await.0, handle);
-    c.assert_quiet().await;
-    drop(w2);
-    assert_eq!(
-        c.recv().await,
-        Response::WorkFail {
-            handle: handle.clone()
+async fn job_retries_fail_the_job_at_the_nth_loss() {
+    for retries in [1, 2] {
+        let server = server_with(|cfg| cfg.job_retries = retries).await;
+        let mut c = server.connect().await;
+        let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
+        let mut running = worker(&server, &["f"]).await;
+        grab_uniq(&mut running).await;
+        for _ in 1..retries {
+            let mut next = sleeping_worker(&server, &["f"]).await;
+            drop(running);
+            assert_eq!(next.recv().await, Response::Noop);
+            assert_eq!(grab_uniq(&mut next).await.0, handle);
+            c.assert_quiet().await;
+            running = next;
         }
-    );
-    c.assert_quiet().await;
-    assert_eq!(status(&mut c, "f").await, Some((0, 0, 0)));
-}
-
-#[tokio::test]
-async fn job_retries_one_fails_at_the_first_loss() {
-    // gearmand counts attempts: `-j 1` means the first run is the only one.
-    let server = TestServer::start_with(Config {
-        job_retries: 1,
-        ..config()
-    })
-    .await;
-    let mut c = server.connect().await;
-    let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
-    let mut w = worker(&server, &["f"]).await;
-    grab_uniq(&mut w).await;
-    drop(w);
-    assert_eq!(c.recv().await, Response::WorkFail { handle });
-    assert_eq!(status(&mut c, "f").await, Some((0, 0, 0)));
+        drop(running);
+        let failed = Work::Fail.response(&handle);
+        assert_eq!(c.recv().await, failed, "job_retries {retries}");
+        c.assert_quiet().await;
+        assert_eq!(status(&mut c, "f").await, Some((0, 0, 0)));
+    }
 }
 
 #[tokio::test]
 async fn a_result_for_a_job_the_worker_does_not_hold_is_job_not_found() {
-    let server = TestServer::start_with(config()).await;
-    let mut c = server.connect().await;
+    let (server, [mut c]) = start().await;
     let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
     let mut w1 = worker(&server, &["f"]).await;
     let mut w2 = worker(&server, &["f"]).await;
@@ -249,21 +210,8 @@ async fn a_result_for_a_job_the_worker_does_not_hold_is_job_not_found() {
     grab_uniq(&mut w1).await;
     // Running on w1: w2 may not report on it.
     expect_error(&mut w2, &complete(&handle, "r"), "JOB_NOT_FOUND").await;
-    expect_error(
-        &mut w2,
-        &Request::WorkFail {
-            handle: handle.clone(),
-        },
-        "JOB_NOT_FOUND",
-    )
-    .await;
+    expect_error(&mut w2, &Work::Fail.request(&handle), "JOB_NOT_FOUND").await;
     c.assert_quiet().await;
     w1.send(&complete(&handle, "r")).await;
-    assert_eq!(
-        c.recv().await,
-        Response::WorkComplete {
-            handle,
-            data: b("r")
-        }
-    );
+    assert_eq!(c.recv().await, Work::Complete("r").response(&handle));
 }

@@ -8,100 +8,32 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gearbox_client::Client;
+use gearbox_client::{Client, Task, TaskEvent};
 use gearbox_proto::{Request, Response};
-use gearbox_server::ShutdownMode;
-use gearbox_testkit::gearmand::Gearmand;
-use gearbox_testkit::{RawConn, TestServer};
+use gearbox_testkit::{build, RawConn};
 
-/// Bytes from a string.
-pub fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
+#[allow(unused_imports)] // Not every test binary builds packets.
+pub use gearbox_testkit::build::{b, Work};
 
-enum Running {
-    Gearbox(TestServer),
-    Gearmand(Gearmand),
-}
+/// A running server of either kind: the in-process gearbox or Debian's gearmand.
+pub use gearbox_testkit::Target as Server;
 
-/// A running server of either kind.
-pub struct Server {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    running: Running,
-}
-
-impl Server {
-    /// An in-process gearbox server.
-    pub async fn gearbox() -> Server {
-        let s = TestServer::start().await;
-        Server {
-            addr: s.addr,
-            running: Running::Gearbox(s),
-        }
-    }
-
-    /// Debian's gearmand, or `None` (reason printed) when it is not installed outside CI.
-    pub async fn gearmand() -> Option<Server> {
-        let g = Gearmand::start().await?;
-        Some(Server {
-            addr: g.addr,
-            running: Running::Gearmand(g),
-        })
-    }
-
-    /// `gearbox` or `gearmand`, for assertion messages.
-    pub fn name(&self) -> &'static str {
-        match self.running {
-            Running::Gearbox(_) => "gearbox",
-            Running::Gearmand(_) => "gearmand",
-        }
-    }
-
-    /// Whether this is the real gearmand.
-    pub fn is_gearmand(&self) -> bool {
-        matches!(self.running, Running::Gearmand(_))
-    }
-
-    /// `127.0.0.1:port`.
-    pub fn list(&self) -> String {
-        self.addr.to_string()
-    }
-
+/// What the client tests need of a server besides [`Server`]'s own methods.
+pub trait ClientSide {
     /// A client for this server with default settings.
-    pub fn client(&self) -> Client {
+    fn client(&self) -> Client;
+
+    /// A raw worker that registered `functions`.
+    fn worker(&self, functions: &[&str]) -> impl Future<Output = RawWorker>;
+}
+
+impl ClientSide for Server {
+    fn client(&self) -> Client {
         Client::new(&self.list()).expect("client")
     }
 
-    /// A raw worker that registered `functions`.
-    pub async fn worker(&self, functions: &[&str]) -> RawWorker {
-        RawWorker::new(self.addr, functions).await
-    }
-
-    /// A raw connection.
-    pub async fn connect(&self) -> RawConn {
-        RawConn::connect(self.addr).await
-    }
-
-    /// Stops the server (gearbox: immediate shutdown; gearmand: killed) and waits until its
-    /// port refuses connections.
-    pub async fn stop(self) {
-        match self.running {
-            Running::Gearbox(s) => s.stop(ShutdownMode::Immediate).await,
-            Running::Gearmand(g) => drop(g),
-        }
-    }
-}
-
-/// Runs `scenario` against gearbox, then against gearmand when it is installed.
-pub async fn both<F, Fut>(scenario: F)
-where
-    F: Fn(Server) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    scenario(Server::gearbox().await).await;
-    if let Some(g) = Server::gearmand().await {
-        scenario(g).await;
+    async fn worker(&self, functions: &[&str]) -> RawWorker {
+        RawWorker::new(self.addr(), functions).await
     }
 }
 
@@ -140,7 +72,7 @@ impl RawWorker {
     pub async fn new(addr: SocketAddr, functions: &[&str]) -> RawWorker {
         let mut conn = RawConn::connect(addr).await;
         for f in functions {
-            conn.send(&Request::CanDo { function: b(f) }).await;
+            conn.send(&build::can_do(f)).await;
         }
         conn.assert_quiet().await;
         RawWorker { conn }
@@ -150,25 +82,23 @@ impl RawWorker {
     pub async fn try_grab(&mut self) -> Option<Assigned> {
         self.conn.send(&Request::GrabJobUniq).await;
         loop {
-            match self.conn.recv().await {
+            return match self.conn.recv().await {
                 Response::JobAssignUniq {
                     handle,
                     function,
                     unique,
                     data,
-                } => {
-                    return Some(Assigned {
-                        handle,
-                        function,
-                        unique,
-                        data,
-                    })
-                }
-                Response::NoJob => return None,
+                } => Some(Assigned {
+                    handle,
+                    function,
+                    unique,
+                    data,
+                }),
+                Response::NoJob => None,
                 // A NOOP left over from an earlier sleep.
                 Response::Noop => continue,
                 other => panic!("expected JOB_ASSIGN_UNIQ or NO_JOB, got {other:?}"),
-            }
+            };
         }
     }
 
@@ -187,66 +117,77 @@ impl RawWorker {
         }
     }
 
-    /// Sends a request and proves the server processed it (echo round trip), so another
-    /// connection's next request sees its effect.
-    pub async fn send_synced(&mut self, req: Request) {
-        self.conn.send(&req).await;
+    /// Sends `work` about the job `handle` and proves the server processed it (echo round
+    /// trip), so another connection's next request sees its effect.
+    pub async fn work(&mut self, handle: &Bytes, work: Work<'_>) {
+        self.conn.send(&work.request(handle)).await;
         self.conn.assert_quiet().await;
     }
 
-    /// WORK_COMPLETE.
+    /// WORK_COMPLETE with `data`.
     pub async fn complete(&mut self, handle: &Bytes, data: &str) {
-        self.send_synced(Request::WorkComplete {
-            handle: handle.clone(),
-            data: b(data),
-        })
-        .await;
+        self.work(handle, Work::Complete(data)).await;
     }
 
     /// WORK_FAIL.
     pub async fn fail(&mut self, handle: &Bytes) {
-        self.send_synced(Request::WorkFail {
-            handle: handle.clone(),
-        })
-        .await;
+        self.work(handle, Work::Fail).await;
     }
+}
 
-    /// WORK_EXCEPTION.
-    pub async fn exception(&mut self, handle: &Bytes, data: &str) {
-        self.send_synced(Request::WorkException {
-            handle: handle.clone(),
-            data: b(data),
-        })
-        .await;
-    }
+/// A raw worker for `function` on `srv`, and the job it took (waiting for one).
+pub async fn take(srv: &Server, function: &str) -> (RawWorker, Assigned) {
+    let mut w = srv.worker(&[function]).await;
+    let job = w.grab().await;
+    (w, job)
+}
 
-    /// WORK_DATA.
-    pub async fn data(&mut self, handle: &Bytes, data: &str) {
-        self.send_synced(Request::WorkData {
-            handle: handle.clone(),
-            data: b(data),
-        })
-        .await;
+/// Every event of `task` up to its end, each expected to be `Ok`.
+pub async fn events(task: &mut Task) -> Vec<TaskEvent> {
+    let mut events = Vec::new();
+    while let Some(ev) = within("event", task.next_event()).await {
+        events.push(ev.expect("no error"));
     }
+    events
+}
 
-    /// WORK_WARNING.
-    pub async fn warning(&mut self, handle: &Bytes, data: &str) {
-        self.send_synced(Request::WorkWarning {
-            handle: handle.clone(),
-            data: b(data),
-        })
-        .await;
-    }
+/// Asserts that `value` matches `pattern` (a typed error, an event), naming the server of
+/// either kind it came from when it does not.
+#[macro_export]
+macro_rules! expect_match {
+    ($srv:expr, $value:expr, $pattern:pat $(if $guard:expr)?) => {{
+        let value = $value;
+        assert!(
+            matches!(value, $pattern $(if $guard)?),
+            "{}: {value:?}",
+            $srv.name()
+        );
+    }};
+}
 
-    /// WORK_STATUS.
-    pub async fn status(&mut self, handle: &Bytes, numerator: u64, denominator: u64) {
-        self.send_synced(Request::WorkStatus {
-            handle: handle.clone(),
-            numerator: Bytes::from(numerator.to_string()),
-            denominator: Bytes::from(denominator.to_string()),
-        })
-        .await;
-    }
+/// A client for both servers (`a` first), with a quick reconnect back-off.
+pub fn two_server_client(a: &Server, other: &Server) -> Client {
+    Client::builder()
+        .servers(&format!("{},{}", a.list(), other.list()))
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .build()
+        .expect("client")
+}
+
+/// [`two_server_client`], and a unique id that hashes to `a`, the first server.
+pub fn pinned_to_first(a: &Server, other: &Server) -> (Client, String) {
+    let client = two_server_client(a, other);
+    let unique = unique_on(&client, 0);
+    (client, unique)
+}
+
+/// A unique id that hashes to the server at `index` of `client`'s list.
+pub fn unique_on(client: &Client, index: usize) -> String {
+    let target = client.servers()[index].clone();
+    (0..)
+        .map(|i| format!("u-{i}"))
+        .find(|u| client.server_for(u) == target)
+        .expect("some unique hashes there")
 }
 
 /// Upper bound for anything a test waits for through the client.

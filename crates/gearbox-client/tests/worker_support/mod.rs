@@ -1,6 +1,7 @@
 //! Shared helpers for the worker tests: a server of either kind (in-process gearbox or the
-//! real gearmand), a macro that runs one scenario against both, raw-packet clients (so these
-//! tests do not depend on the client API), and a worker running in the background.
+//! real gearmand) with the testkit's macro that runs one scenario against both, raw-packet
+//! clients (so these tests do not depend on the client API), and a worker running in the
+//! background.
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use std::net::SocketAddr;
@@ -8,110 +9,23 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_client::worker::{StopReason, Worker, WorkerBuilder};
-use gearbox_proto::{Priority, Request, Response};
-use gearbox_server::{Config, ShutdownMode};
-use gearbox_testkit::gearmand::Gearmand;
-use gearbox_testkit::{build, RawConn, TestServer};
+use gearbox_proto::Response;
+use gearbox_testkit::{build, RawConn};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// How long a test waits for a worker to stop or for a handler to report in.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// Bytes from a string.
-pub fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
+#[allow(unused_imports)] // Not every test binary builds packets.
+pub use gearbox_testkit::build::{b, Work};
 
-/// A running server of either kind.
-pub enum Server {
-    /// The in-process gearbox server.
-    Gearbox(TestServer),
-    /// Debian's gearmand.
-    Gearmand(Gearmand),
-}
+/// A running server of either kind: the in-process gearbox or Debian's gearmand.
+pub use gearbox_testkit::Target as Server;
 
-impl Server {
-    /// An in-process gearbox server with default settings.
-    pub async fn gearbox() -> Server {
-        Server::Gearbox(TestServer::start().await)
-    }
-
-    /// An in-process gearbox server with `config`.
-    pub async fn gearbox_with(config: Config) -> Server {
-        Server::Gearbox(TestServer::start_with(config).await)
-    }
-
-    /// gearmand, or `None` (reason printed) when it is not installed outside CI.
-    pub async fn gearmand() -> Option<Server> {
-        Some(Server::Gearmand(Gearmand::start().await?))
-    }
-
-    /// gearmand with extra flags.
-    pub async fn gearmand_with(args: &[&str]) -> Option<Server> {
-        Some(Server::Gearmand(Gearmand::start_with(args).await?))
-    }
-
-    /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
-        match self {
-            Server::Gearbox(s) => s.addr,
-            Server::Gearmand(g) => g.addr,
-        }
-    }
-
-    /// `127.0.0.1:port`, for `WorkerBuilder::servers`.
-    pub fn list(&self) -> String {
-        self.addr().to_string()
-    }
-
-    /// Port as a string, for the C tools.
-    pub fn port(&self) -> String {
-        self.addr().port().to_string()
-    }
-
-    /// `gearbox` or `gearmand`, for messages.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Server::Gearbox(_) => "gearbox",
-            Server::Gearmand(_) => "gearmand",
-        }
-    }
-
-    /// A raw connection.
-    pub async fn connect(&self) -> RawConn {
-        RawConn::connect(self.addr()).await
-    }
-
-    /// Stops an in-process server (closing every connection); panics for gearmand.
-    pub async fn stop(self) {
-        match self {
-            Server::Gearbox(s) => s.stop(ShutdownMode::Immediate).await,
-            Server::Gearmand(_) => panic!("stop() is for the in-process server"),
-        }
-    }
-}
-
-/// Runs an `async fn(Server)` scenario against gearbox and against gearmand (skipped with a
-/// printed reason when gearmand is missing outside CI), as two tests in a module of its name.
-#[macro_export]
-macro_rules! on_both_servers {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn gearbox() {
-                super::$case(super::worker_support::Server::gearbox().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn gearmand() {
-                if let Some(s) = super::worker_support::Server::gearmand().await {
-                    super::$case(s).await;
-                }
-            }
-        }
-    )*};
-}
+/// Runs an `async fn(Server)` scenario against both servers, as two tests.
+#[allow(unused_imports)] // Not every test binary has such scenarios.
+pub use gearbox_testkit::on_both_servers;
 
 /// A builder for `servers` with the quick back-off tests want.
 pub fn builder(servers: &str) -> WorkerBuilder {
@@ -161,18 +75,7 @@ impl Running {
 
 /// Submits a foreground NORMAL job and returns its handle.
 pub async fn submit(c: &mut RawConn, function: &str, payload: &str) -> Bytes {
-    c.send(&build::submit(
-        function,
-        "",
-        payload,
-        Priority::Normal,
-        false,
-    ))
-    .await;
-    match c.recv().await {
-        Response::JobCreated { handle } => handle,
-        other => panic!("expected JOB_CREATED, got {other:?}"),
-    }
+    c.submit(&build::fg(function, "", payload)).await
 }
 
 /// Reads packets until a job's final one (complete, fail, exception), returned with those
@@ -213,18 +116,34 @@ pub async fn run_job_with_exceptions(
     payload: &str,
 ) -> (Bytes, Vec<Response>) {
     let mut c = server.connect().await;
-    c.send(&Request::OptionReq {
-        option: b("exceptions"),
-    })
-    .await;
-    assert_eq!(
-        c.recv().await,
-        Response::OptionRes {
-            option: b("exceptions")
-        }
-    );
+    c.enable_exceptions().await;
     let handle = submit(&mut c, function, payload).await;
     (handle, until_done(&mut c).await)
+}
+
+/// Runs one job (see [`run_job`]) and asserts that its client saw exactly `work`, as the
+/// server forwards it.
+pub async fn expect_job(server: &Server, function: &str, payload: &str, work: &[Work<'_>]) {
+    let (handle, seen) = run_job(server, function, payload).await;
+    assert_saw(server, &handle, seen, work);
+}
+
+/// [`expect_job`] on a connection that asked for exceptions.
+pub async fn expect_job_with_exceptions(
+    server: &Server,
+    function: &str,
+    payload: &str,
+    work: &[Work<'_>],
+) {
+    let (handle, seen) = run_job_with_exceptions(server, function, payload).await;
+    assert_saw(server, &handle, seen, work);
+}
+
+/// Asserts that the client of the job `handle` saw exactly `work` (ending with its final
+/// packet).
+pub fn assert_saw(server: &Server, handle: &Bytes, seen: Vec<Response>, work: &[Work<'_>]) {
+    let expected = Work::responses(work, handle);
+    assert_eq!(seen, expected, "{}: what the client saw", server.name());
 }
 
 /// The result payload of a job expected to complete.

@@ -1,7 +1,7 @@
 //! Golden cases for argument contents: NUL bytes in the opaque tail, the two CAN_DO_TIMEOUT
 //! encodings, and ALL_YOURS.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use gearbox_proto::{ErrorCode, Incoming, Priority, Request, Response, ServerCodec, SubmitJob};
 use tokio_util::codec::Decoder;
 
@@ -48,14 +48,20 @@ fn last_argument_keeps_its_nul_bytes() {
     );
 }
 
+/// The function and timeout of a CAN_DO_TIMEOUT packet, decoded as the server would.
+fn can_do_timeout(wire: &[u8]) -> (Bytes, Bytes) {
+    let mut src = BytesMut::from(wire);
+    match ServerCodec::default().decode(&mut src) {
+        Ok(Some(Incoming::Request(Request::CanDoTimeout { function, timeout }))) => {
+            (function, timeout)
+        }
+        other => panic!("CAN_DO_TIMEOUT did not decode: {other:?}"),
+    }
+}
+
 #[test]
 fn can_do_timeout_ascii_decimal_is_milliseconds() {
-    let mut src = BytesMut::from(&b"\0REQ\0\0\0\x17\0\0\0\x0dreverse\x0030000"[..]);
-    let Ok(Some(Incoming::Request(Request::CanDoTimeout { function, timeout }))) =
-        ServerCodec::default().decode(&mut src)
-    else {
-        panic!("CAN_DO_TIMEOUT did not decode");
-    };
+    let (function, timeout) = can_do_timeout(b"\0REQ\0\0\0\x17\0\0\0\x0dreverse\x0030000");
     assert_eq!(function, b(b"reverse"));
     assert_eq!(Request::timeout_millis(&timeout), Some(30_000));
     assert_eq!(Request::timeout_millis(b"1000"), Some(1_000));
@@ -64,12 +70,7 @@ fn can_do_timeout_ascii_decimal_is_milliseconds() {
 
 #[test]
 fn can_do_timeout_binary_big_endian_is_seconds() {
-    let mut src = BytesMut::from(&b"\0REQ\0\0\0\x17\0\0\0\x0creverse\0\0\0\0\x05"[..]);
-    let Ok(Some(Incoming::Request(Request::CanDoTimeout { function, timeout }))) =
-        ServerCodec::default().decode(&mut src)
-    else {
-        panic!("CAN_DO_TIMEOUT did not decode");
-    };
+    let (function, timeout) = can_do_timeout(b"\0REQ\0\0\0\x17\0\0\0\x0creverse\0\0\0\0\x05");
     assert_eq!(function, b(b"reverse"));
     assert_eq!(timeout, b(b"\0\0\0\x05"));
     assert_eq!(Request::timeout_millis(&timeout), Some(5_000));

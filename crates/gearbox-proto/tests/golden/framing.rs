@@ -22,6 +22,15 @@ fn client_decode(wire: &[u8]) -> (Result<Option<Response>, ProtoError>, BytesMut
     (out, src)
 }
 
+/// Asserts that the server codec decoded a whole, framed packet it must refuse, with an
+/// error matching `$err` (and the stream still in step).
+macro_rules! assert_rejected {
+    ($out:expr, $err:pat) => {{
+        let out = $out;
+        assert!(matches!(out, Ok(Some(Incoming::Rejected($err)))), "{out:?}");
+    }};
+}
+
 /// A packet header followed by `body`.
 fn packet(magic: &[u8; 4], kind: u32, body: &[u8]) -> Vec<u8> {
     let mut v = magic.to_vec();
@@ -34,15 +43,7 @@ fn packet(magic: &[u8; 4], kind: u32, body: &[u8]) -> Vec<u8> {
 #[test]
 fn response_only_types_sent_to_the_server_are_rejected() {
     let (out, rest) = server_decode(b"\0REQ\0\0\0\x08\0\0\0\x07H:lap:1");
-    assert!(
-        matches!(
-            out,
-            Ok(Some(Incoming::Rejected(ProtoError::UnexpectedType(
-                PacketType::JOB_CREATED
-            ))))
-        ),
-        "{out:?}"
-    );
+    assert_rejected!(out, ProtoError::UnexpectedType(PacketType::JOB_CREATED));
     assert!(rest.is_empty());
 
     for &kind in PacketType::ALL.iter().filter(|k| !k.is_request()) {
@@ -114,13 +115,7 @@ fn unknown_type_is_rejected_and_the_next_packet_still_decodes() {
 
     // Type 5 was never assigned.
     let (out, _) = server_decode(b"\0REQ\0\0\0\x05\0\0\0\0");
-    assert!(
-        matches!(
-            out,
-            Ok(Some(Incoming::Rejected(ProtoError::UnknownType(5))))
-        ),
-        "{out:?}"
-    );
+    assert_rejected!(out, ProtoError::UnknownType(5));
 
     let mut src = BytesMut::from(&b"\0RES\0\0\0\x63\0\0\0\x01x\0RES\0\0\0\x06\0\0\0\0"[..]);
     let mut codec = ClientCodec::default();
@@ -230,15 +225,7 @@ fn missing_arguments_are_rejected() {
 #[test]
 fn malformed_numbers_are_rejected() {
     let (out, _) = server_decode(b"\0REQ\0\0\0\x24\0\0\0\x0ef\0u\0soon\0hello");
-    assert!(
-        matches!(
-            out,
-            Ok(Some(Incoming::Rejected(ProtoError::BadNumber(
-                PacketType::SUBMIT_JOB_EPOCH
-            ))))
-        ),
-        "{out:?}"
-    );
+    assert_rejected!(out, ProtoError::BadNumber(PacketType::SUBMIT_JOB_EPOCH));
     let (out, _) = client_decode(b"\0RES\0\0\0\x14\0\0\0\x0dH:1\0yes\x000\x000\x000");
     assert!(
         matches!(out, Err(ProtoError::BadNumber(PacketType::STATUS_RES))),

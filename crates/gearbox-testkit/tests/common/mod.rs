@@ -4,9 +4,11 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use bytes::Bytes;
-use gearbox_proto::{Priority, Request, Response};
+use gearbox_proto::{Request, Response};
 use gearbox_server::Config;
-pub use gearbox_testkit::build::{b, submit};
+use gearbox_testkit::build::can_do;
+#[allow(unused_imports)] // Each test binary uses a different subset.
+pub use gearbox_testkit::build::{b, bg, fg, status_res, submit, Work};
 use gearbox_testkit::{RawConn, TestServer};
 
 /// The handle the test server gives the `n`-th job.
@@ -22,32 +24,37 @@ pub fn config() -> Config {
     }
 }
 
-/// SUBMIT_JOB (foreground, normal).
-pub fn fg(function: &str, unique: &str, data: &str) -> Request {
-    submit(function, unique, data, Priority::Normal, false)
+/// A fresh test server (handles `H:test:N`) and `N` connections to it, opened in order:
+/// `let (server, [mut admin, mut c]) = start().await`.
+pub async fn start<const N: usize>() -> (TestServer, [RawConn; N]) {
+    let server = TestServer::start().await;
+    let conns = server.connections().await;
+    (server, conns)
 }
 
-/// SUBMIT_JOB_BG (background, normal).
-pub fn bg(function: &str, unique: &str, data: &str) -> Request {
-    submit(function, unique, data, Priority::Normal, true)
+/// A test server with the default test configuration changed by `tweak`.
+pub async fn server_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = config();
+    tweak(&mut config);
+    TestServer::start_with(config).await
 }
 
 /// Sends a submit and returns the handle from its JOB_CREATED.
 pub async fn submit_ok(client: &mut RawConn, req: &Request) -> Bytes {
-    client.send(req).await;
-    match client.recv().await {
-        Response::JobCreated { handle } => handle,
-        other => panic!("expected JOB_CREATED, got {other:?}"),
-    }
+    client.submit(req).await
+}
+
+/// Submits `req` from both clients and asserts they were given one job (coalesced on its
+/// unique id); returns its handle.
+pub async fn submit_coalesced(c1: &mut RawConn, c2: &mut RawConn, req: &Request) -> Bytes {
+    let handle = c1.submit(req).await;
+    assert_eq!(c2.submit(req).await, handle, "coalesced");
+    handle
 }
 
 /// Sends a request and expects an ERROR with `code`.
 pub async fn expect_error(conn: &mut RawConn, req: &Request, code: &str) {
-    conn.send(req).await;
-    match conn.recv().await {
-        Response::Error { code: c, .. } => assert_eq!(c, b(code), "error code"),
-        other => panic!("expected ERROR {code}, got {other:?}"),
-    }
+    conn.expect_error(req, code).await;
 }
 
 /// A worker connection that registered `functions` (CAN_DO each; the echo proves they were
@@ -55,7 +62,7 @@ pub async fn expect_error(conn: &mut RawConn, req: &Request, code: &str) {
 pub async fn worker(server: &TestServer, functions: &[&str]) -> RawConn {
     let mut w = server.connect().await;
     for f in functions {
-        w.send(&Request::CanDo { function: b(f) }).await;
+        w.send(&can_do(f)).await;
     }
     w.assert_quiet().await;
     w
@@ -91,27 +98,29 @@ pub async fn grab_none(w: &mut RawConn) {
 
 /// WORK_COMPLETE from a worker.
 pub fn complete(handle: &Bytes, data: &str) -> Request {
-    Request::WorkComplete {
-        handle: handle.clone(),
-        data: b(data),
-    }
+    Work::Complete(data).request(handle)
 }
 
 /// Every packet that arrives before the reply to an echo probe: proves exactly what was
 /// queued for this connection so far.
 pub async fn drain(conn: &mut RawConn) -> Vec<Response> {
-    let probe = b("drain-probe");
-    conn.send(&Request::EchoReq {
-        data: probe.clone(),
-    })
-    .await;
-    let mut got = Vec::new();
-    loop {
-        match conn.recv().await {
-            Response::EchoRes { data } if data == probe => return got,
-            r => got.push(r),
-        }
-    }
+    conn.drain().await
+}
+
+/// Sends an admin command and expects `OK`.
+pub async fn admin_ok(conn: &mut RawConn, line: &str) {
+    assert_eq!(conn.admin_line(line).await, "OK\r\n", "{line:?}");
+}
+
+/// Sends an admin command and expects it refused with an `ERR` line.
+pub async fn admin_err(conn: &mut RawConn, line: &str) {
+    let reply = conn.admin_line(line).await;
+    assert!(reply.starts_with("ERR"), "{line:?} refused: {reply:?}");
+}
+
+/// The admin line cancelling the job `handle`.
+pub fn cancel_job(handle: &Bytes) -> String {
+    format!("cancel job {}", String::from_utf8_lossy(handle))
 }
 
 /// One row of an admin listing, split on tabs, found by its first column.
@@ -129,27 +138,21 @@ pub async fn status(admin: &mut RawConn, function: &str) -> Option<(u64, u64, u6
         list.ends_with(".\n"),
         "status listing ends with a dot line: {list:?}"
     );
-    row(&list, function).map(|c| {
-        assert_eq!(c.len(), 4, "status row {c:?}");
-        (
-            c[1].parse().unwrap(),
-            c[2].parse().unwrap(),
-            c[3].parse().unwrap(),
-        )
-    })
+    three_numbers(&list, function)
 }
 
 /// `show jobs` columns (retries, ignored, queued) of `handle`, or `None` if it is not listed.
 pub async fn show_job(admin: &mut RawConn, handle: &Bytes) -> Option<(u64, u64, u64)> {
     let list = admin.admin_list("show jobs").await;
-    let key = String::from_utf8_lossy(handle).into_owned();
-    row(&list, &key).map(|c| {
-        assert_eq!(c.len(), 4, "show jobs row {c:?}");
-        (
-            c[1].parse().unwrap(),
-            c[2].parse().unwrap(),
-            c[3].parse().unwrap(),
-        )
+    three_numbers(&list, &String::from_utf8_lossy(handle))
+}
+
+/// The three numeric columns after `key` in its row of `listing`.
+fn three_numbers(listing: &str, key: &str) -> Option<(u64, u64, u64)> {
+    row(listing, key).map(|c| {
+        assert_eq!(c.len(), 4, "row of {key}: {c:?}");
+        let n = |i: usize| c[i].parse().unwrap();
+        (n(1), n(2), n(3))
     })
 }
 

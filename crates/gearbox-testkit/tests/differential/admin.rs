@@ -3,16 +3,15 @@
 use gearbox_proto::{Priority, Request};
 
 use crate::support_ext::{
-    self, admin, b, differential, normalise_admin, submit, Target, Transcript,
+    b, bg, can_do, differential, fg, handle_of, normalise_admin, submit, Target, Transcript,
 };
 
 /// Every admin command and malformed variant on an otherwise idle server.
 #[tokio::test]
 async fn admin_commands_on_an_idle_server() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
+    differential(|t: Target, mut tr: Transcript| async move {
         let mut a = t.connect().await;
-        for line in [
+        let lines = [
             "status",
             "prioritystatus",
             "workers",
@@ -74,9 +73,8 @@ async fn admin_commands_on_an_idle_server() {
             // Only one `\r` before the `\n` is stripped.
             "status\r\r\n",
             "status",
-        ] {
-            tr.admin(&mut a, line).await;
-        }
+        ];
+        tr.admin_each(&mut a, &lines).await;
 
         // Deliberate differences in parsing (docs/differences.md), each on its own connection
         // because gearmand may close it:
@@ -106,13 +104,13 @@ async fn admin_commands_on_an_idle_server() {
             ("create function g3 ", "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+create\r\n", "OK\r\n"),
         ];
         for (line, theirs, ours) in lenient {
-            let got = admin(&mut a, line).await;
+            let got = a.admin(line).await;
             t.expect_differs(line, &normalise_admin(&got), theirs, ours);
         }
         // - maxqueue on a function never seen: both answer OK; gearmand ignores it, we create
         //   the function (so it is listed at 0 0 0) and apply the limit.
         tr.admin(&mut a, "maxqueue unseen 2").await;
-        let got = normalise_admin(&admin(&mut a, "status").await);
+        let got = normalise_admin(&a.admin("status").await);
         t.expect_differs(
             "status after maxqueue on an unseen function",
             &got,
@@ -121,12 +119,12 @@ async fn admin_commands_on_an_idle_server() {
         );
 
         // getpid answers the server's own pid.
-        let pid = admin(&mut a, "getpid").await;
+        let pid = a.admin("getpid").await;
         assert_eq!(pid, format!("OK {}\n", t.pid()), "{}: getpid", t.name());
         tr.push("getpid", "matches the process id");
 
         // version: the same shape, different versions (deliberate: we report our own).
-        let v = admin(&mut a, "version").await;
+        let v = a.admin("version").await;
         let v = v.strip_prefix("OK ").and_then(|v| v.strip_suffix('\n')).unwrap_or("");
         t.expect_differs("version", v, "1.1.20+ds", env!("CARGO_PKG_VERSION"));
         tr.push("version", "OK <version>\\n");
@@ -144,8 +142,7 @@ async fn admin_commands_on_an_idle_server() {
 /// which gearmand cuts the word at, C-string style.)
 #[tokio::test]
 async fn admin_replies_echo_raw_bytes() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
+    differential(|t: Target, mut tr: Transcript| async move {
         let mut a = t.connect().await;
         for line in [
             &b"\x01\x02\x03\r\n"[..],
@@ -178,100 +175,58 @@ async fn admin_replies_echo_raw_bytes() {
 /// running, abandoned and future jobs; `drop function` and `cancel job` on them.
 #[tokio::test]
 async fn admin_listings_with_jobs() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut a = t.connect().await;
-        let mut w = t.connect().await;
-        let mut c = t.connect().await;
-        let mut gone = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut a, mut w, mut c, mut gone] = t.connections().await;
         w.send(&Request::SetClientId { id: b("wid1") }).await;
         for f in ["zeta", "b_fn", "a_fn"] {
-            w.send(&Request::CanDo { function: b(f) }).await;
+            w.send(&can_do(f)).await;
         }
         tr.quiet("worker registered", &mut w).await;
-        let alpha = tr
-            .ask(
-                "bg alpha/u1",
-                &mut c,
-                &submit("alpha", "u1", "d", Priority::Normal, true),
-            )
-            .await;
-        tr.ask(
-            "bg zeta/u2",
-            &mut c,
-            &submit("zeta", "u2", "d", Priority::Normal, true),
-        )
-        .await;
-        tr.ask(
-            "fg mid/u3",
-            &mut gone,
-            &submit("mid", "u3", "d", Priority::Normal, false),
-        )
-        .await;
-        tr.ask(
-            "high bg pf",
-            &mut c,
-            &submit("pf", "", "h1", Priority::High, true),
-        )
-        .await;
-        tr.ask(
-            "high bg pf",
-            &mut c,
-            &submit("pf", "", "h2", Priority::High, true),
-        )
-        .await;
-        tr.ask(
-            "normal bg pf",
-            &mut c,
-            &submit("pf", "", "n1", Priority::Normal, true),
-        )
-        .await;
-        tr.ask(
-            "low bg pf",
-            &mut c,
-            &submit("pf", "u4", "l1", Priority::Low, true),
-        )
-        .await;
-        tr.ask(
-            "fg high pf",
-            &mut c,
-            &submit("pf", "u5", "h3", Priority::High, false),
-        )
-        .await;
+        let alpha = tr.ask("bg alpha/u1", &mut c, &bg("alpha", "u1", "d")).await;
+        tr.ask("bg zeta/u2", &mut c, &bg("zeta", "u2", "d")).await;
+        tr.ask("fg mid/u3", &mut gone, &fg("mid", "u3", "d")).await;
+        let pf =
+            |unique, data, priority, background| submit("pf", unique, data, priority, background);
         let epoch = Request::SubmitEpoch {
             function: b("efn"),
             unique: b("eu"),
             epoch: 4_000_000_000,
             data: b("later"),
         };
-        tr.ask("future epoch job", &mut c, &epoch).await;
+        let steps = [
+            ("high bg pf", pf("", "h1", Priority::High, true)),
+            ("high bg pf", pf("", "h2", Priority::High, true)),
+            ("normal bg pf", pf("", "n1", Priority::Normal, true)),
+            ("low bg pf", pf("u4", "l1", Priority::Low, true)),
+            ("fg high pf", pf("u5", "h3", Priority::High, false)),
+            ("future epoch job", epoch),
+        ];
+        tr.ask_each(&mut c, &steps).await;
         // The worker takes zeta's job: most recent CAN_DO (a_fn, b_fn) have none.
         tr.ask("grab", &mut w, &Request::GrabJobUniq).await;
-        for line in [
+        let listings = [
             "status",
             "prioritystatus",
             "workers",
             "show jobs",
             "show unique jobs",
-        ] {
-            tr.admin(&mut a, line).await;
-        }
+        ];
+        tr.admin_each(&mut a, &listings).await;
         // The only client of the foreground job leaves: the job stays, flagged ignored.
         drop(gone);
-        let jobs = support_ext::wait_admin(&mut a, "show jobs", "abandoned job flagged", |s| {
-            s.contains("H:3\t0\t1\t0\n")
-        })
-        .await;
-        tr.push("show jobs after the client left", jobs);
-        tr.admin(&mut a, "status").await;
+        tr.jobs_when("show jobs after the client left", &mut a, "H:3\t0\t1\t0")
+            .await;
 
-        tr.admin(&mut a, "drop function zeta").await; // a worker and a running job
-        tr.admin(&mut a, "drop function a_fn").await; // a worker
-        tr.admin(&mut a, "create function idle").await;
-        tr.admin(&mut a, "drop function idle").await;
-        tr.admin(&mut a, "drop function idle").await;
+        let drops = [
+            "drop function zeta", // a worker and a running job
+            "drop function a_fn", // a worker
+            "create function idle",
+            "drop function idle",
+            "drop function idle",
+        ];
+        tr.admin_each(&mut a, &drops).await;
         // Deliberate: gearmand drops a function with queued jobs (and loses them); we refuse.
-        let got = admin(&mut a, "drop function pf").await;
+        let got = a.admin("drop function pf").await;
         t.expect_differs(
             "drop function with queued jobs",
             &got,
@@ -281,13 +236,13 @@ async fn admin_listings_with_jobs() {
 
         // Deliberate: cancelling a queued job removes it at once; gearmand keeps listing it
         // (ignored, not queued) and counting it until a worker would take it.
-        let h = support_ext::handle_of(&alpha);
+        let h = handle_of(&alpha);
         tr.admin(
             &mut a,
             &format!("cancel job {}", String::from_utf8_lossy(&h)),
         )
         .await;
-        let got = normalise_admin(&admin(&mut a, "status").await);
+        let got = normalise_admin(&a.admin("status").await);
         let alpha_row = got
             .lines()
             .find(|l| l.starts_with("alpha\t"))
@@ -308,101 +263,45 @@ async fn admin_listings_with_jobs() {
 /// function's total, running jobs counting, coalescing while full, and resetting.
 #[tokio::test]
 async fn maxqueue_limits() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut a = t.connect().await;
-        let mut c = t.connect().await;
-        let mut w = t.connect().await;
-        tr.admin(&mut a, "create function mq").await;
-        tr.admin(&mut a, "maxqueue mq 2").await;
-        tr.ask(
-            "mq #1",
-            &mut c,
-            &submit("mq", "k1", "1", Priority::Normal, true),
-        )
-        .await;
-        tr.ask(
-            "mq #2",
-            &mut c,
-            &submit("mq", "", "2", Priority::Normal, true),
-        )
-        .await;
-        tr.ask(
-            "mq #3 full",
-            &mut c,
-            &submit("mq", "", "3", Priority::Normal, true),
-        )
-        .await;
-        tr.ask(
-            "mq high full",
-            &mut c,
-            &submit("mq", "", "4", Priority::High, true),
-        )
-        .await;
-        tr.ask(
-            "mq low fg full",
-            &mut c,
-            &submit("mq", "", "5", Priority::Low, false),
-        )
-        .await;
-        tr.ask(
-            "mq duplicate while full",
-            &mut c,
-            &submit("mq", "k1", "6", Priority::Normal, true),
-        )
-        .await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut a, mut c, mut w] = t.connections().await;
+        let mq =
+            |unique, data, priority, background| submit("mq", unique, data, priority, background);
+        tr.admin_each(&mut a, &["create function mq", "maxqueue mq 2"])
+            .await;
+        let full = [
+            ("mq #1", bg("mq", "k1", "1")),
+            ("mq #2", bg("mq", "", "2")),
+            ("mq #3 full", bg("mq", "", "3")),
+            ("mq high full", mq("", "4", Priority::High, true)),
+            ("mq low fg full", mq("", "5", Priority::Low, false)),
+            ("mq duplicate while full", bg("mq", "k1", "6")),
+        ];
+        tr.ask_each(&mut c, &full).await;
         tr.admin(&mut a, "maxqueue mq").await;
-        tr.ask(
-            "mq after reset",
-            &mut c,
-            &submit("mq", "", "7", Priority::Normal, true),
-        )
-        .await;
+        tr.ask("mq after reset", &mut c, &bg("mq", "", "7")).await;
 
-        tr.admin(&mut a, "create function g").await;
-        tr.admin(&mut a, "maxqueue g 1 5 5").await;
-        tr.ask(
-            "g normal #1",
-            &mut c,
-            &submit("g", "", "1", Priority::Normal, true),
-        )
-        .await;
-        tr.ask(
-            "g high #1",
-            &mut c,
-            &submit("g", "", "2", Priority::High, true),
-        )
-        .await;
-        tr.ask(
-            "g normal #2",
-            &mut c,
-            &submit("g", "", "3", Priority::Normal, true),
-        )
-        .await;
-        tr.ask(
-            "g low #1",
-            &mut c,
-            &submit("g", "", "4", Priority::Low, true),
-        )
-        .await;
+        // Per priority: HIGH limited to 1, NORMAL and LOW to 5, each compared with the total.
+        tr.admin_each(&mut a, &["create function g", "maxqueue g 1 5 5"])
+            .await;
+        let g = |data, priority| submit("g", "", data, priority, true);
+        let per_priority = [
+            ("g normal #1", g("1", Priority::Normal)),
+            ("g high #1", g("2", Priority::High)),
+            ("g normal #2", g("3", Priority::Normal)),
+            ("g low #1", g("4", Priority::Low)),
+        ];
+        tr.ask_each(&mut c, &per_priority).await;
         tr.admin(&mut a, "prioritystatus").await;
 
-        tr.admin(&mut a, "create function r").await;
-        tr.admin(&mut a, "maxqueue r 1").await;
-        tr.ask(
-            "r #1",
-            &mut c,
-            &submit("r", "", "1", Priority::Normal, true),
-        )
-        .await;
-        w.send(&Request::CanDo { function: b("r") }).await;
+        // A running job counts.
+        tr.admin_each(&mut a, &["create function r", "maxqueue r 1"])
+            .await;
+        tr.ask("r #1", &mut c, &bg("r", "", "1")).await;
+        w.send(&can_do("r")).await;
         tr.ask("r grabbed", &mut w, &Request::GrabJob).await;
-        tr.ask(
-            "r #2 while #1 runs",
-            &mut c,
-            &submit("r", "", "2", Priority::Normal, true),
-        )
-        .await;
+        tr.ask("r #2 while #1 runs", &mut c, &bg("r", "", "2"))
+            .await;
         tr.admin(&mut a, "status").await;
         tr
     })

@@ -1,28 +1,28 @@
 //! Documented, deliberate differences: each server's own behaviour asserted.
 
 use bytes::Bytes;
-use gearbox_proto::{Priority, Request, Response};
+use gearbox_proto::{Request, Response};
 
 use crate::support_ext::{
-    self, admin, b, differential, normalise_admin, show, submit, RawConnExt, Target, Transcript,
+    self, b, bg, can_do, differential, fg, normalise_admin, show, Target, Transcript, Work,
 };
 
 /// Where gearbox deliberately differs (docs/differences.md): each server's own behaviour is
 /// asserted, gearmand's as observed and gearbox's as documented.
 #[tokio::test]
 async fn deliberate_differences() {
-    differential(|t: Target| async move {
+    differential(|t: Target, tr: Transcript| async move {
         let mut a = t.connect().await;
 
         // Admin lines ending in a bare `\n`: gearmand's `create function` drops the name's last
         // character; we read the line correctly.
-        assert_eq!(admin(&mut a, "create function newfn\n").await, "OK\r\n");
-        let st = normalise_admin(&admin(&mut a, "status\n").await);
+        assert_eq!(a.admin("create function newfn\n").await, "OK\r\n");
+        let st = normalise_admin(&a.admin("status\n").await);
         t.expect_differs("create function with a bare \\n", &st, "newf\t0\t0\t0\n.\n", "newfn\t0\t0\t0\n.\n");
 
         // `shutdown`: removed from gearmand; we accept it from loopback (not sent here: it
         // would stop the server; see `shutdown_from_loopback` below). With a wrong argument:
-        let got = admin(&mut a, "shutdown now").await;
+        let got = a.admin("shutdown now").await;
         t.expect_differs(
             "shutdown now",
             &got,
@@ -46,14 +46,14 @@ async fn deliberate_differences() {
         // The same connection submitting the same foreground unique twice: gearmand attaches it
         // twice (every WORK_* arrives twice); we attach it once.
         let mut w = t.connect().await;
-        w.send(&Request::CanDo { function: b("dup") }).await;
+        w.send(&can_do("dup")).await;
         let mut c2 = t.connect().await;
-        let h = support_ext::handle_of(&c2.ask(&submit("dup", "same", "x", Priority::Normal, false)).await);
-        assert_eq!(support_ext::handle_of(&c2.ask(&submit("dup", "same", "x", Priority::Normal, false)).await), h);
+        let h = c2.submit(&fg("dup", "same", "x")).await;
+        assert_eq!(c2.submit(&fg("dup", "same", "x")).await, h);
         let r = w.ask(&Request::GrabJob).await;
         assert!(matches!(r, Response::JobAssign { .. }), "{}: {r:?}", t.name());
-        w.send(&Request::WorkComplete { handle: h.clone(), data: b("r") }).await;
-        assert_eq!(c2.recv().await, Response::WorkComplete { handle: h.clone(), data: b("r") });
+        w.send(&Work::Complete("r").request(&h)).await;
+        assert_eq!(c2.recv().await, Work::Complete("r").response(&h));
         c2.send(&Request::EchoReq { data: b("probe") }).await;
         let next = show(&c2.recv().await);
         // (gearmand gave the SCHED job no handle, so this job is H:1 there.)
@@ -61,28 +61,28 @@ async fn deliberate_differences() {
 
         // A 64-byte unique: gearmand stores 63 bytes and never coalesces it again; we keep it
         // whole (65 bytes is ARGUMENT_TOO_LARGE on both, see `unique_ids`).
-        let u64b: &'static str = Box::leak("u".repeat(64).into_boxed_str());
-        let first = c.ask(&submit("long", u64b, "1", Priority::Normal, true)).await;
-        let again = c.ask(&submit("long", u64b, "2", Priority::Normal, true)).await;
+        let u64b = "u".repeat(64);
+        let first = c.ask(&bg("long", &u64b, "1")).await;
+        let again = c.ask(&bg("long", &u64b, "2")).await;
         t.expect_differs("64-byte unique coalesces", &(first == again).to_string(), "false", "true");
 
         // A worker sending CAN_DO twice for one function: gearmand registers it twice (listed
         // twice by `workers`, counted twice by `status`); we register it once.
         let mut w2 = t.connect().await;
         w2.send(&Request::SetClientId { id: b("twice") }).await;
-        w2.send(&Request::CanDo { function: b("pf") }).await;
-        w2.send(&Request::CanDo { function: b("pf") }).await;
+        w2.send(&can_do("pf")).await;
+        w2.send(&can_do("pf")).await;
         w2.assert_quiet().await;
-        let workers = normalise_admin(&admin(&mut a, "workers").await);
+        let workers = normalise_admin(&a.admin("workers").await);
         let line = workers.lines().find(|l| l.contains(" twice ")).unwrap_or("").to_string();
         t.expect_differs("duplicate CAN_DO in workers", &line, "FD 127.0.0.1 twice : pf pf", "FD 127.0.0.1 twice : pf");
 
         // `drop function` matches names case-insensitively in gearmand (so it may drop a
         // different function than named); we match exactly.
-        assert_eq!(admin(&mut a, "create function CaSe").await, "OK\r\n");
-        let got = admin(&mut a, "drop function case").await;
+        assert_eq!(a.admin("create function CaSe").await, "OK\r\n");
+        let got = a.admin("drop function case").await;
         t.expect_differs("drop function, other case", &got, "OK\r\n", "ERR function not found\r\n");
-        Transcript::default()
+        tr
     })
     .await;
 }
@@ -102,7 +102,7 @@ async fn default_handle_format() {
     let host = gearbox_server::config::hostname();
     for (name, addr) in [("gearmand", g.addr()), ("gearbox", ours.addr)] {
         let mut c = gearbox_testkit::RawConn::connect(addr).await;
-        let r = c.ask(&submit("h", "", "x", Priority::Normal, true)).await;
+        let r = c.ask(&bg("h", "", "x")).await;
         assert_eq!(
             r,
             Response::JobCreated {
@@ -117,35 +117,22 @@ async fn default_handle_format() {
 /// (`timeout_action = fail`) fails it so the client learns at once. docs/differences.md.
 #[tokio::test]
 async fn can_do_timeout_expiry() {
-    differential(|t: Target| async move {
-        let mut w = t.connect().await;
-        let mut c = t.connect().await;
-        let mut a = t.connect().await;
+    differential(|t: Target, tr: Transcript| async move {
+        let [mut w, mut c, mut a] = t.connections().await;
         w.send(&Request::CanDoTimeout {
             function: b("slow"),
             timeout: b("1000"),
         })
         .await;
-        let h = support_ext::handle_of(
-            &c.ask(&submit("slow", "", "x", Priority::Normal, false))
-                .await,
-        );
+        let h = c.submit(&fg("slow", "", "x")).await;
         assert!(matches!(
             w.ask(&Request::GrabJob).await,
             Response::JobAssign { .. }
         ));
         if t.is_gearbox() {
-            assert_eq!(
-                c.recv().await,
-                Response::WorkFail { handle: h.clone() },
-                "gearbox fails the job"
-            );
-            let late = w
-                .ask(&Request::WorkComplete {
-                    handle: h,
-                    data: b("late"),
-                })
-                .await;
+            let failed = Work::Fail.response(&h);
+            assert_eq!(c.recv().await, failed, "gearbox fails the job");
+            let late = w.ask(&Work::Complete("late").request(&h)).await;
             assert_eq!(support_ext::error_code(&late), "ERROR JOB_NOT_FOUND");
             c.assert_quiet().await;
         } else {
@@ -156,7 +143,7 @@ async fn can_do_timeout_expiry() {
             assert_eq!(jobs, "H:1\t1\t0\t0\n.\n");
             c.assert_quiet().await;
         }
-        Transcript::default()
+        tr
     })
     .await;
 }
@@ -167,17 +154,17 @@ async fn shutdown_from_loopback() {
     if let Some(g) = Target::gearmand().await {
         let mut a = g.connect().await;
         assert_eq!(
-            admin(&mut a, "shutdown").await,
+            a.admin("shutdown").await,
             "ERR UNKNOWN_COMMAND Unknown+server+commandshutdown\r\n"
         );
         assert_eq!(
-            admin(&mut a, "getpid").await,
+            a.admin("getpid").await,
             format!("OK {}\n", g.pid()),
             "gearmand still running"
         );
     }
     let ours = gearbox_testkit::TestServer::start().await;
     let mut a = ours.connect().await;
-    assert_eq!(admin(&mut a, "shutdown").await, "OK\r\n");
+    assert_eq!(a.admin("shutdown").await, "OK\r\n");
     ours.wait_stopped().await;
 }

@@ -3,128 +3,47 @@
 use bytes::Bytes;
 use gearbox_proto::{Request, Response};
 
-use crate::support_ext::{self, b, differential, Target, Transcript};
+use crate::support_ext::{
+    self, b, differential, get_status, get_status_unique, raw_packet, Target, Transcript, Work,
+};
 
 /// ECHO, and ERROR replies to packets a server must not accept.
 #[tokio::test]
 async fn echo_and_error_replies() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
+    differential(|t: Target, mut tr: Transcript| async move {
         let mut c = t.connect().await;
-        tr.ask(
-            "echo with NULs",
-            &mut c,
-            &Request::EchoReq {
-                data: Bytes::from_static(b"\0\0a\0b\xff\0"),
-            },
-        )
-        .await;
-        tr.ask(
-            "empty echo",
-            &mut c,
-            &Request::EchoReq { data: Bytes::new() },
-        )
-        .await;
-        tr.ask(
-            "status of unknown handle",
-            &mut c,
-            &Request::GetStatus {
-                handle: b("H:nowhere:1"),
-            },
-        )
-        .await;
-        tr.ask(
-            "unique status of unknown",
-            &mut c,
-            &Request::GetStatusUnique { unique: b("nope") },
-        )
-        .await;
-        let unknown = b("H:nowhere:1");
-        let work = [
-            (
-                "WORK_COMPLETE",
-                Request::WorkComplete {
-                    handle: unknown.clone(),
-                    data: b("x"),
-                },
-            ),
-            (
-                "WORK_STATUS",
-                Request::WorkStatus {
-                    handle: unknown.clone(),
-                    numerator: b("1"),
-                    denominator: b("2"),
-                },
-            ),
-            (
-                "WORK_FAIL",
-                Request::WorkFail {
-                    handle: unknown.clone(),
-                },
-            ),
-            (
-                "WORK_DATA",
-                Request::WorkData {
-                    handle: unknown.clone(),
-                    data: b("x"),
-                },
-            ),
-            (
-                "WORK_WARNING",
-                Request::WorkWarning {
-                    handle: unknown.clone(),
-                    data: b("x"),
-                },
-            ),
-            (
-                "WORK_EXCEPTION",
-                Request::WorkException {
-                    handle: unknown.clone(),
-                    data: b("x"),
-                },
-            ),
+        let echo = |data: &'static [u8]| Request::EchoReq {
+            data: Bytes::from_static(data),
+        };
+        let steps = [
+            ("echo with NULs", echo(b"\0\0a\0b\xff\0")),
+            ("empty echo", echo(b"")),
+            ("status of unknown handle", get_status(&b("H:nowhere:1"))),
+            ("unique status of unknown", get_status_unique("nope")),
         ];
-        // gearmand's texts differ by packet type.
-        for (name, req, text) in [
-            (
-                work[0].0,
-                work[0].1.clone(),
-                "Job given in work result not found",
-            ),
-            (
-                work[1].0,
-                work[1].1.clone(),
-                "Job given in work result not found",
-            ),
-            (
-                work[2].0,
-                work[2].1.clone(),
-                "Job given in work result not found",
-            ),
-            (work[3].0, work[3].1.clone(), "Job does not exist on server"),
-            (work[4].0, work[4].1.clone(), "Job does not exist on server"),
-            (
-                work[5].0,
-                work[5].1.clone(),
-                "An exception was received for a job that does not exist",
-            ),
+        tr.ask_each(&mut c, &steps).await;
+        // Results for a job the server does not know; gearmand's texts differ by packet type.
+        let not_found = "Job given in work result not found";
+        let no_such_job = "Job does not exist on server";
+        let exception = "An exception was received for a job that does not exist";
+        for (work, text) in [
+            (Work::Complete("x"), not_found),
+            (Work::Status("1", "2"), not_found),
+            (Work::Fail, not_found),
+            (Work::Data("x"), no_such_job),
+            (Work::Warning("x"), no_such_job),
+            (Work::Exception("x"), exception),
         ] {
+            let req = work.request(&b("H:nowhere:1"));
             c.send(&req).await;
-            let step = format!("{name} for an unknown handle");
-            expect_error(&t, &mut tr, &step, &mut c, "JOB_NOT_FOUND", text).await;
+            let step = format!("{} for an unknown handle", req.packet_type().name());
+            expect_error(&t, &mut tr, &step, &mut c, ("JOB_NOT_FOUND", text)).await;
         }
         // ALL_YOURS, response-only packet types (well formed) and `\0RES` magic: ERROR, and
         // the connection stays open; codes and texts match gearmand's.
+        let not_expected = ("INVALID_COMMAND", "Command not expected");
         c.send(&Request::AllYours).await;
-        expect_error(
-            &t,
-            &mut tr,
-            "ALL_YOURS",
-            &mut c,
-            "INVALID_COMMAND",
-            "Command not expected",
-        )
-        .await;
+        expect_error(&t, &mut tr, "ALL_YOURS", &mut c, not_expected).await;
         for (name, kind, body) in [
             ("NOOP", 6u32, &b""[..]),
             ("JOB_CREATED", 8, b"H:x:1"),
@@ -136,26 +55,11 @@ async fn echo_and_error_replies() {
         ] {
             c.send_raw(&raw_packet(b"\0REQ", kind, body)).await;
             let step = format!("{name} sent to the server");
-            expect_error(
-                &t,
-                &mut tr,
-                &step,
-                &mut c,
-                "INVALID_COMMAND",
-                "Command not expected",
-            )
-            .await;
+            expect_error(&t, &mut tr, &step, &mut c, not_expected).await;
         }
         c.send_raw(&raw_packet(b"\0RES", 16, b"x")).await;
-        expect_error(
-            &t,
-            &mut tr,
-            "\\0RES magic",
-            &mut c,
-            "INVALID_MAGIC",
-            "Request magic expected",
-        )
-        .await;
+        let bad_magic = ("INVALID_MAGIC", "Request magic expected");
+        expect_error(&t, &mut tr, "\\0RES magic", &mut c, bad_magic).await;
         tr.quiet("still open", &mut c).await;
         c.send(&Request::SetClientId { id: b("me") }).await;
         tr.quiet("client id: no reply", &mut c).await;
@@ -164,14 +68,13 @@ async fn echo_and_error_replies() {
     .await;
 }
 
-/// Reads an ERROR, records its code, and checks its text against gearmand's as a known gap.
+/// Reads an ERROR, records its code, and checks its text against gearmand's `(code, text)`.
 pub(crate) async fn expect_error(
     t: &Target,
     tr: &mut Transcript,
     step: &str,
     c: &mut gearbox_testkit::RawConn,
-    code: &str,
-    text: &str,
+    (code, text): (&str, &str),
 ) {
     match c.recv().await {
         Response::Error {
@@ -190,50 +93,25 @@ pub(crate) async fn expect_error(
     }
 }
 
-/// A packet with the given magic, type number and body.
-pub(crate) fn raw_packet(magic: &[u8; 4], kind: u32, body: &[u8]) -> Vec<u8> {
-    let mut v = magic.to_vec();
-    v.extend_from_slice(&kind.to_be_bytes());
-    v.extend_from_slice(&u32::try_from(body.len()).expect("small body").to_be_bytes());
-    v.extend_from_slice(body);
-    v
-}
-
 /// Bad binary input: gearmand closes without a word (unknown type, bad magic, missing
 /// arguments); gearbox answers with an ERROR and keeps the connection when the stream is still
 /// in step (unknown type, missing arguments), or closes after the ERROR when it is not (bad
 /// magic). docs/differences.md, "unknown packet type" and "packet with too few arguments".
 #[tokio::test]
 async fn bad_packets_connection_handling() {
-    differential(|t: Target| async move {
-        // (name, bytes, gearbox's ERROR code, whether gearbox keeps the connection)
-        let cases: [(&str, Vec<u8>, &str, bool); 4] = [
-            (
-                "unknown type 99",
-                raw_packet(b"\0REQ", 99, b"x"),
-                "INVALID_COMMAND",
-                true,
-            ),
-            (
-                "type 0",
-                raw_packet(b"\0REQ", 0, b""),
-                "INVALID_COMMAND",
-                true,
-            ),
-            (
-                "SUBMIT_JOB with one argument",
-                raw_packet(b"\0REQ", 7, b"fn"),
-                "INVALID_PACKET",
-                true,
-            ),
-            (
-                "magic \\0XYZ",
-                raw_packet(b"\0XYZ", 16, b"x"),
-                "INVALID_MAGIC",
-                false,
-            ),
+    differential(|t: Target, tr: Transcript| async move {
+        // (name, bytes, gearbox's ERROR code); gearbox keeps the connection unless the stream
+        // is out of step (bad magic).
+        let req = |kind, body: &'static [u8]| raw_packet(b"\0REQ", kind, body);
+        let xyz = raw_packet(b"\0XYZ", 16, b"x");
+        let cases = [
+            ("unknown type 99", req(99, b"x"), "INVALID_COMMAND"),
+            ("type 0", req(0, b""), "INVALID_COMMAND"),
+            ("SUBMIT_JOB, one argument", req(7, b"fn"), "INVALID_PACKET"),
+            ("magic \\0XYZ", xyz, "INVALID_MAGIC"),
         ];
-        for (name, mut bytes, code, stays_open) in cases {
+        for (name, mut bytes, code) in cases {
+            let stays_open = code != "INVALID_MAGIC";
             let mut c = t.connect().await;
             // An ECHO_REQ right behind: gearmand waits for more bytes after a packet with too
             // few arguments, then closes; the ECHO_RES shows whether the connection survived.
@@ -268,7 +146,7 @@ async fn bad_packets_connection_handling() {
                 );
             }
         }
-        Transcript::default()
+        tr
     })
     .await;
 }

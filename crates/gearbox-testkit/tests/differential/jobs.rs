@@ -1,173 +1,86 @@
 //! Packet flows: job life cycles, endings, priorities, GRAB variants, unique ids.
 
+use bytes::Bytes;
 use gearbox_proto::{Priority, Request, Response};
+use gearbox_testkit::RawConn;
 
-use crate::support_ext::{self, b, differential, show, submit, RawConnExt, Target, Transcript};
+use crate::support_ext::{
+    b, bg, can_do, differential, fg, get_status, get_status_unique, option, show, submit, Target,
+    Transcript, Work,
+};
 
 /// A foreground job from submit to completion: wake-up, coalescing, every WORK_* packet
 /// forwarded to every attached client, GET_STATUS and GET_STATUS_UNIQUE along the way.
 #[tokio::test]
 async fn foreground_job_life_cycle() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut w = t.connect().await;
-        let mut c1 = t.connect().await;
-        let mut c2 = t.connect().await;
-        let mut q = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut w, mut c1, mut c2, mut q] = t.connections().await;
         w.send(&Request::SetClientId { id: b("w1") }).await;
-        w.send(&Request::CanDo { function: b("rev") }).await;
+        w.send(&can_do("rev")).await;
         w.send(&Request::PreSleep).await;
         tr.quiet("worker asleep", &mut w).await;
-        tr.ask(
-            "option exceptions",
-            &mut c1,
-            &Request::OptionReq {
-                option: b("exceptions"),
-            },
-        )
-        .await;
-        tr.ask(
-            "option bogus",
-            &mut c1,
-            &Request::OptionReq { option: b("bogus") },
-        )
-        .await;
+        tr.ask("option exceptions", &mut c1, &option("exceptions"))
+            .await;
+        tr.ask("option bogus", &mut c1, &option("bogus")).await;
 
-        tr.ask(
-            "c1 submits",
-            &mut c1,
-            &submit("rev", "u1", "abc", Priority::Normal, false),
-        )
-        .await;
+        tr.ask("c1 submits", &mut c1, &fg("rev", "u1", "abc")).await;
         tr.recv("worker woken", &mut w).await;
-        tr.ask(
-            "c2 coalesces",
-            &mut c2,
-            &submit("rev", "u1", "other", Priority::High, false),
-        )
-        .await;
-        tr.ask(
-            "background duplicate",
-            &mut q,
-            &submit("rev", "u1", "x", Priority::Low, true),
-        )
-        .await;
-        tr.ask(
-            "unique status queued",
-            &mut q,
-            &Request::GetStatusUnique { unique: b("u1") },
-        )
-        .await;
+        let high = submit("rev", "u1", "other", Priority::High, false);
+        tr.ask("c2 coalesces", &mut c2, &high).await;
+        let low_bg = submit("rev", "u1", "x", Priority::Low, true);
+        tr.ask("background duplicate", &mut q, &low_bg).await;
+        let unique_status = get_status_unique("u1");
+        tr.ask("unique status queued", &mut q, &unique_status).await;
         let h = match tr.ask("grab", &mut w, &Request::GrabJobUniq).await {
             Response::JobAssignUniq { handle, .. } => handle,
             other => panic!("{}: expected JOB_ASSIGN_UNIQ, got {other:?}", t.name()),
         };
-        tr.ask(
-            "status running",
-            &mut q,
-            &Request::GetStatus { handle: h.clone() },
-        )
-        .await;
-        w.send(&Request::WorkStatus {
-            handle: h.clone(),
-            numerator: b("3"),
-            denominator: b("10"),
-        })
-        .await;
+        tr.ask("status running", &mut q, &get_status(&h)).await;
+        w.send(&Work::Status("3", "10").request(&h)).await;
         tr.recv("c1 status", &mut c1).await;
         tr.recv("c2 status", &mut c2).await;
-        tr.ask(
-            "status 3/10",
-            &mut q,
-            &Request::GetStatus { handle: h.clone() },
-        )
-        .await;
+        tr.ask("status 3/10", &mut q, &get_status(&h)).await;
         // Non-numeric WORK_STATUS is relayed verbatim by both, and stored through atoi, so
         // GET_STATUS then reports 0/0.
-        w.send(&Request::WorkStatus {
-            handle: h.clone(),
-            numerator: b("abc"),
-            denominator: b("xyz"),
-        })
-        .await;
+        w.send(&Work::Status("abc", "xyz").request(&h)).await;
         tr.recv("c1 non-numeric status", &mut c1).await;
         tr.recv("c2 non-numeric status", &mut c2).await;
-        let r = show(&q.ask(&Request::GetStatus { handle: h.clone() }).await);
-        t.expect_same(
-            "GET_STATUS after a non-numeric WORK_STATUS",
-            &r,
-            "STATUS_RES H:1 1 1 \"0\" \"0\"",
-        );
-        w.send(&Request::WorkStatus {
-            handle: h.clone(),
-            numerator: b("3"),
-            denominator: b("10"),
-        })
-        .await;
+        let r = show(&q.ask(&get_status(&h)).await);
+        let zero = "STATUS_RES H:1 1 1 \"0\" \"0\"";
+        t.expect_same("GET_STATUS after a non-numeric WORK_STATUS", &r, zero);
+        w.send(&Work::Status("3", "10").request(&h)).await;
         tr.recv("c1 status again", &mut c1).await;
         tr.recv("c2 status again", &mut c2).await;
-        tr.ask(
-            "unique status 3/10",
-            &mut q,
-            &Request::GetStatusUnique { unique: b("u1") },
-        )
-        .await;
+        tr.ask("unique status 3/10", &mut q, &unique_status).await;
         // A duplicate while it runs attaches and hears what follows.
         let mut c3 = t.connect().await;
         tr.ask(
             "c3 coalesces while running",
             &mut c3,
-            &submit("rev", "u1", "abc", Priority::Normal, false),
+            &fg("rev", "u1", "abc"),
         )
         .await;
-        tr.ask(
-            "unique status, three clients",
-            &mut q,
-            &Request::GetStatusUnique { unique: b("u1") },
-        )
-        .await;
-        w.send(&Request::WorkData {
-            handle: h.clone(),
-            data: b("d\0ata"),
-        })
-        .await;
-        w.send(&Request::WorkWarning {
-            handle: h.clone(),
-            data: b("warn"),
-        })
-        .await;
-        w.send(&Request::WorkComplete {
-            handle: h.clone(),
-            data: b("cba"),
-        })
-        .await;
+        tr.ask("unique status, three clients", &mut q, &unique_status)
+            .await;
+        for work in [
+            Work::Data("d\0ata"),
+            Work::Warning("warn"),
+            Work::Complete("cba"),
+        ] {
+            w.send(&work.request(&h)).await;
+        }
         for (name, c) in [("c1", &mut c1), ("c2", &mut c2), ("c3", &mut c3)] {
             tr.recv(format!("{name} data"), c).await;
             tr.recv(format!("{name} warning"), c).await;
             tr.recv(format!("{name} complete"), c).await;
             tr.quiet(format!("{name} nothing more"), c).await;
         }
-        tr.ask(
-            "status after completion",
-            &mut q,
-            &Request::GetStatus { handle: h.clone() },
-        )
-        .await;
-        tr.ask(
-            "unique status after completion",
-            &mut q,
-            &Request::GetStatusUnique { unique: b("u1") },
-        )
-        .await;
-        tr.ask(
-            "late complete",
-            &mut w,
-            &Request::WorkComplete {
-                handle: h.clone(),
-                data: b("again"),
-            },
-        )
-        .await;
+        tr.ask("status after completion", &mut q, &get_status(&h))
+            .await;
+        tr.ask("unique status after completion", &mut q, &unique_status)
+            .await;
+        let late = Work::Complete("again").request(&h);
+        tr.ask("late complete", &mut w, &late).await;
         tr.ask("worker's next grab", &mut w, &Request::GrabJob)
             .await;
         tr
@@ -175,60 +88,35 @@ async fn foreground_job_life_cycle() {
     .await;
 }
 
+/// Grabs one job for `step` with GRAB_JOB and returns its handle.
+async fn grab(t: &Target, tr: &mut Transcript, step: &str, w: &mut RawConn) -> Bytes {
+    match tr.ask(step, w, &Request::GrabJob).await {
+        Response::JobAssign { handle, .. } => handle,
+        other => panic!("{}: {step}: expected JOB_ASSIGN, got {other:?}", t.name()),
+    }
+}
+
 /// How a job can end: WORK_FAIL, WORK_EXCEPTION (with and without the exceptions option),
 /// the worker vanishing (re-queued, retry counted), the client vanishing (dropped at grab).
 #[tokio::test]
 async fn failures_exceptions_and_vanishing_peers() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut a = t.connect().await;
-        let mut w = t.connect().await;
-        let mut c1 = t.connect().await;
-        let mut c2 = t.connect().await;
-        w.send(&Request::CanDo { function: b("f") }).await;
-        tr.ask(
-            "exceptions option",
-            &mut c1,
-            &Request::OptionReq {
-                option: b("exceptions"),
-            },
-        )
-        .await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut a, mut w, mut c1, mut c2] = t.connections().await;
+        w.send(&can_do("f")).await;
+        tr.ask("exceptions option", &mut c1, &option("exceptions"))
+            .await;
 
-        tr.ask(
-            "fail: submit",
-            &mut c1,
-            &submit("f", "", "x", Priority::Normal, false),
-        )
-        .await;
-        let h = match tr.ask("fail: grab", &mut w, &Request::GrabJob).await {
-            Response::JobAssign { handle, .. } => handle,
-            other => panic!("{}: expected JOB_ASSIGN, got {other:?}", t.name()),
-        };
-        w.send(&Request::WorkFail { handle: h }).await;
+        tr.ask("fail: submit", &mut c1, &fg("f", "", "x")).await;
+        let h = grab(&t, &mut tr, "fail: grab", &mut w).await;
+        w.send(&Work::Fail.request(&h)).await;
         tr.recv("fail: client", &mut c1).await;
 
-        tr.ask(
-            "exception: c1 submits",
-            &mut c1,
-            &submit("f", "ex", "x", Priority::Normal, false),
-        )
-        .await;
-        tr.ask(
-            "exception: c2 coalesces",
-            &mut c2,
-            &submit("f", "ex", "x", Priority::Normal, false),
-        )
-        .await;
-        let h = match tr.ask("exception: grab", &mut w, &Request::GrabJob).await {
-            Response::JobAssign { handle, .. } => handle,
-            other => panic!("{}: expected JOB_ASSIGN, got {other:?}", t.name()),
-        };
-        w.send(&Request::WorkException {
-            handle: h.clone(),
-            data: b("boom"),
-        })
-        .await;
+        tr.ask("exception: c1 submits", &mut c1, &fg("f", "ex", "x"))
+            .await;
+        tr.ask("exception: c2 coalesces", &mut c2, &fg("f", "ex", "x"))
+            .await;
+        let h = grab(&t, &mut tr, "exception: grab", &mut w).await;
+        w.send(&Work::Exception("boom").request(&h)).await;
         tr.recv("exception: c1 asked for exceptions", &mut c1).await;
         // Deliberate: gearmand's substitute WORK_FAIL carries a stray trailing NUL.
         match c2.recv().await {
@@ -236,54 +124,28 @@ async fn failures_exceptions_and_vanishing_peers() {
                 let nul = handle.ends_with(b"\0");
                 t.expect_differs("stray NUL in WORK_FAIL", &nul.to_string(), "true", "false");
                 let clean = handle.strip_suffix(b"\0").unwrap_or(&handle);
-                assert_eq!(
-                    clean,
-                    &h[..],
-                    "{}: WORK_FAIL for the excepted job",
-                    t.name()
-                );
+                let name = t.name();
+                assert_eq!(clean, &h[..], "{name}: WORK_FAIL for the excepted job");
                 tr.push("exception: c2 gets WORK_FAIL", "WORK_FAIL");
             }
             other => panic!("{}: expected WORK_FAIL, got {other:?}", t.name()),
         }
-        tr.ask(
-            "exception: job gone",
-            &mut c2,
-            &Request::GetStatus { handle: h },
-        )
-        .await;
+        tr.ask("exception: job gone", &mut c2, &get_status(&h))
+            .await;
 
         // A worker vanishing mid-job: the job is re-queued with a retry counted and the next
         // worker gets it; the client hears only the final result.
-        tr.ask(
-            "lost worker: submit",
-            &mut c1,
-            &submit("f", "", "again", Priority::Normal, false),
-        )
-        .await;
+        tr.ask("lost worker: submit", &mut c1, &fg("f", "", "again"))
+            .await;
         let mut w2 = t.connect().await;
-        w2.send(&Request::CanDo { function: b("f") }).await;
-        let h = match tr
-            .ask("lost worker: grab", &mut w2, &Request::GrabJob)
-            .await
-        {
-            Response::JobAssign { handle, .. } => handle,
-            other => panic!("{}: expected JOB_ASSIGN, got {other:?}", t.name()),
-        };
+        w2.send(&can_do("f")).await;
+        let h = grab(&t, &mut tr, "lost worker: grab", &mut w2).await;
         drop(w2);
-        let jobs = support_ext::wait_admin(&mut a, "show jobs", "job re-queued", |s| {
-            s.contains("\t1\t0\t0\n")
-        })
-        .await;
-        tr.push("lost worker: show jobs", jobs);
-        tr.admin(&mut a, "status").await;
+        tr.jobs_when("lost worker: show jobs", &mut a, "\t1\t0\t0")
+            .await;
         tr.ask("lost worker: regrab", &mut w, &Request::GrabJob)
             .await;
-        w.send(&Request::WorkComplete {
-            handle: h,
-            data: b("done"),
-        })
-        .await;
+        w.send(&Work::Complete("done").request(&h)).await;
         tr.recv("lost worker: client gets the result", &mut c1)
             .await;
         tr.quiet("lost worker: nothing else", &mut c1).await;
@@ -291,23 +153,14 @@ async fn failures_exceptions_and_vanishing_peers() {
         // A foreground client vanishing before any worker took its job: the job is listed
         // (ignored) until a worker would take it, then dropped.
         let mut c3 = t.connect().await;
-        tr.ask(
-            "lost client: submit",
-            &mut c3,
-            &submit("f", "", "orphan", Priority::Normal, false),
-        )
-        .await;
+        tr.ask("lost client: submit", &mut c3, &fg("f", "", "orphan"))
+            .await;
         drop(c3);
-        let jobs = support_ext::wait_admin(&mut a, "show jobs", "orphan flagged", |s| {
-            s.contains("\t0\t1\t0\n")
-        })
-        .await;
-        tr.push("lost client: show jobs", jobs);
-        tr.admin(&mut a, "status").await;
+        tr.jobs_when("lost client: show jobs", &mut a, "\t0\t1\t0")
+            .await;
         tr.ask("lost client: grab finds nothing", &mut w, &Request::GrabJob)
             .await;
-        tr.admin(&mut a, "status").await;
-        tr.admin(&mut a, "show jobs").await;
+        tr.admin_each(&mut a, &["status", "show jobs"]).await;
         tr
     })
     .await;
@@ -316,43 +169,33 @@ async fn failures_exceptions_and_vanishing_peers() {
 /// Priorities, GRAB variants, reduce and epoch jobs, sleep/wake, abilities.
 #[tokio::test]
 async fn priorities_grab_variants_and_wakeups() {
-    differential(|t: Target| async move {
-        let mut tr = Transcript::default();
-        let mut w = t.connect().await;
-        let mut c = t.connect().await;
+    differential(|t: Target, mut tr: Transcript| async move {
+        let [mut w, mut c] = t.connections().await;
         for (data, p) in [
             ("low", Priority::Low),
             ("n1", Priority::Normal),
             ("high", Priority::High),
             ("n2", Priority::Normal),
         ] {
-            tr.ask(
-                format!("submit {data}"),
-                &mut c,
-                &submit("p", "", data, p, true),
-            )
-            .await;
+            let job = submit("p", "", data, p, true);
+            tr.ask(format!("submit {data}"), &mut c, &job).await;
         }
-        w.send(&Request::CanDo { function: b("p") }).await;
+        w.send(&can_do("p")).await;
         // PRE_SLEEP with work waiting: NOOP at once.
         w.send(&Request::PreSleep).await;
         tr.recv("pre-sleep with work queued", &mut w).await;
         for i in 0..4 {
             tr.ask(format!("grab {i}"), &mut w, &Request::GrabJob).await;
         }
-        tr.ask("grab when empty", &mut w, &Request::GrabJob).await;
-        tr.ask("grab_uniq when empty", &mut w, &Request::GrabJobUniq)
-            .await;
-        tr.ask("grab_all when empty", &mut w, &Request::GrabJobAll)
-            .await;
+        let empty = [
+            ("grab when empty", Request::GrabJob),
+            ("grab_uniq when empty", Request::GrabJobUniq),
+            ("grab_all when empty", Request::GrabJobAll),
+        ];
+        tr.ask_each(&mut w, &empty).await;
 
         // GRAB_JOB_ALL: JOB_ASSIGN_UNIQ for a plain job, JOB_ASSIGN_ALL for a reduce job.
-        tr.ask(
-            "plain",
-            &mut c,
-            &submit("p", "pu", "pd", Priority::Normal, true),
-        )
-        .await;
+        tr.ask("plain", &mut c, &bg("p", "pu", "pd")).await;
         tr.ask("grab_all plain", &mut w, &Request::GrabJobAll).await;
         let reduce = |unique: &'static str| Request::SubmitReduce {
             function: b("p"),
@@ -374,19 +217,10 @@ async fn priorities_grab_variants_and_wakeups() {
         // Sleep and wake: a sleeping worker gets one NOOP per wake-up, not per job.
         w.send(&Request::PreSleep).await;
         tr.quiet("asleep", &mut w).await;
-        tr.ask(
-            "wake-up job",
-            &mut c,
-            &submit("p", "", "w1", Priority::Normal, true),
-        )
-        .await;
+        tr.ask("wake-up job", &mut c, &bg("p", "", "w1")).await;
         tr.recv("noop", &mut w).await;
-        tr.ask(
-            "second job before PRE_SLEEP",
-            &mut c,
-            &submit("p", "", "w2", Priority::Normal, true),
-        )
-        .await;
+        tr.ask("second job before PRE_SLEEP", &mut c, &bg("p", "", "w2"))
+            .await;
         tr.quiet("no second noop", &mut w).await;
         tr.ask("grab w1", &mut w, &Request::GrabJob).await;
         tr.ask("grab w2", &mut w, &Request::GrabJob).await;
@@ -407,20 +241,15 @@ async fn priorities_grab_variants_and_wakeups() {
             .await;
 
         // CANT_DO and RESET_ABILITIES.
-        tr.ask(
-            "queued for q",
-            &mut c,
-            &submit("q", "", "qd", Priority::Normal, true),
-        )
-        .await;
-        w.send(&Request::CanDo { function: b("q") }).await;
+        tr.ask("queued for q", &mut c, &bg("q", "", "qd")).await;
+        w.send(&can_do("q")).await;
         w.send(&Request::CantDo { function: b("q") }).await;
         tr.ask("after CANT_DO", &mut w, &Request::GrabJob).await;
-        w.send(&Request::CanDo { function: b("q") }).await;
+        w.send(&can_do("q")).await;
         w.send(&Request::ResetAbilities).await;
         tr.ask("after RESET_ABILITIES", &mut w, &Request::GrabJob)
             .await;
-        w.send(&Request::CanDo { function: b("q") }).await;
+        w.send(&can_do("q")).await;
         tr.ask("after CAN_DO again", &mut w, &Request::GrabJob)
             .await;
         tr
