@@ -17,6 +17,11 @@ fn cli(flags: &[&str]) -> StoreSection {
     crate::Args::try_parse_from(argv).unwrap().options.store
 }
 
+/// The store keys of a command line written as one line (no value with a space).
+fn cli_line(line: &str) -> StoreSection {
+    cli(&line.split_whitespace().collect::<Vec<_>>())
+}
+
 /// The store keys of a config file.
 fn file(text: &str) -> StoreSection {
     crate::config_file::parse(text).unwrap().store
@@ -92,16 +97,8 @@ fn sqlite_lives_in_the_data_dir_by_default() {
     assert_eq!(s.gearmand_table, DEFAULT_GEARMAND_TABLE);
     assert!(!s.gearmand_table_given);
 
-    let flags = cli(&[
-        "-q",
-        "sqlite",
-        "--data-dir",
-        "/var/lib/gb",
-        "--durability",
-        "normal",
-        "--libsqlite3-table",
-        "q",
-    ]);
+    let flags =
+        cli_line("-q sqlite --data-dir /var/lib/gb --durability normal --libsqlite3-table q");
     let s = resolve_as!(Sqlite, flags, none()).unwrap();
     assert_eq!(s.path, Path::new("/var/lib/gb/gearbox.sqlite"));
     assert_eq!(s.durability, Durability::Normal);
@@ -254,14 +251,7 @@ fn postgres_takes_gearmands_names_and_urls() {
     assert!(resolve(cli(&["-q", "libpq"]), none())
         .unwrap_err()
         .contains("--libpq-conninfo"));
-    let flags = cli(&[
-        "-q",
-        "libpq",
-        "--libpq-conninfo",
-        "host=x",
-        "--libpq-table",
-        "gearbox_jobs",
-    ]);
+    let flags = cli_line("-q libpq --libpq-conninfo host=x --libpq-table gearbox_jobs");
     assert!(resolve(flags, none()).is_err());
     let flags = cli(&["--store", "postgres://a/b", "--libpq-conninfo", "host=x"]);
     assert!(resolve(flags, none()).is_err());
@@ -275,18 +265,9 @@ fn redis_takes_gearmands_names_and_urls() {
         (DEFAULT_REDIS_SERVER, DEFAULT_REDIS_PORT, None, 0)
     );
     assert_eq!(s.prefix, DEFAULT_REDIS_PREFIX);
-    let flags = cli(&[
-        "-q",
-        "redis",
-        "--redis-server",
-        "cache",
-        "--redis-port",
-        "6380",
-        "--redis-password",
-        "pw",
-        "--redis-prefix",
-        "jobs:",
-    ]);
+    let flags = cli_line(
+        "-q redis --redis-server cache --redis-port 6380 --redis-password pw --redis-prefix jobs:",
+    );
     let s = resolve_as!(Redis, flags, none()).unwrap();
     let expected = RedisSettings {
         host: "cache".into(),
@@ -367,24 +348,10 @@ fn mysql_takes_gearmands_names_and_urls() {
     let e = resolve_as!(Mysql, cli(&["-q", "mysql"]), none()).unwrap_err();
     assert!(e.contains("--mysql-db"), "{e}");
     // gearmand's flags.
-    let flags = cli(&[
-        "-q",
-        "mysql",
-        "--mysql-host",
-        "db.local",
-        "--mysql-port",
-        "3307",
-        "--mysql-user",
-        "gearman",
-        "--mysql-password",
-        "s3cret",
-        "--mysql-db",
-        "jobs",
-        "--mysql-table",
-        "old_queue",
-        "--durability",
-        "normal",
-    ]);
+    let flags = cli_line(
+        "-q mysql --mysql-host db.local --mysql-port 3307 --mysql-user gearman \
+         --mysql-password s3cret --mysql-db jobs --mysql-table old_queue --durability normal",
+    );
     let s = resolve_as!(Mysql, flags, none()).unwrap();
     let expected = MysqlSettings {
         host: "db.local".into(),
@@ -443,14 +410,7 @@ fn mysql_takes_gearmands_names_and_urls() {
     .unwrap_err();
     assert!(e.contains("disagree") && !e.contains("secret"), "{e}");
     // Our own table cannot be gearmand's.
-    let flags = cli(&[
-        "-q",
-        "mysql",
-        "--mysql-db",
-        "q",
-        "--mysql-table",
-        "gearbox_jobs",
-    ]);
+    let flags = cli_line("-q mysql --mysql-db q --mysql-table gearbox_jobs");
     assert!(resolve(flags, none()).is_err());
     // MySQL flags warn with another queue.
     let warnings = warnings(cli(&["-q", "builtin", "--mysql-host", "h"]));
