@@ -1,12 +1,12 @@
 //! Server settings. Every limit is explicit and has a documented default; the binary fills
 //! this from flags, environment and a TOML file (see `gearboxd.example.toml`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::{CoreConfig, TimeoutAction};
 
 /// Settings of the job server library.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Handle prefix: handles are `<prefix>:<n>`. Default `H:<hostname>`.

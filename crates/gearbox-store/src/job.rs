@@ -140,15 +140,16 @@ pub struct NetEffect<'a> {
 /// In every mode a commit is atomic and the database stays consistent after a crash of the
 /// process; the modes differ in what an operating-system crash or a power loss can cost.
 /// SQLite always runs in WAL mode; the `synchronous` setting differs.
+///
+/// With the `serde` feature it is a string in configuration files, read by the same
+/// [`FromStr`](std::str::FromStr) as command lines (any case, `full` and `off` as aliases) and
+/// written as [`Durability::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Durability {
     /// Every commit is flushed to stable storage (fsync) before it is acknowledged: an
     /// acknowledged job survives a process crash, an OS crash and a power loss.
     /// SQLite: `synchronous=FULL`. The default.
     #[default]
-    #[cfg_attr(feature = "serde", serde(alias = "full"))]
     Fsync,
     /// Commits are written to the OS before they are acknowledged but flushed to disk only at
     /// checkpoints: an acknowledged job survives a crash of gearboxd (even SIGKILL); an OS
@@ -158,7 +159,6 @@ pub enum Durability {
     /// Nothing is ever flushed: an acknowledged job survives a crash of gearboxd, but an OS
     /// crash or power loss may lose recent jobs and may corrupt the database.
     /// SQLite: `synchronous=OFF`.
-    #[cfg_attr(feature = "serde", serde(alias = "off"))]
     None,
 }
 
@@ -189,6 +189,21 @@ impl std::str::FromStr for Durability {
             "none" | "off" => Ok(Durability::None),
             _ => Err(crate::StoreError::UnknownDurability(s.to_owned())),
         }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Durability {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Durability {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,6 +1,5 @@
 //! gearmand's verbosity names and how they map onto `tracing` levels.
 
-use std::fmt;
 use std::str::FromStr;
 
 use tracing::level_filters::LevelFilter;
@@ -73,11 +72,7 @@ impl Verbosity {
     }
 }
 
-impl fmt::Display for Verbosity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+crate::layers::by_name!(Verbosity);
 
 impl FromStr for Verbosity {
     type Err = String;

@@ -10,15 +10,25 @@
 //!
 //! ## Layout
 //!
-//! - [`args`]: the clap flags, named as gearmand names them (plus the config-file path).
-//! - [`config_file`]: the TOML file (`gearboxd.example.toml` documents every key).
+//! - [`options`]: [`Options`], every setting a flag and a config-file key can both give, each
+//!   defined once as a field that clap and serde both derive from (its flag, key, environment
+//!   variable, help text and type), in sections; the store's section is
+//!   [`store::StoreSection`].
+//! - [`args`]: the clap command line, named as gearmand names it: [`Options`] flattened, plus
+//!   the flags that exist only there (the config-file path, `-v`, `--check-args`, gearmand's
+//!   process flags).
+//! - [`config_file`]: the TOML file, a layer of [`Options`] (`gearboxd.example.toml`
+//!   documents every key).
+//! - [`layers`]: the generic layering: a layer's given keys as a TOML table, one layer over
+//!   another, a table back into a struct naming the key at fault.
 //! - [`settings`]: flags > environment > file > defaults, checked once into [`Settings`].
 //! - [`level`]: gearmand's verbosity names (`ERROR`, `INFO`, ...) and their `tracing` levels.
 //! - [`logging`]: standard error or a log file that SIGHUP reopens; the subscriber set-up.
 //! - [`listen`]: which addresses to bind, and binding them (backlog, SO_REUSEADDR, keepalive).
 //! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 as shutdown futures, SIGHUP as a log reopen.
-//! - [`store`]: which job store (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`,
-//!   `--durability`), opening it before binding, and importing gearmand's SQLite queue.
+//! - [`store`]: which job store (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`, `--libpq-*`,
+//!   `--redis-*`, `--mysql-*`, `--durability`), opening it before binding with the drivers
+//!   the cargo features build in, and importing gearmand's queue table.
 //! - [`process`]: the pid file and the open-file limit.
 //! - [`error`]: the [`CliError`] enum.
 //!
@@ -41,9 +51,11 @@
 pub mod args;
 pub mod config_file;
 pub mod error;
+pub mod layers;
 pub mod level;
 pub mod listen;
 pub mod logging;
+pub mod options;
 pub mod process;
 pub mod settings;
 pub mod signals;
@@ -51,6 +63,7 @@ pub mod store;
 
 pub use args::Args;
 pub use error::CliError;
+pub use options::Options;
 pub use settings::Settings;
 
 /// How long an immediate stop (SIGTERM, SIGINT) may take to flush and close connections before

@@ -1,20 +1,29 @@
 //! The effective settings: flags (and the environment, which clap reads for the flags that
 //! have a variable) over the config file over defaults, checked once.
+//!
+//! The layering itself is generic ([`crate::layers`]); the store's own rules are in
+//! [`StoreSettings::resolve`]; the server library's [`Config`] is read from the merged
+//! [`ServerSection`](crate::options::ServerSection) by serde. What is left here is the
+//! defaults and checks of gearboxd's own settings.
 
 use std::path::PathBuf;
 
 use gearbox_server::Config;
 
 use crate::args::Args;
-use crate::config_file::FileConfig;
+use crate::config_file;
 use crate::error::CliError;
+use crate::layers;
 use crate::level::Verbosity;
-use crate::store::{StoreKeys, StoreSettings};
+use crate::options::Options;
+use crate::store::StoreSettings;
 
 /// Default port, as gearmand.
 pub const DEFAULT_PORT: u16 = 4730;
 /// Default listen backlog, as gearmand.
 pub const DEFAULT_BACKLOG: u32 = 32;
+/// Default runtime worker threads: a single-threaded runtime.
+pub const DEFAULT_THREADS: usize = 1;
 
 /// TCP keepalive settings for accepted connections; `None` = the system's default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,96 +71,29 @@ impl Settings {
     /// Applies flags > environment > `--config` file > defaults.
     pub fn resolve(args: Args) -> Result<Settings, CliError> {
         let file = match &args.config {
-            Some(path) => FileConfig::load(path)?,
-            None => FileConfig::default(),
+            Some(path) => config_file::load(path)?,
+            None => Options::default(),
         };
         Settings::from_parts(args, file)
     }
 
     /// [`Settings::resolve`] with the file already parsed.
-    pub fn from_parts(args: Args, file: FileConfig) -> Result<Settings, CliError> {
-        let FileConfig {
-            binary,
-            server: mut cfg,
-            has_verbose,
-        } = file;
+    pub fn from_parts(args: Args, file: Options) -> Result<Settings, CliError> {
         let mut warnings = ignored_flags(&args);
         let keepalive = keepalive(&args, &mut warnings)?;
-
-        let base = match args.verbose {
-            Some(v) => v,
-            None if has_verbose => cfg
-                .verbose
-                .parse()
-                .map_err(|e| CliError::Invalid(format!("config file key `verbose`: {e}")))?,
-            None => Verbosity::default(),
-        };
-        let verbosity = base.raised(args.more_verbose);
-        cfg.verbose = verbosity.name().to_owned();
-        apply_server_flags(&mut cfg, &args)?;
-        let file_durability = binary
-            .durability
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| CliError::Invalid(format!("config file key `durability`: {e}")))?;
-        let (store, store_warnings) = StoreSettings::resolve(
-            StoreKeys {
-                queue_type: args.queue_type,
-                store: args.store,
-                data_dir: args.data_dir,
-                libsqlite3_db: args.libsqlite3_db,
-                libsqlite3_table: args.libsqlite3_table,
-                libpq_conninfo: args.libpq_conninfo,
-                libpq_table: args.libpq_table,
-                redis_server: args.redis_server,
-                redis_port: args.redis_port,
-                redis_password: args.redis_password,
-                redis_prefix: args.redis_prefix,
-                mysql_host: args.mysql_host,
-                mysql_port: args.mysql_port,
-                mysql_user: args.mysql_user,
-                mysql_password: args.mysql_password,
-                mysql_db: args.mysql_db,
-                mysql_table: args.mysql_table,
-                durability: args.durability,
-            },
-            StoreKeys {
-                queue_type: binary.queue_type,
-                store: binary.store,
-                data_dir: binary.data_dir,
-                libsqlite3_db: binary.libsqlite3_db,
-                libsqlite3_table: binary.libsqlite3_table,
-                libpq_conninfo: binary.libpq_conninfo,
-                libpq_table: binary.libpq_table,
-                redis_server: binary.redis_server,
-                redis_port: binary.redis_port,
-                redis_password: binary.redis_password,
-                redis_prefix: binary.redis_prefix,
-                mysql_host: binary.mysql_host,
-                mysql_port: binary.mysql_port,
-                mysql_user: binary.mysql_user,
-                mysql_password: binary.mysql_password,
-                mysql_db: binary.mysql_db,
-                mysql_table: binary.mysql_table,
-                durability: file_durability,
-            },
-        )?;
+        let (store, store_warnings) = StoreSettings::resolve(&args.options.store, &file.store)?;
         warnings.extend(store_warnings);
-
+        let Options { daemon, server, .. } = layers::overlay(&args.options, &file)?;
+        let verbosity = daemon.verbose.unwrap_or_default().raised(args.more_verbose);
         Ok(Settings {
-            server: cfg,
+            server: server.config(verbosity)?,
             verbosity,
-            listen: if args.listen.is_empty() {
-                binary.listen.unwrap_or_default()
-            } else {
-                args.listen
-            },
-            port: args.port.or(binary.port).unwrap_or(DEFAULT_PORT),
-            backlog: args.backlog.or(binary.backlog).unwrap_or(DEFAULT_BACKLOG),
-            threads: args.threads.or(binary.threads).unwrap_or(1),
-            log_file: log_file(args.log_file.or(binary.log_file))?,
-            pid_file: args.pid_file.or(binary.pid_file),
+            listen: daemon.listen,
+            port: daemon.port.unwrap_or(DEFAULT_PORT),
+            backlog: daemon.backlog.unwrap_or(DEFAULT_BACKLOG),
+            threads: daemon.threads.unwrap_or(DEFAULT_THREADS),
+            log_file: log_file(daemon.log_file)?,
+            pid_file: daemon.pid_file,
             file_limit: args.file_descriptors,
             keepalive,
             check_only: args.check_args,
@@ -159,43 +101,6 @@ impl Settings {
             warnings,
         })
     }
-}
-
-/// Puts the flags that have a [`Config`] field over the file's values, then checks them.
-fn apply_server_flags(cfg: &mut Config, args: &Args) -> Result<(), CliError> {
-    fn set<T: Clone>(slot: &mut T, flag: &Option<T>) {
-        if let Some(v) = flag {
-            *slot = v.clone();
-        }
-    }
-    set(&mut cfg.job_retries, &args.job_retries);
-    set(&mut cfg.worker_wakeup, &args.worker_wakeup);
-    cfg.exceptions |= args.exceptions;
-    if args.job_handle_prefix.is_some() {
-        cfg.job_handle_prefix.clone_from(&args.job_handle_prefix);
-    }
-    set(&mut cfg.timeout_action, &args.timeout_action);
-    set(&mut cfg.max_body, &args.max_body);
-    set(&mut cfg.max_admin_line, &args.max_admin_line);
-    set(&mut cfg.max_unsent, &args.max_unsent);
-    set(&mut cfg.send_stall_timeout_ms, &args.send_stall_timeout_ms);
-    set(&mut cfg.store_timeout_ms, &args.store_timeout_ms);
-    set(&mut cfg.max_connections, &args.max_connections);
-    set(&mut cfg.max_unique, &args.max_unique);
-    set(&mut cfg.max_function, &args.max_function);
-    set(&mut cfg.max_client_id, &args.max_client_id);
-    if cfg.job_retries < -1 {
-        return Err(CliError::Invalid(format!(
-            "job retries must be 0 or -1 (unlimited) or a number of attempts, not {}",
-            cfg.job_retries
-        )));
-    }
-    if cfg.job_handle_prefix.as_deref().is_some_and(str::is_empty) {
-        return Err(CliError::Invalid(
-            "the job handle prefix must not be empty".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// `stderr`, `none` and no value mean standard error.
@@ -257,12 +162,16 @@ fn keepalive(args: &Args, warnings: &mut Vec<String>) -> Result<Option<Keepalive
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{CommandFactory, Parser};
 
     fn settings(argv: &[&str], file: &str) -> Result<Settings, CliError> {
         let args =
             Args::try_parse_from(std::iter::once("gearboxd").chain(argv.iter().copied())).unwrap();
-        Settings::from_parts(args, FileConfig::parse(file).unwrap())
+        let file = config_file::parse(file).map_err(|message| CliError::ConfigParse {
+            path: "test.toml".into(),
+            message,
+        })?;
+        Settings::from_parts(args, file)
     }
 
     #[test]
@@ -282,6 +191,51 @@ mod tests {
         );
         assert_eq!((s.log_file, s.pid_file, s.keepalive), (None, None, None));
         assert!(s.warnings.is_empty());
+    }
+
+    /// The field names of [`Config`], from its refusal of an unknown key.
+    fn config_fields() -> Vec<String> {
+        let unknown = toml::Table::from_iter([("not_a_field".to_owned(), 0.into())]);
+        let e = layers::from_table::<Config>(unknown).unwrap_err();
+        let listed = e.split("expected one of").nth(1).expect("serde lists them");
+        listed
+            .split(',')
+            .map(|k| k.trim().trim_matches('`').to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_server_config_field_has_a_flag_and_a_file_key() {
+        let default = settings(&[], "").unwrap().server;
+        let cmd = Args::command();
+        let fields = config_fields();
+        assert!(fields.len() >= 15, "{fields:?}");
+        for field in fields {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == field.as_str())
+                .unwrap_or_else(|| panic!("no flag sets Config::{field}"));
+            let flag = format!("--{}", arg.get_long().expect("a long flag"));
+            // A value that parses and is not the default (none for a switch).
+            let candidates: &[Option<&str>] = if arg.get_action().takes_values() {
+                &[Some("requeue"), Some("INFO"), Some("7")]
+            } else {
+                &[None]
+            };
+            let (args, from_flag) = candidates
+                .iter()
+                .find_map(|value| {
+                    let argv = ["gearboxd", flag.as_str()].into_iter().chain(*value);
+                    let args = Args::try_parse_from(argv).ok()?;
+                    let s = Settings::from_parts(args.clone(), Options::default()).ok()?;
+                    (s.server != default).then_some((args, s.server))
+                })
+                .unwrap_or_else(|| panic!("{flag} does not reach Config::{field}"));
+            // The same value as a config-file key of the same name.
+            let text = toml::to_string(&layers::given(&args.options).unwrap()).unwrap();
+            assert!(text.starts_with(&format!("{field} = ")), "{text}");
+            assert_eq!(settings(&[], &text).unwrap().server, from_flag, "{text}");
+        }
     }
 
     #[test]
@@ -335,69 +289,53 @@ mod tests {
 
     #[test]
     fn builtin_and_sqlite_queues_are_accepted() {
+        use crate::store::SqliteSettings;
+        use gearbox_store::Durability;
+        let store = |argv: &[&str], file: &str| settings(argv, file).unwrap().store;
+        let sqlite = |dir: &str, durability| {
+            StoreSettings::Sqlite(SqliteSettings {
+                path: PathBuf::from(dir).join("gearbox.sqlite"),
+                data_dir: Some(dir.into()),
+                gearmand_table: "gearman_queue".into(),
+                gearmand_table_given: false,
+                durability,
+            })
+        };
+        assert_eq!(store(&["-q", "BUILTIN"], ""), StoreSettings::Builtin);
         assert_eq!(
-            settings(&["-q", "BUILTIN"], "").unwrap().store,
-            StoreSettings::Builtin
+            store(&["-q", "libsqlite3", "--durability", "none"], ""),
+            sqlite("gearbox-data", Durability::None)
         );
-        let s = settings(&["-q", "libsqlite3", "--durability", "none"], "").unwrap();
-        let crate::store::StoreSettings::Sqlite(sqlite) = s.store else {
-            panic!("not sqlite: {:?}", s.store)
-        };
-        assert_eq!(sqlite.durability, gearbox_store::Durability::None);
-        let s = settings(&[], "queue_type = \"sqlite\"\ndata_dir = \"/d\"\n").unwrap();
-        let crate::store::StoreSettings::Sqlite(sqlite) = s.store else {
-            panic!("not sqlite: {:?}", s.store)
-        };
-        assert_eq!(sqlite.path, PathBuf::from("/d/gearbox.sqlite"));
+        assert_eq!(
+            store(&[], "queue_type = \"sqlite\"\ndata_dir = \"/d\"\n"),
+            sqlite("/d", Durability::Fsync)
+        );
         // No flag: SQLite in the data directory.
-        let s = settings(&[], "").unwrap();
-        let crate::store::StoreSettings::Sqlite(sqlite) = s.store else {
-            panic!("not sqlite: {:?}", s.store)
-        };
-        assert_eq!(sqlite.path, PathBuf::from("gearbox-data/gearbox.sqlite"));
-        // MySQL: the flags over the file's keys.
-        let s = settings(
-            &["-q", "mysql", "--mysql-port", "3307"],
-            "mysql_host = \"db\"\nmysql_port = 3310\nmysql_user = \"g\"\nmysql_password = \
-             \"pw\"\nmysql_db = \"q\"\nmysql_table = \"old\"\n",
-        )
-        .unwrap();
-        let crate::store::StoreSettings::Mysql(m) = s.store else {
-            panic!("not mysql: {:?}", s.store)
-        };
-        assert_eq!(
-            (
-                m.options.host.as_str(),
-                m.options.port,
-                m.gearmand_table.as_str()
-            ),
-            ("db", 3307, "old")
+        assert_eq!(store(&[], ""), sqlite("gearbox-data", Durability::Fsync));
+        // MySQL: the flag's port over the file's; the file's other keys.
+        let file = "mysql_host = \"db\"\nmysql_port = 3310\nmysql_user = \"g\"\n\
+                    mysql_password = \"pw\"\nmysql_db = \"q\"\nmysql_table = \"old\"\n";
+        let s = store(&["-q", "mysql", "--mysql-port", "3307"], file);
+        assert!(
+            matches!(&s, StoreSettings::Mysql(m) if m.host == "db" && m.port == 3307
+                && m.password.as_deref() == Some("pw") && m.gearmand_table == "old"),
+            "{s:?}"
         );
-        assert_eq!(m.options.password.as_deref(), Some("pw"));
-        // PostgreSQL and Redis: the flags over the file's keys.
-        let s = settings(
-            &["-q", "libpq", "--durability", "normal"],
-            "libpq_conninfo = \"host=/run/postgresql\"\nlibpq_table = \"gq\"\n",
-        )
-        .unwrap();
-        let crate::store::StoreSettings::Postgres(pg) = s.store else {
-            panic!("not postgres: {:?}", s.store)
-        };
-        assert_eq!(pg.conninfo, "host=/run/postgresql");
-        assert_eq!(pg.gearmand_table, "gq");
-        assert_eq!(pg.durability, gearbox_store::Durability::Normal);
-        let s = settings(
-            &["--redis-port", "7000"],
-            "queue_type = \"redis\"\nredis_server = \"cache\"\nredis_prefix = \"q:\"\n",
-        )
-        .unwrap();
-        let crate::store::StoreSettings::Redis(r) = s.store else {
-            panic!("not redis: {:?}", s.store)
-        };
+        // PostgreSQL: the flags choose it and its durability, the file names the database.
+        let file = "libpq_conninfo = \"host=/run/postgresql\"\nlibpq_table = \"gq\"\n";
+        let s = store(&["-q", "libpq", "--durability", "normal"], file);
+        assert!(
+            matches!(&s, StoreSettings::Postgres(p) if p.conninfo == "host=/run/postgresql"
+                && p.gearmand_table == "gq" && p.durability == Durability::Normal),
+            "{s:?}"
+        );
         // Each Redis key on its own: the flag's port, the file's server.
-        assert_eq!(
-            (r.host.as_str(), r.port, r.prefix.as_str()),
-            ("cache", 7000, "q:")
+        let file = "queue_type = \"redis\"\nredis_server = \"cache\"\nredis_prefix = \"q:\"\n";
+        let s = store(&["--redis-port", "7000"], file);
+        assert!(
+            matches!(&s, StoreSettings::Redis(r) if r.host == "cache" && r.port == 7000
+                && r.prefix == "q:"),
+            "{s:?}"
         );
         // MySQL needs a database.
         assert!(settings(&[], "queue_type = \"mysql\"").is_err());

@@ -44,8 +44,9 @@ pub use state::{ConnInfo, FunctionStats};
 use table::{JobTable, UniqueIndex};
 pub use time::UnixMillis;
 
-/// What the core does when a CAN_DO_TIMEOUT runs out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+/// What the core does when a CAN_DO_TIMEOUT runs out. Its names, `fail` and `requeue`, are the
+/// same in configuration files (serde) and on command lines ([`std::str::FromStr`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeoutAction {
     /// Fail the job: its clients get WORK_FAIL at once (the protocol text; the Perl server).
@@ -53,6 +54,20 @@ pub enum TimeoutAction {
     Fail,
     /// Put it back in the queue and count a retry (gearmand), so `job_retries` bounds it.
     Requeue,
+}
+
+impl std::str::FromStr for TimeoutAction {
+    type Err = String;
+
+    /// Parses `fail` or `requeue`, the names serde uses.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use serde::de::IntoDeserializer;
+        use serde::Deserialize;
+        let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            s.into_deserializer();
+        TimeoutAction::deserialize(de)
+            .map_err(|_| format!("expected `fail` or `requeue`, not `{s}`"))
+    }
 }
 
 /// Settings the core needs. Every limit is explicit.

@@ -6,9 +6,20 @@
 //! Redis (`redis`) and MySQL/MariaDB (`mysql`) keep every background job; `builtin` keeps
 //! jobs in memory only.
 //!
-//! The code is split by responsibility: `parse` reads queue type names and URLs,
-//! `resolve` applies the precedence rules, `open` opens (or connects to) the store and
-//! imports gearmand's queue table, `lock` keeps one gearboxd per SQLite file.
+//! The code is split by responsibility: `section` holds the store's keys ([`StoreSection`], a
+//! section of [`crate::options::Options`]), `kind` the queue type names ([`QueueType`]) and
+//! which stores this build has, `parse` reads store URLs, `resolve` applies the rules below
+//! once, into [`StoreSettings`] (plain data, whatever the cargo features), `open` opens (or
+//! connects to) the store with its driver and imports gearmand's queue table, `lock` keeps one
+//! gearboxd per SQLite file.
+//!
+//! # Cargo features
+//!
+//! Each database store is a feature (`sqlite`, `postgres`, `mysql`, `redis`; all on by
+//! default); `builtin` is always there. Choosing a store this gearboxd was built without stops
+//! the start-up with an error that names the feature to build with. That includes the
+//! default, `libsqlite3`: a gearboxd built without `sqlite` needs `-q` (for example
+//! `-q builtin`), rather than silently keeping jobs in memory only.
 //!
 //! # Which layer wins
 //!
@@ -20,7 +31,8 @@
 //! (`-q builtin --store sqlite:x`) are an error. Redis's `redis_server`, `redis_port` and
 //! `redis_password` each override the host, port and password of a `redis://` URL given in
 //! the other layer, key by key; so do `mysql_host`, `mysql_port`, `mysql_user`,
-//! `mysql_password` and `mysql_db` for a `mysql://` URL.
+//! `mysql_password` and `mysql_db` for a `mysql://` URL. All of these rules are applied in one
+//! place, [`StoreSettings::resolve`], to the two layers' [`StoreSection`]s.
 //!
 //! # One server per store
 //!
@@ -39,10 +51,13 @@
 //! get handles `<prefix>:<n>` numbered after the highest stored handle of this prefix, so they
 //! cannot collide with stored jobs.
 
+mod kind;
+#[cfg(feature = "sqlite")]
 mod lock;
 mod open;
 mod parse;
 mod resolve;
+mod section;
 #[cfg(test)]
 mod tests;
 
@@ -50,7 +65,15 @@ use std::path::PathBuf;
 
 use gearbox_store::Durability;
 
+pub use kind::QueueType;
 pub use open::{open, OpenedStore};
+pub use section::{
+    MysqlSection, MysqlServer, Password, PostgresSection, RedisSection, RedisServer, SqliteSection,
+    StoreSection,
+};
+
+/// The queue type unless `-q` or `--store` says otherwise.
+pub const DEFAULT_QUEUE_TYPE: QueueType = QueueType::Libsqlite3;
 
 /// The data directory unless `--data-dir` says otherwise (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "gearbox-data";
@@ -138,7 +161,7 @@ impl std::fmt::Debug for PostgresSettings {
 }
 
 /// The Redis queue's settings.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisSettings {
     /// Host name or address.
     pub host: String,
@@ -147,43 +170,26 @@ pub struct RedisSettings {
     /// User for `AUTH` (Redis 6 ACLs), from a URL only.
     pub username: Option<String>,
     /// Password for `AUTH`.
-    pub password: Option<String>,
+    pub password: Option<Password>,
     /// Database number (`SELECT`), from a URL only.
     pub db: i64,
     /// Prefix of every key.
     pub prefix: String,
 }
 
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("db", &self.db)
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
-impl RedisSettings {
-    /// The store crate's options.
-    pub fn options(&self) -> gearbox_store_redis::RedisOptions {
-        let mut o = gearbox_store_redis::RedisOptions::new(self.host.clone(), self.port)
-            .prefix(self.prefix.clone());
-        o.password.clone_from(&self.password);
-        o.username.clone_from(&self.username);
-        o.db = self.db;
-        o
-    }
-}
-
 /// The MySQL/MariaDB queue's settings.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MysqlSettings {
-    /// Server, user, password and database.
-    pub options: gearbox_store_mysql::MysqlOptions,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User name.
+    pub user: Option<String>,
+    /// Password.
+    pub password: Option<Password>,
+    /// Database, where gearboxd's table is.
+    pub db: String,
     /// gearmand's queue table to import from, if it exists (`--mysql-table`).
     pub gearmand_table: String,
     /// Whether the table was named by the user (see [`SqliteSettings::gearmand_table_given`]).
@@ -193,60 +199,36 @@ pub struct MysqlSettings {
     pub durability: Durability,
 }
 
-impl std::fmt::Debug for MysqlSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MysqlSettings")
-            .field("location", &self.options.location())
-            .field("password", &self.options.password.as_ref().map(|_| "***"))
-            .field("gearmand_table", &self.gearmand_table)
-            .field("gearmand_table_given", &self.gearmand_table_given)
-            .field("durability", &self.durability)
-            .finish()
+impl MysqlSettings {
+    /// `mysql://user@host:port/db`, without the password, for logs and errors.
+    pub fn location(&self) -> String {
+        let user = self.user.as_deref().unwrap_or("");
+        let at = if user.is_empty() { "" } else { "@" };
+        format!("mysql://{user}{at}{}:{}/{}", self.host, self.port, self.db)
     }
 }
 
-/// The store keys of one layer (the command line, or the config file); `None` = not given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreKeys {
-    /// `-q` / `queue_type`.
-    pub queue_type: Option<String>,
-    /// `--store` / `store`: a URL.
-    pub store: Option<String>,
-    /// `--data-dir` / `data_dir`.
-    pub data_dir: Option<PathBuf>,
-    /// `--libsqlite3-db` / `libsqlite3_db`.
-    pub libsqlite3_db: Option<PathBuf>,
-    /// `--libsqlite3-table` / `libsqlite3_table`.
-    pub libsqlite3_table: Option<String>,
-    /// `--libpq-conninfo` / `libpq_conninfo`.
-    pub libpq_conninfo: Option<String>,
-    /// `--libpq-table` / `libpq_table`.
-    pub libpq_table: Option<String>,
-    /// `--redis-server` / `redis_server`.
-    pub redis_server: Option<String>,
-    /// `--redis-port` / `redis_port`.
-    pub redis_port: Option<u16>,
-    /// `--redis-password` / `redis_password`.
-    pub redis_password: Option<String>,
-    /// `--redis-prefix` / `redis_prefix`.
-    pub redis_prefix: Option<String>,
-    /// `--mysql-host` / `mysql_host`.
-    pub mysql_host: Option<String>,
-    /// `--mysql-port` / `mysql_port`.
-    pub mysql_port: Option<u16>,
-    /// `--mysql-user` / `mysql_user`.
-    pub mysql_user: Option<String>,
-    /// `--mysql-password` / `mysql_password`.
-    pub mysql_password: Option<String>,
-    /// `--mysql-db` / `mysql_db`.
-    pub mysql_db: Option<String>,
-    /// `--mysql-table` / `mysql_table`.
-    pub mysql_table: Option<String>,
-    /// `--durability` / `durability`.
-    pub durability: Option<Durability>,
-}
-
 impl StoreSettings {
+    /// Which kind of store it is.
+    #[cfg_attr(
+        all(
+            feature = "sqlite",
+            feature = "postgres",
+            feature = "mysql",
+            feature = "redis"
+        ),
+        allow(dead_code)
+    )]
+    fn kind(&self) -> kind::Kind {
+        match self {
+            StoreSettings::Builtin => kind::Kind::Builtin,
+            StoreSettings::Sqlite(_) => kind::Kind::Sqlite,
+            StoreSettings::Postgres(_) => kind::Kind::Postgres,
+            StoreSettings::Redis(_) => kind::Kind::Redis,
+            StoreSettings::Mysql(_) => kind::Kind::Mysql,
+        }
+    }
+
     /// A short description for logs, without passwords: `builtin`, `sqlite FILE (durability
     /// ...)`, `postgres CONNINFO (...)`, `redis redis://host:port/db (...)` or
     /// `mysql mysql://user@host:port/db (...)`.
@@ -269,7 +251,7 @@ impl StoreSettings {
             ),
             StoreSettings::Mysql(s) => format!(
                 "mysql {} (table {}, durability {})",
-                s.options.location(),
+                s.location(),
                 gearbox_store::sql::DEFAULT_TABLE,
                 s.durability
             ),
@@ -297,7 +279,7 @@ impl StoreSettings {
                 s.gearmand_table.clone(),
                 parse::redact_conninfo(&s.conninfo),
             )),
-            StoreSettings::Mysql(s) => Some((s.gearmand_table.clone(), s.options.location())),
+            StoreSettings::Mysql(s) => Some((s.gearmand_table.clone(), s.location())),
             StoreSettings::Builtin | StoreSettings::Redis(_) => None,
         }
     }

@@ -19,12 +19,23 @@ use gearbox_store_redis::RedisStore;
 #[cfg(feature = "sqlite")]
 use gearbox_store_sqlite::SqliteStore;
 
+#[cfg(feature = "sqlite")]
 use super::lock::StoreLock;
+#[cfg(feature = "mysql")]
+use super::MysqlSettings;
+#[cfg(feature = "redis")]
+use super::RedisSettings;
 #[cfg(feature = "sqlite")]
 use super::SqliteSettings;
 use super::StoreSettings;
 #[cfg(feature = "sqlite")]
 use crate::error::CliError;
+
+/// Held while gearboxd runs, released when it exits (only the SQLite store has one).
+#[cfg(feature = "sqlite")]
+type Lock = Option<StoreLock>;
+#[cfg(not(feature = "sqlite"))]
+type Lock = Option<std::convert::Infallible>;
 
 /// An opened store, ready for [`gearbox_server::run_with_store`].
 pub struct OpenedStore {
@@ -33,7 +44,7 @@ pub struct OpenedStore {
     /// Jobs moved from gearmand's table at this start-up.
     pub imported: usize,
     /// Released when gearboxd exits, after the store is closed.
-    _lock: Option<StoreLock>,
+    _lock: Lock,
 }
 
 impl std::fmt::Debug for OpenedStore {
@@ -60,7 +71,7 @@ impl OpenedStore {
 /// Errors name the directory, file or server at fault; a server that cannot be reached is an
 /// error (gearboxd does not start without its store).
 pub async fn open(settings: &StoreSettings, handle_prefix: &str) -> anyhow::Result<OpenedStore> {
-    let (store, lock): (Arc<dyn Store>, _) = match settings {
+    let (store, lock): (Arc<dyn Store>, Lock) = match settings {
         StoreSettings::Builtin => (Arc::new(MemoryStore::new()), None),
         #[cfg(feature = "sqlite")]
         StoreSettings::Sqlite(s) => open_sqlite(s).await?,
@@ -78,21 +89,34 @@ pub async fn open(settings: &StoreSettings, handle_prefix: &str) -> anyhow::Resu
         }
         #[cfg(feature = "mysql")]
         StoreSettings::Mysql(s) => {
+            let options = mysql_options(s);
             let store =
-                MysqlStore::connect(&s.options, gearbox_store::sql::DEFAULT_TABLE, s.durability)
+                MysqlStore::connect(&options, gearbox_store::sql::DEFAULT_TABLE, s.durability)
                     .await
-                    .map_err(|e| unreachable_store(e, "MySQL/MariaDB", &s.options.location()))?;
+                    .map_err(|e| unreachable_store(e, "MySQL/MariaDB", &s.location()))?;
             (Arc::new(store), None)
         }
         #[cfg(feature = "redis")]
         StoreSettings::Redis(s) => {
-            let options = s.options();
+            let options = redis_options(s);
             let shown = options.location();
             let store = RedisStore::connect(options)
                 .await
                 .map_err(|e| unreachable_store(e, "Redis", &shown))?;
             warn_about_redis(&store);
             (Arc::new(store), None)
+        }
+        // Settings resolve to a store this build lacks only if made by hand.
+        #[cfg(not(all(
+            feature = "sqlite",
+            feature = "postgres",
+            feature = "mysql",
+            feature = "redis"
+        )))]
+        other => {
+            let kind = other.kind();
+            kind.built_in()?;
+            anyhow::bail!("the {} store has no driver in this build", kind.what())
         }
     };
     let shown = store.location().to_owned();
@@ -133,6 +157,29 @@ async fn open_sqlite(s: &SqliteSettings) -> anyhow::Result<(Arc<dyn Store>, Opti
     Ok((Arc::new(store), lock))
 }
 
+/// The MySQL driver's options.
+#[cfg(feature = "mysql")]
+fn mysql_options(s: &MysqlSettings) -> gearbox_store_mysql::MysqlOptions {
+    gearbox_store_mysql::MysqlOptions {
+        host: s.host.clone(),
+        port: s.port,
+        user: s.user.clone(),
+        password: s.password.as_deref().map(str::to_owned),
+        db: Some(s.db.clone()),
+    }
+}
+
+/// The Redis driver's options.
+#[cfg(feature = "redis")]
+fn redis_options(s: &RedisSettings) -> gearbox_store_redis::RedisOptions {
+    let mut o =
+        gearbox_store_redis::RedisOptions::new(s.host.clone(), s.port).prefix(s.prefix.clone());
+    o.password = s.password.as_deref().map(str::to_owned);
+    o.username.clone_from(&s.username);
+    o.db = s.db;
+    o
+}
+
 /// Says when Redis's own persistence settings fall short of fsync durability.
 #[cfg(feature = "redis")]
 fn warn_about_redis(store: &RedisStore) {
@@ -156,6 +203,7 @@ fn warn_about_redis(store: &RedisStore) {
 }
 
 /// A connection failure at start-up, with the reason gearboxd stops.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 fn unreachable_store(e: StoreError, what: &str, shown: &str) -> anyhow::Error {
     let e = about(e, shown);
     e.context(format!(

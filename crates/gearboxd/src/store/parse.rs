@@ -1,50 +1,19 @@
-//! Parsing queue type names (`-q`) and store URLs (`--store`).
+//! Parsing store URLs (`--store`) and hiding their passwords.
 
 use std::path::PathBuf;
 
+use super::kind::Kind;
+use super::section::{MysqlServer, Password, RedisServer};
+use super::{DEFAULT_MYSQL_PORT, DEFAULT_REDIS_PORT};
 use crate::error::CliError;
 
-/// The kinds of store this release has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    Builtin,
-    Sqlite,
-    Postgres,
-    Redis,
-    Mysql,
-}
-
-impl Kind {
-    /// The `-q` name to suggest for this kind.
-    pub(super) fn queue_type(self) -> &'static str {
-        match self {
-            Kind::Builtin => "builtin",
-            Kind::Sqlite => "libsqlite3",
-            Kind::Postgres => "libpq",
-            Kind::Redis => "redis",
-            Kind::Mysql => "mysql",
-        }
-    }
-
-    /// What it is, for messages.
-    pub(super) fn what(self) -> &'static str {
-        match self {
-            Kind::Builtin => "builtin",
-            Kind::Sqlite => "SQLite",
-            Kind::Postgres => "PostgreSQL",
-            Kind::Redis => "Redis",
-            Kind::Mysql => "MySQL/MariaDB",
-        }
-    }
-}
-
-/// Where a `redis://` URL points.
+/// Where a `redis://` URL points: the parts the `redis_*` keys can also give, and the two they
+/// cannot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct RedisUrl {
-    pub host: String,
-    pub port: Option<u16>,
+    /// Host, port (the default port if the URL has none) and password.
+    pub server: RedisServer,
     pub username: Option<String>,
-    pub password: Option<String>,
     pub db: i64,
 }
 
@@ -56,8 +25,9 @@ pub(super) enum Url {
     /// The URL itself is the conninfo.
     Postgres(String),
     Redis(RedisUrl),
-    /// A `mysql://` URL (a `mariadb://` one is rewritten to `mysql://`).
-    Mysql(String),
+    /// A `mysql://` or `mariadb://` URL: host, port (the default port if the URL has none),
+    /// user, password and database, percent-decoded.
+    Mysql(MysqlServer),
 }
 
 impl Url {
@@ -70,32 +40,6 @@ impl Url {
             Url::Mysql(_) => Kind::Mysql,
         }
     }
-}
-
-/// gearmand queues gearboxd will not have.
-const UNSUPPORTED: [&str; 3] = ["libmemcached", "libtokyocabinet", "libdrizzle"];
-
-const KNOWN: &str = "`builtin` (memory only), `libsqlite3` (also `sqlite`), `libpq` (also \
-                     `postgres`), `redis` or `mysql` (also `mariadb`)";
-
-pub(super) fn parse_queue_type(name: &str) -> Result<Kind, CliError> {
-    let lower = name.to_ascii_lowercase();
-    match lower.as_str() {
-        "builtin" | "memory" => return Ok(Kind::Builtin),
-        "libsqlite3" | "sqlite" | "sqlite3" => return Ok(Kind::Sqlite),
-        "libpq" | "postgres" | "postgresql" | "pg" => return Ok(Kind::Postgres),
-        "redis" | "libhiredis" | "hiredis" => return Ok(Kind::Redis),
-        "mysql" | "libmysql" | "mariadb" => return Ok(Kind::Mysql),
-        _ => {}
-    }
-    if UNSUPPORTED.contains(&lower.as_str()) {
-        return Err(CliError::Invalid(format!(
-            "queue type `{name}` is gearmand's and is not supported by gearboxd: use {KNOWN}"
-        )));
-    }
-    Err(CliError::Invalid(format!(
-        "unknown queue type `{name}`: use {KNOWN}"
-    )))
 }
 
 pub(super) fn parse_url(url: &str) -> Result<Url, CliError> {
@@ -135,25 +79,7 @@ pub(super) fn parse_url(url: &str) -> Result<Url, CliError> {
              trusted network",
             redact_url(url)
         ))),
-        "mysql" | "mariadb" => {
-            let Some(after) = rest.strip_prefix("//") else {
-                return Err(CliError::Invalid(format!(
-                    "store URL `{}`: use mysql://user[:password]@host[:port]/database",
-                    redact_url(url)
-                )));
-            };
-            let url = format!("mysql://{after}");
-            // Checked here, so that a bad URL is reported before anything starts.
-            gearbox_store_mysql::MysqlOptions::from_url(&url).map_err(|_| {
-                CliError::Invalid(format!(
-                    "store URL `{}` cannot be parsed: use \
-                     mysql://user[:password]@host[:port]/database (percent-encode special \
-                     characters)",
-                    redact_url(&url)
-                ))
-            })?;
-            Ok(Url::Mysql(url))
-        }
+        "mysql" | "mariadb" => parse_mysql(url, rest).map(Url::Mysql),
         _ => Err(CliError::Invalid(format!(
             "unknown store URL `{}`: use sqlite:///absolute/path.sqlite, \
              sqlite:relative/path.sqlite, postgres://user@host/database, \
@@ -164,14 +90,19 @@ pub(super) fn parse_url(url: &str) -> Result<Url, CliError> {
     }
 }
 
-/// `redis://[[user]:password@]host[:port][/db]`.
-fn parse_redis(url: &str, rest: &str) -> Result<RedisUrl, CliError> {
-    let bad = |why: &str| {
-        CliError::Invalid(format!(
-            "store URL `{}`: {why}; use redis://[:password@]host:port[/db]",
-            redact_url(url)
-        ))
-    };
+/// The parts of `//[userinfo@]host[:port][/path]`, as written (not decoded).
+struct ServerUrl<'a> {
+    userinfo: Option<&'a str>,
+    host: &'a str,
+    port: Option<u16>,
+    path: &'a str,
+}
+
+/// Splits `rest` (what follows the scheme's `:`); `bad` makes the error for what is wrong.
+fn parse_server_url<'a>(
+    rest: &'a str,
+    bad: &dyn Fn(&str) -> CliError,
+) -> Result<ServerUrl<'a>, CliError> {
     let rest = rest.strip_prefix("//").ok_or_else(|| bad("no `//`"))?;
     if rest.contains('?') {
         return Err(bad("parameters (`?...`) are not supported"));
@@ -180,16 +111,6 @@ fn parse_redis(url: &str, rest: &str) -> Result<RedisUrl, CliError> {
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
-    };
-    let (username, password) = match userinfo {
-        None => (None, None),
-        Some(u) => match u.split_once(':') {
-            Some((user, pass)) => (
-                Some(user.to_owned()).filter(|u| !u.is_empty()),
-                Some(pass.to_owned()),
-            ),
-            None => (None, Some(u.to_owned())),
-        },
     };
     let (host, port) = match hostport.strip_prefix('[') {
         // [IPv6]:port
@@ -211,19 +132,101 @@ fn parse_redis(url: &str, rest: &str) -> Result<RedisUrl, CliError> {
                 .map_err(|_| bad("the port is not a number"))
         })
         .transpose()?;
-    let db = if path.is_empty() {
+    Ok(ServerUrl {
+        userinfo,
+        host,
+        port,
+        path,
+    })
+}
+
+/// `redis://[[user]:password@]host[:port][/db]`.
+fn parse_redis(url: &str, rest: &str) -> Result<RedisUrl, CliError> {
+    let bad = |why: &str| {
+        CliError::Invalid(format!(
+            "store URL `{}`: {why}; use redis://[:password@]host:port[/db]",
+            redact_url(url)
+        ))
+    };
+    let parts = parse_server_url(rest, &bad)?;
+    let (username, password) = match parts.userinfo {
+        None => (None, None),
+        Some(u) => match u.split_once(':') {
+            Some((user, pass)) => (
+                Some(user.to_owned()).filter(|u| !u.is_empty()),
+                Some(pass.to_owned()),
+            ),
+            None => (None, Some(u.to_owned())),
+        },
+    };
+    let db = if parts.path.is_empty() {
         0
     } else {
-        path.parse::<i64>()
+        parts
+            .path
+            .parse::<i64>()
             .map_err(|_| bad("the database is not a number"))?
     };
     Ok(RedisUrl {
-        host: host.to_owned(),
-        port,
+        server: RedisServer {
+            redis_server: Some(parts.host.to_owned()),
+            redis_port: Some(parts.port.unwrap_or(DEFAULT_REDIS_PORT)),
+            redis_password: password.map(Password::from),
+        },
         username,
-        password,
         db,
     })
+}
+
+/// `mysql://[user[:password]@]host[:port][/database]` (also `mariadb://`), percent-encoded.
+fn parse_mysql(url: &str, rest: &str) -> Result<MysqlServer, CliError> {
+    let bad = |why: &str| {
+        CliError::Invalid(format!(
+            "store URL `{}`: {why}; use mysql://user[:password]@host[:port]/database \
+             (percent-encode special characters)",
+            redact_url(url)
+        ))
+    };
+    let parts = parse_server_url(rest, &bad)?;
+    let (user, password) = match parts.userinfo {
+        None => ("", None),
+        Some(u) => match u.split_once(':') {
+            Some((user, pass)) => (user, Some(percent_decode(pass))),
+            None => (u, None),
+        },
+    };
+    let db = parts.path.split('/').next().unwrap_or("");
+    Ok(MysqlServer {
+        mysql_host: Some(percent_decode(parts.host)),
+        mysql_port: Some(parts.port.unwrap_or(DEFAULT_MYSQL_PORT)),
+        mysql_user: Some(percent_decode(user)).filter(|u| !u.is_empty()),
+        mysql_password: password.map(Password::from),
+        mysql_db: Some(percent_decode(db)).filter(|d| !d.is_empty()),
+    })
+}
+
+/// `%XX` escapes decoded; invalid UTF-8 replaced.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `url` with the password of its user part (`user:password@`) replaced by `***`.

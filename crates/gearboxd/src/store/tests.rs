@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::Parser;
 use gearbox_store::sql::DEFAULT_TABLE;
 use gearbox_store::{Durability, StoredJob};
 
@@ -10,55 +11,78 @@ use super::DEFAULT_LIBSQLITE3_TABLE as DEFAULT_GEARMAND_TABLE;
 use super::open::next_number;
 use super::*;
 
-fn keys(queue_type: Option<&str>, store: Option<&str>) -> StoreKeys {
-    StoreKeys {
-        queue_type: queue_type.map(Into::into),
-        store: store.map(Into::into),
-        ..StoreKeys::default()
-    }
+/// The store keys of a command line (`gearboxd` and these flags).
+fn cli(flags: &[&str]) -> StoreSection {
+    let argv = std::iter::once("gearboxd").chain(flags.iter().copied());
+    crate::Args::try_parse_from(argv).unwrap().options.store
 }
 
-fn resolve(cli: StoreKeys, file: StoreKeys) -> Result<StoreSettings, String> {
-    StoreSettings::resolve(cli, file)
+/// The store keys of a command line written as one line (no value with a space).
+fn cli_line(line: &str) -> StoreSection {
+    cli(&line.split_whitespace().collect::<Vec<_>>())
+}
+
+/// The store keys of a config file.
+fn file(text: &str) -> StoreSection {
+    crate::config_file::parse(text).unwrap().store
+}
+
+/// No keys.
+fn none() -> StoreSection {
+    StoreSection::default()
+}
+
+fn resolve(cli: StoreSection, file: StoreSection) -> Result<StoreSettings, String> {
+    StoreSettings::resolve(&cli, &file)
         .map(|(s, _)| s)
         .map_err(|e| e.to_string())
 }
 
-fn sqlite_path(s: StoreSettings) -> PathBuf {
-    match s {
-        StoreSettings::Sqlite(s) => s.path,
-        other => panic!("not sqlite: {other:?}"),
-    }
+fn warnings(cli: StoreSection) -> Vec<String> {
+    StoreSettings::resolve(&cli, &none()).unwrap().1
+}
+
+/// Resolves `cli` over `file` into the settings of one kind of store, or panics naming the
+/// kind it resolved to instead.
+macro_rules! resolve_as {
+    ($kind:ident, $cli:expr, $file:expr) => {
+        resolve($cli, $file).map(|s| match s {
+            StoreSettings::$kind(s) => s,
+            other => panic!("not {}: {other:?}", stringify!($kind)),
+        })
+    };
+}
+
+fn sqlite_path(cli: StoreSection, file: StoreSection) -> PathBuf {
+    resolve_as!(Sqlite, cli, file).unwrap().path
 }
 
 #[test]
 fn sqlite_in_the_data_dir_is_the_default() {
-    let s = resolve(StoreKeys::default(), StoreKeys::default()).unwrap();
     assert_eq!(
-        sqlite_path(s),
+        sqlite_path(none(), none()),
         Path::new(DEFAULT_DATA_DIR).join(SQLITE_FILE_NAME)
     );
     // --data-dir alone moves it.
-    let cli = StoreKeys {
-        data_dir: Some("/srv/q".into()),
-        ..StoreKeys::default()
-    };
-    let (s, warnings) = StoreSettings::resolve(cli, StoreKeys::default()).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(sqlite_path(s), Path::new("/srv/q/gearbox.sqlite"));
+    let flags = cli(&["--data-dir", "/srv/q"]);
+    assert!(warnings(flags.clone()).is_empty());
+    assert_eq!(
+        sqlite_path(flags, none()),
+        Path::new("/srv/q/gearbox.sqlite")
+    );
 }
 
 #[test]
 fn builtin_is_memory_only() {
     for name in ["builtin", "BUILTIN", "memory"] {
         assert_eq!(
-            resolve(keys(Some(name), None), StoreKeys::default()).unwrap(),
+            resolve(cli(&["-q", name]), none()).unwrap(),
             StoreSettings::Builtin
         );
     }
     for url in ["memory:", "builtin", "builtin:"] {
         assert_eq!(
-            resolve(keys(None, Some(url)), StoreKeys::default()).unwrap(),
+            resolve(cli(&["--store", url]), none()).unwrap(),
             StoreSettings::Builtin
         );
     }
@@ -66,26 +90,16 @@ fn builtin_is_memory_only() {
 
 #[test]
 fn sqlite_lives_in_the_data_dir_by_default() {
-    let s = resolve(keys(Some("libsqlite3"), None), StoreKeys::default()).unwrap();
-    let StoreSettings::Sqlite(s) = s else {
-        panic!("not sqlite")
-    };
+    let s = resolve_as!(Sqlite, cli(&["-q", "libsqlite3"]), none()).unwrap();
     assert_eq!(s.path, Path::new(DEFAULT_DATA_DIR).join(SQLITE_FILE_NAME));
     assert_eq!(s.data_dir.as_deref(), Some(Path::new(DEFAULT_DATA_DIR)));
     assert_eq!(s.durability, Durability::Fsync);
     assert_eq!(s.gearmand_table, DEFAULT_GEARMAND_TABLE);
     assert!(!s.gearmand_table_given);
 
-    let cli = StoreKeys {
-        queue_type: Some("sqlite".into()),
-        data_dir: Some("/var/lib/gb".into()),
-        durability: Some(Durability::Normal),
-        libsqlite3_table: Some("q".into()),
-        ..StoreKeys::default()
-    };
-    let StoreSettings::Sqlite(s) = resolve(cli, StoreKeys::default()).unwrap() else {
-        panic!("not sqlite")
-    };
+    let flags =
+        cli_line("-q sqlite --data-dir /var/lib/gb --durability normal --libsqlite3-table q");
+    let s = resolve_as!(Sqlite, flags, none()).unwrap();
     assert_eq!(s.path, Path::new("/var/lib/gb/gearbox.sqlite"));
     assert_eq!(s.durability, Durability::Normal);
     assert_eq!(
@@ -96,7 +110,7 @@ fn sqlite_lives_in_the_data_dir_by_default() {
 
 #[test]
 fn urls_and_libsqlite3_db_name_the_file() {
-    let path = |url| sqlite_path(resolve(keys(None, Some(url)), StoreKeys::default()).unwrap());
+    let path = |url| sqlite_path(cli(&["--store", url]), none());
     assert_eq!(
         path("sqlite:///var/lib/q.sqlite"),
         Path::new("/var/lib/q.sqlite")
@@ -104,65 +118,47 @@ fn urls_and_libsqlite3_db_name_the_file() {
     assert_eq!(path("sqlite:q.sqlite"), Path::new("q.sqlite"));
     assert_eq!(path("sqlite://d/q.sqlite"), Path::new("d/q.sqlite"));
     assert_eq!(path("SQLITE3:/abs.db"), Path::new("/abs.db"));
-    let cli = StoreKeys {
-        queue_type: Some("libsqlite3".into()),
-        libsqlite3_db: Some("/tmp/gearmand.db".into()),
-        ..StoreKeys::default()
-    };
-    let StoreSettings::Sqlite(s) = resolve(cli, StoreKeys::default()).unwrap() else {
-        panic!("not sqlite")
-    };
+    let flags = cli(&["-q", "libsqlite3", "--libsqlite3-db", "/tmp/gearmand.db"]);
+    let s = resolve_as!(Sqlite, flags, none()).unwrap();
     assert_eq!(s.path, Path::new("/tmp/gearmand.db"));
     assert_eq!(s.data_dir, None, "no data directory is created");
 }
 
 #[test]
 fn the_command_line_overrides_the_file_by_group() {
-    let file = StoreKeys {
-        store: Some("sqlite:///file.sqlite".into()),
-        durability: Some(Durability::None),
-        ..StoreKeys::default()
-    };
+    let f = file("store = \"sqlite:///file.sqlite\"\ndurability = \"none\"\n");
     // `-q builtin` beats the file's URL instead of contradicting it.
     assert_eq!(
-        resolve(keys(Some("builtin"), None), file.clone()).unwrap(),
+        resolve(cli(&["-q", "builtin"]), f.clone()).unwrap(),
         StoreSettings::Builtin
     );
     // The file chooses SQLite, the flag its file.
-    let cli = StoreKeys {
-        libsqlite3_db: Some("/flag.sqlite".into()),
-        ..StoreKeys::default()
-    };
     assert_eq!(
-        sqlite_path(resolve(cli, file.clone()).unwrap()),
+        sqlite_path(cli(&["--libsqlite3-db", "/flag.sqlite"]), f.clone()),
         Path::new("/flag.sqlite")
     );
     // The flag chooses SQLite, the file its file and durability.
-    let StoreSettings::Sqlite(s) = resolve(keys(Some("libsqlite3"), None), file).unwrap() else {
-        panic!("not sqlite")
-    };
+    let s = resolve_as!(Sqlite, cli(&["-q", "libsqlite3"]), f).unwrap();
     assert_eq!(s.path, Path::new("/file.sqlite"));
     assert_eq!(s.durability, Durability::None);
 }
 
 #[test]
 fn contradictions_and_unknown_names_are_errors() {
+    let e = resolve(cli(&["-q", "builtin", "--store", "sqlite:x"]), none()).unwrap_err();
+    assert!(e.contains("disagree"), "{e}");
     let e = resolve(
-        keys(Some("builtin"), Some("sqlite:x")),
-        StoreKeys::default(),
+        cli(&["--store", "sqlite:///a", "--libsqlite3-db", "/b"]),
+        none(),
     )
     .unwrap_err();
-    assert!(e.contains("disagree"), "{e}");
-    let cli = StoreKeys {
-        store: Some("sqlite:///a".into()),
-        libsqlite3_db: Some("/b".into()),
-        ..StoreKeys::default()
-    };
-    let e = resolve(cli, StoreKeys::default()).unwrap_err();
     assert!(e.contains("/a") && e.contains("/b"), "{e}");
-    let e = resolve(keys(Some("libmemcached"), None), StoreKeys::default()).unwrap_err();
+    // The same contradiction within the file.
+    let f = file("store = \"sqlite:///a\"\nlibsqlite3_db = \"/b\"\n");
+    assert!(resolve(none(), f).is_err());
+    let e = resolve(cli(&["-q", "libmemcached"]), none()).unwrap_err();
     assert!(e.contains("not supported"), "{e}");
-    let e = resolve(keys(Some("disk"), None), StoreKeys::default()).unwrap_err();
+    let e = "disk".parse::<QueueType>().unwrap_err();
     assert!(e.contains("unknown queue type `disk`"), "{e}");
     for url in [
         "sqlite:",
@@ -178,32 +174,26 @@ fn contradictions_and_unknown_names_are_errors() {
         "mysql:h",
         "mysql://h",
         "mysql://h:port/db",
+        "mysql://u@h/db?ssl=true",
     ] {
-        assert!(
-            resolve(keys(None, Some(url)), StoreKeys::default()).is_err(),
-            "{url}"
-        );
+        assert!(resolve(cli(&["--store", url]), none()).is_err(), "{url}");
     }
-    let cli = StoreKeys {
-        queue_type: Some("libsqlite3".into()),
-        libsqlite3_table: Some(DEFAULT_TABLE.into()),
-        ..StoreKeys::default()
-    };
-    assert!(resolve(cli, StoreKeys::default()).is_err());
+    let flags = cli(&["-q", "libsqlite3", "--libsqlite3-table", DEFAULT_TABLE]);
+    assert!(resolve(flags, none()).is_err());
 }
 
 #[test]
 fn sqlite_flags_warn_with_the_builtin_queue() {
-    let cli = StoreKeys {
-        queue_type: Some("builtin".into()),
-        data_dir: Some("d".into()),
-        durability: Some(Durability::Normal),
-        ..StoreKeys::default()
-    };
-    let (s, warnings) = StoreSettings::resolve(cli, StoreKeys::default()).unwrap();
+    let flags = cli(&["-q", "builtin", "--data-dir", "d", "--durability", "normal"]);
+    let (s, warnings) = StoreSettings::resolve(&flags, &none()).unwrap();
     assert_eq!(s, StoreSettings::Builtin);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].starts_with("--data-dir has no effect"));
+    assert!(warnings[0].contains("-q libsqlite3"), "{warnings:?}");
+    // The file's keys never warn.
+    let f = file("data_dir = \"d\"\nredis_port = 1\nmysql_db = \"x\"\ndurability = \"none\"");
+    let (_, warnings) = StoreSettings::resolve(&cli(&["-q", "builtin"]), &f).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
 
 #[test]
@@ -219,54 +209,33 @@ fn imported_handles_continue_after_the_highest_stored_one() {
     assert_eq!(next_number(&[], "H:me"), 1);
 }
 
-fn postgres(cli: StoreKeys, file: StoreKeys) -> Result<PostgresSettings, String> {
-    match resolve(cli, file)? {
-        StoreSettings::Postgres(s) => Ok(s),
-        other => panic!("not postgres: {other:?}"),
-    }
-}
-
-fn redis(cli: StoreKeys, file: StoreKeys) -> Result<RedisSettings, String> {
-    match resolve(cli, file)? {
-        StoreSettings::Redis(s) => Ok(s),
-        other => panic!("not redis: {other:?}"),
-    }
-}
-
 #[test]
 fn postgres_takes_gearmands_names_and_urls() {
     for q in ["libpq", "postgres", "PostgreSQL", "pg"] {
-        let cli = StoreKeys {
-            queue_type: Some(q.into()),
-            libpq_conninfo: Some("host=/run/postgresql dbname=gearman".into()),
-            ..StoreKeys::default()
-        };
-        let s = postgres(cli, StoreKeys::default()).unwrap();
+        let flags = cli(&[
+            "-q",
+            q,
+            "--libpq-conninfo",
+            "host=/run/postgresql dbname=gearman",
+        ]);
+        let s = resolve_as!(Postgres, flags, none()).unwrap();
         assert_eq!(s.conninfo, "host=/run/postgresql dbname=gearman");
         assert_eq!(s.gearmand_table, DEFAULT_LIBPQ_TABLE);
         assert!(!s.gearmand_table_given);
         assert_eq!(s.durability, Durability::Fsync);
     }
-    let s = postgres(
-        keys(None, Some("postgres://u:pw@h/db")),
-        StoreKeys::default(),
-    )
-    .unwrap();
+    let s = resolve_as!(Postgres, cli(&["--store", "postgres://u:pw@h/db"]), none()).unwrap();
     assert_eq!(s.conninfo, "postgres://u:pw@h/db");
     assert!(!format!("{s:?}").contains("pw"), "{s:?}");
     assert!(!StoreSettings::Postgres(s).describe().contains("pw"));
     // The file names the database, the flag the kind and gearmand's table.
-    let file = StoreKeys {
-        libpq_conninfo: Some("host=db password=secret".into()),
-        durability: Some(Durability::Normal),
-        ..StoreKeys::default()
-    };
-    let cli = StoreKeys {
-        queue_type: Some("libpq".into()),
-        libpq_table: Some("gearman_q".into()),
-        ..StoreKeys::default()
-    };
-    let s = postgres(cli, file).unwrap();
+    let f = file("libpq_conninfo = \"host=db password=secret\"\ndurability = \"normal\"\n");
+    let s = resolve_as!(
+        Postgres,
+        cli(&["-q", "libpq", "--libpq-table", "gearman_q"]),
+        f
+    )
+    .unwrap();
     assert_eq!(s.conninfo, "host=db password=secret");
     assert_eq!(
         (s.gearmand_table.as_str(), s.gearmand_table_given),
@@ -279,52 +248,38 @@ fn postgres_takes_gearmands_names_and_urls() {
         "{shown}"
     );
     // No database, our own table as gearmand's, or two different databases: errors.
-    assert!(resolve(keys(Some("libpq"), None), StoreKeys::default())
+    assert!(resolve(cli(&["-q", "libpq"]), none())
         .unwrap_err()
         .contains("--libpq-conninfo"));
-    let cli = StoreKeys {
-        queue_type: Some("libpq".into()),
-        libpq_conninfo: Some("host=x".into()),
-        libpq_table: Some("gearbox_jobs".into()),
-        ..StoreKeys::default()
-    };
-    assert!(resolve(cli, StoreKeys::default()).is_err());
-    let cli = StoreKeys {
-        store: Some("postgres://a/b".into()),
-        libpq_conninfo: Some("host=x".into()),
-        ..StoreKeys::default()
-    };
-    assert!(resolve(cli, StoreKeys::default()).is_err());
+    let flags = cli_line("-q libpq --libpq-conninfo host=x --libpq-table gearbox_jobs");
+    assert!(resolve(flags, none()).is_err());
+    let flags = cli(&["--store", "postgres://a/b", "--libpq-conninfo", "host=x"]);
+    assert!(resolve(flags, none()).is_err());
 }
 
 #[test]
 fn redis_takes_gearmands_names_and_urls() {
-    let s = redis(keys(Some("redis"), None), StoreKeys::default()).unwrap();
+    let s = resolve_as!(Redis, cli(&["-q", "redis"]), none()).unwrap();
     assert_eq!(
         (s.host.as_str(), s.port, s.password.as_deref(), s.db),
         (DEFAULT_REDIS_SERVER, DEFAULT_REDIS_PORT, None, 0)
     );
     assert_eq!(s.prefix, DEFAULT_REDIS_PREFIX);
-    let cli = StoreKeys {
-        queue_type: Some("redis".into()),
-        redis_server: Some("cache".into()),
-        redis_port: Some(6380),
-        redis_password: Some("pw".into()),
-        redis_prefix: Some("jobs:".into()),
-        ..StoreKeys::default()
-    };
-    let s = redis(cli, StoreKeys::default()).unwrap();
-    assert_eq!(
-        (
-            s.host.as_str(),
-            s.port,
-            s.password.as_deref(),
-            s.prefix.as_str()
-        ),
-        ("cache", 6380, Some("pw"), "jobs:")
+    let flags = cli_line(
+        "-q redis --redis-server cache --redis-port 6380 --redis-password pw --redis-prefix jobs:",
     );
+    let s = resolve_as!(Redis, flags, none()).unwrap();
+    let expected = RedisSettings {
+        host: "cache".into(),
+        port: 6380,
+        username: None,
+        password: Some("pw".to_owned().into()),
+        db: 0,
+        prefix: "jobs:".into(),
+    };
+    assert_eq!(s, expected);
     assert!(!format!("{s:?}").contains("pw"), "{s:?}");
-    let url = |u: &str| redis(keys(None, Some(u)), StoreKeys::default()).unwrap();
+    let url = |u: &str| resolve_as!(Redis, cli(&["--store", u]), none()).unwrap();
     let s = url("redis://:secret@10.0.0.1:6390/2");
     assert_eq!(
         (
@@ -342,23 +297,36 @@ fn redis_takes_gearmands_names_and_urls() {
         (Some("app"), DEFAULT_REDIS_PORT)
     );
     assert_eq!(url("redis://[::1]:7000").host, "::1");
+    // The file's URL, the flags override its parts; the file's own keys too.
+    let f = file("store = \"redis://:old@h:7000/3\"\nredis_server = \"h\"\n");
+    let s = resolve_as!(Redis, cli(&["--redis-password", "new"]), f).unwrap();
+    assert_eq!(
+        (s.host.as_str(), s.port, s.password.as_deref(), s.db),
+        ("h", 7000, Some("new"), 3)
+    );
+    // A URL on the command line: the file's keys are not used.
+    let f = file("redis_server = \"other\"\nredis_port = 1\n");
+    let s = resolve_as!(Redis, cli(&["--store", "redis://h:7000"]), f).unwrap();
+    assert_eq!((s.host.as_str(), s.port), ("h", 7000));
     // A URL and a flag of the same layer that disagree.
-    let cli = StoreKeys {
-        store: Some("redis://a:1".into()),
-        redis_port: Some(2),
-        ..StoreKeys::default()
-    };
-    assert!(resolve(cli, StoreKeys::default())
-        .unwrap_err()
-        .contains("port"));
+    let e = resolve(
+        cli(&["--store", "redis://a:1", "--redis-port", "2"]),
+        none(),
+    )
+    .unwrap_err();
+    assert!(e.contains("port"), "{e}");
+    let f = file("store = \"redis://a\"\nredis_password = \"pw\"\n");
+    let e = resolve(none(), f).unwrap_err();
+    assert!(e.contains("--redis-password"), "{e}");
     // --durability warns: Redis's own settings decide.
-    let cli = StoreKeys {
-        queue_type: Some("redis".into()),
-        durability: Some(Durability::Fsync),
-        data_dir: Some("d".into()),
-        ..StoreKeys::default()
-    };
-    let (_, warnings) = StoreSettings::resolve(cli, StoreKeys::default()).unwrap();
+    let warnings = warnings(cli(&[
+        "-q",
+        "redis",
+        "--durability",
+        "fsync",
+        "--data-dir",
+        "d",
+    ]));
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
         warnings.iter().any(|w| w.contains("appendonly")),
@@ -366,125 +334,86 @@ fn redis_takes_gearmands_names_and_urls() {
     );
 }
 
-fn mysql(cli: StoreKeys, file: StoreKeys) -> Result<MysqlSettings, String> {
-    match resolve(cli, file)? {
-        StoreSettings::Mysql(s) => Ok(s),
-        other => panic!("not mysql: {other:?}"),
-    }
-}
-
 #[test]
 fn mysql_takes_gearmands_names_and_urls() {
     for q in ["mysql", "MySQL", "mariadb", "libmysql"] {
-        let cli = StoreKeys {
-            queue_type: Some(q.into()),
-            mysql_db: Some("gearman".into()),
-            ..StoreKeys::default()
-        };
-        let s = mysql(cli, StoreKeys::default()).unwrap();
-        assert_eq!(s.options.host, DEFAULT_MYSQL_HOST);
-        assert_eq!(s.options.port, DEFAULT_MYSQL_PORT);
-        assert_eq!(s.options.db.as_deref(), Some("gearman"));
+        let s = resolve_as!(Mysql, cli(&["-q", q, "--mysql-db", "gearman"]), none()).unwrap();
+        assert_eq!(s.host, DEFAULT_MYSQL_HOST);
+        assert_eq!(s.port, DEFAULT_MYSQL_PORT);
+        assert_eq!(s.db, "gearman");
         assert_eq!(s.gearmand_table, DEFAULT_MYSQL_TABLE);
         assert!(!s.gearmand_table_given);
     }
     // No database: an error that says which flag to give.
-    let e = mysql(keys(Some("mysql"), None), StoreKeys::default()).unwrap_err();
+    let e = resolve_as!(Mysql, cli(&["-q", "mysql"]), none()).unwrap_err();
     assert!(e.contains("--mysql-db"), "{e}");
     // gearmand's flags.
-    let cli = StoreKeys {
-        queue_type: Some("mysql".into()),
-        mysql_host: Some("db.local".into()),
-        mysql_port: Some(3307),
-        mysql_user: Some("gearman".into()),
-        mysql_password: Some("s3cret".into()),
-        mysql_db: Some("jobs".into()),
-        mysql_table: Some("old_queue".into()),
-        durability: Some(Durability::Normal),
-        ..StoreKeys::default()
-    };
-    let s = mysql(cli, StoreKeys::default()).unwrap();
-    assert_eq!(
-        (
-            s.options.host.as_str(),
-            s.options.port,
-            s.options.user.as_deref(),
-            s.options.password.as_deref(),
-            s.options.db.as_deref()
-        ),
-        (
-            "db.local",
-            3307,
-            Some("gearman"),
-            Some("s3cret"),
-            Some("jobs")
-        )
+    let flags = cli_line(
+        "-q mysql --mysql-host db.local --mysql-port 3307 --mysql-user gearman \
+         --mysql-password s3cret --mysql-db jobs --mysql-table old_queue --durability normal",
     );
-    assert_eq!(s.gearmand_table, "old_queue");
-    assert!(s.gearmand_table_given);
-    assert_eq!(s.durability, Durability::Normal);
+    let s = resolve_as!(Mysql, flags, none()).unwrap();
+    let expected = MysqlSettings {
+        host: "db.local".into(),
+        port: 3307,
+        user: Some("gearman".into()),
+        password: Some("s3cret".to_owned().into()),
+        db: "jobs".into(),
+        gearmand_table: "old_queue".into(),
+        gearmand_table_given: true,
+        durability: Durability::Normal,
+    };
+    assert_eq!(s, expected);
     assert!(!format!("{s:?}").contains("s3cret"), "{s:?}");
     let described = StoreSettings::Mysql(s.clone()).describe();
     assert!(!described.contains("s3cret"), "{described}");
     assert!(described.contains("db.local:3307/jobs"), "{described}");
-    // URLs, also mariadb://.
-    for url in ["mysql://u:pw@h:3310/q", "mariadb://u:pw@h:3310/q"] {
-        let s = mysql(keys(None, Some(url)), StoreKeys::default()).unwrap();
+    // URLs, also mariadb://, percent-encoded.
+    for url in [
+        "mysql://u:pw@h:3310/q",
+        "mariadb://u:pw@h:3310/q",
+        "mysql://%75:p%77@h:3310/%71",
+    ] {
+        let s = resolve_as!(Mysql, cli(&["--store", url]), none()).unwrap();
         assert_eq!(
             (
-                s.options.host.as_str(),
-                s.options.port,
-                s.options.user.as_deref(),
-                s.options.password.as_deref(),
-                s.options.db.as_deref()
+                s.host.as_str(),
+                s.port,
+                s.user.as_deref(),
+                s.password.as_deref(),
+                s.db.as_str()
             ),
-            ("h", 3310, Some("u"), Some("pw"), Some("q"))
+            ("h", 3310, Some("u"), Some("pw"), "q")
         );
     }
+    let s = resolve_as!(Mysql, cli(&["--store", "mysql://[::1]/q"]), none()).unwrap();
+    assert_eq!(
+        (s.host.as_str(), s.port, s.user),
+        ("::1", DEFAULT_MYSQL_PORT, None)
+    );
     // The file's URL, the flags override its parts.
-    let file = StoreKeys {
-        store: Some("mysql://u:pw@h/q".into()),
-        ..StoreKeys::default()
-    };
-    let cli = StoreKeys {
-        mysql_host: Some("other".into()),
-        mysql_password: Some("new".into()),
-        ..StoreKeys::default()
-    };
-    let s = mysql(cli, file).unwrap();
-    assert_eq!(s.options.host, "other");
-    assert_eq!(s.options.password.as_deref(), Some("new"));
-    assert_eq!(s.options.db.as_deref(), Some("q"));
+    let f = file("store = \"mysql://u:pw@h/q\"\n");
+    let flags = cli(&["--mysql-host", "other", "--mysql-password", "new"]);
+    let s = resolve_as!(Mysql, flags, f).unwrap();
+    assert_eq!(s.host, "other");
+    assert_eq!(s.password.as_deref(), Some("new"));
+    assert_eq!(s.db, "q");
     // A URL and a flag of the same layer that disagree; errors hide the password.
-    let cli = StoreKeys {
-        store: Some("mysql://u:pw@h/q".into()),
-        mysql_port: Some(1),
-        ..StoreKeys::default()
-    };
-    assert!(resolve(cli, StoreKeys::default())
-        .unwrap_err()
-        .contains("port"));
+    let flags = cli(&["--store", "mysql://u:pw@h/q", "--mysql-port", "1"]);
+    assert!(resolve(flags, none()).unwrap_err().contains("port"));
+    let flags = cli(&["--store", "mysql://h/q", "--mysql-user", "u"]);
+    assert!(resolve(flags, none()).unwrap_err().contains("--mysql-user"));
     let e = resolve(
-        keys(Some("libpq"), Some("mysql://u:secret@h/q")),
-        StoreKeys::default(),
+        cli(&["-q", "libpq", "--store", "mysql://u:secret@h/q"]),
+        none(),
     )
     .unwrap_err();
     assert!(e.contains("disagree") && !e.contains("secret"), "{e}");
     // Our own table cannot be gearmand's.
-    let cli = StoreKeys {
-        queue_type: Some("mysql".into()),
-        mysql_db: Some("q".into()),
-        mysql_table: Some("gearbox_jobs".into()),
-        ..StoreKeys::default()
-    };
-    assert!(resolve(cli, StoreKeys::default()).is_err());
+    let flags = cli_line("-q mysql --mysql-db q --mysql-table gearbox_jobs");
+    assert!(resolve(flags, none()).is_err());
     // MySQL flags warn with another queue.
-    let cli = StoreKeys {
-        queue_type: Some("builtin".into()),
-        mysql_host: Some("h".into()),
-        ..StoreKeys::default()
-    };
-    let (_, warnings) = StoreSettings::resolve(cli, StoreKeys::default()).unwrap();
+    let warnings = warnings(cli(&["-q", "builtin", "--mysql-host", "h"]));
     assert!(
         warnings.len() == 1 && warnings[0].contains("--mysql-host"),
         "{warnings:?}"
