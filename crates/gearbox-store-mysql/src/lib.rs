@@ -1,4 +1,4 @@
-//! A MySQL/MariaDB [`Store`] for gearbox: `gearboxd -q mysql`.
+//! A MySQL/MariaDB [`Store`](gearbox_store::Store) for gearbox: `gearboxd -q mysql`.
 //!
 //! [`MysqlStore`] keeps background jobs in one InnoDB table (default [`DEFAULT_TABLE`],
 //! created if missing from the embedded migration `migrations/0001_create_jobs.sql`) and
@@ -27,8 +27,9 @@
 //!
 //! # Layout
 //!
-//! - this file: [`MysqlStore`] and [`MysqlOptions`], connecting and the [`Store`]
-//!   implementation.
+//! - this file: [`MysqlStore`], [`MysqlOptions`] and connecting; its
+//!   [`Store`](gearbox_store::Store) implementation is the driver's
+//!   ([`gearbox_store::driver::DriverStore`]).
 //! - `backend`: the [`gearbox_store::driver::Backend`]: the batch transaction, loading, the
 //!   gearmand import.
 //! - `sql`: the SQL text, row decoding and error classification.
@@ -168,7 +169,8 @@ impl IntoMysqlOptions for String {
     }
 }
 
-/// A [`Store`] in a MySQL/MariaDB table, with group commit and automatic reconnection.
+/// A [`Store`](gearbox_store::Store) in a MySQL/MariaDB table, one transaction per batch,
+/// with automatic reconnection.
 ///
 /// Requests go to a writer task (spawned on the current tokio runtime) in the order they are
 /// made. The task stops when the store is dropped (after serving what was already queued) or

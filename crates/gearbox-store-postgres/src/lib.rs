@@ -1,4 +1,4 @@
-//! A PostgreSQL [`Store`] for gearbox: `gearboxd -q libpq`.
+//! A PostgreSQL [`Store`](gearbox_store::Store) for gearbox: `gearboxd -q libpq`.
 //!
 //! [`PostgresStore`] keeps background jobs in one table (default [`DEFAULT_TABLE`], created if
 //! missing from the embedded migration `migrations/0001_create_jobs.sql`) and follows the
@@ -27,7 +27,8 @@
 //!
 //! # Layout
 //!
-//! - this file: [`PostgresStore`], connecting and the [`Store`] implementation.
+//! - this file: [`PostgresStore`] and connecting; its [`Store`](gearbox_store::Store)
+//!   implementation is the driver's ([`gearbox_store::driver::DriverStore`]).
 //! - `backend`: the [`gearbox_store::driver::Backend`]: the batch transaction, loading, the
 //!   gearmand import.
 //! - `sql`: the SQL text, row decoding and error classification.
@@ -56,7 +57,8 @@ pub const DEFAULT_GEARMAND_TABLE: &str = "queue";
 /// How long one connection attempt may take unless the conninfo sets `connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`] in a PostgreSQL table, with group commit and automatic reconnection.
+/// A [`Store`](gearbox_store::Store) in a PostgreSQL table, one transaction per batch, with
+/// automatic reconnection.
 ///
 /// Requests go to a writer task (spawned on the current tokio runtime) in the order they are
 /// made. The task stops when the store is dropped (after serving what was already queued) or

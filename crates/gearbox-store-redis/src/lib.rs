@@ -10,7 +10,7 @@
 //!   and, only when set, `schedule` and `reducer`. Every value is binary-safe (NULs and
 //!   non-UTF-8 bytes survive as they are).
 //! - `<prefix>jobs`: a sorted set of handles; the score is the job's insertion sequence, so
-//!   [`Store::load`] replays jobs in the order they were first persisted.
+//!   [`Store::load`](gearbox_store::Store::load) replays jobs in the order they were first persisted.
 //! - `<prefix>seq`: the counter the sequence numbers come from (`INCRBY`).
 //!
 //! # Commits
@@ -25,7 +25,7 @@
 //!
 //! # Durability
 //!
-//! `Ok` from [`Store::commit`] means Redis has executed the transaction. Whether it then
+//! `Ok` from [`Store::commit`](gearbox_store::Store::commit) means Redis has executed the transaction. Whether it then
 //! survives a crash depends on the Redis server's own settings, which this store cannot
 //! enforce:
 //!
@@ -198,8 +198,8 @@ impl Persistence {
     }
 }
 
-/// A [`Store`] in Redis. See the [crate documentation](crate) for the layout, the durability
-/// guarantee and the behaviour during outages.
+/// A [`Store`](gearbox_store::Store) in Redis. See the [crate documentation](crate) for the
+/// layout, the durability guarantee and the behaviour during outages.
 ///
 /// Requests go to the store's writer task in the order they are made. The task stops when the
 /// store is dropped, after serving what was already queued, or closed.

@@ -7,7 +7,8 @@
 //! [`Durability`] mode. It runs on the shared [`gearbox_store::driver`]: one task serves the
 //! store's requests in order, each commit one `IMMEDIATE` transaction, the blocking SQLite
 //! calls on Tokio's blocking pool. It can take over gearmand's libsqlite3 queue table
-//! ([`Store::import_gearmand`](gearbox_store::Store::import_gearmand), [`DEFAULT_GEARMAND_TABLE`] by default).
+//! ([`Store::import_gearmand`](gearbox_store::Store::import_gearmand),
+//! [`DEFAULT_GEARMAND_TABLE`] by default).
 //!
 //! # Layout
 //!

@@ -8,7 +8,7 @@ pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong while loading or writing jobs.
 ///
-/// Cloneable: when one transaction carries the batches of many callers (group commit) and
+/// Cloneable: when one transaction carries the writes of many callers (the persister's group) and
 /// fails, each of them gets the same error. Messages say what went wrong and what to do.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
