@@ -82,6 +82,28 @@ async fn job_created_waits_for_the_commit() {
 }
 
 #[tokio::test]
+async fn writes_from_many_connections_share_one_commit() {
+    let gate = Gate::new(false);
+    let server = TestServer::start_with_store(config(), gate.clone()).await;
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        let mut c = server.connect().await;
+        c.send(&bg("f", &format!("u{i}"), "x")).await;
+        // The echo comes back once the submit is handled (its write queued for the store).
+        c.assert_quiet().await;
+        clients.push(c);
+    }
+    // The persister took the first write alone and waits at the gate; the other nine queued
+    // meanwhile and go into the next commit together: two commits acknowledge all ten jobs.
+    gate.permits.add_permits(2);
+    for c in &mut clients {
+        assert!(matches!(c.recv().await, Response::JobCreated { .. }));
+    }
+    assert!(gate.inner.commits() <= 2, "{} commits", gate.inner.commits());
+    assert_eq!(gate.inner.stats().jobs_persisted, 10);
+}
+
+#[tokio::test]
 async fn a_failing_store_refuses_background_jobs_and_recovers() {
     let gate = Gate::new(true);
     *gate.fail.lock().unwrap() = true;
