@@ -99,7 +99,11 @@ async fn writes_from_many_connections_share_one_commit() {
     for c in &mut clients {
         assert!(matches!(c.recv().await, Response::JobCreated { .. }));
     }
-    assert!(gate.inner.commits() <= 2, "{} commits", gate.inner.commits());
+    assert!(
+        gate.inner.commits() <= 2,
+        "{} commits",
+        gate.inner.commits()
+    );
     assert_eq!(gate.inner.stats().jobs_persisted, 10);
 }
 
