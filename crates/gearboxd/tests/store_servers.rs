@@ -91,6 +91,22 @@ fn gearmands_libpq_queue_table_is_imported() {
     assert_eq!(pg.query("SELECT count(*) FROM queue"), ["0"]);
 }
 
+/// `-q <queue> --mysql-*` flags for the throwaway MariaDB on `port`.
+fn mysql_flags<'a>(queue: &'a str, port: &'a str) -> [&'a str; 10] {
+    [
+        "-q",
+        queue,
+        "--mysql-host",
+        "127.0.0.1",
+        "--mysql-port",
+        port,
+        "--mysql-user",
+        "root",
+        "--mysql-db",
+        mariadb::DB,
+    ]
+}
+
 /// Runs `sql` on the test database and returns the first column of each row.
 fn mysql_query(db: &MariaDb, sql: &str) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -118,18 +134,7 @@ fn mysql_background_jobs_survive_a_restart_with_their_handles() {
     let port = db.port.to_string();
     let url = db.url();
     restarts(
-        &[
-            "-q",
-            "mysql",
-            "--mysql-host",
-            "127.0.0.1",
-            "--mysql-port",
-            &port,
-            "--mysql-user",
-            "root",
-            "--mysql-db",
-            mariadb::DB,
-        ],
+        &mysql_flags("mysql", &port),
         &["--store", &url, "--durability", "normal"],
     );
     assert_eq!(mysql_query(&db, "SELECT count(*) FROM gearbox_jobs"), ["0"]);
@@ -159,18 +164,7 @@ fn gearmands_mysql_queue_table_is_imported() {
         );
     }
     let port = db.port.to_string();
-    let base = [
-        "-q",
-        "mariadb",
-        "--mysql-host",
-        "127.0.0.1",
-        "--mysql-port",
-        &port,
-        "--mysql-user",
-        "root",
-        "--mysql-db",
-        mariadb::DB,
-    ];
+    let base = mysql_flags("mariadb", &port);
     let server = start(&base);
     assert_eq!(show_jobs(&server).len(), 2);
     stop(server);
