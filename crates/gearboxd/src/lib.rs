@@ -49,17 +49,22 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod compat;
 pub mod config_file;
+pub mod daemon;
 pub mod error;
+pub mod gearmand_conf;
 pub mod layers;
 pub mod level;
 pub mod listen;
 pub mod logging;
 pub mod options;
+pub mod privileges;
 pub mod process;
 pub mod settings;
 pub mod signals;
 pub mod store;
+pub mod syslog_target;
 
 pub use args::Args;
 pub use error::CliError;
