@@ -63,14 +63,18 @@ mod tests {
     use clap::Parser;
 
     fn check_argv(argv: &[&str]) -> Result<Vec<String>, CliError> {
-        check(&Args::try_parse_from(std::iter::once("gearboxd").chain(argv.iter().copied())).unwrap())
+        check(
+            &Args::try_parse_from(std::iter::once("gearboxd").chain(argv.iter().copied())).unwrap(),
+        )
     }
 
     #[test]
     fn http_and_tls_are_refused_naming_their_issues() {
         let e = check_argv(&["-r", "http"]).unwrap_err().to_string();
         assert!(e.contains("issue 12"), "{e}");
-        let e = check_argv(&["--ssl", "--ssl-key", "k.pem"]).unwrap_err().to_string();
+        let e = check_argv(&["--ssl", "--ssl-key", "k.pem"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("issue 13"), "{e}");
         let e = check_argv(&["--protocol=gopher"]).unwrap_err().to_string();
         assert!(e.contains("gopher"), "{e}");
@@ -80,7 +84,10 @@ mod tests {
     fn companion_flags_alone_warn_even_with_default_values() {
         let w = check_argv(&["--http-port=8080", "--ssl-certificate", "c.pem"]).unwrap();
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("issue 12") && w[1].contains("issue 13"), "{w:?}");
+        assert!(
+            w[0].contains("issue 12") && w[1].contains("issue 13"),
+            "{w:?}"
+        );
         let w = check_argv(&["-R", "--store-queue-on-shutdown"]).unwrap();
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(check_argv(&[]).unwrap().is_empty());

@@ -69,10 +69,11 @@ impl Detached {
     /// standard output and error at `/dev/null`.
     pub fn ready(&mut self) -> Result<(), CliError> {
         if let Some(mut pipe) = self.pipe.take() {
-            pipe.write_all(&[READY]).map_err(|source| CliError::Process {
-                what: "tell the starting process that the daemon is ready",
-                source,
-            })?;
+            pipe.write_all(&[READY])
+                .map_err(|source| CliError::Process {
+                    what: "tell the starting process that the daemon is ready",
+                    source,
+                })?;
         }
         redirect_to_null(&[libc::STDOUT_FILENO, libc::STDERR_FILENO])
     }

@@ -60,10 +60,14 @@ fn start(args: Args) -> anyhow::Result<()> {
     if let Some(wanted) = settings.file_limit {
         match process::set_file_limit(wanted) {
             Ok(got) if got < wanted => {
-                eprintln!("gearboxd: warning: open-file limit {wanted} capped at {got} by the hard limit")
+                eprintln!(
+                    "gearboxd: warning: open-file limit {wanted} capped at {got} by the hard limit"
+                )
             }
             Ok(_) => {}
-            Err(e) => eprintln!("gearboxd: warning: cannot set the open-file limit to {wanted}: {e}"),
+            Err(e) => {
+                eprintln!("gearboxd: warning: cannot set the open-file limit to {wanted}: {e}")
+            }
         }
     }
     let listeners = listen::bind_all(&targets, settings.backlog, settings.keepalive)?;

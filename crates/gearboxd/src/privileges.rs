@@ -17,9 +17,7 @@ use crate::error::CliError;
 pub fn look_up(name: &str) -> Result<User, CliError> {
     match User::from_name(name) {
         Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(CliError::User(format!(
-            "-u/--user: no such user `{name}`"
-        ))),
+        Ok(None) => Err(CliError::User(format!("-u/--user: no such user `{name}`"))),
         Err(e) => Err(CliError::User(format!(
             "-u/--user: cannot look up user `{name}`: {e}"
         ))),
@@ -41,7 +39,8 @@ pub fn switch_to(name: &str) -> Result<(), CliError> {
     let failed = |step: &str, e: nix::Error| {
         CliError::User(format!("-u/--user {name}: cannot switch ({step}: {e})"))
     };
-    let cname = CString::new(name).map_err(|_| CliError::User("-u/--user: the name contains a NUL byte".into()))?;
+    let cname = CString::new(name)
+        .map_err(|_| CliError::User("-u/--user: the name contains a NUL byte".into()))?;
     unistd::initgroups(&cname, user.gid).map_err(|e| failed("initgroups", e))?;
     unistd::setgid(user.gid).map_err(|e| failed("setgid", e))?;
     unistd::setuid(user.uid).map_err(|e| failed("setuid", e))?;

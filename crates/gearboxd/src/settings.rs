@@ -122,7 +122,10 @@ impl Settings {
     /// Makes the relative paths (log file, pid file, SQLite queue) absolute against `cwd`,
     /// before `--daemon` changes to `/`.
     pub fn absolutize(&mut self, cwd: &std::path::Path) {
-        for path in [&mut self.log_file, &mut self.pid_file].into_iter().flatten() {
+        for path in [&mut self.log_file, &mut self.pid_file]
+            .into_iter()
+            .flatten()
+        {
             *path = cwd.join(&*path);
         }
         self.store.absolutize(cwd);

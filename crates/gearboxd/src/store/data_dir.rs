@@ -66,7 +66,10 @@ mod tests {
             default_data_dir_from(None, Some(Path::new("/"))),
             Path::new(SYSTEM_DATA_DIR)
         );
-        assert_eq!(default_data_dir_from(None, None), Path::new(SYSTEM_DATA_DIR));
+        assert_eq!(
+            default_data_dir_from(None, None),
+            Path::new(SYSTEM_DATA_DIR)
+        );
         assert_eq!(
             default_data_dir_from(None, Some(home)),
             Path::new(DEFAULT_DATA_DIR)
@@ -83,7 +86,9 @@ mod tests {
             durability: Default::default(),
         });
         s.absolutize(Path::new("/srv"));
-        let StoreSettings::Sqlite(q) = &s else { unreachable!() };
+        let StoreSettings::Sqlite(q) = &s else {
+            unreachable!()
+        };
         assert_eq!(q.path, Path::new("/srv/d/gearbox.sqlite"));
         assert_eq!(q.data_dir.as_deref(), Some(Path::new("/srv/d")));
         let mut s = StoreSettings::Builtin;

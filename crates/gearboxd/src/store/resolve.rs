@@ -1,7 +1,6 @@
 //! [`StoreSettings::resolve`]: the command line's store keys over the config file's, by the
 //! rules of the module documentation ("Which layer wins"), all of them here.
 
-
 use gearbox_store::sql::DEFAULT_TABLE;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -11,9 +10,9 @@ use super::parse::{parse_url, redact_url, Url};
 use super::section::{MysqlServer, RedisServer, StoreSection};
 use super::{
     MysqlSettings, PostgresSettings, RedisSettings, SqliteSettings, StoreSettings,
-    DEFAULT_LIBPQ_TABLE, DEFAULT_LIBSQLITE3_TABLE, DEFAULT_MYSQL_HOST,
-    DEFAULT_MYSQL_PORT, DEFAULT_MYSQL_TABLE, DEFAULT_QUEUE_TYPE, DEFAULT_REDIS_PORT,
-    DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_SERVER, SQLITE_FILE_NAME,
+    DEFAULT_LIBPQ_TABLE, DEFAULT_LIBSQLITE3_TABLE, DEFAULT_MYSQL_HOST, DEFAULT_MYSQL_PORT,
+    DEFAULT_MYSQL_TABLE, DEFAULT_QUEUE_TYPE, DEFAULT_REDIS_PORT, DEFAULT_REDIS_PREFIX,
+    DEFAULT_REDIS_SERVER, SQLITE_FILE_NAME,
 };
 use crate::error::CliError;
 use crate::layers::{flag, from_table, given, overlay};
