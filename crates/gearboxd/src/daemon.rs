@@ -6,8 +6,9 @@
 //! the daemon changes to `/` and reads standard input from `/dev/null`. The starting process
 //! waits on a pipe: it exits 0 when the daemon says it is ready (sockets bound, store replayed,
 //! pid file written: [`Detached::ready`]), and 1 if the pipe closes first (the daemon stopped
-//! on an error, which it printed on the standard error it still shares). Standard output and
-//! error go to `/dev/null` once ready (logs go to `--log-file` or syslog).
+//! on an error, which it printed on the standard error it still shares, as it printed its
+//! warnings and `gearboxd listening on` lines). Standard output and error go to `/dev/null`
+//! once ready (logs go to `--log-file` or syslog).
 
 use std::fs::File;
 use std::io::{PipeWriter, Read, Write};
@@ -65,9 +66,11 @@ pub fn detach() -> Result<Detached, CliError> {
 }
 
 impl Detached {
-    /// Tells the starting process that the daemon serves, and lets it exit 0; then points
-    /// standard output and error at `/dev/null`.
+    /// Points standard output and error at `/dev/null` (so that nothing waiting for their end,
+    /// a pipe or a shell's `$(...)`, waits for the daemon), then tells the starting process
+    /// that the daemon serves, which lets it exit 0.
     pub fn ready(&mut self) -> Result<(), CliError> {
+        redirect_to_null(&[libc::STDOUT_FILENO, libc::STDERR_FILENO])?;
         if let Some(mut pipe) = self.pipe.take() {
             pipe.write_all(&[READY])
                 .map_err(|source| CliError::Process {
@@ -75,7 +78,7 @@ impl Detached {
                     source,
                 })?;
         }
-        redirect_to_null(&[libc::STDOUT_FILENO, libc::STDERR_FILENO])
+        Ok(())
     }
 }
 
