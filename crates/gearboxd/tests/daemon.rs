@@ -13,6 +13,9 @@ use gearbox_testkit::external;
 use support::detached::{read_pid, run_starter, session, state, status_field, terminate};
 use support::{Conn, TempDir, TIMEOUT};
 
+/// Detached, memory queue, loopback.
+const LOOPBACK_DAEMON: [&str; 5] = ["-d", "-q", "builtin", "-L", "127.0.0.1"];
+
 fn gearboxd(cwd: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gearboxd"));
     cmd.current_dir(cwd)
@@ -83,31 +86,14 @@ fn a_daemon_that_cannot_start_fails_the_starter_with_its_error() {
     let dir = TempDir::new();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
-    let started = run_starter(gearboxd(
-        dir.path(),
-        &[
-            "-d",
-            "-q",
-            "builtin",
-            "-p",
-            &port,
-            "-L",
-            "127.0.0.1",
-            "-P",
-            "g.pid",
-        ],
-    ));
-    assert_eq!(started.status.code(), Some(1), "{}", started.stderr);
-    assert!(
-        started
-            .stderr
-            .contains("gearboxd: error: cannot listen on 127.0.0.1"),
-        "{}",
-        started.stderr
+    starter_fails(
+        &dir,
+        &[&LOOPBACK_DAEMON[..], &["-p", &port, "-P", "g.pid"]].concat(),
+        "gearboxd: error: cannot listen on 127.0.0.1",
     );
     // A store that cannot be opened, after binding: the same.
-    let started = run_starter(gearboxd(
-        dir.path(),
+    starter_fails(
+        &dir,
         &[
             "-d",
             "-p",
@@ -117,14 +103,16 @@ fn a_daemon_that_cannot_start_fails_the_starter_with_its_error() {
             "--libsqlite3-db",
             "/nonexistent/dir/q.db",
         ],
-    ));
-    assert_eq!(started.status.code(), Some(1), "{}", started.stderr);
-    assert!(
-        started.stderr.contains("/nonexistent/dir/q.db"),
-        "{}",
-        started.stderr
+        "/nonexistent/dir/q.db",
     );
     assert!(!dir.join("g.pid").exists());
+}
+
+/// Runs the daemon's starter in `dir`, expecting exit status 1 and `error` on stderr.
+fn starter_fails(dir: &TempDir, args: &[&str], error: &str) {
+    let started = run_starter(gearboxd(dir.path(), args));
+    assert_eq!(started.status.code(), Some(1), "{}", started.stderr);
+    assert!(started.stderr.contains(error), "{}", started.stderr);
 }
 
 /// `nobody`'s uid and gid.
@@ -163,21 +151,9 @@ fn user_is_switched_after_binding_a_privileged_port() {
     std::os::unix::fs::chown(&files, Some(uid), Some(gid)).unwrap();
     let port = free_privileged_port().to_string();
     let (pid_file, log) = (files.join("g.pid"), files.join("g.log"));
-    let args = [
-        "-d",
-        "-u",
-        "nobody",
-        "-q",
-        "builtin",
-        "-p",
-        &port,
-        "-L",
-        "127.0.0.1",
-        "-P",
-        pid_file.to_str().unwrap(),
-        "-l",
-        log.to_str().unwrap(),
-    ];
+    let (pid_path, log_path) = (pid_file.to_str().unwrap(), log.to_str().unwrap());
+    let own = ["-u", "nobody", "-p", &port, "-P", pid_path, "-l", log_path];
+    let args = [&LOOPBACK_DAEMON[..], &own].concat();
     let started = run_starter(gearboxd(dir.path(), &args));
     assert!(started.status.success(), "{}", started.stderr);
     let pid = read_pid(&pid_file);
@@ -245,21 +221,19 @@ fn syslog_records_carry_the_daemons_pid_and_the_line_severity() {
     let mut cmd = gearboxd(
         dir.path(),
         &[
-            "-d",
-            "--syslog",
-            "--verbose",
-            "INFO",
-            "-q",
-            "builtin",
-            "-p",
-            "0",
-            "-L",
-            "127.0.0.1",
-            "-P",
-            "g.pid",
-            "--job-retries=-1",
-            "--round-robin",
-        ],
+            &LOOPBACK_DAEMON[..],
+            &[
+                "-p",
+                "0",
+                "-P",
+                "g.pid",
+                "--syslog",
+                "--verbose",
+                "INFO",
+                "--round-robin",
+            ],
+        ]
+        .concat(),
     );
     cmd.env(gearboxd::syslog_target::SOCKET_ENV, &socket);
     let started = run_starter(cmd);

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 
 use gearboxd::LISTENING_PREFIX;
 
@@ -33,13 +33,8 @@ impl Started {
 
 /// Runs `cmd` (a `gearboxd --daemon` command line) until the starting process exits, within
 /// [`TIMEOUT`]; standard error must reach its end then too (the daemon lets go of it).
-pub fn run_starter(mut cmd: Command) -> Started {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gearboxd");
+pub fn run_starter(cmd: Command) -> Started {
+    let mut child = super::spawn_piping_stderr(cmd);
     let mut pipe = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
