@@ -17,9 +17,10 @@ const REFUSED: &str = "HTTP and TLS (not yet: issues 12 and 13)";
 
 /// gearboxd: a Gearman job server, a drop-in replacement for gearmand.
 ///
-/// Settings come from flags, then the environment, then the `--config` file, then defaults.
-/// Once every socket is bound, gearboxd prints one line per listening address on standard
-/// error, `gearboxd listening on ADDR`, whatever the log settings.
+/// Settings come from flags, then the environment, then gearmand's --config-file, then the
+/// `--config` file, then defaults. Once every socket is bound, gearboxd prints one line per
+/// listening address on standard error, `gearboxd listening on ADDR`, whatever the log
+/// settings. Under systemd (NOTIFY_SOCKET), it sends READY=1 once serving.
 /// Signals: SIGTERM/SIGINT stop now, SIGUSR1 stops once queued and running jobs are done,
 /// SIGHUP reopens the log file; a second SIGTERM/SIGINT during a stop ends it at once.
 #[derive(Debug, Clone, Default, Parser)]

@@ -200,4 +200,26 @@ mod tests {
         let s = crate::Settings::from_parts(merged, file).unwrap();
         assert_eq!((s.port, s.backlog), (5000, 9));
     }
+
+    #[test]
+    fn the_file_is_over_the_toml_file_and_a_missing_one_is_an_error_unless_default() {
+        let dir = std::env::temp_dir().join(format!("gearboxd-conf-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gearmand.conf");
+        std::fs::write(&path, "--backlog=9 --syslog stray\n").unwrap();
+        let cli = Args::try_parse_from(["gearboxd", "--config-file", path.to_str().unwrap()]);
+        let toml = crate::config_file::parse("backlog = 7\nthreads = 3\n").unwrap();
+        let (args, file, warnings) = apply(cli.unwrap(), toml).unwrap();
+        assert!(args.syslog);
+        assert_eq!(
+            (file.daemon.backlog, file.daemon.threads),
+            (Some(9), Some(3))
+        );
+        assert!(warnings[0].contains("`stray`"), "{warnings:?}");
+        let missing = dir.join("missing.conf");
+        let cli = Args::try_parse_from(["gearboxd", "--config-file", missing.to_str().unwrap()]);
+        let e = apply(cli.unwrap(), Options::default()).unwrap_err();
+        assert!(e.to_string().contains("missing.conf"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

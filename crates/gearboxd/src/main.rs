@@ -78,6 +78,9 @@ fn start(args: Args) -> anyhow::Result<()> {
     let syslog = settings.syslog.then(Syslog::connect).transpose()?;
     let logged_elsewhere = log.file().is_some() || syslog.is_some();
     logging::install(log.clone(), settings.verbosity, syslog);
+    if let Some(user) = &settings.user {
+        tracing::info!(user, uid = effective_uid(), "switched user after binding");
+    }
     // Warnings reach standard error directly unless the log already puts them there.
     let warnings_on_stderr =
         log.file().is_none() && settings.verbosity.level_filter() >= LevelFilter::WARN;
@@ -92,6 +95,12 @@ fn start(args: Args) -> anyhow::Result<()> {
         tracing::error!("{e:#}");
     }
     result
+}
+
+/// The effective user id, for the log.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
 }
 
 fn serve(

@@ -49,6 +49,5 @@ pub fn switch_to(name: &str) -> Result<(), CliError> {
             "-u/--user {name}: root privileges could be regained after switching"
         )));
     }
-    tracing::info!(user = name, uid = %user.uid, gid = %user.gid, "switched user");
     Ok(())
 }
