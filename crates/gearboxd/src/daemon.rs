@@ -72,11 +72,10 @@ impl Detached {
     pub fn ready(&mut self) -> Result<(), CliError> {
         redirect_to_null(&[libc::STDOUT_FILENO, libc::STDERR_FILENO])?;
         if let Some(mut pipe) = self.pipe.take() {
-            pipe.write_all(&[READY])
-                .map_err(|source| CliError::Process {
-                    what: "tell the starting process that the daemon is ready",
-                    source,
-                })?;
+            // A starter that is gone (killed while waiting) does not stop the daemon.
+            if let Err(e) = pipe.write_all(&[READY]) {
+                tracing::warn!(error = %e, "the process that started the daemon is gone");
+            }
         }
         Ok(())
     }

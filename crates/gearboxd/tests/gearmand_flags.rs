@@ -165,6 +165,38 @@ fn every_flag_of_gearmands_help_is_accepted() {
     assert!(tried >= 90, "only {tried} command lines tried");
 }
 
+/// The queue types: the help's option groups after the protocols' (`builtin:`, `MySQL:`, ...).
+fn gearmand_queue_types(help: &str) -> Vec<String> {
+    let headings = help
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.ends_with(':'))
+        .map(|l| l.trim_end_matches(':').to_owned());
+    headings.skip_while(|h| h != "Gear").skip(1).collect()
+}
+
+#[test]
+fn every_queue_type_of_gearmands_help_is_a_queue_type() {
+    let Some(gearmand) = external::require(GEARMAND, "its --help lists the queue types") else {
+        return;
+    };
+    let help = Command::new(gearmand).arg("--help").output().unwrap();
+    let queues = gearmand_queue_types(&String::from_utf8_lossy(&help.stdout));
+    assert!(queues.len() >= 5, "{queues:?}");
+    for queue in queues.iter().filter(|q| *q != "libmemcached") {
+        // What PostgreSQL and MySQL need to be configured at all.
+        let argv = [
+            "--check-args",
+            "-q",
+            queue,
+            "--libpq-conninfo=host=x",
+            "--mysql-db=q",
+        ];
+        let out = run_to_exit(&argv, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "-q {queue}: {err}");
+    }
+}
+
 /// Runs `PROGRAM --check-args --config-file FILE` for a file holding `text`.
 fn accepts_config(program: &str, dir: &TempDir, n: usize, text: &str) -> bool {
     let path = dir.join(&format!("gearmand-{n}.conf"));
