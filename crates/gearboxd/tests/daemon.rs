@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use gearbox_testkit::external;
-use support::detached::{read_pid, run_starter, session, state, status_field, terminate};
+use support::detached::{run_starter, session, state, status_field, terminate, Daemon};
 use support::{Conn, TempDir, TIMEOUT};
 
 /// Detached, memory queue, loopback.
@@ -53,7 +53,8 @@ fn the_starter_exits_once_the_daemon_serves_and_sigterm_removes_the_pid_file() {
     ));
     assert!(started.status.success(), "{}", started.stderr);
     // At the starter's exit, everything is in place.
-    let pid = read_pid(&dir.join("g.pid"));
+    let daemon = Daemon::from_pid_file(&dir.join("g.pid"));
+    let pid = daemon.0;
     assert_eq!(
         state(pid).map(|s| s != 'Z'),
         Some(true),
@@ -156,7 +157,8 @@ fn user_is_switched_after_binding_a_privileged_port() {
     let args = [&LOOPBACK_DAEMON[..], &own].concat();
     let started = run_starter(gearboxd(dir.path(), &args));
     assert!(started.status.success(), "{}", started.stderr);
-    let pid = read_pid(&pid_file);
+    let daemon = Daemon::from_pid_file(&pid_file);
+    let pid = daemon.0;
     let ids = |field| status_field(pid, field);
     // Real, effective, saved and filesystem ids; and nobody's groups only (no root group).
     assert_eq!(ids("Uid"), format!("{uid}\t{uid}\t{uid}\t{uid}"));
@@ -238,7 +240,8 @@ fn syslog_records_carry_the_daemons_pid_and_the_line_severity() {
     cmd.env(gearboxd::syslog_target::SOCKET_ENV, &socket);
     let started = run_starter(cmd);
     assert!(started.status.success(), "{}", started.stderr);
-    let pid = read_pid(&dir.join("g.pid"));
+    let daemon = Daemon::from_pid_file(&dir.join("g.pid"));
+    let pid = daemon.0;
     let mut records = Vec::new();
     let mut buf = [0u8; 4096];
     while !records

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gearbox_testkit::external;
-use support::detached::{read_pid, run_starter, state, terminate};
+use support::detached::{run_starter, state, terminate, Daemon};
 use support::{Conn, TempDir};
 
 const UNIT: &str = "/lib/systemd/system/gearman-job-server.service";
@@ -130,7 +130,8 @@ fn debians_gearman_job_server_unit_runs_gearboxd_as_gearmand() {
         .env_remove("STATE_DIRECTORY");
     let started = run_starter(cmd);
     assert!(started.status.success(), "{argv:?}: {}", started.stderr);
-    let pid = read_pid(&pid_file);
+    let daemon = Daemon::from_pid_file(&pid_file);
+    let pid = daemon.0;
     assert_eq!(
         state(pid).map(|s| s != 'Z'),
         Some(true),

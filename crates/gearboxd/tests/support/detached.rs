@@ -102,3 +102,22 @@ pub fn terminate(pid: i32) {
         "daemon {pid} still running after SIGTERM"
     );
 }
+
+/// A detached daemon, killed on drop if it still runs (a failing test leaves none behind).
+pub struct Daemon(pub i32);
+
+impl Daemon {
+    /// The daemon whose pid the pid file at `path` holds.
+    pub fn from_pid_file(path: &Path) -> Daemon {
+        Daemon(read_pid(path))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(state(self.0), Some(s) if s != 'Z') {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+}
