@@ -1,8 +1,9 @@
 //! Command-line flags, named as gearmand names them.
 //!
 //! Every setting the config file can also give is a field of [`Options`], flattened in here;
-//! the fields of [`Args`] itself exist on the command line only: the config file's path,
-//! `--check-args`, `-v`, and gearmand's process flags (most of them accepted and ignored).
+//! the fields of [`Args`] itself exist on the command line (and in gearmand's config file)
+//! only: the config files' paths, `--check-args`, `-v`, gearmand's process flags, the flags
+//! accepted and ignored, and the HTTP and TLS flags refused until their issues land.
 
 use std::path::PathBuf;
 
@@ -11,12 +12,15 @@ use clap::{ArgAction, Parser};
 use crate::options::Options;
 
 const COMPAT: &str = "Accepted for gearmand compatibility";
+const PROCESS: &str = "Process";
+const REFUSED: &str = "HTTP and TLS (not yet: issues 12 and 13)";
 
 /// gearboxd: a Gearman job server, a drop-in replacement for gearmand.
 ///
-/// Settings come from flags, then the environment, then the `--config` file, then defaults.
-/// Once every socket is bound, gearboxd prints one line per listening address on standard
-/// error, `gearboxd listening on ADDR`, whatever the log settings.
+/// Settings come from flags, then the environment, then gearmand's --config-file, then the
+/// `--config` file, then defaults. Once every socket is bound, gearboxd prints one line per
+/// listening address on standard error, `gearboxd listening on ADDR`, whatever the log
+/// settings. Under systemd (NOTIFY_SOCKET), it sends READY=1 once serving.
 /// Signals: SIGTERM/SIGINT stop now, SIGUSR1 stops once queued and running jobs are done,
 /// SIGHUP reopens the log file; a second SIGTERM/SIGINT during a stop ends it at once.
 #[derive(Debug, Clone, Default, Parser)]
@@ -39,7 +43,7 @@ pub struct Args {
     pub check_args: bool,
 
     /// Raise the open-file limit (RLIMIT_NOFILE) to N.
-    #[arg(short = 'f', long, value_name = "N", help_heading = COMPAT)]
+    #[arg(short = 'f', long, value_name = "N", help_heading = PROCESS)]
     pub file_descriptors: Option<u64>,
 
     /// Enable TCP keepalive on client connections.
@@ -59,9 +63,26 @@ pub struct Args {
     #[arg(long, value_name = "N", allow_negative_numbers = true, help_heading = COMPAT)]
     pub keepalive_count: Option<i32>,
 
-    /// Ignored: gearboxd always runs in the foreground (let systemd supervise it).
-    #[arg(short = 'd', long, help_heading = COMPAT)]
+    /// Detach and run in the background: the starting process exits 0 once the daemon
+    /// serves (sockets bound, store replayed, pid file written), or 1 with its error.
+    #[arg(short = 'd', long, help_heading = PROCESS)]
     pub daemon: bool,
+
+    /// Switch to USER (its groups too) once the sockets are bound; needs root. The log file,
+    /// the pid file and the store are then opened as USER.
+    #[arg(short = 'u', long, value_name = "USER", help_heading = PROCESS)]
+    pub user: Option<String>,
+
+    /// Also log to syslog (facility user, ident gearboxd), through /dev/log.
+    #[arg(long, help_heading = PROCESS)]
+    pub syslog: bool,
+
+    /// gearmand's config file: options as on gearmand's command line (`--port=4730`,
+    /// `-L 127.0.0.1`), separated by spaces or newlines, `#` to the end of a line a comment.
+    /// The command line wins over it, and it over --config. A missing default file is
+    /// skipped (default: /etc/gearmand.conf).
+    #[arg(long, value_name = "FILE", help_heading = PROCESS)]
+    pub config_file: Option<PathBuf>,
 
     /// Ignored: workers get jobs by priority, round-robin between functions.
     #[arg(short = 'R', long, help_heading = COMPAT)]
@@ -75,13 +96,34 @@ pub struct Args {
     #[arg(long, help_heading = COMPAT)]
     pub coredump: bool,
 
-    /// Ignored: gearboxd does not switch users; start it as the user it should run as.
-    #[arg(short = 'u', long, value_name = "USER", help_heading = COMPAT)]
-    pub user: Option<String>,
-
-    /// Ignored: logs go to standard error or --log-file.
+    /// Ignored: gearboxd stores every background job when it is submitted, so a stop loses
+    /// none (gearmand's libsqlite3 option to store them only at shutdown).
     #[arg(long, help_heading = COMPAT)]
-    pub syslog: bool,
+    pub store_queue_on_shutdown: bool,
+
+    /// Protocol module: gearmand's only one, `http`, is refused until HTTP lands (issue 12).
+    #[arg(short = 'r', long, value_name = "NAME", help_heading = REFUSED)]
+    pub protocol: Option<String>,
+
+    /// HTTP port of `-r http`; without it, no effect (as in gearmand).
+    #[arg(long, value_name = "PORT", help_heading = REFUSED)]
+    pub http_port: Option<u16>,
+
+    /// TLS on client connections: refused until TLS lands (issue 13).
+    #[arg(long, help_heading = REFUSED)]
+    pub ssl: bool,
+
+    /// CA file for --ssl; without it, no effect (as in gearmand).
+    #[arg(long, value_name = "FILE", help_heading = REFUSED)]
+    pub ssl_ca_file: Option<PathBuf>,
+
+    /// Certificate for --ssl; without it, no effect (as in gearmand).
+    #[arg(long, value_name = "FILE", help_heading = REFUSED)]
+    pub ssl_certificate: Option<PathBuf>,
+
+    /// Key of the certificate for --ssl; without it, no effect (as in gearmand).
+    #[arg(long, value_name = "FILE", help_heading = REFUSED)]
+    pub ssl_key: Option<PathBuf>,
 }
 
 #[cfg(test)]

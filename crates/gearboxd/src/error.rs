@@ -92,4 +92,36 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// gearmand's config file (`--config-file`) could not be read.
+    #[error("cannot read gearmand config file {}", path.display())]
+    GearmandConfRead {
+        /// The file named by `--config-file`.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A gearmand flag whose feature gearboxd does not have yet (HTTP, TLS).
+    #[error("{0}")]
+    Refused(String),
+    /// `--user`: the user is unknown, or switching to it is not allowed or failed.
+    #[error("{0}")]
+    User(String),
+    /// A step of detaching (`--daemon`) or of talking to the service manager failed.
+    #[error("cannot {what}")]
+    Process {
+        /// The step, as a verb phrase ("fork", "create the ready pipe", ...).
+        what: &'static str,
+        /// The system's answer.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--syslog`: the syslog socket could not be reached.
+    #[error("cannot reach syslog at {path}: {message}")]
+    Syslog {
+        /// The socket tried.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
 }

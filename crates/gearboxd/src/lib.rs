@@ -3,10 +3,12 @@
 //! The `gearbox` command (client, worker, admin, and the `gearman`/`gearadmin` drop-ins) is
 //! the `gearbox-cli` crate; this crate is `gearboxd` alone.
 //!
-//! `src/main.rs` wires these together: it parses flags, resolves the settings, installs
-//! logging, builds the Tokio runtime, installs the signal handlers, opens the job store, binds,
-//! reports the bound addresses and runs [`gearbox_server::run_with_store`] until a signal stops
-//! it, then closes the store.
+//! `src/main.rs` wires these together: it parses flags, resolves the settings (reading the
+//! config files), detaches (`--daemon`, before any thread exists), binds, switches user
+//! (`--user`), installs logging, builds the Tokio runtime, installs the signal handlers, opens
+//! the job store, writes the pid file, reports the bound addresses, says it is ready (to
+//! systemd, and to the process that started a daemon) and runs
+//! [`gearbox_server::run_with_store`] until a signal stops it, then closes the store.
 //!
 //! ## Layout
 //!
@@ -30,6 +32,12 @@
 //!   `--redis-*`, `--mysql-*`, `--durability`), opening it before binding with the drivers
 //!   the cargo features build in, and importing gearmand's queue table.
 //! - [`process`]: the pid file and the open-file limit.
+//! - [`daemon`]: `--daemon` (fork, setsid, fork, the ready pipe) and systemd's READY=1 and
+//!   STOPPING=1 (`Type=notify`).
+//! - [`privileges`]: `--user`, after binding.
+//! - [`syslog_target`]: log lines to syslog (`--syslog`).
+//! - [`gearmand_conf`]: gearmand's `--config-file` (default `/etc/gearmand.conf`).
+//! - [`compat`]: gearmand's flags without an effect here (warned) and HTTP/TLS (refused).
 //! - [`error`]: the [`CliError`] enum.
 //!
 //! ## What the binary prints
@@ -49,17 +57,22 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod compat;
 pub mod config_file;
+pub mod daemon;
 pub mod error;
+pub mod gearmand_conf;
 pub mod layers;
 pub mod level;
 pub mod listen;
 pub mod logging;
 pub mod options;
+pub mod privileges;
 pub mod process;
 pub mod settings;
 pub mod signals;
 pub mod store;
+pub mod syslog_target;
 
 pub use args::Args;
 pub use error::CliError;

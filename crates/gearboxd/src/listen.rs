@@ -11,9 +11,10 @@
 //! - Keepalive is set on the listening socket; Linux copies it to every accepted connection.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 
-use tokio::net::{TcpListener, TcpSocket};
+use std::net::TcpListener;
+
+use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 
 use crate::error::CliError;
 use crate::settings::Keepalive;
@@ -101,8 +102,8 @@ fn parse_one(spec: &str, port: u16) -> Result<Vec<Target>, CliError> {
     Ok(targets)
 }
 
-/// Binds every target. A required one that fails is an error; an optional one is logged.
-/// Must run inside a Tokio runtime.
+/// Binds every target (listening, non-blocking). A required one that fails is an error; an
+/// optional one is logged. Needs no runtime: [`into_tokio`] hands them to one.
 pub fn bind_all(
     targets: &[Target],
     backlog: u32,
@@ -151,69 +152,58 @@ fn bind_one(
     backlog: u32,
     keepalive: Option<Keepalive>,
 ) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
-        set_int_option(&socket, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+        socket.set_only_v6(true)?;
     }
     if let Some(k) = keepalive {
+        // Accepted sockets inherit these options from the listener.
         socket.set_keepalive(true)?;
         set_keepalive_timing(&socket, k)?;
     }
-    socket.bind(addr)?;
-    socket.listen(backlog)
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
 }
 
 #[cfg(target_os = "linux")]
-fn set_keepalive_timing(socket: &TcpSocket, k: Keepalive) -> std::io::Result<()> {
-    let options = [
-        (libc::TCP_KEEPIDLE, k.idle),
-        (libc::TCP_KEEPINTVL, k.interval),
-        (libc::TCP_KEEPCNT, k.count),
-    ];
-    for (name, value) in options {
-        if let Some(v) = value {
-            let v = libc::c_int::try_from(v).unwrap_or(libc::c_int::MAX);
-            set_int_option(socket, libc::IPPROTO_TCP, name, v)?;
-        }
+fn set_keepalive_timing(socket: &Socket, k: Keepalive) -> std::io::Result<()> {
+    let secs = |s: u32| std::time::Duration::from_secs(u64::from(s));
+    let mut params = TcpKeepalive::new();
+    if let Some(idle) = k.idle {
+        params = params.with_time(secs(idle));
     }
-    Ok(())
+    if let Some(interval) = k.interval {
+        params = params.with_interval(secs(interval));
+    }
+    if let Some(count) = k.count {
+        params = params.with_retries(count);
+    }
+    socket.set_tcp_keepalive(&params)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn set_keepalive_timing(_socket: &TcpSocket, k: Keepalive) -> std::io::Result<()> {
+fn set_keepalive_timing(_socket: &Socket, k: Keepalive) -> std::io::Result<()> {
     if k != Keepalive::default() {
         tracing::warn!("keepalive timing is only supported on Linux; using the system's");
     }
     Ok(())
 }
 
-fn set_int_option(
-    socket: &TcpSocket,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> std::io::Result<()> {
-    // SAFETY: the descriptor belongs to `socket`, alive for this call; the option value is a
-    // c_int and its exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            std::ptr::from_ref(&value).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+/// The bound sockets as Tokio listeners. Must run inside a Tokio runtime.
+pub fn into_tokio(listeners: Vec<TcpListener>) -> Result<Vec<tokio::net::TcpListener>, CliError> {
+    listeners
+        .into_iter()
+        .map(|l| {
+            let addr = l.local_addr();
+            tokio::net::TcpListener::from_std(l).map_err(|source| CliError::Bind {
+                addr: addr.unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+                source,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -269,8 +259,8 @@ mod tests {
         assert!(targets(&["".into()], 7).is_err());
     }
 
-    #[tokio::test]
-    async fn port_zero_binds_a_free_port_shared_where_possible() {
+    #[test]
+    fn port_zero_binds_a_free_port_shared_where_possible() {
         let t = targets(&["127.0.0.1".into(), "127.0.0.2".into()], 0).unwrap();
         let ls = bind_all(&t, 8, None).unwrap();
         let ports: Vec<_> = ls.iter().map(|l| l.local_addr().unwrap().port()).collect();
@@ -278,8 +268,8 @@ mod tests {
         assert_eq!(ports[0], ports[1]);
     }
 
-    #[tokio::test]
-    async fn busy_port_is_a_clear_error() {
+    #[test]
+    fn busy_port_is_a_clear_error() {
         let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let t = targets(&[busy.local_addr().unwrap().to_string()], 0).unwrap();
         let e = bind_all(&t, 8, Some(Keepalive::default())).unwrap_err();

@@ -10,6 +10,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::error::CliError;
 use crate::level::Verbosity;
+use crate::syslog_target::Syslog;
 
 /// A log file opened for appending, reopenable at the same path.
 #[derive(Debug)]
@@ -127,14 +128,26 @@ impl<'a> MakeWriter<'a> for LogTarget {
 }
 
 /// Installs the global `tracing` subscriber: lines at `verbosity` and above, to `target`, with
-/// timestamps; colours only on a terminal.
-pub fn install(target: LogTarget, verbosity: Verbosity) {
+/// timestamps, colours only on a terminal; and the same lines to `syslog` if given.
+pub fn install(target: LogTarget, verbosity: Verbosity, syslog: Option<Syslog>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let ansi = matches!(target, LogTarget::Stderr) && io::stderr().is_terminal();
-    // Fails only if a subscriber is already installed, which main never does.
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(verbosity.level_filter())
+    let main = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
-        .with_writer(target)
+        .with_writer(target);
+    // syslog stamps each record itself.
+    let syslog = syslog.map(|s| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(s)
+    });
+    // Fails only if a subscriber is already installed, which main never does.
+    let _ = tracing_subscriber::registry()
+        .with(verbosity.level_filter())
+        .with(main)
+        .with(syslog)
         .try_init();
 }
 

@@ -10,11 +10,14 @@ use anyhow::Context;
 use clap::Parser;
 use gearbox_server::ShutdownMode;
 use gearbox_store::Store;
-use gearboxd::listen::{self, Target};
+use gearboxd::daemon::{self, Detached};
+use gearboxd::listen;
 use gearboxd::logging::{self, LogTarget};
+use gearboxd::privileges;
 use gearboxd::process::{self, PidFile};
 use gearboxd::signals::StopSignals;
 use gearboxd::store;
+use gearboxd::syslog_target::Syslog;
 use gearboxd::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX};
 use tracing::level_filters::LevelFilter;
 
@@ -30,12 +33,54 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves the settings, installs logging, then serves; errors after logging is up are also
-/// logged when the log goes to a file.
+/// Resolves the settings; detaches (`--daemon`); binds; switches user (`--user`); installs
+/// logging; then serves. Errors after logging is up are also logged when the log goes to a
+/// file or syslog.
 fn start(args: Args) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args)?;
+    let mut settings = Settings::resolve(args)?;
+    let targets = listen::targets(&settings.listen, settings.port)?;
+    if let Some(user) = &settings.user {
+        privileges::look_up(user)?;
+    }
+    if settings.check_only {
+        for w in &settings.warnings {
+            let _ = writeln!(std::io::stderr(), "gearboxd: warning: {w}");
+        }
+        return Ok(());
+    }
+    // Before any thread exists: the runtime is built after this.
+    let detached = if settings.daemon {
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        settings.absolutize(&cwd);
+        Some(daemon::detach()?)
+    } else {
+        None
+    };
+    // As the starting user (only root may raise the hard limit), before switching.
+    if let Some(wanted) = settings.file_limit {
+        match process::set_file_limit(wanted) {
+            Ok(got) if got < wanted => {
+                eprintln!(
+                    "gearboxd: warning: open-file limit {wanted} capped at {got} by the hard limit"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("gearboxd: warning: cannot set the open-file limit to {wanted}: {e}")
+            }
+        }
+    }
+    let listeners = listen::bind_all(&targets, settings.backlog, settings.keepalive)?;
+    if let Some(user) = &settings.user {
+        privileges::switch_to(user)?;
+    }
     let log = LogTarget::open(settings.log_file.as_deref())?;
-    logging::install(log.clone(), settings.verbosity);
+    let syslog = settings.syslog.then(Syslog::connect).transpose()?;
+    let logged_elsewhere = log.file().is_some() || syslog.is_some();
+    logging::install(log.clone(), settings.verbosity, syslog);
+    if let Some(user) = &settings.user {
+        tracing::info!(user, uid = effective_uid(), "switched user after binding");
+    }
     // Warnings reach standard error directly unless the log already puts them there.
     let warnings_on_stderr =
         log.file().is_none() && settings.verbosity.level_filter() >= LevelFilter::WARN;
@@ -45,27 +90,25 @@ fn start(args: Args) -> anyhow::Result<()> {
             let _ = writeln!(std::io::stderr(), "gearboxd: warning: {w}");
         }
     }
-    let result = serve(settings, log.clone());
-    if let (Err(e), Some(_)) = (&result, log.file()) {
+    let result = serve(settings, listeners, log, detached);
+    if let (Err(e), true) = (&result, logged_elsewhere) {
         tracing::error!("{e:#}");
     }
     result
 }
 
-fn serve(settings: Settings, log: LogTarget) -> anyhow::Result<()> {
-    let targets = listen::targets(&settings.listen, settings.port)?;
-    if settings.check_only {
-        return Ok(());
-    }
-    if let Some(wanted) = settings.file_limit {
-        match process::set_file_limit(wanted) {
-            Ok(got) if got < wanted => {
-                tracing::warn!(wanted, got, "open-file limit capped by the hard limit")
-            }
-            Ok(got) => tracing::info!(limit = got, "open-file limit set"),
-            Err(e) => tracing::warn!(wanted, error = %e, "cannot set the open-file limit"),
-        }
-    }
+/// The effective user id, for the log.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+fn serve(
+    settings: Settings,
+    listeners: Vec<std::net::TcpListener>,
+    log: LogTarget,
+    detached: Option<Detached>,
+) -> anyhow::Result<()> {
     // One thread: a current-thread runtime, with no cross-thread wake-ups at all.
     let mut builder = if settings.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -77,7 +120,7 @@ fn serve(settings: Settings, log: LogTarget) -> anyhow::Result<()> {
         builder.worker_threads(settings.threads);
     }
     let runtime = builder.build().context("cannot start the Tokio runtime")?;
-    let result = runtime.block_on(serve_async(settings, targets, log));
+    let result = runtime.block_on(serve_async(settings, listeners, log, detached));
     // After a forced or stalled stop, connection tasks may still be running: dropped here.
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
@@ -85,13 +128,14 @@ fn serve(settings: Settings, log: LogTarget) -> anyhow::Result<()> {
 
 async fn serve_async(
     settings: Settings,
-    targets: Vec<Target>,
+    listeners: Vec<std::net::TcpListener>,
     log: LogTarget,
+    detached: Option<Detached>,
 ) -> anyhow::Result<()> {
     // Handlers first, so a signal sent as soon as the port is known is never fatal.
     let signals = StopSignals::install(log.file()).context("cannot install signal handlers")?;
-    // The store before the sockets: a store that cannot be opened stops the start-up, and
-    // nobody connects before the stored jobs are back.
+    // The sockets are bound but nothing is accepted before the stored jobs are back; a store
+    // that cannot be opened stops the start-up.
     tracing::info!(store = %settings.store.describe(), "opening the job store");
     let prefix = settings.server.core().handle_prefix;
     let opened = store::open(&settings.store, &prefix).await?;
@@ -110,7 +154,8 @@ async fn serve_async(
             let _ = writeln!(std::io::stderr(), "gearboxd: {text}");
         }
     }
-    let result = serve_store(settings, targets, signals, opened.store.clone()).await;
+    let listeners = listen::into_tokio(listeners)?;
+    let result = serve_store(settings, listeners, signals, opened.store.clone(), detached).await;
     // Acknowledged jobs are committed already; closing only finishes cleanly (a stuck disk
     // must not hold up the exit).
     if tokio::time::timeout(IMMEDIATE_STOP_LIMIT, opened.close())
@@ -124,11 +169,11 @@ async fn serve_async(
 
 async fn serve_store(
     settings: Settings,
-    targets: Vec<Target>,
+    listeners: Vec<tokio::net::TcpListener>,
     signals: StopSignals,
     store: Arc<dyn Store>,
+    mut detached: Option<Detached>,
 ) -> anyhow::Result<()> {
-    let listeners = listen::bind_all(&targets, settings.backlog, settings.keepalive)?;
     let _pid_file = settings
         .pid_file
         .as_deref()
@@ -140,6 +185,21 @@ async fn serve_store(
             let _ = writeln!(err, "{LISTENING_PREFIX}{addr}");
         }
     }
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    // Ready: bound, store replayed, pid file written.
+    daemon::notify_ready(&format!("serving on {}", addrs.join(", ")));
+    if let Some(d) = detached.as_mut() {
+        d.ready()?;
+    }
+    let stopping = signals.requested();
+    tokio::spawn(async move {
+        stopping.await;
+        daemon::notify_stopping();
+    });
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         pid = std::process::id(),

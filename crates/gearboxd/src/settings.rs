@@ -11,8 +11,10 @@ use std::path::PathBuf;
 use gearbox_server::Config;
 
 use crate::args::Args;
+use crate::compat;
 use crate::config_file;
 use crate::error::CliError;
+use crate::gearmand_conf;
 use crate::layers;
 use crate::level::Verbosity;
 use crate::options::Options;
@@ -61,6 +63,12 @@ pub struct Settings {
     pub keepalive: Option<Keepalive>,
     /// Only check the settings, then exit (`--check-args`).
     pub check_only: bool,
+    /// Detach into the background (`--daemon`).
+    pub daemon: bool,
+    /// The user to switch to once the sockets are bound (`--user`).
+    pub user: Option<String>,
+    /// Also log to syslog (`--syslog`).
+    pub syslog: bool,
     /// Where background jobs are kept (`-q`, `--store`, `--data-dir`, ...).
     pub store: StoreSettings,
     /// Warnings about accepted-but-ignored flags, to show once logging is up.
@@ -68,18 +76,22 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Applies flags > environment > `--config` file > defaults.
+    /// Applies flags > environment > gearmand's `--config-file` > the `--config` file >
+    /// defaults.
     pub fn resolve(args: Args) -> Result<Settings, CliError> {
         let file = match &args.config {
             Some(path) => config_file::load(path)?,
             None => Options::default(),
         };
-        Settings::from_parts(args, file)
+        let (args, file, conf_warnings) = gearmand_conf::apply(args, file)?;
+        let mut settings = Settings::from_parts(args, file)?;
+        settings.warnings.extend(conf_warnings);
+        Ok(settings)
     }
 
     /// [`Settings::resolve`] with the file already parsed.
     pub fn from_parts(args: Args, file: Options) -> Result<Settings, CliError> {
-        let mut warnings = ignored_flags(&args);
+        let mut warnings = compat::check(&args)?;
         let keepalive = keepalive(&args, &mut warnings)?;
         let (store, store_warnings) = StoreSettings::resolve(&args.options.store, &file.store)?;
         warnings.extend(store_warnings);
@@ -97,9 +109,26 @@ impl Settings {
             file_limit: args.file_descriptors,
             keepalive,
             check_only: args.check_args,
+            daemon: args.daemon,
+            user: args.user.clone(),
+            syslog: args.syslog,
             store,
             warnings,
         })
+    }
+}
+
+impl Settings {
+    /// Makes the relative paths (log file, pid file, SQLite queue) absolute against `cwd`,
+    /// before `--daemon` changes to `/`.
+    pub fn absolutize(&mut self, cwd: &std::path::Path) {
+        for path in [&mut self.log_file, &mut self.pid_file]
+            .into_iter()
+            .flatten()
+        {
+            *path = cwd.join(&*path);
+        }
+        self.store.absolutize(cwd);
     }
 }
 
@@ -112,23 +141,6 @@ fn log_file(value: Option<String>) -> Result<Option<PathBuf>, CliError> {
         )),
         Some(s) => Ok(Some(PathBuf::from(s))),
     }
-}
-
-/// Warnings for gearmand flags that gearboxd accepts and ignores.
-fn ignored_flags(args: &Args) -> Vec<String> {
-    let ignored = [
-        (args.daemon, "--daemon is ignored: gearboxd runs in the foreground; let systemd or another supervisor manage it"),
-        (args.round_robin, "--round-robin is ignored: workers get jobs by priority, round-robin between functions of equal priority"),
-        (args.hashtable_buckets.is_some(), "--hashtable-buckets is ignored: gearboxd's tables grow as needed"),
-        (args.coredump, "--coredump is ignored: core dumps follow the system's settings (ulimit -c)"),
-        (args.user.is_some(), "--user is ignored: gearboxd does not switch users; start it as the user it should run as (systemd: User=)"),
-        (args.syslog, "--syslog is ignored: logs go to standard error or to --log-file"),
-    ];
-    ignored
-        .iter()
-        .filter(|(given, _)| *given)
-        .map(|(_, w)| (*w).to_owned())
-        .collect()
 }
 
 fn keepalive(args: &Args, warnings: &mut Vec<String>) -> Result<Option<Keepalive>, CliError> {
@@ -378,7 +390,9 @@ mod tests {
             "",
         )
         .unwrap();
-        assert_eq!(s.warnings.len(), 7, "{:?}", s.warnings);
+        // -d, -u and --syslog have their effect: no warning.
+        assert_eq!(s.warnings.len(), 4, "{:?}", s.warnings);
+        assert!(s.daemon && s.syslog && s.user.as_deref() == Some("x"));
         let s = settings(
             &[
                 "--keepalive",

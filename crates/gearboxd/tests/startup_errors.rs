@@ -99,9 +99,14 @@ fn check_args_validates_and_exits_without_serving() {
 
 #[test]
 fn ignored_gearmand_flags_warn_even_at_the_default_level() {
-    let (code, err) = stderr_of(&["--check-args", "-d", "--round-robin", "-u", "gearman"]);
+    let (code, err) = stderr_of(&[
+        "--check-args",
+        "--coredump",
+        "--round-robin",
+        "--hashtable-buckets=991",
+    ]);
     assert_eq!(code, 0, "{err}");
-    for flag in ["--daemon", "--round-robin", "--user"] {
+    for flag in ["--coredump", "--round-robin", "--hashtable-buckets"] {
         assert!(
             err.contains(&format!("gearboxd: warning: {flag} is ignored")),
             "{err}"

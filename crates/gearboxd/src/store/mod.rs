@@ -51,6 +51,7 @@
 //! get handles `<prefix>:<n>` numbered after the highest stored handle of this prefix, so they
 //! cannot collide with stored jobs.
 
+mod data_dir;
 mod kind;
 #[cfg(feature = "sqlite")]
 mod lock;
@@ -65,6 +66,7 @@ use std::path::PathBuf;
 
 use gearbox_store::Durability;
 
+pub use data_dir::{default_data_dir_from, SYSTEM_DATA_DIR};
 pub use kind::QueueType;
 pub use open::{open, OpenedStore};
 pub use section::{
@@ -75,7 +77,8 @@ pub use section::{
 /// The queue type unless `-q` or `--store` says otherwise.
 pub const DEFAULT_QUEUE_TYPE: QueueType = QueueType::Libsqlite3;
 
-/// The data directory unless `--data-dir` says otherwise (relative to the working directory).
+/// The data directory unless `--data-dir` or `$STATE_DIRECTORY` says otherwise, or the
+/// working directory is `/` (see [`default_data_dir_from`]); relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "gearbox-data";
 
 /// The SQLite file's name inside the data directory.

@@ -1,8 +1,6 @@
 //! [`StoreSettings::resolve`]: the command line's store keys over the config file's, by the
 //! rules of the module documentation ("Which layer wins"), all of them here.
 
-use std::path::PathBuf;
-
 use gearbox_store::sql::DEFAULT_TABLE;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -12,9 +10,9 @@ use super::parse::{parse_url, redact_url, Url};
 use super::section::{MysqlServer, RedisServer, StoreSection};
 use super::{
     MysqlSettings, PostgresSettings, RedisSettings, SqliteSettings, StoreSettings,
-    DEFAULT_DATA_DIR, DEFAULT_LIBPQ_TABLE, DEFAULT_LIBSQLITE3_TABLE, DEFAULT_MYSQL_HOST,
-    DEFAULT_MYSQL_PORT, DEFAULT_MYSQL_TABLE, DEFAULT_QUEUE_TYPE, DEFAULT_REDIS_PORT,
-    DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_SERVER, SQLITE_FILE_NAME,
+    DEFAULT_LIBPQ_TABLE, DEFAULT_LIBSQLITE3_TABLE, DEFAULT_MYSQL_HOST, DEFAULT_MYSQL_PORT,
+    DEFAULT_MYSQL_TABLE, DEFAULT_QUEUE_TYPE, DEFAULT_REDIS_PORT, DEFAULT_REDIS_PREFIX,
+    DEFAULT_REDIS_SERVER, SQLITE_FILE_NAME,
 };
 use crate::error::CliError;
 use crate::layers::{flag, from_table, given, overlay};
@@ -240,7 +238,7 @@ fn sqlite(layers: &Layers) -> Result<SqliteSettings, CliError> {
         Some(p) => (p, None),
         None => {
             let dir = layers.each.sqlite.data_dir.clone();
-            let dir = dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+            let dir = dir.unwrap_or_else(super::data_dir::default_data_dir);
             if dir.as_os_str().is_empty() {
                 return Err(CliError::Invalid(
                     "the data directory name is empty (use `.` for the working directory)".into(),

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod detached;
 pub mod jobs;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -106,13 +107,14 @@ impl Gearboxd {
         Gearboxd::spawn(command(args, &[], Some(cwd)))
     }
 
-    fn spawn(mut cmd: Command) -> Gearboxd {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn gearboxd");
+    /// Starts `cmd` (a `gearboxd` command line the caller built) and waits for its first
+    /// listening line.
+    pub fn start_command(cmd: Command) -> Gearboxd {
+        Gearboxd::spawn(cmd)
+    }
+
+    fn spawn(cmd: Command) -> Gearboxd {
+        let mut child = spawn_piping_stderr(cmd);
         let stderr = Arc::new((Mutex::new(Lines::default()), Condvar::new()));
         let pipe = child.stderr.take().expect("piped stderr");
         let sink = stderr.clone();
@@ -224,6 +226,15 @@ impl Drop for Gearboxd {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Spawns `cmd` with no standard input or output, and standard error piped.
+pub fn spawn_piping_stderr(mut cmd: Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gearboxd")
 }
 
 /// Runs `gearboxd ARGS` expecting it to exit by itself within [`TIMEOUT`].
