@@ -93,7 +93,8 @@ impl Settings {
     pub fn from_parts(args: Args, file: Options) -> Result<Settings, CliError> {
         let mut warnings = compat::check(&args)?;
         let keepalive = keepalive(&args, &mut warnings)?;
-        let (store, store_warnings) = StoreSettings::resolve(&args.options.store, &file.store)?;
+        let (store, store_warnings) =
+            StoreSettings::resolve_as(&args.options.store, &file.store, args.user.as_deref())?;
         warnings.extend(store_warnings);
         let Options { daemon, server, .. } = layers::overlay(&args.options, &file)?;
         let verbosity = daemon.verbose.unwrap_or_default().raised(args.more_verbose);

@@ -30,7 +30,7 @@ fn the_unit_passes_systemd_analyze_verify() {
         assert!(unit.lines().any(|l| l == line), "{line} missing");
     }
     // verify checks that ExecStart's program exists: a copy names the binary just built.
-    let exec = "ExecStart=/usr/bin/gearboxd ";
+    let exec = "ExecStart=/usr/sbin/gearboxd ";
     assert!(unit.contains(exec), "the packaged path changed");
     let dir = TempDir::new();
     let copy = dir.join("gearboxd.service");

@@ -66,7 +66,7 @@ use std::path::PathBuf;
 
 use gearbox_store::Durability;
 
-pub use data_dir::{default_data_dir_from, SYSTEM_DATA_DIR};
+pub use data_dir::{default_data_dir_from, ServingAs, SYSTEM_DATA_DIR};
 pub use kind::QueueType;
 pub use open::{open, OpenedStore};
 pub use section::{

@@ -24,10 +24,21 @@ impl StoreSettings {
         cli: &StoreSection,
         file: &StoreSection,
     ) -> Result<(StoreSettings, Vec<String>), CliError> {
+        Self::resolve_as(cli, file, None)
+    }
+
+    /// [`StoreSettings::resolve`] for a server that will serve as `user` (`-u`), whose home
+    /// may be the default data directory (see [`default_data_dir_from`](super::default_data_dir_from)).
+    pub fn resolve_as(
+        cli: &StoreSection,
+        file: &StoreSection,
+        user: Option<&str>,
+    ) -> Result<(StoreSettings, Vec<String>), CliError> {
         let layers = Layers {
             cli,
             file,
             each: overlay(cli, file)?,
+            user,
         };
         let kind = kind(layers.one_layer(|l| l.queue_type.is_some() || l.store.is_some()))?;
         let warnings = unused_flags(cli, kind)?;
@@ -48,6 +59,8 @@ struct Layers<'a> {
     file: &'a StoreSection,
     /// Each key on its own: the command line's if it gives it, else the file's.
     each: StoreSection,
+    /// The user the server will serve as (`-u`), if it switches.
+    user: Option<&'a str>,
 }
 
 impl Layers<'_> {
@@ -238,7 +251,7 @@ fn sqlite(layers: &Layers) -> Result<SqliteSettings, CliError> {
         Some(p) => (p, None),
         None => {
             let dir = layers.each.sqlite.data_dir.clone();
-            let dir = dir.unwrap_or_else(super::data_dir::default_data_dir);
+            let dir = dir.unwrap_or_else(|| super::data_dir::default_data_dir(layers.user));
             if dir.as_os_str().is_empty() {
                 return Err(CliError::Invalid(
                     "the data directory name is empty (use `.` for the working directory)".into(),

@@ -77,7 +77,8 @@ pub struct SqliteSection {
     /// Directory of the SQLite queue (the default queue), created if missing; the database is
     /// DIR/gearbox.sqlite unless --libsqlite3-db or --store names a file (default:
     /// gearbox-data in the working directory; $STATE_DIRECTORY if set, as systemd's
-    /// StateDirectory= sets it; /var/lib/gearbox if the working directory is /).
+    /// StateDirectory= sets it; if the working directory is /, /var/lib/gearbox as root or
+    /// the serving user's home directory).
     #[arg(long, value_name = "DIR", help_heading = STORE)]
     pub data_dir: Option<PathBuf>,
 
