@@ -10,8 +10,10 @@ use gearbox_client::worker::{Job, JobError};
 use gearbox_client::{ServerAddr, Worker};
 use tokio::sync::Notify;
 
+use super::message::LibError;
+use super::servers::{Server, Servers};
 use super::stdio::ewrite;
-use super::{could_not_connect, resolve_all, targets, timed_out, Args, Target};
+use super::Args;
 use crate::command;
 use crate::work::{stop_signal, JobBudget};
 
@@ -21,16 +23,17 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Waits until the first server accepts a connection, printing libgearman's message for
 /// each failed attempt; each attempt counts against `-c` as a failed `gearman_worker_work`
 /// does. False if the count ran out first.
-async fn wait_for_server(t: &Target, count: &mut u32) -> bool {
+async fn wait_for_server(t: &Server, count: &mut u32) -> bool {
     let label = "gearman_worker_work";
     loop {
-        if tokio::net::TcpStream::connect((t.host.as_str(), t.port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect(&t.addrs[..]).await.is_ok() {
             return true;
         }
-        ewrite(could_not_connect(label, t).as_bytes());
+        ewrite(
+            LibError::could_not_connect(&t.name())
+                .line(label)
+                .as_bytes(),
+        );
         if *count > 0 {
             *count -= 1;
             if *count == 0 {
@@ -42,19 +45,9 @@ async fn wait_for_server(t: &Target, count: &mut u32) -> bool {
 }
 
 /// Runs worker mode; returns the exit status.
-pub async fn run(args: &Args) -> u8 {
-    let (targets, from_env) = targets(args);
-    let label = if from_env {
-        "Error occurred while parsing GEARMAN_SERVER"
-    } else {
-        "gearman_worker_add_server"
-    };
-    if let Err(msg) = resolve_all(&targets, label) {
-        ewrite(msg.as_bytes());
-        return u8::from(!from_env);
-    }
+pub async fn run(args: &Args, servers: Servers) -> u8 {
     let mut count = args.count;
-    if !wait_for_server(&targets[0], &mut count).await {
+    if !wait_for_server(servers.last_tried(), &mut count).await {
         return 0;
     }
     let (budget, spent) = JobBudget::new((count > 0).then_some(u64::from(count)));
@@ -66,8 +59,9 @@ pub async fn run(args: &Args) -> u8 {
         strip: args.strip_newline,
     });
     let mut builder = Worker::builder().concurrency(1);
-    for t in &targets {
-        builder = builder.server(ServerAddr::new(t.host.clone(), t.port));
+    for t in servers.order() {
+        let port = t.service.parse().unwrap_or(4730);
+        builder = builder.server(ServerAddr::new(t.host.clone(), port));
     }
     for f in &args.functions {
         let (spec, budget, busy, activity) =
@@ -105,7 +99,8 @@ pub async fn run(args: &Args) -> u8 {
             tokio::select! {
                 _ = tokio::time::sleep(t) => {
                     if !busy.load(Ordering::SeqCst) {
-                        ewrite(timed_out("gearman_worker_work", targets.len(), true).as_bytes());
+                        let e = LibError::timeout(servers.0.len(), true);
+                        ewrite(e.line("gearman_worker_work").as_bytes());
                         budget.spend_idle();
                     }
                 }
