@@ -1,123 +1,233 @@
-//! `gearman -w` worker mode.
+//! `gearman -w` worker mode, speaking the protocol directly so that each failure is reported
+//! as libgearman's `gearman_worker_work` reports it.
+//!
+//! Each round is one `gearman_worker_work` call: connect to every server not yet connected
+//! (registering each `-f` function with CAN_DO), ask each for a job (GRAB_JOB_ALL), and when none
+//! has one send PRE_SLEEP and wait for a NOOP (at most `-t` milliseconds). A round that runs a
+//! job, or fails, counts against `-c`. A round with no server reachable prints libgearman's
+//! `GEARMAN_COULD_NOT_CONNECT` message; a packet other than a job, NO_JOB or NOOP prints its
+//! `GEARMAN_UNEXPECTED_PACKET` message; `-t` expiring prints its `GEARMAN_TIMEOUT` message.
+//! Jobs run one at a time ([`Spec::serve`]).
 
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gearbox_client::worker::{Job, JobError};
-use gearbox_client::{ServerAddr, Worker};
-use tokio::sync::Notify;
+use gearbox_client::raw::RawConnection;
+use gearbox_proto::{Request, Response};
 
 use super::message::LibError;
 use super::servers::{Server, Servers};
 use super::stdio::ewrite;
 use super::Args;
 use crate::command;
-use crate::work::{stop_signal, JobBudget};
+use crate::work::stop_signal;
 
-/// How long to wait before trying an unreachable server again.
+/// How long to wait before trying again when no server is reachable. The C tool retries at
+/// once, in a busy loop; a pause keeps the same messages without burning a core.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Waits until the first server accepts a connection, printing libgearman's message for
-/// each failed attempt; each attempt counts against `-c` as a failed `gearman_worker_work`
-/// does. False if the count ran out first.
-async fn wait_for_server(t: &Server, count: &mut u32) -> bool {
-    let label = "gearman_worker_work";
+/// The label of every worker-loop message.
+const WORK: &str = "gearman_worker_work";
+
+/// Runs worker mode with the servers already read; returns the exit status.
+pub async fn run(args: &Args, servers: Servers) -> u8 {
+    let mut worker = RawWorker {
+        conns: servers.order().map(|s| (s.clone(), None)).collect(),
+        last_tried: servers.last_tried().clone(),
+        functions: args.functions.clone(),
+        timeout: (args.timeout >= 0).then(|| Duration::from_millis(args.timeout as u64)),
+        spec: Spec {
+            command: args.arguments.clone(),
+            per_line: args.job_per_newline,
+            strip: args.strip_newline,
+        },
+    };
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let mut count = args.count;
     loop {
-        if tokio::net::TcpStream::connect(&t.addrs[..]).await.is_ok() {
-            return true;
-        }
-        ewrite(
-            LibError::could_not_connect(&t.name())
-                .line(label)
-                .as_bytes(),
-        );
-        if *count > 0 {
-            *count -= 1;
-            if *count == 0 {
-                return false;
+        let round = tokio::select! {
+            r = worker.round() => r,
+            _ = &mut stop => return 0,
+        };
+        if let Err(failure) = round {
+            ewrite(failure.error.line(WORK).as_bytes());
+            if failure.retry_later && count != 1 {
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => {}
+                    _ = &mut stop => return 0,
+                }
             }
         }
-        tokio::time::sleep(RETRY).await;
+        if count > 0 {
+            count -= 1;
+            if count == 0 {
+                return 0;
+            }
+        }
     }
 }
 
-/// Runs worker mode; returns the exit status.
-pub async fn run(args: &Args, servers: Servers) -> u8 {
-    let mut count = args.count;
-    if !wait_for_server(servers.last_tried(), &mut count).await {
-        return 0;
-    }
-    let (budget, spent) = JobBudget::new((count > 0).then_some(u64::from(count)));
-    let busy = Arc::new(AtomicBool::new(false));
-    let activity = Arc::new(Notify::new());
-    let spec = Arc::new(Spec {
-        command: args.arguments.clone(),
-        per_line: args.job_per_newline,
-        strip: args.strip_newline,
-    });
-    let mut builder = Worker::builder().concurrency(1);
-    for t in servers.order() {
-        let port = t.service.parse().unwrap_or(4730);
-        builder = builder.server(ServerAddr::new(t.host.clone(), port));
-    }
-    for f in &args.functions {
-        let (spec, budget, busy, activity) =
-            (spec.clone(), budget.clone(), busy.clone(), activity.clone());
-        builder = builder.register(f, move |job: Job| {
-            let (spec, budget, busy, activity) =
-                (spec.clone(), budget.clone(), busy.clone(), activity.clone());
-            async move {
-                busy.store(true, Ordering::SeqCst);
-                activity.notify_one();
-                let result = spec.serve(&job).await;
-                if result.is_err() {
-                    ewrite(b"gearman: gearman_worker_work : GEARMAN_UNKNOWN_STATE\n");
-                }
-                budget.finished(&job).await;
-                busy.store(false, Ordering::SeqCst);
-                activity.notify_one();
-                result
-            }
-        });
-    }
-    let worker = match builder.build() {
-        Ok(w) => w,
-        Err(e) => {
-            ewrite(format!("gearman: gearman_worker_add_function : {e}\n").as_bytes());
-            return 1;
+/// A failed round.
+struct Failure {
+    error: LibError,
+    /// No server was reachable: pause before the next round.
+    retry_later: bool,
+}
+
+impl From<LibError> for Failure {
+    fn from(error: LibError) -> Failure {
+        Failure {
+            error,
+            retry_later: false,
         }
-    };
-    let idle = async {
-        let Some(t) = (args.timeout >= 0).then(|| Duration::from_millis(args.timeout as u64))
-        else {
-            return std::future::pending().await;
-        };
+    }
+}
+
+struct RawWorker {
+    /// In libgearman's order; `None` while not connected.
+    conns: Vec<(Server, Option<RawConnection>)>,
+    last_tried: Server,
+    functions: Vec<String>,
+    timeout: Option<Duration>,
+    spec: Spec,
+}
+
+impl RawWorker {
+    /// Connects and registers where not connected; true if any server is connected.
+    async fn connect_all(&mut self) -> bool {
+        for (server, slot) in &mut self.conns {
+            if slot.is_some() {
+                continue;
+            }
+            for addr in &server.addrs {
+                let Ok(mut conn) = RawConnection::connect(&addr.to_string()).await else {
+                    continue;
+                };
+                for f in &self.functions {
+                    conn.queue(&Request::CanDo {
+                        function: Bytes::copy_from_slice(f.as_bytes()),
+                    });
+                }
+                if conn.flush().await.is_ok() {
+                    *slot = Some(conn);
+                    break;
+                }
+            }
+        }
+        self.conns.iter().any(|c| c.1.is_some())
+    }
+
+    /// One `gearman_worker_work`: until a job has run or something failed.
+    async fn round(&mut self) -> Result<(), Failure> {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(t) => {
-                    if !busy.load(Ordering::SeqCst) {
-                        let e = LibError::timeout(servers.0.len(), true);
-                        ewrite(e.line("gearman_worker_work").as_bytes());
-                        budget.spend_idle();
-                    }
+            if !self.connect_all().await {
+                return Err(Failure {
+                    error: LibError::could_not_connect(&self.last_tried.name()),
+                    retry_later: true,
+                });
+            }
+            for i in 0..self.conns.len() {
+                if let Some((handle, payload)) = self.grab(i).await? {
+                    return self.run_job(i, handle, payload).await;
                 }
-                _ = activity.notified() => {}
+            }
+            self.sleep().await?;
+        }
+    }
+
+    /// Asks server `i` for a job: `Some((handle, payload))`, or `None` for NO_JOB or a lost
+    /// connection (which is dropped, to be reconnected).
+    async fn grab(&mut self, i: usize) -> Result<Option<(Bytes, Bytes)>, Failure> {
+        let Some(conn) = self.conns[i].1.as_mut() else {
+            return Ok(None);
+        };
+        if conn.send(&Request::GrabJobAll).await.is_err() {
+            self.conns[i].1 = None;
+            return Ok(None);
+        }
+        loop {
+            match conn.recv().await {
+                Ok(Response::JobAssign { handle, data, .. })
+                | Ok(Response::JobAssignUniq { handle, data, .. })
+                | Ok(Response::JobAssignAll { handle, data, .. }) => {
+                    return Ok(Some((handle, data)));
+                }
+                Ok(Response::NoJob) => return Ok(None),
+                Ok(Response::Noop) => {}
+                Ok(other) => {
+                    return Err(LibError::at(
+                        "gearman_worker_grab_job",
+                        "GEARMAN_UNEXPECTED_PACKET",
+                        format!("unexpected packet:GEARMAN_{}", other.packet_type().name()),
+                        "libgearman/worker.cc:884",
+                    )
+                    .into())
+                }
+                Err(_) => {
+                    self.conns[i].1 = None;
+                    return Ok(None);
+                }
             }
         }
-    };
-    let stopped = worker
-        .run(async {
-            tokio::select! {
-                _ = spent => {}
-                _ = stop_signal() => {}
-                () = idle => {}
+    }
+
+    /// PRE_SLEEP everywhere, then waits for a NOOP (or a closed connection, dropped).
+    async fn sleep(&mut self) -> Result<(), Failure> {
+        let mut waits = Vec::new();
+        for (_, slot) in &mut self.conns {
+            if let Some(conn) = slot {
+                if conn.send(&Request::PreSleep).await.is_err() {
+                    *slot = None;
+                }
             }
-        })
-        .await;
-    u8::from(stopped.is_err())
+        }
+        let active = self.conns.iter().filter(|c| c.1.is_some()).count();
+        for (k, (_, slot)) in self.conns.iter_mut().enumerate() {
+            if let Some(conn) = slot {
+                waits.push(Box::pin(async move { (k, conn.recv().await.is_ok()) }));
+            }
+        }
+        if waits.is_empty() {
+            return Ok(());
+        }
+        let woken = futures::future::select_all(waits);
+        let (k, alive) = match self.timeout {
+            Some(t) => match tokio::time::timeout(t, woken).await {
+                Ok((r, _, _)) => r,
+                Err(_) => return Err(LibError::timeout(active, true).into()),
+            },
+            None => woken.await.0,
+        };
+        if !alive {
+            self.conns[k].1 = None;
+        }
+        Ok(())
+    }
+
+    /// Runs one job on server `i` and reports its result there.
+    async fn run_job(&mut self, i: usize, handle: Bytes, payload: Bytes) -> Result<(), Failure> {
+        let RawWorker { conns, spec, .. } = self;
+        let Some(conn) = conns[i].1.as_mut() else {
+            return Ok(());
+        };
+        let result = spec.serve(payload, conn, &handle).await;
+        let failed = result.is_err();
+        let sent = conn
+            .send(&match result {
+                Ok(out) => Request::WorkComplete { handle, data: out },
+                Err(()) => Request::WorkFail { handle },
+            })
+            .await;
+        if sent.is_err() {
+            conns[i].1 = None;
+        }
+        if failed {
+            ewrite(b"gearman: gearman_worker_work : GEARMAN_UNKNOWN_STATE\n");
+        }
+        Ok(())
+    }
 }
 
 /// What a job runs.
@@ -128,44 +238,60 @@ struct Spec {
 }
 
 impl Spec {
-    async fn serve(&self, job: &Job) -> Result<Bytes, JobError> {
+    /// Runs the command for one payload, sending output as WORK_DATA where the C tool does
+    /// (each line with `-n`/`-N`; the whole output of a failed command); returns the result
+    /// (`Err` for WORK_FAIL). Without a command the payload is printed and the result empty.
+    async fn serve(
+        &self,
+        payload: Bytes,
+        conn: &mut RawConnection,
+        handle: &Bytes,
+    ) -> Result<Bytes, ()> {
         if self.command.is_empty() {
-            super::stdio::CStdout::new(false).write(job.payload());
+            super::stdio::CStdout::new(false).write(&payload);
             return Ok(Bytes::new());
         }
-        let running = match command::spawn(&self.command, job.payload().clone(), &[]) {
+        let running = match command::spawn(&self.command, payload, &[]) {
             Ok(r) => r,
             Err(e) => {
                 ewrite(format!("gearman: execvp: {e}\n").as_bytes());
-                return Err(JobError::Fail);
+                return Err(());
             }
+        };
+        let data = |data: Bytes| Request::WorkData {
+            handle: handle.clone(),
+            data,
         };
         if self.per_line {
             let strip = self.strip;
-            let status = running
-                .lines(|mut line| {
-                    if strip {
-                        line.pop();
-                    }
-                    async move {
-                        let _ = job.send_data(line).await;
-                    }
-                })
-                .await;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+            let produce = running.lines(move |mut line| {
+                if strip {
+                    line.pop();
+                }
+                let _ = tx.send(line.into());
+                async {}
+            });
+            let forward = async {
+                while let Some(line) = rx.recv().await {
+                    let _ = conn.send(&data(line)).await;
+                }
+            };
+            let (status, ()) = tokio::join!(produce, forward);
             return match status {
                 Ok(s) if s.success() => Ok(Bytes::new()),
-                _ => Err(JobError::Fail),
+                _ => Err(()),
             };
         }
         match running.output().await {
             Ok((out, s)) if s.success() => Ok(out.into()),
             Ok((out, _)) => {
                 if !out.is_empty() {
-                    let _ = job.send_data(out).await;
+                    let _ = conn.send(&data(out.into())).await;
                 }
-                Err(JobError::Fail)
+                Err(())
             }
-            Err(_) => Err(JobError::Fail),
+            Err(_) => Err(()),
         }
     }
 }
