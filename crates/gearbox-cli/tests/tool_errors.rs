@@ -1,0 +1,358 @@
+//! Every error path of the `gearman` and `gearadmin` drop-ins against the C tools, byte for
+//! byte: each case runs `/usr/bin/gearman` (or `gearadmin`) and ours with the same arguments
+//! and environment against the same target (a scripted fake server, a real gearbox/gearmand,
+//! a closed port or a name that does not resolve) and requires the same standard output,
+//! standard error and exit status (or signal). Only `pid(N)` in libgearman's messages is
+//! normalised.
+
+mod tool_support;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use gearbox_proto::Response;
+use gearbox_testkit::process::Finished;
+use tool_support::fake::{created, error, Fake, Reply, Script};
+use tool_support::{c_tool, command, no_pid, our, run, submit_bg, Server};
+
+/// One case: arguments, environment, standard input.
+struct Case<'a> {
+    args: Vec<String>,
+    env: Vec<(&'a str, String)>,
+}
+
+fn case<'a>(args: &[&str], env: &[(&'a str, &str)]) -> Case<'a> {
+    Case {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: env.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+    }
+}
+
+type Outcome = (Option<i32>, Option<i32>, String, String);
+
+fn outcome(f: &Finished) -> Outcome {
+    (
+        f.status.code(),
+        f.status.signal(),
+        no_pid(&f.stdout),
+        no_pid(&f.stderr),
+    )
+}
+
+/// Runs `tool` (the C one and ours) for `c`; returns both outcomes.
+async fn both(tools: &[PathBuf; 2], name: &str, c: &Case<'_>) -> [Outcome; 2] {
+    let mut outs = Vec::new();
+    for tool in tools {
+        let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+        let mut cmd = command(tool, name, &args);
+        for (k, v) in &c.env {
+            cmd.env(k, v);
+        }
+        no_core_dumps(&mut cmd);
+        outs.push(outcome(&run(cmd, b"").await));
+    }
+    [outs[0].clone(), outs[1].clone()]
+}
+
+/// The C tool aborts on a bad `GEARMAN_SERVERS` (and so do we): no core files.
+fn no_core_dumps(cmd: &mut tokio::process::Command) {
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            Ok(())
+        });
+    }
+}
+
+async fn assert_cases(tools: &[PathBuf; 2], name: &str, cases: &[Case<'_>]) {
+    for c in cases {
+        let [theirs, ours] = both(tools, name, c).await;
+        assert_eq!(
+            theirs, ours,
+            "{name} {:?} env {:?}: the C tool (left) and ours (right) differ",
+            c.args, c.env
+        );
+    }
+}
+
+fn gearman_tools() -> Option<[PathBuf; 2]> {
+    Some([c_tool("gearman")?, our("gearman")])
+}
+
+/// A port nobody listens on.
+fn dead_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port().to_string()
+}
+
+fn at(port: &str, rest: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        "-h".to_string(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.into(),
+    ];
+    v.extend(rest.iter().map(|s| s.to_string()));
+    v
+}
+
+fn work(kind: fn(Bytes, Bytes) -> Response, data: &str) -> Response {
+    kind(
+        Bytes::from_static(b"HANDLE"),
+        Bytes::copy_from_slice(data.as_bytes()),
+    )
+}
+
+/// ERROR packets (known code, unknown code, a code libgearman keeps no message for, SUCCESS),
+/// a connection closed after the submit, WORK_FAIL, WORK_EXCEPTION, a background job whose
+/// connection closes after JOB_CREATED, tasks libgearman refuses, and a `-t` timeout.
+#[tokio::test]
+async fn gearman_client_errors_from_the_server() {
+    let Some(tools) = gearman_tools() else { return };
+    let exception = |h, d| Response::WorkException { handle: h, data: d };
+    let scripted: Vec<(Reply, Vec<&[&str]>)> = vec![
+        (
+            Reply::Packets(vec![error("QUEUE_ERROR", "Job queue is full")]),
+            vec![&["-f", "x", "hi"], &["-b", "-f", "x", "-f", "y", "a", "b"]],
+        ),
+        (
+            Reply::Packets(vec![error("NO_SUCH_CODE", "some text")]),
+            vec![&["-f", "x", "hi"]],
+        ),
+        (
+            Reply::Packets(vec![error("WORK_FAIL", "ignored")]),
+            vec![&["-f", "x", "hi"]],
+        ),
+        (
+            Reply::Packets(vec![error("SUCCESS", "ignored")]),
+            vec![&["-f", "x", "hi"]],
+        ),
+        (
+            Reply::Packets(vec![created(), error("JOB_NOT_FOUND", "gone")]),
+            vec![&["-v", "-f", "x", "hi"]],
+        ),
+        (
+            Reply::ThenClose(vec![]),
+            vec![&["-f", "x", "a", "b"], &["-b", "-f", "x", "hi"]],
+        ),
+        (
+            Reply::ThenClose(vec![created()]),
+            vec![&["-v", "-b", "-f", "x", "hi"], &["-f", "x", "hi"]],
+        ),
+        (
+            Reply::Packets(vec![
+                created(),
+                Response::WorkFail {
+                    handle: Bytes::from_static(b"HANDLE"),
+                },
+            ]),
+            vec![&["-f", "x", "hi"], &["-P", "-f", "x", "hi"]],
+        ),
+        (
+            Reply::Packets(vec![created(), work(exception, "boom")]),
+            vec![&["-f", "x", "hi"], &["-P", "-f", "x", "hi"]],
+        ),
+        (
+            Reply::Packets(vec![created()]),
+            vec![&["-t", "200", "-f", "x", "hi"]],
+        ),
+    ];
+    let long_unique = "u".repeat(65);
+    let long_function = "f".repeat(513);
+    for (reply, runs) in scripted {
+        let fake = Fake::start(Script::submit(reply.clone())).await;
+        let port = fake.port();
+        let mut cases: Vec<Case> = runs
+            .iter()
+            .map(|r| Case {
+                args: at(&port, r),
+                env: vec![],
+            })
+            .collect();
+        if matches!(&reply, Reply::Packets(p) if p.len() == 1) {
+            // Refused tasks are reported before the others run.
+            cases.push(Case {
+                args: at(&port, &["-b", "-u", &long_unique, "-f", "x", "hi"]),
+                env: vec![],
+            });
+            cases.push(Case {
+                args: at(&port, &["-f", &long_function, "hi"]),
+                env: vec![],
+            });
+        }
+        assert_cases(&tools, "gearman", &cases).await;
+    }
+}
+
+/// QUEUE_ERROR from real servers: a function's queue is over its limit (three jobs queued,
+/// then maxqueue 1), so each tool's background and foreground submits are refused with the
+/// server's text.
+#[tokio::test]
+async fn gearman_queue_full_on_real_servers() {
+    let Some(tools) = gearman_tools() else { return };
+    for s in Server::both().await {
+        let mut conn = s.raw().await;
+        for data in ["1", "2", "3"] {
+            submit_bg(&mut conn, "full", "", data).await;
+        }
+        assert_eq!(conn.admin_line("maxqueue full 1").await.trim_end(), "OK");
+        let port = s.port();
+        let cases = [
+            Case {
+                args: at(&port, &["-b", "-f", "full", "second"]),
+                env: vec![],
+            },
+            Case {
+                args: at(&port, &["-t", "2000", "-f", "full", "second"]),
+                env: vec![],
+            },
+        ];
+        assert_cases(&tools, "gearman", &cases).await;
+        let [theirs, _] = both(&tools, "gearman", &cases[0]).await;
+        assert!(
+            theirs.3.contains("(GEARMAN_QUEUE_ERROR) QUEUE_ERROR:"),
+            "{}: {theirs:?}",
+            s.name()
+        );
+    }
+}
+
+/// The server list from the environment: `GEARMAN_SERVERS` is added before `GEARMAN_SERVER`
+/// or `-h`/`-p` (the first added is the one named when none answers), `GEARMAN_SERVER`
+/// replaces `-h`/`-p` even when empty, lists split as libgearman splits them (no IPv6
+/// brackets), and a `GEARMAN_SERVERS` that does not resolve kills the C tool with
+/// `std::runtime_error` and SIGABRT.
+#[tokio::test]
+async fn gearman_server_lists_from_the_environment() {
+    let Some(tools) = gearman_tools() else { return };
+    let (d1, d2) = (dead_port(), dead_port());
+    let dead1 = format!("127.0.0.1:{d1}");
+    let dead2 = format!("127.0.0.1:{d2}");
+    let both_dead = format!("{dead1},{dead2}");
+    let bracketed = format!("[::1]:{d1}");
+    let half_bad = format!("{dead1},nonexistent.invalid");
+    let e = |k: &'static str, v: &str| vec![(k, v.to_string())];
+    let cases = vec![
+        Case {
+            args: vec!["-f".into(), "x".into(), "hi".into()],
+            env: e("GEARMAN_SERVERS", &dead1),
+        },
+        Case {
+            args: at(&d2, &["-f", "x", "hi"]),
+            env: e("GEARMAN_SERVERS", &dead1),
+        },
+        Case {
+            args: at(&d2, &["-b", "-f", "x", "hi"]),
+            env: e("GEARMAN_SERVER", &both_dead),
+        },
+        Case {
+            args: at(&d2, &["-f", "x", "hi"]),
+            env: vec![
+                ("GEARMAN_SERVERS", dead1.clone()),
+                ("GEARMAN_SERVER", dead2.clone()),
+            ],
+        },
+        Case {
+            args: at(&d2, &["-f", "x", "hi"]),
+            env: e("GEARMAN_SERVER", &bracketed),
+        },
+        Case {
+            args: at(&d2, &["-f", "x", "hi"]),
+            env: e("GEARMAN_SERVER", "nonexistent.invalid:99999"),
+        },
+        Case {
+            args: at(&d2, &["-w", "-c", "1", "-f", "x"]),
+            env: e("GEARMAN_SERVER", "nonexistent.invalid"),
+        },
+        Case {
+            args: at(&d2, &["-w", "-c", "2", "-f", "x"]),
+            env: e("GEARMAN_SERVERS", &dead1),
+        },
+        Case {
+            args: vec!["-f".into(), "x".into(), "hi".into()],
+            env: e("GEARMAN_SERVERS", &half_bad),
+        },
+        Case {
+            args: vec!["-w".into(), "-f".into(), "x".into()],
+            env: e("GEARMAN_SERVERS", "nonexistent.invalid"),
+        },
+        Case {
+            args: at(&d2, &["-h", "nonexistent.invalid", "-w", "-f", "x"]),
+            env: vec![],
+        },
+    ];
+    assert_cases(&tools, "gearman", &cases).await;
+    let [theirs, _] = both(&tools, "gearman", &cases[9]).await;
+    assert_eq!(theirs.1, Some(libc::SIGABRT), "{theirs:?}");
+}
+
+/// `gearman -w`: a server answering GRAB_JOB_ALL with ERROR gives one UNEXPECTED_PACKET
+/// message per round, each counted against `-c`.
+#[tokio::test]
+async fn gearman_worker_errors() {
+    let Some(tools) = gearman_tools() else { return };
+    let fake = Fake::start(Script {
+        submit: Reply::Nothing,
+        grab: Reply::Packets(vec![error("QUEUE_ERROR", "no")]),
+        admin: None,
+    })
+    .await;
+    let cases = [Case {
+        args: at(&fake.port(), &["-w", "-c", "2", "-f", "x"]),
+        env: vec![],
+    }];
+    assert_cases(&tools, "gearman", &cases).await;
+}
+
+/// `gearadmin`: a server that closes the connection instead of answering, or answers ERR to
+/// everything; an option gearadmin 1.1.20 does not have; the environment is ignored.
+#[tokio::test]
+async fn gearadmin_errors() {
+    let Some(c) = c_tool("gearadmin") else { return };
+    let tools = [c, our("gearadmin")];
+    let closing = Fake::start(Script::submit(Reply::Nothing)).await;
+    let erring = Fake::start(Script {
+        submit: Reply::Nothing,
+        grab: Reply::Nothing,
+        admin: Some(b"ERR UNKNOWN_COMMAND Unknown+server+command\r\n"),
+    })
+    .await;
+    let dead = dead_port();
+    let mut cases = Vec::new();
+    for (host, port) in [("127.0.0.1", closing.port()), ("localhost", closing.port())] {
+        for op in [
+            &["--drop-function", "f"][..],
+            &["--cancel-job", "H:x:1"],
+            &["--create-function", "f"],
+            &["--status"],
+        ] {
+            let mut args = vec!["-h", host, "-p", &port];
+            args.extend_from_slice(op);
+            cases.push(case(&args, &[]));
+        }
+    }
+    let port = erring.port();
+    for op in [
+        &["--drop-function", "f"][..],
+        &["--show-unique-jobs"],
+        &["--status", "--getpid"],
+        &["--server-version", "--workers"],
+    ] {
+        let mut args = vec!["-h", "127.0.0.1", "-p", &port];
+        args.extend_from_slice(op);
+        cases.push(case(&args, &[]));
+    }
+    let live = format!("127.0.0.1:{port}");
+    cases.push(case(&["--shutdown"], &[]));
+    cases.push(case(
+        &["-h", "127.0.0.1", "-p", &dead, "--status"],
+        &[("GEARMAN_SERVERS", &live), ("GEARMAN_SERVER", &live)],
+    ));
+    assert_cases(&tools, "gearadmin", &cases).await;
+}
