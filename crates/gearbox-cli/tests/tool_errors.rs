@@ -175,14 +175,14 @@ async fn gearman_client_errors_from_the_server() {
                 env: vec![],
             })
             .collect();
-        if matches!(&reply, Reply::Packets(p) if p.len() == 1) {
+        if matches!(&reply, Reply::Packets(p) if matches!(p[..], [Response::Error { .. }])) {
             // Refused tasks are reported before the others run.
             cases.push(Case {
                 args: at(&port, &["-b", "-u", &long_unique, "-f", "x", "hi"]),
                 env: vec![],
             });
             cases.push(Case {
-                args: at(&port, &["-f", &long_function, "hi"]),
+                args: at(&port, &["-f", &long_function, "-f", "x", "hi"]),
                 env: vec![],
             });
         }
@@ -355,4 +355,25 @@ async fn gearadmin_errors() {
         &[("GEARMAN_SERVERS", &live), ("GEARMAN_SERVER", &live)],
     ));
     assert_cases(&tools, "gearadmin", &cases).await;
+}
+
+/// gearmand's stand-in for a WORK_EXCEPTION (a WORK_FAIL whose handle ends in a stray NUL)
+/// leaves the C client waiting forever; ours reports the job as failed (a deliberate
+/// difference, docs/differences.md).
+#[tokio::test]
+async fn gearman_malformed_fail_is_a_failure() {
+    let fake = Fake::start(Script::submit(Reply::Packets(vec![
+        created(),
+        Response::WorkFail {
+            handle: Bytes::from_static(b"HANDLE\0"),
+        },
+    ])))
+    .await;
+    let port = fake.port();
+    let args = ["-h", "127.0.0.1", "-p", &port, "-f", "x", "hi"];
+    let out = run(command(our("gearman"), "gearman", &args), b"").await;
+    assert_eq!(
+        (out.status.code(), out.stdout.as_str(), out.stderr.as_str()),
+        (Some(1), "", "Job failed\n")
+    );
 }

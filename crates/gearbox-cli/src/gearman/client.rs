@@ -302,6 +302,12 @@ impl Run<'_> {
             | Response::WorkFail { handle } => handle.clone(),
             _ => return,
         };
+        // gearmand's stand-in for an exception is a WORK_FAIL whose handle ends in a stray
+        // NUL; libgearman never matches it and hangs. It is this job's failure.
+        let handle = match handle.strip_suffix(b"\0") {
+            Some(h) => handle.slice(..h.len()),
+            None => handle,
+        };
         let Some(task) = tasks
             .iter_mut()
             .find(|t| !t.done && t.handle.as_ref() == Some(&handle))

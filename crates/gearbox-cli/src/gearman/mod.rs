@@ -17,10 +17,12 @@
 //! - [`message`]: libgearman's error messages, byte for byte.
 //! - [`stdio`]: C stdio buffering, for identical output order.
 //!
-//! Deliberate differences from the C tool (see the README): `-n`/`-N` workers send each
-//! output line once (the C tool resends all earlier lines with each one); a WORK_STATUS with
-//! denominator 0 prints `0% Complete` (the C tool dies of a division by zero); `-S` is
-//! accepted and ignored.
+//! Deliberate differences from the C tool (all listed in docs/differences.md): `-n`/`-N`
+//! workers send each output line once (the C tool resends all earlier lines with each one); a
+//! WORK_STATUS with denominator 0 prints `0% Complete` (the C tool dies of a division by
+//! zero); gearmand's malformed WORK_FAIL (its stand-in for an exception) is `Job failed` (the C
+//! tool hangs); a worker with no reachable server retries once a second (the C tool spins);
+//! `-S` is accepted and ignored.
 
 pub mod args;
 pub mod client;

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// What to do with one request.
 #[derive(Debug, Clone)]
 pub enum Reply {
-    /// Send these packets; `HANDLE` in a handle field is replaced by the job's handle.
+    /// Send these packets; a handle starting `HANDLE` gets the job's handle in its place.
     Packets(Vec<Response>),
     /// Send these packets, then close the connection.
     ThenClose(Vec<Response>),
@@ -149,12 +149,9 @@ async fn serve(stream: TcpStream, script: Script) {
 }
 
 fn with_handle(p: Response, handle: &Bytes) -> Response {
-    let h = |x: Bytes| {
-        if &x[..] == b"HANDLE" {
-            handle.clone()
-        } else {
-            x
-        }
+    let h = |x: Bytes| match x.strip_prefix(b"HANDLE") {
+        Some(rest) => [&handle[..], rest].concat().into(),
+        None => x,
     };
     match p {
         Response::JobCreated { handle } => Response::JobCreated { handle: h(handle) },
