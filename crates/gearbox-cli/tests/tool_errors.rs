@@ -227,7 +227,7 @@ async fn gearman_queue_full_on_real_servers() {
 /// or `-h`/`-p` (the first added is the one named when none answers), `GEARMAN_SERVER`
 /// replaces `-h`/`-p` even when empty, lists split as libgearman splits them (no IPv6
 /// brackets), and a `GEARMAN_SERVERS` that does not resolve kills the C tool with
-/// `std::runtime_error` and SIGABRT.
+/// `std::runtime_error` and SIGABRT. Also a pid file that cannot be written (exit 1, silent).
 #[tokio::test]
 async fn gearman_server_lists_from_the_environment() {
     let Some(tools) = gearman_tools() else { return };
@@ -284,6 +284,13 @@ async fn gearman_server_lists_from_the_environment() {
         },
         Case {
             args: at(&d2, &["-h", "nonexistent.invalid", "-w", "-f", "x"]),
+            env: vec![],
+        },
+        Case {
+            args: at(
+                &d2,
+                &["-i", "/nonexistent/dir/gearman.pid", "-f", "x", "hi"],
+            ),
             env: vec![],
         },
     ];
@@ -375,5 +382,44 @@ async fn gearman_malformed_fail_is_a_failure() {
     assert_eq!(
         (out.status.code(), out.stdout.as_str(), out.stderr.as_str()),
         (Some(1), "", "Job failed\n")
+    );
+}
+
+/// A worker command that cannot be started fails the job, with the C tool's `perror` words
+/// (the C tool prints nothing and lets its forked child carry on as a second worker).
+#[tokio::test]
+async fn gearman_worker_command_that_cannot_start() {
+    let server = gearbox_testkit::TestServer::start().await;
+    let port = server.port();
+    let at = |rest: &[&'static str]| {
+        let mut v = vec!["-h", "127.0.0.1", "-p", port.as_str()];
+        v.extend_from_slice(rest);
+        v
+    };
+    let worker_args = at(&["-w", "-c", "1", "-f", "nocmd", "--", "/nonexistent/cmd"]);
+    let mut worker = command(our("gearman"), "gearman", &worker_args);
+    worker.kill_on_drop(true);
+    let worker = gearbox_testkit::process::Proc::spawn_cmd(worker);
+    let client = run(
+        command(our("gearman"), "gearman", &at(&["-f", "nocmd", "x"])),
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (
+            client.status.code(),
+            client.stdout.as_str(),
+            client.stderr.as_str()
+        ),
+        (Some(1), "", "Job failed\n")
+    );
+    let w = worker.finish().await;
+    assert_eq!(
+        (w.status.code(), w.stderr.as_str()),
+        (
+            Some(0),
+            "gearman: execvp (No such file or directory)\n\
+             gearman: gearman_worker_work : GEARMAN_UNKNOWN_STATE\n"
+        )
     );
 }

@@ -254,7 +254,10 @@ impl Spec {
         let running = match command::spawn(&self.command, payload, &[]) {
             Ok(r) => r,
             Err(e) => {
-                ewrite(format!("gearman: execvp: {e}\n").as_bytes());
+                // The C tool's `perror` format (which its strerror_r misuse leaves empty).
+                let why = e.to_string();
+                let why = why.split(" (os error").next().unwrap_or(&why);
+                ewrite(format!("gearman: execvp ({why})\n").as_bytes());
                 return Err(());
             }
         };
