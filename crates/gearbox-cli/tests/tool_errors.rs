@@ -423,3 +423,40 @@ async fn gearman_worker_command_that_cannot_start() {
         )
     );
 }
+
+/// With several servers the job goes where libgearman sends it: the server added last
+/// (`-h`/`-p` after `GEARMAN_SERVERS`, the last entry of a list). Each fake names itself in
+/// its ERROR text, so the message shows which one was asked.
+#[tokio::test]
+async fn gearman_asks_the_newest_server_first() {
+    let Some(tools) = gearman_tools() else { return };
+    let first = Fake::start(Script::submit(Reply::Packets(vec![error(
+        "QUEUE_ERROR",
+        "first",
+    )])))
+    .await;
+    let second = Fake::start(Script::submit(Reply::Packets(vec![error(
+        "QUEUE_ERROR",
+        "second",
+    )])))
+    .await;
+    let (a, b) = (first.addr.to_string(), second.addr.to_string());
+    let list = format!("{a},{b}");
+    let cases = [
+        Case {
+            args: at(&second.port(), &["-f", "x", "hi"]),
+            env: vec![("GEARMAN_SERVERS", a.clone())],
+        },
+        Case {
+            args: vec!["-b".into(), "-f".into(), "x".into(), "hi".into()],
+            env: vec![("GEARMAN_SERVER", list.clone())],
+        },
+        Case {
+            args: vec!["-f".into(), "x".into(), "hi".into()],
+            env: vec![("GEARMAN_SERVERS", list)],
+        },
+    ];
+    assert_cases(&tools, "gearman", &cases).await;
+    let [_, ours] = both(&tools, "gearman", &cases[0]).await;
+    assert!(ours.3.contains("QUEUE_ERROR:second"), "{ours:?}");
+}
