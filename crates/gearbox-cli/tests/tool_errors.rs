@@ -300,7 +300,8 @@ async fn gearman_server_lists_from_the_environment() {
 }
 
 /// `gearman -w`: a server answering GRAB_JOB_ALL with ERROR gives one UNEXPECTED_PACKET
-/// message per round, each counted against `-c`.
+/// message per round, each counted against `-c`; a function name libgearman refuses (empty,
+/// longer than 512 bytes) stops the worker before it connects, exit status 1.
 #[tokio::test]
 async fn gearman_worker_errors() {
     let Some(tools) = gearman_tools() else { return };
@@ -310,10 +311,22 @@ async fn gearman_worker_errors() {
         admin: None,
     })
     .await;
-    let cases = [Case {
-        args: at(&fake.port(), &["-w", "-c", "2", "-f", "x"]),
-        env: vec![],
-    }];
+    let port = fake.port();
+    let long_function = "f".repeat(513);
+    let cases = [
+        Case {
+            args: at(&port, &["-w", "-c", "2", "-f", "x"]),
+            env: vec![],
+        },
+        Case {
+            args: at(&port, &["-w", "-c", "1", "-f", "x", "-f", &long_function]),
+            env: vec![],
+        },
+        Case {
+            args: at(&port, &["-w", "-c", "1", "-f", ""]),
+            env: vec![],
+        },
+    ];
     assert_cases(&tools, "gearman", &cases).await;
 }
 

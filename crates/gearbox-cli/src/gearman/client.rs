@@ -65,8 +65,7 @@ fn line_payload(mut line: Vec<u8>, strip: bool) -> Vec<u8> {
 const RUN_TASKS: &str = "gearman_client_run_tasks";
 /// The label of a task libgearman refuses to create.
 const ADD_TASK: &str = "gearman_client_add_task";
-/// libgearman's limits on a function name and a unique id.
-const MAX_FUNCTION: usize = 512;
+/// libgearman's limit on a unique id.
 const MAX_UNIQUE: usize = 64;
 
 /// Runs client mode with the servers already read; returns the exit status.
@@ -161,28 +160,27 @@ impl Run<'_> {
     fn tasks(&self) -> Vec<Task> {
         let mut tasks = Vec::new();
         for f in &self.args.functions {
-            let refused = if f.is_empty() {
-                Some(("invalid function", "libgearman/add.cc:179"))
-            } else if f.len() > MAX_FUNCTION {
-                Some((
-                    "function name longer then GEARMAN_MAX_FUNCTION_SIZE",
-                    "libgearman/add.cc:175",
-                ))
-            } else if self
-                .args
-                .unique
-                .as_ref()
-                .is_some_and(|u| u.len() > MAX_UNIQUE)
-            {
-                Some((
-                    "unique name longer then GEARMAN_MAX_UNIQUE_SIZE",
-                    "libgearman/add.cc:187",
-                ))
-            } else {
-                None
-            };
-            if let Some((text, at)) = refused {
-                let e = LibError::at("add_task", "GEARMAN_INVALID_ARGUMENT", text.into(), at);
+            let refused = LibError::bad_function(
+                f,
+                "add_task",
+                ["libgearman/add.cc:175", "libgearman/add.cc:179"],
+            )
+            .or_else(|| {
+                let long = self
+                    .args
+                    .unique
+                    .as_ref()
+                    .is_some_and(|u| u.len() > MAX_UNIQUE);
+                long.then(|| {
+                    LibError::at(
+                        "add_task",
+                        "GEARMAN_INVALID_ARGUMENT",
+                        "unique name longer then GEARMAN_MAX_UNIQUE_SIZE".into(),
+                        "libgearman/add.cc:187",
+                    )
+                })
+            });
+            if let Some(e) = refused {
                 ewrite(e.line(ADD_TASK).as_bytes());
                 continue;
             }

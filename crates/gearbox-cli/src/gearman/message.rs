@@ -12,6 +12,9 @@ use std::fmt;
 /// byte less.
 const MAX_ERROR: usize = 2048;
 
+/// libgearman's limit on a function name (`GEARMAN_FUNCTION_MAX_SIZE`).
+const MAX_FUNCTION: usize = 512;
+
 /// Error codes a server may send in an ERROR packet that libgearman knows by name
 /// (`GEARMAN_<CODE>`); any other code is reported as `GEARMAN_SERVER_ERROR`.
 const KNOWN_CODES: &[&str] = &[
@@ -155,6 +158,24 @@ impl LibError {
                 ))
             }
         }
+    }
+
+    /// libgearman's check of a function name (empty, or longer than 512 bytes), raised by
+    /// `function` at the source lines `at` (too long, invalid); `None` when the name is fine.
+    pub fn bad_function(name: &str, function: &str, at: [&str; 2]) -> Option<LibError> {
+        let (text, position) = if name.len() > MAX_FUNCTION {
+            ("function name longer then GEARMAN_MAX_FUNCTION_SIZE", at[0])
+        } else if name.is_empty() {
+            ("invalid function", at[1])
+        } else {
+            return None;
+        };
+        Some(LibError::at(
+            function,
+            "GEARMAN_INVALID_ARGUMENT",
+            text.into(),
+            position,
+        ))
     }
 
     /// The line the C tool prints: `gearman: LABEL : MESSAGE\n`.

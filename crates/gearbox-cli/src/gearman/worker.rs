@@ -32,6 +32,13 @@ const WORK: &str = "gearman_worker_work";
 
 /// Runs worker mode with the servers already read; returns the exit status.
 pub async fn run(args: &Args, servers: Servers) -> u8 {
+    for f in &args.functions {
+        let at = ["libgearman/worker.cc:1323", "libgearman/worker.cc:1327"];
+        if let Some(e) = LibError::bad_function(f, "_worker_function_create", at) {
+            ewrite(e.line("gearman_worker_add_function").as_bytes());
+            return 1;
+        }
+    }
     let mut worker = RawWorker {
         conns: servers.order().map(|s| (s.clone(), None)).collect(),
         last_tried: servers.last_tried().clone(),
