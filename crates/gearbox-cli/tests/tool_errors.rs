@@ -473,3 +473,39 @@ async fn gearman_asks_the_newest_server_first() {
     let [_, ours] = both(&tools, "gearman", &cases[0]).await;
     assert!(ours.3.contains("QUEUE_ERROR:second"), "{ours:?}");
 }
+
+/// SIGTERM ends a `gearman -w` with the signal's status, as the C tool (which has no
+/// handler); ours removes its pid file first (the C tool leaves it behind).
+#[tokio::test]
+async fn gearman_worker_dies_of_sigterm() {
+    let Some(tools) = gearman_tools() else { return };
+    let server = Server::Gearbox(gearbox_testkit::TestServer::start().await);
+    let port = server.port();
+    for (i, tool) in tools.iter().enumerate() {
+        let pid_file =
+            std::env::temp_dir().join(format!("gearbox-sigterm-{}-{i}.pid", std::process::id()));
+        let function = format!("sig{i}");
+        let path = pid_file.to_str().expect("utf-8 path");
+        let args = at(&port, &["-w", "-i", path, "-f", &function]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = command(tool, "gearman", &args);
+        cmd.kill_on_drop(true);
+        let worker = gearbox_testkit::process::Proc::spawn_cmd(cmd);
+        server.wait_workers(&function, 1).await;
+        let pid = worker.id().expect("running") as libc::pid_t;
+        // SAFETY: signalling our own child, still running (its pid cannot be reused yet).
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let out = worker.finish().await;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGTERM),
+            "{tool:?}: {out:?}"
+        );
+        assert_eq!(
+            pid_file.exists(),
+            i == 0,
+            "{tool:?}: pid file left only by C"
+        );
+        let _ = std::fs::remove_file(&pid_file);
+    }
+}

@@ -102,7 +102,7 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
             return code;
         }
     }
-    let _pid = match &args.pid_file {
+    let pid_file = match &args.pid_file {
         Some(path) => match std::fs::write(path, format!("{}\n", std::process::id())) {
             Ok(()) => PidFile(Some(path.into())),
             Err(_) => return ExitCode::FAILURE,
@@ -134,11 +134,29 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         Ok(rt) => rt,
         Err(_) => return ExitCode::FAILURE,
     };
-    let code = if args.worker {
+    let end = if args.worker {
         runtime.block_on(worker::run(&args, servers))
     } else {
-        runtime.block_on(client::run(&args, servers))
+        worker::End::Exit(runtime.block_on(client::run(&args, servers)))
     };
     runtime.shutdown_background();
-    ExitCode::from(code)
+    match end {
+        worker::End::Exit(code) => ExitCode::from(code),
+        worker::End::Signal(sig) => {
+            drop(pid_file);
+            die_of(sig)
+        }
+    }
+}
+
+/// Ends the process by `sig` with its default action, so the parent sees the same status
+/// as for the C tool, which has no handler.
+fn die_of(sig: i32) -> ExitCode {
+    // SAFETY: restoring the default action and raising a signal at ourselves; the runtime
+    // and its threads are already shut down.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+    ExitCode::from(128 + sig as u8)
 }

@@ -21,7 +21,6 @@ use super::servers::{Server, Servers};
 use super::stdio::ewrite;
 use super::Args;
 use crate::command;
-use crate::work::stop_signal;
 
 /// How long to wait before trying again when no server is reachable. The C tool retries at
 /// once, in a busy loop; a pause keeps the same messages without burning a core.
@@ -30,13 +29,37 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The label of every worker-loop message.
 const WORK: &str = "gearman_worker_work";
 
-/// Runs worker mode with the servers already read; returns the exit status.
-pub async fn run(args: &Args, servers: Servers) -> u8 {
+/// How worker mode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Exit with this status.
+    Exit(u8),
+    /// SIGTERM or SIGINT arrived: clean up, then die of it as the C tool does.
+    Signal(i32),
+}
+
+/// The first SIGTERM or SIGINT.
+async fn stop_signal() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => libc::SIGTERM,
+            _ = int.recv() => libc::SIGINT,
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+/// Runs worker mode with the servers already read.
+pub async fn run(args: &Args, servers: Servers) -> End {
     for f in &args.functions {
         let at = ["libgearman/worker.cc:1323", "libgearman/worker.cc:1327"];
         if let Some(e) = LibError::bad_function(f, "_worker_function_create", at) {
             ewrite(e.line("gearman_worker_add_function").as_bytes());
-            return 1;
+            return End::Exit(1);
         }
     }
     let mut worker = RawWorker {
@@ -56,21 +79,21 @@ pub async fn run(args: &Args, servers: Servers) -> u8 {
     loop {
         let round = tokio::select! {
             r = worker.round() => r,
-            _ = &mut stop => return 0,
+            sig = &mut stop => return End::Signal(sig),
         };
         if let Err(failure) = round {
             ewrite(failure.error.line(WORK).as_bytes());
             if failure.retry_later && count != 1 {
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY) => {}
-                    _ = &mut stop => return 0,
+                    sig = &mut stop => return End::Signal(sig),
                 }
             }
         }
         if count > 0 {
             count -= 1;
             if count == 0 {
-                return 0;
+                return End::Exit(0);
             }
         }
     }
