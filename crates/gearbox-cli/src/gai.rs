@@ -5,17 +5,39 @@
 use std::ffi::{CStr, CString};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 
+/// A failed `getaddrinfo`: its `EAI_*` code and `gai_strerror`'s text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GaiError {
+    /// The `EAI_*` return code (negative on glibc).
+    pub code: i32,
+    /// `gai_strerror(code)`.
+    pub text: String,
+}
+
+impl std::fmt::Display for GaiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl GaiError {
+    /// Whether the name server timed out (`EAI_AGAIN`), which libgearman reports apart.
+    pub fn is_again(&self) -> bool {
+        self.code == libc::EAI_AGAIN
+    }
+}
+
 /// Resolves `host` and `port` (a number or a service name) to TCP addresses, in the order
-/// `getaddrinfo` gives them; `Err` holds `gai_strerror`'s text.
+/// `getaddrinfo` gives them; `Err` holds the code and `gai_strerror`'s text.
 ///
 /// ```
 /// let addrs = gearbox_cli::gai::resolve("127.0.0.1", "4730").unwrap();
 /// assert_eq!(addrs, vec!["127.0.0.1:4730".parse().unwrap()]);
 /// assert!(gearbox_cli::gai::resolve("127.0.0.1", "no-such-service").is_err());
 /// ```
-pub fn resolve(host: &str, port: &str) -> Result<Vec<SocketAddr>, String> {
-    let c_host = CString::new(host).map_err(|_| "Name or service not known".to_string())?;
-    let c_port = CString::new(port).map_err(|_| "Servname not supported".to_string())?;
+pub fn resolve(host: &str, port: &str) -> Result<Vec<SocketAddr>, GaiError> {
+    let c_host = CString::new(host).map_err(|_| error(libc::EAI_NONAME))?;
+    let c_port = CString::new(port).map_err(|_| error(libc::EAI_SERVICE))?;
     // SAFETY: a zeroed addrinfo is a valid "no hints" value; we then set plain integers.
     let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
     hints.ai_socktype = libc::SOCK_STREAM;
@@ -25,9 +47,7 @@ pub fn resolve(host: &str, port: &str) -> Result<Vec<SocketAddr>, String> {
     // is freed below with freeaddrinfo.
     let rc = unsafe { libc::getaddrinfo(c_host.as_ptr(), c_port.as_ptr(), &hints, &mut list) };
     if rc != 0 {
-        // SAFETY: gai_strerror returns a static NUL-terminated string.
-        let msg = unsafe { CStr::from_ptr(libc::gai_strerror(rc)) };
-        return Err(msg.to_string_lossy().into_owned());
+        return Err(error(rc));
     }
     let mut out = Vec::new();
     let mut cur = list;
@@ -63,4 +83,13 @@ pub fn resolve(host: &str, port: &str) -> Result<Vec<SocketAddr>, String> {
     // SAFETY: frees the list returned by the successful getaddrinfo above, once.
     unsafe { libc::freeaddrinfo(list) };
     Ok(out)
+}
+
+fn error(code: i32) -> GaiError {
+    // SAFETY: gai_strerror returns a static NUL-terminated string for any code.
+    let text = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
+    GaiError {
+        code,
+        text: text.to_string_lossy().into_owned(),
+    }
 }

@@ -246,6 +246,26 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
     runtime.block_on(run(&host, &port, &ops))
 }
 
+/// gearadmin's words for a reply it could not read or a command it could not send.
+fn io_error(host: &str, e: &gearbox_client::Error) -> String {
+    match e {
+        gearbox_client::Error::Disconnected { reason, .. } => {
+            if let Some(why) = reason.strip_prefix("write failed: ") {
+                // `strerror` text, without Rust's " (os error N)".
+                let why = why.split(" (os error").next().unwrap_or(why);
+                format!("Failed during send({why})")
+            } else if reason.starts_with("the server closed") {
+                format!("Socket was shutdown while reading from {host}")
+            } else if reason.starts_with("read failed") {
+                format!("Error occurred while reading data from {host}")
+            } else {
+                e.to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 async fn connect(host: &str, port: &str) -> Result<Admin, String> {
     let addrs = gai::resolve(host, port)
         .map_err(|e| format!("Failed to connect on {host}:{port} with {e}\n"))?;
@@ -277,7 +297,7 @@ async fn run(host: &str, port: &str, ops: &[String]) -> ExitCode {
                 let _ = stderr.write_all(&err);
             }
             Err(e) => {
-                let _ = writeln!(stderr, "Error: {e}");
+                let _ = writeln!(stderr, "Error: {}", io_error(host, &e));
                 return ExitCode::FAILURE;
             }
         }

@@ -66,16 +66,6 @@ impl JobBudget {
         })
     }
 
-    /// Counts one attempt that brought no job (a `-t` timeout of `gearman -w`); if it was
-    /// the last, stops the worker.
-    pub fn spend_idle(&self) {
-        let Some(left) = &self.left else { return };
-        let before = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if before == Ok(1) {
-            self.stop.send_replace(true);
-        }
-    }
-
     /// Counts one job; if it was the last, stops the worker and waits until `job` sees it.
     pub async fn finished(&self, job: &Job) {
         let Some(left) = &self.left else { return };

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use gearbox_proto::Request;
 use gearbox_testkit::process::{Finished, Proc};
-use tool_support::{assert_same, c_tool, command, our, raw_worker_take, run, submit_bg, Server};
+use tool_support::{
+    assert_same, c_tool, command, no_pid, our, raw_worker_take, run, submit_bg, Server,
+};
 
 /// Both `gearman` programs: the C one and ours.
 fn tools() -> Option<[PathBuf; 2]> {
@@ -31,15 +33,8 @@ fn gearman(tool: &Path, port: &str, args: &[&str]) -> Proc {
 
 /// Replaces what legitimately differs between two runs: `pid(N)` and job handles.
 fn normal(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("pid(") {
-        out.push_str(&rest[..i + 4]);
-        rest = rest[i + 4..].trim_start_matches(|c: char| c.is_ascii_digit());
-        out.push('N');
-    }
-    out.push_str(rest);
-    out.split("H:")
+    no_pid(s)
+        .split("H:")
         .enumerate()
         .map(|(i, part)| {
             if i == 0 {

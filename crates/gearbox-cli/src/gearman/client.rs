@@ -1,15 +1,29 @@
-//! `gearman` client mode.
+//! `gearman` client mode, speaking the protocol directly so that every packet and every
+//! failure is handled as libgearman's client loop handles it:
+//!
+//! - each payload is one run: a task per `-f` (submitted in reverse order, as libgearman
+//!   keeps its task list newest first), all sent to the first server (in [`Servers::order`])
+//!   that accepts a connection; connections stay open for the next payload;
+//! - JOB_CREATED (`-v`: `Task created: H`), WORK_DATA/WORK_COMPLETE (standard output),
+//!   WORK_WARNING and WORK_EXCEPTION (standard error), WORK_STATUS (`N% Complete`),
+//!   WORK_FAIL (`Job failed`, exit status 1) are matched to their task by handle;
+//! - an ERROR packet, a closed connection, no reachable server or a `-t` timeout ends the run
+//!   with libgearman's message ([`LibError`]), and the next payload is tried (exit status 0).
 
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::stream::{select_all, StreamExt};
-use gearbox_client::{Client, Error, ServerAddr, TaskEvent};
+use gearbox_client::raw::RawConnection;
+use gearbox_client::Error;
+use gearbox_proto::{Request, Response, SubmitJob};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use super::args::atoi;
+use super::message::LibError;
+use super::servers::{Server, Servers};
 use super::stdio::{ewrite, CStdout};
-use super::{could_not_connect, resolve_all, targets, timed_out, Args, Target};
+use super::Args;
 
 /// C `fgets` with libgearman's 8192-byte buffer: at most 8191 bytes, up to and including a
 /// newline; `None` at end of input.
@@ -47,38 +61,20 @@ fn line_payload(mut line: Vec<u8>, strip: bool) -> Vec<u8> {
     line
 }
 
-/// Runs client mode; returns the exit status.
-pub async fn run(args: &Args) -> u8 {
-    let (targets, from_env) = targets(args);
-    let label = if from_env {
-        "Error occurred while parsing GEARMAN_SERVER"
-    } else {
-        "gearman_client_add_server"
-    };
-    if let Err(msg) = resolve_all(&targets, label) {
-        ewrite(msg.as_bytes());
-        return 0;
-    }
-    let timeout = (args.timeout >= 0).then(|| Duration::from_millis(args.timeout as u64));
-    let mut builder = Client::builder();
-    for t in &targets {
-        builder = builder.server(ServerAddr::new(t.host.clone(), t.port));
-    }
-    if let Some(t) = timeout {
-        builder = builder.connect_timeout(t.max(Duration::from_millis(1)));
-    }
-    let client = match builder.build() {
-        Ok(c) => c,
-        Err(e) => {
-            ewrite(format!("gearman: {label} : {e}\n").as_bytes());
-            return 0;
-        }
-    };
+/// The label the C tool prints before a failed run's message.
+const RUN_TASKS: &str = "gearman_client_run_tasks";
+/// The label of a task libgearman refuses to create.
+const ADD_TASK: &str = "gearman_client_add_task";
+/// libgearman's limit on a unique id.
+const MAX_UNIQUE: usize = 64;
+
+/// Runs client mode with the servers already read; returns the exit status.
+pub async fn run(args: &Args, servers: Servers) -> u8 {
     let mut run = Run {
         args,
-        client,
-        targets,
-        timeout,
+        conns: servers.order().map(|s| (s.clone(), None)).collect(),
+        last_tried: servers.last_tried().clone(),
+        timeout: (args.timeout >= 0).then(|| Duration::from_millis(args.timeout as u64)),
         out: CStdout::default(),
         failed: false,
     };
@@ -103,71 +99,185 @@ pub async fn run(args: &Args) -> u8 {
     u8::from(run.failed)
 }
 
+/// One submitted job of a run.
+struct Task {
+    function: String,
+    background: bool,
+    handle: Option<Bytes>,
+    done: bool,
+}
+
+/// Why a run ended early.
+enum Stop {
+    /// Print this message.
+    Message(LibError),
+    /// libgearman returned without a message (an ERROR packet with code SUCCESS).
+    Quiet,
+}
+
 struct Run<'a> {
     args: &'a Args,
-    client: Client,
-    targets: Vec<Target>,
+    /// In the order libgearman tries them; `None` until connected.
+    conns: Vec<(Server, Option<RawConnection>)>,
+    last_tried: Server,
     timeout: Option<Duration>,
     out: CStdout,
     failed: bool,
 }
 
 impl Run<'_> {
-    fn error(&self, e: &Error) {
-        let label = "gearman_client_run_tasks";
-        let msg = match e {
-            Error::Unreachable { .. } => could_not_connect(label, &self.targets[0]),
-            Error::Timeout(_) => timed_out(label, self.targets.len(), false),
-            other => format!("gearman: {label} : {other}\n"),
-        };
-        ewrite(msg.as_bytes());
-    }
-
-    async fn within<T>(&self, f: impl std::future::Future<Output = T>) -> Result<T, Error> {
+    async fn within<T>(&self, f: impl std::future::Future<Output = T>) -> Result<T, Stop> {
         match self.timeout {
-            Some(t) => tokio::time::timeout(t, f)
-                .await
-                .map_err(|_| Error::Timeout(t)),
+            Some(t) => tokio::time::timeout(t, f).await.map_err(|_| {
+                let open = self.conns.iter().filter(|c| c.1.is_some()).count();
+                Stop::Message(LibError::timeout(open.max(1), false))
+            }),
             None => Ok(f.await),
         }
     }
 
+    /// The first server that is (or can be) connected, in libgearman's order.
+    async fn connection(&mut self) -> Result<usize, Stop> {
+        for i in 0..self.conns.len() {
+            if self.conns[i].1.is_some() {
+                return Ok(i);
+            }
+            let addrs = self.conns[i].0.addrs.clone();
+            for addr in addrs {
+                if let Ok(Ok(c)) = self.within(RawConnection::connect(&addr.to_string())).await {
+                    self.conns[i].1 = Some(c);
+                    return Ok(i);
+                }
+            }
+        }
+        Err(Stop::Message(LibError::could_not_connect(
+            &self.last_tried.name(),
+        )))
+    }
+
+    /// The tasks of one payload, in libgearman's task-list order (newest first); a task
+    /// libgearman refuses is reported and left out.
+    fn tasks(&self) -> Vec<Task> {
+        let mut tasks = Vec::new();
+        for f in &self.args.functions {
+            let refused = LibError::bad_function(
+                f,
+                "add_task",
+                ["libgearman/add.cc:175", "libgearman/add.cc:179"],
+            )
+            .or_else(|| {
+                let long = self
+                    .args
+                    .unique
+                    .as_ref()
+                    .is_some_and(|u| u.len() > MAX_UNIQUE);
+                long.then(|| {
+                    LibError::at(
+                        "add_task",
+                        "GEARMAN_INVALID_ARGUMENT",
+                        "unique name longer then GEARMAN_MAX_UNIQUE_SIZE".into(),
+                        "libgearman/add.cc:187",
+                    )
+                })
+            });
+            if let Some(e) = refused {
+                ewrite(e.line(ADD_TASK).as_bytes());
+                continue;
+            }
+            tasks.insert(
+                0,
+                Task {
+                    function: f.clone(),
+                    background: self.args.background,
+                    handle: None,
+                    done: false,
+                },
+            );
+        }
+        tasks
+    }
+
     /// One payload, submitted to every function; events handled as they arrive.
     async fn payload(&mut self, payload: Bytes) {
-        let args = self.args;
-        let mut streams = Vec::new();
-        for f in &args.functions {
-            let mut job = self.client.job(f, payload.clone()).priority(args.priority);
-            if let Some(u) = &args.unique {
-                job = job.unique(u);
+        let mut tasks = self.tasks();
+        if tasks.is_empty() {
+            return;
+        }
+        match self.submit_and_follow(&mut tasks, payload).await {
+            Ok(()) | Err(Stop::Quiet) => {}
+            Err(Stop::Message(e)) => ewrite(e.line(RUN_TASKS).as_bytes()),
+        }
+    }
+
+    async fn submit_and_follow(&mut self, tasks: &mut [Task], payload: Bytes) -> Result<(), Stop> {
+        let i = self.connection().await?;
+        let mut conn = self.conns[i].1.take().ok_or(Stop::Quiet)?;
+        for t in tasks.iter() {
+            conn.queue(&Request::Submit(SubmitJob {
+                function: Bytes::copy_from_slice(t.function.as_bytes()),
+                unique: match &self.args.unique {
+                    Some(u) => Bytes::copy_from_slice(u.as_bytes()),
+                    None if t.background => uuid().into(),
+                    None => Bytes::new(),
+                },
+                data: payload.clone(),
+                priority: self.args.priority,
+                background: t.background,
+            }));
+        }
+        let result = self.follow(&mut conn, tasks).await;
+        // A connection that failed is reconnected for the next payload.
+        if !matches!(result, Err(Stop::Message(_))) {
+            self.conns[i].1 = Some(conn);
+        }
+        result
+    }
+
+    async fn follow(&mut self, conn: &mut RawConnection, tasks: &mut [Task]) -> Result<(), Stop> {
+        if self.within(conn.flush()).await?.is_err() {
+            return Err(Stop::Message(LibError::lost_connection()));
+        }
+        let mut next_created = 0;
+        while tasks.iter().any(|t| !t.done) {
+            let response = match self.within(conn.recv()).await? {
+                Ok(r) => r,
+                Err(Error::Protocol { source, .. }) => {
+                    return Err(Stop::Message(LibError::at(
+                        "recv_socket",
+                        "GEARMAN_INVALID_PACKET",
+                        source.to_string(),
+                        "gearbox",
+                    )))
+                }
+                // A reset (the server closed with our packets unread) is seen by libgearman's
+                // poll loop, an orderly close by its read.
+                Err(Error::Disconnected { reason, .. })
+                    if reason != "the server closed the connection" =>
+                {
+                    return Err(Stop::Message(LibError::at(
+                        "_client_run_tasks",
+                        "GEARMAN_LOST_CONNECTION",
+                        "detected lost connection in _client_run_tasks()".into(),
+                        "libgearman/client.cc:1504",
+                    )))
+                }
+                Err(_) => return Err(Stop::Message(LibError::lost_connection())),
+            };
+            if let Response::Error { code, text } = &response {
+                return Err(LibError::server(code, text).map_or(Stop::Quiet, Stop::Message));
             }
-            if args.background {
-                match self.within(job.background()).await.and_then(|r| r) {
-                    Ok(handle) => self.created(&handle),
-                    Err(e) => return self.error(&e),
+            if let Response::JobCreated { handle } = response {
+                if let Some(t) = tasks.get_mut(next_created) {
+                    next_created += 1;
+                    t.handle = Some(handle.clone());
+                    t.done = t.background;
+                    self.created(&handle);
                 }
                 continue;
             }
-            match self.within(job.start()).await.and_then(|r| r) {
-                Ok(task) => {
-                    let name = f.clone();
-                    streams.push(task.map(move |ev| (name.clone(), ev)).boxed());
-                }
-                Err(e) => return self.error(&e),
-            }
+            self.event(tasks, response);
         }
-        let mut events = select_all(streams);
-        loop {
-            let next = match self.within(events.next()).await {
-                Ok(Some(n)) => n,
-                Ok(None) => break,
-                Err(e) => return self.error(&e),
-            };
-            match next {
-                (_, Err(e)) => return self.error(&e),
-                (f, Ok(ev)) => self.event(&f, ev),
-            }
-        }
+        Ok(())
     }
 
     fn created(&mut self, handle: &[u8]) {
@@ -179,38 +289,68 @@ impl Run<'_> {
         }
     }
 
-    fn event(&mut self, f: &str, ev: TaskEvent) {
+    /// A WORK_* packet for the first task with its handle.
+    fn event(&mut self, tasks: &mut [Task], response: Response) {
+        let handle = match &response {
+            Response::WorkData { handle, .. }
+            | Response::WorkComplete { handle, .. }
+            | Response::WorkWarning { handle, .. }
+            | Response::WorkException { handle, .. }
+            | Response::WorkStatus { handle, .. }
+            | Response::WorkFail { handle } => handle.clone(),
+            _ => return,
+        };
+        // gearmand's stand-in for an exception is a WORK_FAIL whose handle ends in a stray
+        // NUL; libgearman never matches it and hangs. It is this job's failure.
+        let handle = match handle.strip_suffix(b"\0") {
+            Some(h) => handle.slice(..h.len()),
+            None => handle,
+        };
+        let Some(task) = tasks
+            .iter_mut()
+            .find(|t| !t.done && t.handle.as_ref() == Some(&handle))
+        else {
+            return;
+        };
+        let finished = matches!(
+            response,
+            Response::WorkComplete { .. }
+                | Response::WorkFail { .. }
+                | Response::WorkException { .. }
+        );
+        let f = task.function.as_str();
         let prefix = self.args.prefix;
-        match ev {
-            TaskEvent::Created { handle } => self.created(&handle),
-            TaskEvent::Data(d) | TaskEvent::Complete(d) => {
+        match response {
+            Response::WorkData { data, .. } | Response::WorkComplete { data, .. } => {
                 if prefix {
                     self.out.printf(format!("{f}: ").as_bytes());
                     self.out.fflush();
                 }
-                self.out.write(&d);
+                self.out.write(&data);
             }
-            TaskEvent::Warning(w) => {
+            Response::WorkWarning { data, .. } | Response::WorkException { data, .. } => {
                 if prefix {
                     ewrite(format!("{f}: ").as_bytes());
                 }
-                ewrite(&w);
+                ewrite(&data);
             }
-            TaskEvent::Status {
+            Response::WorkStatus {
                 numerator,
                 denominator,
+                ..
             } => {
                 if prefix {
                     self.out.printf(format!("{f}: ").as_bytes());
                 }
                 // The C tool computes this in 32-bit unsigned arithmetic.
-                let pct = (numerator as u32)
+                let num = atoi(&numerator) as u32;
+                let pct = num
                     .wrapping_mul(100)
-                    .checked_div(denominator as u32)
+                    .checked_div(atoi(&denominator) as u32)
                     .unwrap_or(0);
                 self.out.printf(format!("{pct}% Complete\n").as_bytes());
             }
-            TaskEvent::Fail | TaskEvent::Exception(_) => {
+            Response::WorkFail { .. } => {
                 if prefix {
                     ewrite(format!("{f}: ").as_bytes());
                 }
@@ -219,25 +359,31 @@ impl Run<'_> {
             }
             _ => {}
         }
+        task.done = finished;
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn fgets_splits_long_lines_and_keeps_newlines() {
-        let mut data = vec![b'a'; 9000];
-        data.extend_from_slice(b"\nb\nc");
-        let mut r = BufReader::new(&data[..]);
-        let mut lines = Vec::new();
-        while let Some(l) = fgets(&mut r).await {
-            lines.push(l.len());
-        }
-        assert_eq!(lines, vec![8191, 810, 2, 1]);
-        assert_eq!(line_payload(b"ab\0c\n".to_vec(), false), b"ab");
-        assert_eq!(line_payload(b"abc\n".to_vec(), true), b"abc");
-        assert_eq!(line_payload(b"abc".to_vec(), true), b"ab");
+/// A unique id for a background job without `-u`, shaped like the UUID libgearman makes.
+fn uuid() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut bytes = [0u8; 16];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        chunk.copy_from_slice(&h.finish().to_be_bytes());
     }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }

@@ -4,24 +4,30 @@
 //!
 //! - Client mode ([`client`]): each data argument (or standard input whole, or one job per
 //!   line with `-n`/`-N`, or an empty payload with `-s`) is submitted to every `-f` function;
-//!   results and WORK_DATA are written to standard output as they arrive, warnings to
-//!   standard error, `N% Complete` lines for WORK_STATUS, `Job failed` (standard error, exit
-//!   status 1) for WORK_FAIL. Connection problems print libgearman's messages and, as the C
-//!   tool does, still exit 0.
+//!   results and WORK_DATA are written to standard output as they arrive, warnings and
+//!   exception data to standard error, `N% Complete` lines for WORK_STATUS, `Job failed` (standard error, exit
+//!   status 1) for WORK_FAIL. Connection problems and ERROR packets print libgearman's
+//!   messages ([`message`], with the server's error code) and, as the C tool does, still
+//!   exit 0.
 //! - Worker mode ([`worker`], `-w`): serves every `-f` function, one job at a time, running the
 //!   command per job (payload on standard input, standard output is the result, a non-zero
 //!   exit sends the output as data and then WORK_FAIL); without a command it prints each
 //!   payload. `-c N` exits after N jobs.
+//! - [`servers`]: the server list from `GEARMAN_SERVERS`, `GEARMAN_SERVER` and `-h`/`-p`.
+//! - [`message`]: libgearman's error messages, byte for byte.
 //! - [`stdio`]: C stdio buffering, for identical output order.
 //!
-//! Deliberate differences from the C tool (see the README): `-n`/`-N` workers send each
-//! output line once (the C tool resends all earlier lines with each one); a WORK_STATUS with
-//! denominator 0 prints `0% Complete` (the C tool dies of a division by zero); an exception
-//! is reported as `Job failed` (the C tool never asks for exceptions, and hangs on gearmand's
-//! malformed fallback); `-S` is accepted and ignored.
+//! Deliberate differences from the C tool (all listed in docs/differences.md): `-n`/`-N`
+//! workers send each output line once (the C tool resends all earlier lines with each one); a
+//! WORK_STATUS with denominator 0 prints `0% Complete` (the C tool dies of a division by
+//! zero); gearmand's malformed WORK_FAIL (its stand-in for an exception) is `Job failed` (the C
+//! tool hangs); a worker with no reachable server retries once a second (the C tool spins);
+//! `-S` is accepted and ignored.
 
 pub mod args;
 pub mod client;
+pub mod message;
+pub mod servers;
 pub mod stdio;
 pub mod worker;
 
@@ -30,94 +36,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub use self::args::Args;
-use super::gai;
-
-/// The default port, used for `-p 0` or a missing port as libgearman does.
-pub const DEFAULT_PORT: u16 = 4730;
-
-/// One server as libgearman names it in messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Host as given.
-    pub host: String,
-    /// Port (0 replaced by the default).
-    pub port: u16,
-}
-
-/// The servers: `GEARMAN_SERVER` (`host[:port],...`) when set, else `-h`/`-p`. The flag says
-/// whether they came from the environment.
-pub fn targets(args: &Args) -> (Vec<Target>, bool) {
-    if let Some(list) = std::env::var("GEARMAN_SERVER")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        let parsed = list
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                let (host, port) = match s.strip_prefix('[').and_then(|r| r.split_once(']')) {
-                    Some((h, rest)) => (h, rest.strip_prefix(':').unwrap_or("")),
-                    None => match s.split_once(':') {
-                        Some((h, p)) if !p.contains(':') => (h, p),
-                        _ => (s, ""),
-                    },
-                };
-                let port = match args::atoi(port.as_bytes()) as u16 {
-                    0 => DEFAULT_PORT,
-                    p => p,
-                };
-                Target {
-                    host: host.to_string(),
-                    port,
-                }
-            })
-            .collect();
-        return (parsed, true);
-    }
-    let port = if args.port == 0 {
-        DEFAULT_PORT
-    } else {
-        args.port
-    };
-    let host = args.host.clone().unwrap_or_else(|| "localhost".into());
-    (vec![Target { host, port }], false)
-}
-
-/// Checks every target resolves; the error is libgearman's message line.
-pub fn resolve_all(targets: &[Target], label: &str) -> Result<(), String> {
-    for t in targets {
-        if let Err(e) = gai::resolve(&t.host, &t.port.to_string()) {
-            return Err(format!(
-                "gearman: {label} : {}:{} getaddrinfo:{e} pid({})\n",
-                t.host,
-                t.port,
-                std::process::id()
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// libgearman's message for a server that refused the connection.
-pub fn could_not_connect(label: &str, t: &Target) -> String {
-    format!(
-        "gearman: {label} : flush(GEARMAN_COULD_NOT_CONNECT) Connection to {}:{} failed -> \
-         libgearman/connection.cc:724: pid({})\n",
-        t.host,
-        t.port,
-        std::process::id()
-    )
-}
-
-/// libgearman's message for a `-t` timeout.
-pub fn timed_out(label: &str, servers: usize, pipe: bool) -> String {
-    format!(
-        "gearman: {label} : gearman_wait(GEARMAN_TIMEOUT) timeout reached, {servers} servers \
-         were poll(), no servers were available, pipe:{pipe} -> libgearman/universal.cc:346: \
-         pid({})\n",
-        std::process::id()
-    )
-}
+use self::servers::{ListError, Servers};
+use self::stdio::ewrite;
 
 /// A pid file holding `PID\n`, removed on drop.
 struct PidFile(Option<std::path::PathBuf>);
@@ -182,12 +102,29 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
             return code;
         }
     }
-    let _pid = match &args.pid_file {
+    let pid_file = match &args.pid_file {
         Some(path) => match std::fs::write(path, format!("{}\n", std::process::id())) {
             Ok(()) => PidFile(Some(path.into())),
             Err(_) => return ExitCode::FAILURE,
         },
         None => PidFile(None),
+    };
+    let servers = match Servers::from_env(&args, args.worker) {
+        Ok(s) => s,
+        Err(ListError::Create(what)) => {
+            // The C tool dies of an uncaught exception here: same words, same signal.
+            ewrite(servers::uncaught(what).as_bytes());
+            std::process::abort();
+        }
+        Err(ListError::Add {
+            label,
+            error,
+            from_env,
+        }) => {
+            ewrite(error.line(label).as_bytes());
+            // The worker exits 1 for a bad -h/-p; everything else returns normally.
+            return ExitCode::from(u8::from(args.worker && !from_env));
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -197,11 +134,29 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         Ok(rt) => rt,
         Err(_) => return ExitCode::FAILURE,
     };
-    let code = if args.worker {
-        runtime.block_on(worker::run(&args))
+    let end = if args.worker {
+        runtime.block_on(worker::run(&args, servers))
     } else {
-        runtime.block_on(client::run(&args))
+        worker::End::Exit(runtime.block_on(client::run(&args, servers)))
     };
     runtime.shutdown_background();
-    ExitCode::from(code)
+    match end {
+        worker::End::Exit(code) => ExitCode::from(code),
+        worker::End::Signal(sig) => {
+            drop(pid_file);
+            die_of(sig)
+        }
+    }
+}
+
+/// Ends the process by `sig` with its default action, so the parent sees the same status
+/// as for the C tool, which has no handler.
+fn die_of(sig: i32) -> ExitCode {
+    // SAFETY: restoring the default action and raising a signal at ourselves; the runtime
+    // and its threads are already shut down.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+    ExitCode::from(128 + sig as u8)
 }

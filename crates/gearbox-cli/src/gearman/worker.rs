@@ -1,128 +1,263 @@
-//! `gearman -w` worker mode.
+//! `gearman -w` worker mode, speaking the protocol directly so that each failure is reported
+//! as libgearman's `gearman_worker_work` reports it.
+//!
+//! Each round is one `gearman_worker_work` call: connect to every server not yet connected
+//! (registering each `-f` function with CAN_DO), ask each for a job (GRAB_JOB_ALL), and when none
+//! has one send PRE_SLEEP and wait for a NOOP (at most `-t` milliseconds). A round that runs a
+//! job, or fails, counts against `-c`. A round with no server reachable prints libgearman's
+//! `GEARMAN_COULD_NOT_CONNECT` message; a packet other than a job, NO_JOB or NOOP prints its
+//! `GEARMAN_UNEXPECTED_PACKET` message; `-t` expiring prints its `GEARMAN_TIMEOUT` message.
+//! Jobs run one at a time ([`Spec::serve`]).
 
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gearbox_client::worker::{Job, JobError};
-use gearbox_client::{ServerAddr, Worker};
-use tokio::sync::Notify;
+use gearbox_client::raw::RawConnection;
+use gearbox_proto::{Request, Response};
 
+use super::message::LibError;
+use super::servers::{Server, Servers};
 use super::stdio::ewrite;
-use super::{could_not_connect, resolve_all, targets, timed_out, Args, Target};
+use super::Args;
 use crate::command;
-use crate::work::{stop_signal, JobBudget};
 
-/// How long to wait before trying an unreachable server again.
+/// How long to wait before trying again when no server is reachable. The C tool retries at
+/// once, in a busy loop; a pause keeps the same messages without burning a core.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Waits until the first server accepts a connection, printing libgearman's message for
-/// each failed attempt; each attempt counts against `-c` as a failed `gearman_worker_work`
-/// does. False if the count ran out first.
-async fn wait_for_server(t: &Target, count: &mut u32) -> bool {
-    let label = "gearman_worker_work";
-    loop {
-        if tokio::net::TcpStream::connect((t.host.as_str(), t.port))
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-        ewrite(could_not_connect(label, t).as_bytes());
-        if *count > 0 {
-            *count -= 1;
-            if *count == 0 {
-                return false;
-            }
-        }
-        tokio::time::sleep(RETRY).await;
+/// The label of every worker-loop message.
+const WORK: &str = "gearman_worker_work";
+
+/// How worker mode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Exit with this status.
+    Exit(u8),
+    /// SIGTERM or SIGINT arrived: clean up, then die of it as the C tool does.
+    Signal(i32),
+}
+
+/// The first SIGTERM or SIGINT.
+async fn stop_signal() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => libc::SIGTERM,
+            _ = int.recv() => libc::SIGINT,
+        },
+        _ => std::future::pending().await,
     }
 }
 
-/// Runs worker mode; returns the exit status.
-pub async fn run(args: &Args) -> u8 {
-    let (targets, from_env) = targets(args);
-    let label = if from_env {
-        "Error occurred while parsing GEARMAN_SERVER"
-    } else {
-        "gearman_worker_add_server"
-    };
-    if let Err(msg) = resolve_all(&targets, label) {
-        ewrite(msg.as_bytes());
-        return u8::from(!from_env);
-    }
-    let mut count = args.count;
-    if !wait_for_server(&targets[0], &mut count).await {
-        return 0;
-    }
-    let (budget, spent) = JobBudget::new((count > 0).then_some(u64::from(count)));
-    let busy = Arc::new(AtomicBool::new(false));
-    let activity = Arc::new(Notify::new());
-    let spec = Arc::new(Spec {
-        command: args.arguments.clone(),
-        per_line: args.job_per_newline,
-        strip: args.strip_newline,
-    });
-    let mut builder = Worker::builder().concurrency(1);
-    for t in &targets {
-        builder = builder.server(ServerAddr::new(t.host.clone(), t.port));
-    }
+/// Runs worker mode with the servers already read.
+pub async fn run(args: &Args, servers: Servers) -> End {
     for f in &args.functions {
-        let (spec, budget, busy, activity) =
-            (spec.clone(), budget.clone(), busy.clone(), activity.clone());
-        builder = builder.register(f, move |job: Job| {
-            let (spec, budget, busy, activity) =
-                (spec.clone(), budget.clone(), busy.clone(), activity.clone());
-            async move {
-                busy.store(true, Ordering::SeqCst);
-                activity.notify_one();
-                let result = spec.serve(&job).await;
-                if result.is_err() {
-                    ewrite(b"gearman: gearman_worker_work : GEARMAN_UNKNOWN_STATE\n");
-                }
-                budget.finished(&job).await;
-                busy.store(false, Ordering::SeqCst);
-                activity.notify_one();
-                result
-            }
-        });
+        let at = ["libgearman/worker.cc:1323", "libgearman/worker.cc:1327"];
+        if let Some(e) = LibError::bad_function(f, "_worker_function_create", at) {
+            ewrite(e.line("gearman_worker_add_function").as_bytes());
+            return End::Exit(1);
+        }
     }
-    let worker = match builder.build() {
-        Ok(w) => w,
-        Err(e) => {
-            ewrite(format!("gearman: gearman_worker_add_function : {e}\n").as_bytes());
-            return 1;
-        }
+    let mut worker = RawWorker {
+        conns: servers.order().map(|s| (s.clone(), None)).collect(),
+        last_tried: servers.last_tried().clone(),
+        functions: args.functions.clone(),
+        timeout: (args.timeout >= 0).then(|| Duration::from_millis(args.timeout as u64)),
+        spec: Spec {
+            command: args.arguments.clone(),
+            per_line: args.job_per_newline,
+            strip: args.strip_newline,
+        },
     };
-    let idle = async {
-        let Some(t) = (args.timeout >= 0).then(|| Duration::from_millis(args.timeout as u64))
-        else {
-            return std::future::pending().await;
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let mut count = args.count;
+    loop {
+        let round = tokio::select! {
+            r = worker.round() => r,
+            sig = &mut stop => return End::Signal(sig),
         };
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(t) => {
-                    if !busy.load(Ordering::SeqCst) {
-                        ewrite(timed_out("gearman_worker_work", targets.len(), true).as_bytes());
-                        budget.spend_idle();
-                    }
+        if let Err(failure) = round {
+            ewrite(failure.error.line(WORK).as_bytes());
+            if failure.retry_later && count != 1 {
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => {}
+                    sig = &mut stop => return End::Signal(sig),
                 }
-                _ = activity.notified() => {}
             }
         }
-    };
-    let stopped = worker
-        .run(async {
-            tokio::select! {
-                _ = spent => {}
-                _ = stop_signal() => {}
-                () = idle => {}
+        if count > 0 {
+            count -= 1;
+            if count == 0 {
+                return End::Exit(0);
             }
-        })
-        .await;
-    u8::from(stopped.is_err())
+        }
+    }
+}
+
+/// A failed round.
+struct Failure {
+    error: LibError,
+    /// No server was reachable: pause before the next round.
+    retry_later: bool,
+}
+
+impl From<LibError> for Failure {
+    fn from(error: LibError) -> Failure {
+        Failure {
+            error,
+            retry_later: false,
+        }
+    }
+}
+
+struct RawWorker {
+    /// In libgearman's order; `None` while not connected.
+    conns: Vec<(Server, Option<RawConnection>)>,
+    last_tried: Server,
+    functions: Vec<String>,
+    timeout: Option<Duration>,
+    spec: Spec,
+}
+
+impl RawWorker {
+    /// Connects and registers where not connected; true if any server is connected.
+    async fn connect_all(&mut self) -> bool {
+        for (server, slot) in &mut self.conns {
+            if slot.is_some() {
+                continue;
+            }
+            for addr in &server.addrs {
+                let Ok(mut conn) = RawConnection::connect(&addr.to_string()).await else {
+                    continue;
+                };
+                for f in &self.functions {
+                    conn.queue(&Request::CanDo {
+                        function: Bytes::copy_from_slice(f.as_bytes()),
+                    });
+                }
+                if conn.flush().await.is_ok() {
+                    *slot = Some(conn);
+                    break;
+                }
+            }
+        }
+        self.conns.iter().any(|c| c.1.is_some())
+    }
+
+    /// One `gearman_worker_work`: until a job has run or something failed.
+    async fn round(&mut self) -> Result<(), Failure> {
+        loop {
+            if !self.connect_all().await {
+                return Err(Failure {
+                    error: LibError::could_not_connect(&self.last_tried.name()),
+                    retry_later: true,
+                });
+            }
+            for i in 0..self.conns.len() {
+                if let Some((handle, payload)) = self.grab(i).await? {
+                    return self.run_job(i, handle, payload).await;
+                }
+            }
+            self.sleep().await?;
+        }
+    }
+
+    /// Asks server `i` for a job: `Some((handle, payload))`, or `None` for NO_JOB or a lost
+    /// connection (which is dropped, to be reconnected).
+    async fn grab(&mut self, i: usize) -> Result<Option<(Bytes, Bytes)>, Failure> {
+        let Some(conn) = self.conns[i].1.as_mut() else {
+            return Ok(None);
+        };
+        if conn.send(&Request::GrabJobAll).await.is_err() {
+            self.conns[i].1 = None;
+            return Ok(None);
+        }
+        loop {
+            match conn.recv().await {
+                Ok(Response::JobAssign { handle, data, .. })
+                | Ok(Response::JobAssignUniq { handle, data, .. })
+                | Ok(Response::JobAssignAll { handle, data, .. }) => {
+                    return Ok(Some((handle, data)));
+                }
+                Ok(Response::NoJob) => return Ok(None),
+                Ok(Response::Noop) => {}
+                Ok(other) => {
+                    return Err(LibError::at(
+                        "gearman_worker_grab_job",
+                        "GEARMAN_UNEXPECTED_PACKET",
+                        format!("unexpected packet:GEARMAN_{}", other.packet_type().name()),
+                        "libgearman/worker.cc:884",
+                    )
+                    .into())
+                }
+                Err(_) => {
+                    self.conns[i].1 = None;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// PRE_SLEEP everywhere, then waits for a NOOP (or a closed connection, dropped).
+    async fn sleep(&mut self) -> Result<(), Failure> {
+        let mut waits = Vec::new();
+        for (_, slot) in &mut self.conns {
+            if let Some(conn) = slot {
+                if conn.send(&Request::PreSleep).await.is_err() {
+                    *slot = None;
+                }
+            }
+        }
+        let active = self.conns.iter().filter(|c| c.1.is_some()).count();
+        for (k, (_, slot)) in self.conns.iter_mut().enumerate() {
+            if let Some(conn) = slot {
+                waits.push(Box::pin(async move { (k, conn.recv().await.is_ok()) }));
+            }
+        }
+        if waits.is_empty() {
+            return Ok(());
+        }
+        let woken = futures::future::select_all(waits);
+        let (k, alive) = match self.timeout {
+            Some(t) => match tokio::time::timeout(t, woken).await {
+                Ok((r, _, _)) => r,
+                Err(_) => return Err(LibError::timeout(active, true).into()),
+            },
+            None => woken.await.0,
+        };
+        if !alive {
+            self.conns[k].1 = None;
+        }
+        Ok(())
+    }
+
+    /// Runs one job on server `i` and reports its result there.
+    async fn run_job(&mut self, i: usize, handle: Bytes, payload: Bytes) -> Result<(), Failure> {
+        let RawWorker { conns, spec, .. } = self;
+        let Some(conn) = conns[i].1.as_mut() else {
+            return Ok(());
+        };
+        let result = spec.serve(payload, conn, &handle).await;
+        let failed = result.is_err();
+        let sent = conn
+            .send(&match result {
+                Ok(out) => Request::WorkComplete { handle, data: out },
+                Err(()) => Request::WorkFail { handle },
+            })
+            .await;
+        if sent.is_err() {
+            conns[i].1 = None;
+        }
+        if failed {
+            ewrite(b"gearman: gearman_worker_work : GEARMAN_UNKNOWN_STATE\n");
+        }
+        Ok(())
+    }
 }
 
 /// What a job runs.
@@ -133,44 +268,63 @@ struct Spec {
 }
 
 impl Spec {
-    async fn serve(&self, job: &Job) -> Result<Bytes, JobError> {
+    /// Runs the command for one payload, sending output as WORK_DATA where the C tool does
+    /// (each line with `-n`/`-N`; the whole output of a failed command); returns the result
+    /// (`Err` for WORK_FAIL). Without a command the payload is printed and the result empty.
+    async fn serve(
+        &self,
+        payload: Bytes,
+        conn: &mut RawConnection,
+        handle: &Bytes,
+    ) -> Result<Bytes, ()> {
         if self.command.is_empty() {
-            super::stdio::CStdout::new(false).write(job.payload());
+            super::stdio::CStdout::new(false).write(&payload);
             return Ok(Bytes::new());
         }
-        let running = match command::spawn(&self.command, job.payload().clone(), &[]) {
+        let running = match command::spawn(&self.command, payload, &[]) {
             Ok(r) => r,
             Err(e) => {
-                ewrite(format!("gearman: execvp: {e}\n").as_bytes());
-                return Err(JobError::Fail);
+                // The C tool's `perror` format (which its strerror_r misuse leaves empty).
+                let why = e.to_string();
+                let why = why.split(" (os error").next().unwrap_or(&why);
+                ewrite(format!("gearman: execvp ({why})\n").as_bytes());
+                return Err(());
             }
+        };
+        let data = |data: Bytes| Request::WorkData {
+            handle: handle.clone(),
+            data,
         };
         if self.per_line {
             let strip = self.strip;
-            let status = running
-                .lines(|mut line| {
-                    if strip {
-                        line.pop();
-                    }
-                    async move {
-                        let _ = job.send_data(line).await;
-                    }
-                })
-                .await;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+            let produce = running.lines(move |mut line| {
+                if strip {
+                    line.pop();
+                }
+                let _ = tx.send(line.into());
+                async {}
+            });
+            let forward = async {
+                while let Some(line) = rx.recv().await {
+                    let _ = conn.send(&data(line)).await;
+                }
+            };
+            let (status, ()) = tokio::join!(produce, forward);
             return match status {
                 Ok(s) if s.success() => Ok(Bytes::new()),
-                _ => Err(JobError::Fail),
+                _ => Err(()),
             };
         }
         match running.output().await {
             Ok((out, s)) if s.success() => Ok(out.into()),
             Ok((out, _)) => {
                 if !out.is_empty() {
-                    let _ = job.send_data(out).await;
+                    let _ = conn.send(&data(out.into())).await;
                 }
-                Err(JobError::Fail)
+                Err(())
             }
-            Err(_) => Err(JobError::Fail),
+            Err(_) => Err(()),
         }
     }
 }

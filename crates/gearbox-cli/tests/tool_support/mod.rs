@@ -2,6 +2,8 @@
 //! it in a scratch directory, the C tools, both servers, and comparisons of two runs.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod fake;
+
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,6 +69,18 @@ pub fn gearbox(servers: &str, args: &[&str]) -> Command {
     let mut c = command(env!("CARGO_BIN_EXE_gearbox"), "gearbox", &["-s", servers]);
     c.args(args);
     c
+}
+
+/// `pid(1234)` in libgearman's messages becomes `pid(N)`: the one thing two runs may differ in.
+pub fn no_pid(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("pid(") {
+        out.push_str(&rest[..i + 4]);
+        rest = rest[i + 4..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push('N');
+    }
+    out + rest
 }
 
 /// What two runs must agree on: exit status, standard output, standard error.
