@@ -1,6 +1,6 @@
 //! Moving gearmand's Redis queue (see [`crate::gearmand`]) into our keys at start-up.
 //!
-//! The keys under gearmand's prefix are listed with `SCAN` (sorted, for a deterministic order:
+//! The keys `<prefix>-*` are listed with `SCAN` (sorted, for a deterministic order:
 //! gearmand's queue keeps none), then moved [`CHUNK`] at a time. For each chunk the keys are
 //! `WATCH`ed and read, and one `MULTI`/`EXEC` writes the jobs under new handles and deletes
 //! gearmand's keys: a crash neither loses nor duplicates a job (a chunk moved is gone from
@@ -86,22 +86,14 @@ pub(crate) async fn import(
 ) -> Imported {
     let db = |e| classify(e, location);
     let start = gearmand::key_start(prefix.as_bytes());
-    let found = scan(conn, &gearmand::pattern(prefix.as_bytes()))
-        .await
-        .map_err(db)?;
-    let mut left = Left::default();
-    let mut candidates = Vec::new();
-    for key in found.into_iter().filter(|k| !keys.is_ours(k)) {
-        if key.starts_with(&start) {
-            candidates.push(key);
-        } else {
-            left.note(&key, "not named `<prefix>-<function>-<unique>`", prefix);
-        }
-    }
-    if candidates.is_empty() && left.count == 0 {
+    let found = scan(conn, &gearmand::pattern(&start)).await.map_err(db)?;
+    // Our own keys are among them when our prefix starts with `<prefix>-`.
+    let candidates: Vec<Vec<u8>> = found.into_iter().filter(|k| !keys.is_ours(k)).collect();
+    if candidates.is_empty() {
         tracing::debug!(store = %location, gearmand_prefix = prefix, "no gearmand Redis queue to import");
         return Ok(None);
     }
+    let mut left = Left::default();
     let mut count = 0;
     for chunk in candidates.chunks(CHUNK) {
         let mover = Mover {
