@@ -183,60 +183,102 @@ impl Mover<'_> {
         }
     }
 
-    /// One try: watch, read, check the new handles are free, then write and delete in one
-    /// transaction.
+    /// One try: [`Mover::prepare`], then [`Mover::commit`].
     async fn once(
         &self,
         conn: &mut MultiplexedConnection,
         chunk: &[Vec<u8>],
         make: &mut HandleMaker,
     ) -> RedisResult<Outcome> {
+        match self.prepare(conn, chunk, make).await? {
+            Ok(ready) => self.commit(conn, ready).await,
+            Err(outcome) => Ok(outcome),
+        }
+    }
+
+    /// Watches and reads the keys of `chunk`, and checks that the new handles are free: the
+    /// jobs to write, or how the try ended without a transaction (nothing to move, a handle
+    /// taken; the watches are then dropped).
+    async fn prepare(
+        &self,
+        conn: &mut MultiplexedConnection,
+        chunk: &[Vec<u8>],
+        make: &mut HandleMaker,
+    ) -> RedisResult<Result<Ready, Outcome>> {
         redis::cmd("WATCH").arg(chunk).exec_async(conn).await?;
         let values = read(conn, chunk).await?;
-        let mut jobs: Vec<StoredJob> = Vec::with_capacity(chunk.len());
-        let mut moved = Vec::with_capacity(chunk.len());
-        let mut skipped = Vec::new();
+        let mut ready = Ready {
+            jobs: Vec::with_capacity(chunk.len()),
+            moved: Vec::with_capacity(chunk.len()),
+            skipped: Vec::new(),
+        };
         for (key, value) in chunk.iter().zip(values) {
+            if matches!(&value, Value::Other(kind) if kind == "none") {
+                // Gone since the scan: gearmand ran or cancelled that job.
+                continue;
+            }
             match gearmand::record(key, self.start, value) {
                 Ok(row) => {
-                    jobs.push(row.into_job(self.prefix, make()));
-                    moved.push(key);
+                    ready.jobs.push(row.into_job(self.prefix, make()));
+                    ready.moved.push(key.clone());
                 }
-                Err(reason) => skipped.push((key.clone(), reason)),
+                Err(reason) => ready.skipped.push((key.clone(), reason)),
             }
         }
-        if jobs.is_empty() {
+        if ready.jobs.is_empty() {
             redis::cmd("UNWATCH").exec_async(conn).await?;
-            return Ok(Outcome::Moved { jobs: 0, skipped });
+            let skipped = ready.skipped;
+            return Ok(Err(Outcome::Moved { jobs: 0, skipped }));
         }
-        let ours: Vec<Vec<u8>> = jobs.iter().map(|j| self.keys.job(&j.handle)).collect();
+        let ours: Vec<Vec<u8>> = ready
+            .jobs
+            .iter()
+            .map(|j| self.keys.job(&j.handle))
+            .collect();
         redis::cmd("WATCH").arg(&ours).exec_async(conn).await?;
         let mut exists = redis::pipe();
         for key in &ours {
             exists.cmd("EXISTS").arg(key);
         }
         let taken: Vec<bool> = exists.query_async(conn).await?;
-        if let Some(job) = jobs.iter().zip(taken).find_map(|(j, t)| t.then_some(j)) {
+        let mut jobs = ready.jobs.iter().zip(taken);
+        if let Some((job, _)) = jobs.find(|(_, taken)| *taken) {
             redis::cmd("UNWATCH").exec_async(conn).await?;
-            return Ok(Outcome::Taken(job.handle.to_vec()));
+            return Ok(Err(Outcome::Taken(job.handle.to_vec())));
         }
-        let seq = reserve_seq(conn, self.keys, jobs.len()).await?;
+        Ok(Ok(ready))
+    }
+
+    /// Writes the jobs and deletes gearmand's keys in one transaction, unless a watched key
+    /// changed since [`Mover::prepare`].
+    async fn commit(&self, conn: &mut MultiplexedConnection, ready: Ready) -> RedisResult<Outcome> {
+        let seq = reserve_seq(conn, self.keys, ready.jobs.len()).await?;
         let mut pipe = redis::pipe();
         pipe.atomic();
-        queue_persists(&mut pipe, self.keys, &jobs, seq);
-        for key in &moved {
-            pipe.cmd("DEL").arg(&key[..]);
+        queue_persists(&mut pipe, self.keys, &ready.jobs, seq);
+        for key in &ready.moved {
+            pipe.cmd("DEL").arg(key);
         }
         // `None`: EXEC was refused because a watched key changed.
         let done: Option<Vec<i64>> = pipe.query_async(conn).await?;
         Ok(match done {
             Some(_) => Outcome::Moved {
-                jobs: jobs.len(),
-                skipped,
+                jobs: ready.jobs.len(),
+                skipped: ready.skipped,
             },
             None => Outcome::Changed,
         })
     }
+}
+
+/// A chunk read and checked, ready for its transaction.
+struct Ready {
+    /// The jobs to write, with their new handles.
+    jobs: Vec<StoredJob>,
+    /// gearmand's keys they come from.
+    moved: Vec<Vec<u8>>,
+    /// Keys left alone, with the reason.
+    skipped: Vec<(Vec<u8>, String)>,
 }
 
 /// How one try of a chunk ended.
@@ -293,3 +335,7 @@ async fn read(conn: &mut MultiplexedConnection, chunk: &[Vec<u8>]) -> RedisResul
         .collect();
     Ok(values)
 }
+
+#[cfg(test)]
+#[path = "import_tests.rs"]
+mod tests;
