@@ -10,8 +10,8 @@
 //! section of [`crate::options::Options`]), `kind` the queue type names ([`QueueType`]) and
 //! which stores this build has, `parse` reads store URLs, `resolve` applies the rules below
 //! once, into [`StoreSettings`] (plain data, whatever the cargo features), `open` opens (or
-//! connects to) the store with its driver and imports gearmand's queue table, `lock` keeps one
-//! gearboxd per SQLite file.
+//! connects to) the store with its driver and imports gearmand's queue (its table, or its Redis
+//! keys), `lock` keeps one gearboxd per SQLite file.
 //!
 //! # Cargo features
 //!
