@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use gearbox_store::driver::Backend;
-use gearbox_store::{Batch, StoreError, StoredJob};
+use gearbox_store::driver::{Backend, Imported};
+use gearbox_store::{Batch, HandleMaker, StoreError, StoredJob};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult};
 
@@ -66,6 +66,22 @@ impl Backend for Redis {
             .map(|(handle, fields)| encode::decode(handle, fields))
             .collect()
     }
+
+    /// Moves gearmand's queue under the prefix `table` (gearmand's `--redis-prefix`): see
+    /// [`crate::import`].
+    async fn import(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+        table: &str,
+        make: &mut HandleMaker,
+    ) -> Imported {
+        crate::import::import(conn, &self.keys, table, make, &self.location).await
+    }
+
+    /// Drops a `WATCH` a failed import may have left on the connection.
+    async fn rollback(&mut self, conn: &mut MultiplexedConnection) -> bool {
+        redis::cmd("UNWATCH").exec_async(conn).await.is_ok()
+    }
 }
 
 /// One batch in one `MULTI`/`EXEC`: its writes, then its removals. Applying it twice gives
@@ -75,22 +91,49 @@ async fn write_batch(
     keys: &Keys,
     batch: &Batch,
 ) -> RedisResult<()> {
-    let persists = batch.persist.len() as u64;
-    // Sequence numbers for the replay order, reserved before the transaction (a number
-    // is never reused; a failed transaction only leaves a gap).
-    let mut seq = if persists > 0 {
-        let last: u64 = redis::cmd("INCRBY")
-            .arg(&keys.seq[..])
-            .arg(persists)
-            .query_async(&mut conn)
-            .await?;
-        last + 1 - persists
-    } else {
-        0
-    };
+    let first = reserve_seq(&mut conn, keys, batch.persist.len()).await?;
     let mut pipe = redis::pipe();
     pipe.atomic();
-    for job in &batch.persist {
+    queue_persists(&mut pipe, keys, &batch.persist, first);
+    for handle in &batch.complete {
+        pipe.cmd("DEL").arg(keys.job(handle)).ignore();
+        pipe.cmd("ZREM")
+            .arg(&keys.jobs[..])
+            .arg(&handle[..])
+            .ignore();
+    }
+    pipe.query_async::<()>(&mut conn).await
+}
+
+/// Reserves `count` sequence numbers for the replay order and returns the first, before the
+/// transaction that uses them (a number is never reused; a failed transaction only leaves a
+/// gap).
+pub(crate) async fn reserve_seq(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    count: usize,
+) -> RedisResult<u64> {
+    if count == 0 {
+        return Ok(0);
+    }
+    let count = count as u64;
+    let last: u64 = redis::cmd("INCRBY")
+        .arg(&keys.seq[..])
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    Ok(last + 1 - count)
+}
+
+/// Adds to `pipe` the writes of `jobs` (their hashes, and their places in the replay order
+/// numbered from `seq`), every reply ignored.
+pub(crate) fn queue_persists(
+    pipe: &mut redis::Pipeline,
+    keys: &Keys,
+    jobs: &[StoredJob],
+    seq: u64,
+) {
+    for (job, seq) in jobs.iter().zip(seq..) {
         let key = keys.job(&job.handle);
         pipe.cmd("DEL").arg(&key).ignore();
         pipe.cmd("HSET").arg(&key).arg(encode::fields(job)).ignore();
@@ -100,16 +143,7 @@ async fn write_batch(
             .arg(seq)
             .arg(&job.handle[..])
             .ignore();
-        seq += 1;
     }
-    for handle in &batch.complete {
-        pipe.cmd("DEL").arg(keys.job(handle)).ignore();
-        pipe.cmd("ZREM")
-            .arg(&keys.jobs[..])
-            .arg(&handle[..])
-            .ignore();
-    }
-    pipe.query_async::<()>(&mut conn).await
 }
 
 type Row = (Vec<u8>, HashMap<Vec<u8>, Vec<u8>>);

@@ -32,6 +32,11 @@ impl Keys {
     pub(crate) fn job(&self, handle: &[u8]) -> Vec<u8> {
         [&self.job_prefix[..], handle].concat()
     }
+
+    /// Whether `key` is one of ours.
+    pub(crate) fn is_ours(&self, key: &[u8]) -> bool {
+        key.starts_with(&self.job_prefix) || key == &self.jobs[..] || key == &self.seq[..]
+    }
 }
 
 /// The hash fields of a job, as `HSET` arguments (field, value, field, value...).

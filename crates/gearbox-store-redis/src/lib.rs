@@ -13,6 +13,15 @@
 //!   [`Store::load`](gearbox_store::Store::load) replays jobs in the order they were first persisted.
 //! - `<prefix>seq`: the counter the sequence numbers come from (`INCRBY`).
 //!
+//! # gearmand's queue
+//!
+//! [`Store::import_gearmand`](gearbox_store::Store::import_gearmand) takes gearmand's key
+//! prefix (its `--redis-prefix`, [`GEARMAND_PREFIX`] by default) and moves every job gearmand's
+//! Redis queue holds there (`<prefix>-<function>-<unique>`, see the `gearmand` module) into
+//! the layout above with new handles, deleting gearmand's keys in the same transactions; keys
+//! that are not gearmand's queued jobs are left alone with a warning. See the `import` module
+//! for how a crash or a gearmand still running is handled.
+//!
 //! # Commits
 //!
 //! The store runs on the shared [`gearbox_store::driver`]: one task owns the connection and
@@ -60,6 +69,8 @@
 
 mod backend;
 mod encode;
+mod gearmand;
+mod import;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -69,9 +80,15 @@ use gearbox_store::{Durability, StoreError};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
 
 use backend::Redis;
+pub use import::ImportError;
 
 /// The key prefix used unless another is configured (`--redis-prefix`).
 pub const DEFAULT_PREFIX: &str = "gearbox:";
+
+/// gearmand's own key prefix unless another is configured (gearmand's `--redis-prefix`
+/// default): where [`Store::import_gearmand`](gearbox_store::Store::import_gearmand) looks
+/// for gearmand's queue.
+pub const GEARMAND_PREFIX: &str = "_gear_";
 
 /// The Redis port used unless another is configured (`--redis-port`).
 pub const DEFAULT_PORT: u16 = 6379;

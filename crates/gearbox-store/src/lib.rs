@@ -90,8 +90,8 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction that also empties gearmand's table; how many moved. Each job gets a
     /// handle from `new_handle`, which must not return a handle already stored (the import
     /// then fails and changes nothing). A missing table moves none; a table without
-    /// gearmand's columns is [`StoreError::NotGearmandTable`]. Stores with no gearmand table
-    /// format (memory, Redis) move none.
+    /// gearmand's columns is [`StoreError::NotGearmandTable`]. The Redis store reads `table` as
+    /// gearmand's key prefix; stores with no gearmand format (memory) move none.
     fn import_gearmand(&self, table: &str, new_handle: HandleMaker) -> BoxFuture<'_, usize> {
         let _ = (table, new_handle);
         Box::pin(std::future::ready(Ok(0)))

@@ -25,7 +25,8 @@ const START_ATTEMPTS: u32 = 5;
 
 static LOG_SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// A running gearmand on `127.0.0.1:<free port>`, with the in-memory (`builtin`) queue.
+/// A running gearmand on `127.0.0.1:<free port>`, with the in-memory (`builtin`) queue unless
+/// started with another (`-q`).
 pub struct Gearmand {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -40,9 +41,13 @@ impl Gearmand {
         Gearmand::start_with(&[]).await
     }
 
-    /// Starts gearmand with extra command-line arguments (e.g. `["--job-retries", "1"]`).
+    /// Starts gearmand with extra command-line arguments (e.g. `["--job-retries", "1"]`, or
+    /// `["-q", "redis", ...]` for another queue than `builtin`).
     pub async fn start_with(extra: &[&str]) -> Option<Gearmand> {
         let bin = external::require(GEARMAND_PATH, "the C++ gearmand for differential tests")?;
+        let names_queue = extra
+            .iter()
+            .any(|a| *a == "-q" || a.starts_with("--queue-type"));
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
@@ -54,7 +59,12 @@ impl Gearmand {
             let mut cmd = Command::new(&bin);
             cmd.arg("-p")
                 .arg(port.to_string())
-                .args(["-L", "127.0.0.1", "-q", "builtin"])
+                .args(["-L", "127.0.0.1"])
+                .args(if names_queue {
+                    &[][..]
+                } else {
+                    &["-q", "builtin"][..]
+                })
                 .arg(format!("--log-file={}", log.display()))
                 .args(extra)
                 .stdin(Stdio::null())

@@ -204,6 +204,7 @@ mod tests {
              libsqlite3_table = \"{DEFAULT_LIBSQLITE3_TABLE}\"\ndurability = \"{}\"\n\
              libpq_table = \"{DEFAULT_LIBPQ_TABLE}\"\nredis_server = \"{DEFAULT_REDIS_SERVER}\"\n\
              redis_port = {DEFAULT_REDIS_PORT}\nredis_prefix = \"{DEFAULT_REDIS_PREFIX}\"\n\
+             redis_gearmand_prefix = \"{DEFAULT_REDIS_GEARMAND_PREFIX}\"\n\
              mysql_host = \"{DEFAULT_MYSQL_HOST}\"\nmysql_port = {DEFAULT_MYSQL_PORT}\n\
              mysql_table = \"{DEFAULT_MYSQL_TABLE}\"\n",
             Durability::default()

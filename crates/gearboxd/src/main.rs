@@ -140,15 +140,11 @@ async fn serve_async(
     let prefix = settings.server.core().handle_prefix;
     let opened = store::open(&settings.store, &prefix).await?;
     if opened.imported > 0 {
-        let (table, location) = settings
+        let source = settings
             .store
             .import_source()
             .expect("only stores with an import source import");
-        let text = format!(
-            "imported {} jobs from gearmand's queue table `{table}` in {location}; that table \
-             is now empty",
-            opened.imported
-        );
+        let text = format!("imported {} jobs from {source}", opened.imported);
         tracing::info!("{text}");
         if log.file().is_some() || settings.verbosity.level_filter() < LevelFilter::INFO {
             let _ = writeln!(std::io::stderr(), "gearboxd: {text}");

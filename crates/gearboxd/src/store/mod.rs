@@ -10,8 +10,8 @@
 //! section of [`crate::options::Options`]), `kind` the queue type names ([`QueueType`]) and
 //! which stores this build has, `parse` reads store URLs, `resolve` applies the rules below
 //! once, into [`StoreSettings`] (plain data, whatever the cargo features), `open` opens (or
-//! connects to) the store with its driver and imports gearmand's queue table, `lock` keeps one
-//! gearboxd per SQLite file.
+//! connects to) the store with its driver and imports gearmand's queue (its table, or its Redis
+//! keys), `lock` keeps one gearboxd per SQLite file.
 //!
 //! # Cargo features
 //!
@@ -99,6 +99,9 @@ pub const DEFAULT_REDIS_PORT: u16 = 6379;
 /// The Redis key prefix unless `--redis-prefix` says otherwise.
 pub const DEFAULT_REDIS_PREFIX: &str = "gearbox:";
 
+/// gearmand's Redis key prefix, imported from (`--redis-gearmand-prefix`): gearmand's default.
+pub const DEFAULT_REDIS_GEARMAND_PREFIX: &str = "_gear_";
+
 /// The MySQL server unless `--mysql-host` says otherwise (gearmand's default).
 pub const DEFAULT_MYSQL_HOST: &str = "localhost";
 
@@ -178,6 +181,8 @@ pub struct RedisSettings {
     pub db: i64,
     /// Prefix of every key.
     pub prefix: String,
+    /// gearmand's key prefix, whose queued jobs are imported (`--redis-gearmand-prefix`).
+    pub gearmand_prefix: String,
 }
 
 /// The MySQL/MariaDB queue's settings.
@@ -268,22 +273,32 @@ impl StoreSettings {
             StoreSettings::Sqlite(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
             StoreSettings::Postgres(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
             StoreSettings::Mysql(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
-            StoreSettings::Builtin | StoreSettings::Redis(_) => None,
+            // gearmand's key prefix; keys not in its format are left alone, never an error.
+            StoreSettings::Redis(s) => Some((&s.gearmand_prefix, true)),
+            StoreSettings::Builtin => None,
         }
     }
 
-    /// gearmand's table this store imports from and where it is, for the start-up message.
-    pub fn import_source(&self) -> Option<(String, String)> {
+    /// Where this store imports gearmand's queue from and what became of it, for the
+    /// start-up message: `gearmand's queue table `T` in LOCATION; that table is now empty`.
+    pub fn import_source(&self) -> Option<String> {
+        let table = |t: &str, location: String| {
+            format!("gearmand's queue table `{t}` in {location}; that table is now empty")
+        };
         match self {
             StoreSettings::Sqlite(s) => {
-                Some((s.gearmand_table.clone(), s.path.display().to_string()))
+                Some(table(&s.gearmand_table, s.path.display().to_string()))
             }
-            StoreSettings::Postgres(s) => Some((
-                s.gearmand_table.clone(),
+            StoreSettings::Postgres(s) => Some(table(
+                &s.gearmand_table,
                 parse::redact_conninfo(&s.conninfo),
             )),
-            StoreSettings::Mysql(s) => Some((s.gearmand_table.clone(), s.location())),
-            StoreSettings::Builtin | StoreSettings::Redis(_) => None,
+            StoreSettings::Mysql(s) => Some(table(&s.gearmand_table, s.location())),
+            StoreSettings::Redis(s) => Some(format!(
+                "gearmand's Redis queue (keys `{}-*`) in redis://{}:{}/{}; those keys are deleted",
+                s.gearmand_prefix, s.host, s.port, s.db
+            )),
+            StoreSettings::Builtin => None,
         }
     }
 }

@@ -11,8 +11,8 @@ use super::section::{MysqlServer, RedisServer, StoreSection};
 use super::{
     MysqlSettings, PostgresSettings, RedisSettings, SqliteSettings, StoreSettings,
     DEFAULT_LIBPQ_TABLE, DEFAULT_LIBSQLITE3_TABLE, DEFAULT_MYSQL_HOST, DEFAULT_MYSQL_PORT,
-    DEFAULT_MYSQL_TABLE, DEFAULT_QUEUE_TYPE, DEFAULT_REDIS_PORT, DEFAULT_REDIS_PREFIX,
-    DEFAULT_REDIS_SERVER, SQLITE_FILE_NAME,
+    DEFAULT_MYSQL_TABLE, DEFAULT_QUEUE_TYPE, DEFAULT_REDIS_GEARMAND_PREFIX, DEFAULT_REDIS_PORT,
+    DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_SERVER, SQLITE_FILE_NAME,
 };
 use crate::error::CliError;
 use crate::layers::{flag, from_table, given, overlay};
@@ -323,6 +323,7 @@ fn redis(layers: &Layers) -> Result<RedisSettings, CliError> {
         redis_password,
     } = server;
     let prefix = layers.each.redis.redis_prefix.clone();
+    let gearmand_prefix = layers.each.redis.redis_gearmand_prefix.clone();
     let s = RedisSettings {
         host: redis_server.unwrap_or_else(|| DEFAULT_REDIS_SERVER.to_owned()),
         port: redis_port.unwrap_or(DEFAULT_REDIS_PORT),
@@ -330,6 +331,8 @@ fn redis(layers: &Layers) -> Result<RedisSettings, CliError> {
         password: redis_password,
         db: url.as_ref().map_or(0, |u| u.db),
         prefix: prefix.unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned()),
+        gearmand_prefix: gearmand_prefix
+            .unwrap_or_else(|| DEFAULT_REDIS_GEARMAND_PREFIX.to_owned()),
     };
     if s.host.is_empty() {
         return Err(CliError::Invalid("the Redis server name is empty".into()));

@@ -123,6 +123,12 @@ pub struct RedisSection {
     /// Prefix of every Redis key gearboxd uses (default: gearbox:).
     #[arg(long = "redis-prefix", value_name = "P", help_heading = STORE)]
     pub redis_prefix: Option<String>,
+
+    /// The key prefix of gearmand's Redis queue (gearmand's --redis-prefix). Its queued jobs,
+    /// keys `<P>-<function>-<unique>`, move into gearboxd's keys at start-up with new handles
+    /// and are deleted from gearmand's; other keys are left alone (default: _gear_).
+    #[arg(long = "redis-gearmand-prefix", value_name = "P", help_heading = STORE)]
+    pub redis_gearmand_prefix: Option<String>,
 }
 
 /// The Redis server's keys, each overriding the same part of a `redis://` URL.

@@ -265,8 +265,10 @@ fn redis_takes_gearmands_names_and_urls() {
         (DEFAULT_REDIS_SERVER, DEFAULT_REDIS_PORT, None, 0)
     );
     assert_eq!(s.prefix, DEFAULT_REDIS_PREFIX);
+    assert_eq!(s.gearmand_prefix, DEFAULT_REDIS_GEARMAND_PREFIX);
     let flags = cli_line(
-        "-q redis --redis-server cache --redis-port 6380 --redis-password pw --redis-prefix jobs:",
+        "-q redis --redis-server cache --redis-port 6380 --redis-password pw --redis-prefix jobs: \
+         --redis-gearmand-prefix gm",
     );
     let s = resolve_as!(Redis, flags, none()).unwrap();
     let expected = RedisSettings {
@@ -276,6 +278,7 @@ fn redis_takes_gearmands_names_and_urls() {
         password: Some("pw".to_owned().into()),
         db: 0,
         prefix: "jobs:".into(),
+        gearmand_prefix: "gm".into(),
     };
     assert_eq!(s, expected);
     assert!(!format!("{s:?}").contains("pw"), "{s:?}");
