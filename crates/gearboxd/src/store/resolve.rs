@@ -330,8 +330,13 @@ fn redis(layers: &Layers) -> Result<RedisSettings, CliError> {
         username: url.as_ref().and_then(|u| u.username.clone()),
         password: redis_password,
         db: url.as_ref().map_or(0, |u| u.db),
-        prefix: prefix.unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned()),
+        prefix: prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned()),
+        // gearmand's command line names its prefix with --redis-prefix: unless the import's
+        // prefix is named on its own, that one is gearmand's too, so the line works unchanged.
         gearmand_prefix: gearmand_prefix
+            .or(prefix)
             .unwrap_or_else(|| DEFAULT_REDIS_GEARMAND_PREFIX.to_owned()),
     };
     if s.host.is_empty() {

@@ -124,9 +124,10 @@ pub struct RedisSection {
     #[arg(long = "redis-prefix", value_name = "P", help_heading = STORE)]
     pub redis_prefix: Option<String>,
 
-    /// The key prefix of gearmand's Redis queue (gearmand's --redis-prefix). Its queued jobs,
-    /// keys `<P>-<function>-<unique>`, move into gearboxd's keys at start-up with new handles
-    /// and are deleted from gearmand's; other keys are left alone (default: _gear_).
+    /// The key prefix of gearmand's Redis queue. Its queued jobs, keys
+    /// `<P>-<function>-<unique>`, move into gearboxd's keys at start-up with new handles and
+    /// are deleted from gearmand's; other keys are left alone (default: _gear_, or
+    /// --redis-prefix if that is given, as gearmand's command line names its prefix so).
     #[arg(long = "redis-gearmand-prefix", value_name = "P", help_heading = STORE)]
     pub redis_gearmand_prefix: Option<String>,
 }

@@ -281,6 +281,12 @@ fn redis_takes_gearmands_names_and_urls() {
         gearmand_prefix: "gm".into(),
     };
     assert_eq!(s, expected);
+    // gearmand's own command line: its --redis-prefix also names the keys to import.
+    let s = resolve_as!(Redis, cli_line("-q redis --redis-prefix jobs"), none()).unwrap();
+    assert_eq!(
+        (s.prefix.as_str(), s.gearmand_prefix.as_str()),
+        ("jobs", "jobs")
+    );
     assert!(!format!("{s:?}").contains("pw"), "{s:?}");
     let url = |u: &str| resolve_as!(Redis, cli(&["--store", u]), none()).unwrap();
     let s = url("redis://:secret@10.0.0.1:6390/2");
