@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_store::{Durability, MemoryStore, Store, StoreError, StoredJob};
+use gearbox_store_memcached::{MemcachedOptions, MemcachedStore};
 use gearbox_store_mysql::MysqlStore;
 use gearbox_store_postgres::PostgresStore;
 use gearbox_store_redis::{RedisOptions, RedisStore};
@@ -344,3 +345,50 @@ impl Harness for Redis {
 }
 
 conformance_tests!(redis, |test| RedisServer::start(test).map(Redis));
+
+/// memcached: every namespace a key prefix. Restarting memcached loses every item, so there is
+/// no restart case; an outage is the process paused (SIGSTOP), which keeps its items.
+struct Memcached(gearbox_testkit::servers::memcached::Memcached);
+
+impl Memcached {
+    fn options(servers: &str) -> MemcachedOptions {
+        MemcachedOptions::new(servers)
+            .expect("server list")
+            .max_backoff(Duration::from_millis(100))
+            .response_timeout(Duration::from_millis(500))
+    }
+}
+
+impl Harness for Memcached {
+    async fn try_open(&self, namespace: &str) -> Result<Arc<dyn Store>, StoreError> {
+        let options = Memcached::options(&self.0.address()).prefix(format!("{namespace}:"));
+        Ok(Arc::new(MemcachedStore::connect(options).await?))
+    }
+
+    async fn open_unreachable(&self) -> Option<Result<Arc<dyn Store>, StoreError>> {
+        let closed = format!("127.0.0.1:{}", free_port());
+        let store = MemcachedStore::connect(Memcached::options(&closed)).await;
+        Some(store.map(|s| Arc::new(s) as Arc<dyn Store>))
+    }
+
+    /// A handle too long for a memcached key, and data past memcached's 1 MiB item limit.
+    fn unstorable_jobs(&self) -> Vec<StoredJob> {
+        vec![
+            StoredJob::new(Bytes::from(vec![b'h'; 200]), "f", ""),
+            StoredJob::new("H:big:1", "f", vec![0u8; 1024 * 1024]),
+        ]
+    }
+
+    async fn break_store(&mut self, _: &Arc<dyn Store>) -> bool {
+        self.0.pause();
+        true
+    }
+
+    async fn mend_store(&mut self, _: &Arc<dyn Store>) {
+        self.0.resume();
+    }
+}
+
+conformance_tests!(memcached, |test| {
+    gearbox_testkit::servers::memcached::Memcached::start(test).map(Memcached)
+});

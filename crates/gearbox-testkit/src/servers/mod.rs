@@ -9,8 +9,10 @@
 //! - [`postgres`]: PostgreSQL (`apt-get install postgresql`).
 //! - [`mariadb`]: MariaDB (`apt-get install mariadb-server`).
 //! - [`redis`]: `redis-server` (`apt-get install redis-server`).
+//! - [`memcached`]: `memcached` (`apt-get install memcached`).
 
 pub mod mariadb;
+pub mod memcached;
 pub mod postgres;
 pub mod redis;
 

@@ -1,0 +1,124 @@
+//! A private `memcached` (`apt-get install memcached`): a free port on 127.0.0.1, 64 MB, and
+//! `-M` (refuse writes when memory is full rather than evict: what the memcached store's
+//! documentation recommends). It can be paused (SIGSTOP) and resumed, which takes it away
+//! without losing its items. Killed on drop.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_port, skip};
+
+const BINARY: &str = "/usr/bin/memcached";
+
+/// A running `memcached`.
+pub struct Memcached {
+    child: Child,
+    port: u16,
+}
+
+impl Memcached {
+    /// Starts a server with `-M -m 64` and waits until it answers `version`, or returns `None`
+    /// (after printing `SKIPPED`) when memcached is not installed outside CI.
+    pub fn start(test: &str) -> Option<Memcached> {
+        Memcached::start_with(test, &["-M", "-m", "64"])
+    }
+
+    /// Starts a server with other memory options (such as `["-m", "2"]`, which evicts).
+    pub fn start_with(test: &str, memory: &[&str]) -> Option<Memcached> {
+        if !Path::new(BINARY).exists() {
+            skip(
+                test,
+                &format!("{BINARY} not found (apt-get install memcached, or run .ci/install-deps)"),
+            );
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new(BINARY)
+            .arg("-p")
+            .arg(port.to_string())
+            .args(["-l", "127.0.0.1", "-U", "0"])
+            // memcached refuses to run as root without a user to switch to.
+            .args(["-u", "root"])
+            .args(memory)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start memcached");
+        let mut server = Memcached { child, port };
+        server.wait_ready();
+        Some(server)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the process (SIGSTOP): connections stay open but nothing is answered, and
+    /// nothing is lost.
+    pub fn pause(&self) {
+        assert!(self.signal(libc::SIGSTOP), "SIGSTOP memcached");
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        assert!(self.signal(libc::SIGCONT), "SIGCONT memcached");
+    }
+
+    /// Sends `signal` to the process; false if it is gone.
+    fn signal(&self, signal: libc::c_int) -> bool {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) == 0 }
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if version(self.port) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("memcached exited at start-up ({status})");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "memcached on port {} did not answer within 10 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True when a server on `port` answers `version` with `VERSION ...`.
+fn version(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"version\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Ok(n) => buf[..n].starts_with(b"VERSION "),
+        Err(_) => false,
+    }
+}
