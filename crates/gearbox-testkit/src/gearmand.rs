@@ -40,7 +40,8 @@ impl Gearmand {
         Gearmand::start_with(&[]).await
     }
 
-    /// Starts gearmand with extra command-line arguments (e.g. `["--job-retries", "1"]`).
+    /// Starts gearmand with extra command-line arguments (e.g. `["--job-retries", "1"]`);
+    /// `-q` among them replaces the `builtin` queue.
     pub async fn start_with(extra: &[&str]) -> Option<Gearmand> {
         let bin = external::require(GEARMAND_PATH, "the C++ gearmand for differential tests")?;
         let mut last_log = String::new();
@@ -54,7 +55,13 @@ impl Gearmand {
             let mut cmd = Command::new(&bin);
             cmd.arg("-p")
                 .arg(port.to_string())
-                .args(["-L", "127.0.0.1", "-q", "builtin"])
+                .args(["-L", "127.0.0.1"])
+                .args(
+                    (!extra.contains(&"-q"))
+                        .then_some(["-q", "builtin"])
+                        .into_iter()
+                        .flatten(),
+                )
                 .arg(format!("--log-file={}", log.display()))
                 .args(extra)
                 .stdin(Stdio::null())

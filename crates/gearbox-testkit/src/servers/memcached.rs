@@ -63,6 +63,46 @@ impl Memcached {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Every key it holds, as `lru_crawler metadump all` lists them (URL-encoded), sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let text = self.exchange(b"lru_crawler metadump all\r\n", b"END\r\n");
+        let mut keys: Vec<String> = String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(|l| l.strip_prefix("key=")?.split(' ').next().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// The flags and value of `key`, if it is there.
+    pub fn get(&self, key: &str) -> Option<(u32, Vec<u8>)> {
+        let reply = self.exchange(format!("get {key}\r\n").as_bytes(), b"END\r\n");
+        let header_end = reply.windows(2).position(|w| w == b"\r\n")?;
+        let header = String::from_utf8_lossy(&reply[..header_end]).into_owned();
+        let mut fields = header.split(' ').skip(2);
+        let flags = fields.next()?.parse().ok()?;
+        let len: usize = fields.next()?.parse().ok()?;
+        let start = header_end + 2;
+        Some((flags, reply.get(start..start + len)?.to_vec()))
+    }
+
+    /// Sends `command` and reads until the reply ends with `end`.
+    fn exchange(&self, command: &[u8], end: &[u8]) -> Vec<u8> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect memcached");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        stream.write_all(command).expect("send to memcached");
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !reply.ends_with(end) {
+            let n = stream.read(&mut buf).expect("read from memcached");
+            assert!(n > 0, "memcached closed the connection: {reply:?}");
+            reply.extend_from_slice(&buf[..n]);
+        }
+        reply
+    }
+
     /// Stops the process (SIGSTOP): connections stay open but nothing is answered, and
     /// nothing is lost.
     pub fn pause(&self) {

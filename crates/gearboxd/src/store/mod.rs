@@ -68,8 +68,8 @@ use gearbox_store::Durability;
 pub use kind::QueueType;
 pub use open::{open, OpenedStore};
 pub use section::{
-    MysqlSection, MysqlServer, Password, PostgresSection, RedisSection, RedisServer, SqliteSection,
-    StoreSection,
+    MemcachedSection, MysqlSection, MysqlServer, Password, PostgresSection, RedisSection,
+    RedisServer, SqliteSection, StoreSection, TokyoCabinetSection,
 };
 
 /// The queue type unless `-q` or `--store` says otherwise.
@@ -105,6 +105,12 @@ pub const DEFAULT_MYSQL_PORT: u16 = 3306;
 /// gearmand's MySQL queue table, imported from if it exists (`--mysql-table`).
 pub const DEFAULT_MYSQL_TABLE: &str = "gearman_queue";
 
+/// The memcached servers unless `--libmemcached-servers` says otherwise.
+pub const DEFAULT_LIBMEMCACHED_SERVERS: &str = "127.0.0.1:11211";
+
+/// The memcached key prefix unless `--libmemcached-prefix` says otherwise (gearmand's).
+pub const DEFAULT_LIBMEMCACHED_PREFIX: &str = "gear_";
+
 /// Where background jobs are kept, after precedence and checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSettings {
@@ -118,6 +124,17 @@ pub enum StoreSettings {
     Redis(RedisSettings),
     /// A MySQL/MariaDB table (gearmand's `mysql`).
     Mysql(MysqlSettings),
+    /// memcached keys in gearmand's format (gearmand's `libmemcached`).
+    Memcached(MemcachedSettings),
+}
+
+/// The memcached queue's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemcachedSettings {
+    /// The servers, as given (libmemcached's syntax; checked when resolved).
+    pub servers: String,
+    /// Prefix of every key.
+    pub prefix: String,
 }
 
 /// The SQLite queue's settings.
@@ -215,7 +232,8 @@ impl StoreSettings {
             feature = "sqlite",
             feature = "postgres",
             feature = "mysql",
-            feature = "redis"
+            feature = "redis",
+            feature = "memcached"
         ),
         allow(dead_code)
     )]
@@ -226,6 +244,7 @@ impl StoreSettings {
             StoreSettings::Postgres(_) => kind::Kind::Postgres,
             StoreSettings::Redis(_) => kind::Kind::Redis,
             StoreSettings::Mysql(_) => kind::Kind::Mysql,
+            StoreSettings::Memcached(_) => kind::Kind::Memcached,
         }
     }
 
@@ -255,6 +274,11 @@ impl StoreSettings {
                 gearbox_store::sql::DEFAULT_TABLE,
                 s.durability
             ),
+            StoreSettings::Memcached(s) => format!(
+                "memcached {} (prefix {:?}; in memcached's memory only: a restart of memcached \
+                 or an eviction loses jobs)",
+                s.servers, s.prefix
+            ),
         }
     }
 
@@ -265,7 +289,7 @@ impl StoreSettings {
             StoreSettings::Sqlite(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
             StoreSettings::Postgres(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
             StoreSettings::Mysql(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
-            StoreSettings::Builtin | StoreSettings::Redis(_) => None,
+            StoreSettings::Builtin | StoreSettings::Redis(_) | StoreSettings::Memcached(_) => None,
         }
     }
 
@@ -280,7 +304,7 @@ impl StoreSettings {
                 parse::redact_conninfo(&s.conninfo),
             )),
             StoreSettings::Mysql(s) => Some((s.gearmand_table.clone(), s.location())),
-            StoreSettings::Builtin | StoreSettings::Redis(_) => None,
+            StoreSettings::Builtin | StoreSettings::Redis(_) | StoreSettings::Memcached(_) => None,
         }
     }
 }

@@ -61,7 +61,11 @@ pub fn show_jobs(server: &Gearboxd) -> BTreeSet<String> {
 /// A raw worker for `function` that runs every queued job (WORK_COMPLETE) until NO_JOB, in
 /// the order the server hands them out.
 pub fn run_all(server: &Gearboxd, function: &str) -> Vec<Assigned> {
-    let mut worker = server.connect();
+    run_all_at(server.connect(), function)
+}
+
+/// [`run_all`] on a connection to any server (gearmand too).
+pub fn run_all_at(mut worker: Conn, function: &str) -> Vec<Assigned> {
     worker.send(CAN_DO, function.as_bytes());
     let mut done = Vec::new();
     loop {
