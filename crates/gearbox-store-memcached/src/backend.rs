@@ -329,10 +329,11 @@ pub(crate) fn classify(e: Error, location: &str) -> StoreError {
                 source: Arc::new(e),
             }
         }
+        // memcached with -M refuses writes when full: say so, not "disk full".
         Error::Protocol(Status::Error(ErrorKind::Server(msg))) if msg.contains("out of memory") => {
-            StoreError::DiskFull {
+            StoreError::Backend {
                 location,
-                source: Arc::new(e),
+                source: Arc::new(crate::MemcachedError::Full(msg.trim().to_owned())),
             }
         }
         _ => StoreError::Backend {

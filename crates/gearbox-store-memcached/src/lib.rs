@@ -96,6 +96,9 @@ pub enum MemcachedError {
     /// The list names no server.
     #[error("the memcached server list is empty: name at least one host[:port]")]
     NoServers,
+    /// memcached is out of memory and refuses new items (it runs with `-M`).
+    #[error("memcached is full and refuses new items ({0}): give it more memory (-m) or let workers finish jobs; background jobs are refused until then")]
+    Full(String),
     /// The key prefix cannot be part of a memcached key.
     #[error("memcached key prefix {0:?}: use at most 200 printable characters without spaces")]
     Prefix(String),
