@@ -2,7 +2,7 @@
 //! the index from handles to keys. Replay is in `replay`. The task itself (order,
 //! reconnection, outage logging, counters) is [`gearbox_store::driver`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use gearbox_store::driver::Backend;
 use gearbox_store::{Batch, StoreError, StoredJob};
 
-use crate::encode::{valid_key, Keys, Record, MAX_VALUE};
+use crate::encode::{Keys, Record, MAX_VALUE};
 use crate::servers::server_for;
 use crate::MemcachedOptions;
 
@@ -42,6 +42,12 @@ pub struct Memcached {
     pub(crate) adopted: HashMap<Vec<u8>, Bytes>,
     /// The number of the next handle given to a gearmand item.
     pub(crate) next_adopted: u64,
+    /// The live records' handles by sequence number.
+    pub(crate) by_seq: BTreeMap<u64, Bytes>,
+    /// The highest sequence number given out or read.
+    pub(crate) max_seq: u64,
+    /// The value of `<prefix>~gb~low` as last written or read.
+    pub(crate) low_written: u64,
 }
 
 impl Memcached {
@@ -53,12 +59,30 @@ impl Memcached {
             index: HashMap::new(),
             adopted: HashMap::new(),
             next_adopted: 1,
+            by_seq: BTreeMap::new(),
+            max_seq: 0,
+            low_written: 0,
         }
     }
 
     /// The server that holds `key` (libmemcached's placement).
     pub(crate) fn server(&self, key: &[u8]) -> usize {
         server_for(key, self.options.servers.len())
+    }
+
+    /// Connects to server `server`, which must answer `version`.
+    pub(crate) async fn connect_to(&self, server: usize) -> Result<Client, StoreError> {
+        let address = self.options.servers[server].address();
+        let connect = async {
+            let mut client = Client::new(format!("tcp://{address}")).await?;
+            client.version().await?;
+            Ok::<_, Error>(client)
+        };
+        match tokio::time::timeout(self.options.connect_timeout, connect).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) => Err(StoreError::unavailable(&self.location, e)),
+            Err(elapsed) => Err(StoreError::unavailable(&self.location, elapsed)),
+        }
     }
 
     /// Runs one memcached operation with the response timeout.
@@ -94,40 +118,47 @@ impl Memcached {
         self.timed_found(conns[server].delete(key)).await.map(drop)
     }
 
-    /// Removes a job: its record and its gearmand item.
+    /// Removes a job: its record and its gearmand item. A handle this store has not
+    /// written or loaded is not stored (one gearboxd per prefix): nothing to do.
     async fn remove(&mut self, conns: &mut Conns, handle: &Bytes) -> Result<(), StoreError> {
-        let record_key = self.keys.record(handle);
-        let item = match self.index.get(handle) {
-            Some(entry) => entry.item.clone(),
-            // Not written or loaded by this store: its record says where its item is.
-            None if valid_key(&record_key) => {
-                let server = self.server(&record_key);
-                let value = self.timed(conns[server].get(&record_key)).await?;
-                value
-                    .and_then(|v| v.data)
-                    .and_then(|d| Record::decode(handle.clone(), &d).ok())
-                    .filter(|r| !r.inline)
-                    .and_then(|r| self.keys.gearmand(&r.job))
-                    .map(|k| {
-                        let s = self.server(&k);
-                        (k, s)
-                    })
-            }
-            None => None,
+        let Some(entry) = self.index.remove(handle) else {
+            return Ok(());
         };
-        if let Some((key, server)) = item {
+        if let Some((key, server)) = &entry.item {
+            self.delete(conns, *server, key).await?;
+        }
+        if let Some(seq) = entry.seq {
+            let key = self.keys.record(seq);
+            let server = self.server(&key);
             self.delete(conns, server, &key).await?;
+            self.by_seq.remove(&seq);
         }
-        if valid_key(&record_key) {
-            let server = self.server(&record_key);
-            self.delete(conns, server, &record_key).await?;
+        Ok(())
+    }
+
+    /// Moves `<prefix>~gb~low` up to the lowest live sequence number, when it has moved:
+    /// replay reads records from there.
+    async fn raise_low(&mut self, conns: &mut Conns) -> Result<(), StoreError> {
+        let low = self
+            .by_seq
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.max_seq + 1);
+        if low <= self.low_written {
+            return Ok(());
         }
-        self.index.remove(handle);
+        let key = &self.keys.low;
+        let server = self.server(key);
+        let value = low.to_string();
+        self.timed(conns[server].set(key, value.as_str(), None, None))
+            .await?;
+        self.low_written = low;
         Ok(())
     }
 
     /// Reserves `count` sequence numbers; the first of them.
-    async fn reserve(&self, conns: &mut Conns, count: u64) -> Result<u64, StoreError> {
+    async fn reserve(&mut self, conns: &mut Conns, count: u64) -> Result<u64, StoreError> {
         let key = &self.keys.seq;
         let server = self.server(key);
         let last = match self
@@ -136,11 +167,16 @@ impl Memcached {
         {
             Some(last) => last,
             None => {
-                // A new counter (or an evicted one). Another writer may add it first: fine.
-                let _ = self.timed(conns[server].add(key, "0", None, None)).await;
+                // A new counter, or an evicted one: it starts again past every number
+                // given out, so that no record is overwritten.
+                let start = self.max_seq.to_string();
+                let _ = self
+                    .timed(conns[server].add(key, start.as_str(), None, None))
+                    .await;
                 self.timed(conns[server].increment(key, count)).await?
             }
         };
+        self.max_seq = self.max_seq.max(last);
         Ok(last + 1 - count)
     }
 
@@ -176,7 +212,6 @@ impl Memcached {
 /// A job of a batch, checked and ready to write.
 struct Write<'a> {
     job: &'a StoredJob,
-    record_key: Vec<u8>,
     item: Option<Vec<u8>>,
 }
 
@@ -188,19 +223,8 @@ impl Backend for Memcached {
     /// Connects to every server; each must answer `version`.
     async fn connect(&mut self) -> Result<Conns, StoreError> {
         let mut conns = Vec::with_capacity(self.options.servers.len());
-        for server in &self.options.servers {
-            let address = server.address();
-            let connect = async {
-                let mut client = Client::new(format!("tcp://{address}")).await?;
-                client.version().await?;
-                Ok::<_, Error>(client)
-            };
-            let client = match tokio::time::timeout(self.options.connect_timeout, connect).await {
-                Ok(Ok(client)) => client,
-                Ok(Err(e)) => return Err(StoreError::unavailable(&self.location, e)),
-                Err(elapsed) => return Err(StoreError::unavailable(&self.location, elapsed)),
-            };
-            conns.push(client);
+        for server in 0..self.options.servers.len() {
+            conns.push(self.connect_to(server).await?);
         }
         Ok(conns)
     }
@@ -214,36 +238,21 @@ impl Backend for Memcached {
         // Everything is checked before anything is written.
         let mut writes = Vec::with_capacity(net.written.len());
         for &job in &net.written {
-            let invalid = |reason: &str| StoreError::InvalidRow {
-                handle: String::from_utf8_lossy(&job.handle).into_owned(),
-                reason: reason.to_owned(),
-            };
-            let record_key = self.keys.record(&job.handle);
-            if !valid_key(&record_key) {
-                return Err(invalid(
-                    "the handle is too long for a memcached key with this prefix",
-                ));
-            }
-            let size = job.data.len() + job.function.len() + job.unique.len();
+            let size = job.handle.len() + job.data.len() + job.function.len() + job.unique.len();
             if size > MAX_VALUE {
-                return Err(invalid(
-                    "the job is larger than memcached's 1 MiB item limit",
-                ));
+                return Err(StoreError::InvalidRow {
+                    handle: String::from_utf8_lossy(&job.handle).into_owned(),
+                    reason: "the job is larger than memcached's 1 MiB item limit".into(),
+                });
             }
             let item = self.keys.gearmand(job);
-            writes.push(Write {
-                job,
-                record_key,
-                item,
-            });
+            writes.push(Write { job, item });
         }
         for handle in &net.removed {
             self.remove(conns, handle).await?;
         }
-        let new = writes
-            .iter()
-            .filter(|w| self.index.get(&w.job.handle).and_then(|e| e.seq).is_none())
-            .count() as u64;
+        let known = |w: &Write| self.index.get(&w.job.handle).and_then(|e| e.seq);
+        let new = writes.iter().filter(|w| known(w).is_none()).count() as u64;
         let mut next_seq = if new > 0 {
             self.reserve(conns, new).await?
         } else {
@@ -259,19 +268,18 @@ impl Backend for Memcached {
         let mut records = Vec::with_capacity(writes.len());
         let mut entries = Vec::with_capacity(writes.len());
         for w in &writes {
-            let seq = match self.index.get(&w.job.handle).and_then(|e| e.seq) {
-                Some(seq) => seq,
-                None => {
-                    next_seq += 1;
-                    next_seq - 1
-                }
-            };
+            let seq = self.index.get(&w.job.handle).and_then(|e| e.seq);
+            let seq = seq.unwrap_or_else(|| {
+                next_seq += 1;
+                next_seq - 1
+            });
             let record = Record {
                 seq,
                 job: w.job.clone(),
                 inline: w.item.is_none(),
             };
-            records.push(record.encode());
+            let key = self.keys.record(seq);
+            records.push((self.server(&key), key, record.encode()));
             let item = w.item.clone().map(|k| {
                 let s = self.server(&k);
                 (k, s)
@@ -282,8 +290,7 @@ impl Backend for Memcached {
             });
         }
         // gearmand's items first: a record never points at an item not yet written.
-        let servers = self.options.servers.len();
-        for server in 0..servers {
+        for server in 0..self.options.servers.len() {
             for priority in 0..3u32 {
                 let items: Vec<(&[u8], &[u8])> = writes
                     .iter()
@@ -298,20 +305,22 @@ impl Backend for Memcached {
                     self.set_all(conns, server, priority, &items).await?;
                 }
             }
-            let items: Vec<(&[u8], &[u8])> = writes
+            let items: Vec<(&[u8], &[u8])> = records
                 .iter()
-                .zip(&records)
-                .filter(|(w, _)| self.server(&w.record_key) == server)
-                .map(|(w, r)| (&w.record_key[..], &r[..]))
+                .filter(|(s, _, _)| *s == server)
+                .map(|(_, k, v)| (&k[..], &v[..]))
                 .collect();
             if !items.is_empty() {
                 self.set_all(conns, server, 0, &items).await?;
             }
         }
         for (w, entry) in writes.iter().zip(entries) {
+            if let Some(seq) = entry.seq {
+                self.by_seq.insert(seq, w.job.handle.clone());
+            }
             self.index.insert(w.job.handle.clone(), entry);
         }
-        Ok(())
+        self.raise_low(conns).await
     }
 
     async fn load(&mut self, conns: &mut Conns) -> Result<Vec<StoredJob>, StoreError> {

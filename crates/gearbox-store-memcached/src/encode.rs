@@ -25,15 +25,17 @@ const NONE: u32 = u32::MAX;
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: Vec<u8>,
-    /// `<prefix>~gb~seq`: the counter the replay order comes from.
+    /// `<prefix>~gb~seq`: the counter the sequence numbers come from.
     pub seq: Vec<u8>,
+    /// `<prefix>~gb~low`: no record has a lower sequence number.
+    pub low: Vec<u8>,
 }
 
 /// What a key under the prefix is.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum KeyKind {
-    /// gearbox's record of the job with this handle.
-    Record(Vec<u8>),
+    /// gearbox's record with this sequence number.
+    Record(u64),
     /// A job in gearmand's format: function and unique id.
     Gearmand { function: Vec<u8>, unique: Vec<u8> },
     /// The sequence counter, or a key of neither format.
@@ -45,16 +47,13 @@ impl Keys {
         Keys {
             prefix: prefix.to_vec(),
             seq: [prefix, MARKER, b"seq"].concat(),
+            low: [prefix, MARKER, b"low"].concat(),
         }
     }
 
-    /// `<prefix>~gb~<handle in hex>`: gearbox's record of a job.
-    pub(crate) fn record(&self, handle: &[u8]) -> Vec<u8> {
-        let mut key = [&self.prefix[..], MARKER].concat();
-        for b in handle {
-            key.extend_from_slice(format!("{b:02x}").as_bytes());
-        }
-        key
+    /// `<prefix>~gb~<seq>`: gearbox's record of the job with this sequence number.
+    pub(crate) fn record(&self, seq: u64) -> Vec<u8> {
+        [&self.prefix[..], MARKER, seq.to_string().as_bytes()].concat()
     }
 
     /// `<prefix><function>-<unique>`, gearmand's key for a job, when gearmand can read the
@@ -84,10 +83,11 @@ impl Keys {
         let Some(rest) = key.strip_prefix(&self.prefix[..]) else {
             return KeyKind::Other;
         };
-        if let Some(hex) = rest.strip_prefix(MARKER) {
-            if let Some(handle) = unhex(hex) {
-                return KeyKind::Record(handle);
-            }
+        if let Some(digits) = rest.strip_prefix(MARKER) {
+            let seq = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse().ok());
+            return seq.map_or(KeyKind::Other, KeyKind::Record);
         }
         // As gearmand reads it: the function up to the first `-`, the unique id after it.
         match rest.iter().position(|&b| b == b'-') {
@@ -105,18 +105,6 @@ pub(crate) fn valid_key(key: &[u8]) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY && key.iter().all(|b| b.is_ascii_graphic())
 }
 
-fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || hex.is_empty() {
-        return None;
-    }
-    hex.chunks(2)
-        .map(|pair| {
-            let s = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(s, 16).ok()
-        })
-        .collect()
-}
-
 /// gearbox's record of a job: what gearmand's item cannot hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record {
@@ -129,8 +117,8 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// Version, sequence, priority, when, inline flag, then function, unique, schedule,
-    /// reducer and (inline only) data, each with a 32-bit length.
+    /// Version, sequence, priority, when, inline flag, then handle, function, unique,
+    /// schedule, reducer and (inline only) data, each with a 32-bit length.
     pub(crate) fn encode(&self) -> Vec<u8> {
         let j = &self.job;
         let data: &[u8] = if self.inline { &j.data } else { &[] };
@@ -141,6 +129,7 @@ impl Record {
         out.put_u64(j.when_to_run);
         out.put_u8(u8::from(self.inline));
         for field in [
+            Some(&j.handle[..]),
             Some(&j.function[..]),
             Some(&j.unique[..]),
             j.schedule.as_deref().map(str::as_bytes),
@@ -158,10 +147,10 @@ impl Record {
         out
     }
 
-    /// Reads a record of the job `handle` back.
-    pub(crate) fn decode(handle: Bytes, value: &[u8]) -> Result<Record, StoreError> {
+    /// Reads the record with sequence number `seq` back.
+    pub(crate) fn decode(seq_key: u64, value: &[u8]) -> Result<Record, StoreError> {
         let invalid = |reason: &str| StoreError::InvalidRow {
-            handle: String::from_utf8_lossy(&handle).into_owned(),
+            handle: format!("record {seq_key}"),
             reason: reason.to_owned(),
         };
         let mut buf = value;
@@ -188,6 +177,7 @@ impl Record {
             }
             Ok(Some(buf.copy_to_bytes(len)))
         };
+        let handle = field()?.unwrap_or_default();
         let function = field()?.unwrap_or_default();
         let unique = field()?.unwrap_or_default();
         let schedule = field()?
@@ -260,14 +250,12 @@ mod tests {
                 unique: b"u-1".to_vec()
             }
         );
-        assert_eq!(
-            keys.classify(&keys.record(b"H:h:1")),
-            KeyKind::Record(b"H:h:1".to_vec())
-        );
+        assert_eq!(keys.classify(&keys.record(42)), KeyKind::Record(42));
         assert_eq!(keys.classify(&keys.seq), KeyKind::Other);
+        assert_eq!(keys.classify(&keys.low), KeyKind::Other);
         assert_eq!(keys.classify(b"gear_nodash"), KeyKind::Other);
         assert_eq!(keys.classify(b"other-key"), KeyKind::Other);
-        assert!(!keys.record(b"H:h:1").contains(&b'-'));
+        assert!(!keys.record(u64::MAX).contains(&b'-'));
     }
 
     #[test]
@@ -283,9 +271,9 @@ mod tests {
             inline: true,
         };
         let bytes = r.encode();
-        assert_eq!(Record::decode(r.job.handle.clone(), &bytes).unwrap(), r);
+        assert_eq!(Record::decode(42, &bytes).unwrap(), r);
         for cut in [0, 5, bytes.len() - 1] {
-            let e = Record::decode(r.job.handle.clone(), &bytes[..cut]).unwrap_err();
+            let e = Record::decode(42, &bytes[..cut]).unwrap_err();
             assert!(matches!(e, StoreError::InvalidRow { .. }), "{e}");
         }
     }

@@ -1,12 +1,19 @@
-//! Replay: listing every server's keys (`lru_crawler metadump all`), reading those under the
-//! prefix, and putting gearbox's records and gearmand's items back together.
+//! Replay: reading gearbox's records by sequence number, their gearmand items by key, and
+//! the gearmand items no record claims, found by listing every server's keys
+//! (`lru_crawler metadump all`).
+//!
+//! Records are read by number (from `<prefix>~gb~low` to the counter), not found by listing:
+//! memcached's crawler can miss items that its LRU maintainer is moving at the same time
+//! (observed with items read moments before), so a listing is only trusted for what cannot
+//! be found otherwise: jobs gearmand wrote. One it misses stays in memcached and is replayed
+//! at a later start.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use async_memcached::{AsciiProtocol, Client, Error, Status};
 use bytes::Bytes;
-use gearbox_proto::{format_handle, parse_handle};
+use gearbox_proto::{format_handle, parse_handle, Priority};
 use gearbox_store::{StoreError, StoredJob};
 
 use crate::backend::{Conns, Entry, Memcached, CRAWLER_WAIT};
@@ -15,7 +22,7 @@ use crate::encode::{priority_of_flags, valid_key, KeyKind, Record};
 /// How many keys one `get` asks for.
 const GET_CHUNK: usize = 100;
 
-/// An item found under the prefix.
+/// An item read back.
 struct Found {
     server: usize,
     cas: u64,
@@ -30,73 +37,116 @@ pub(crate) async fn load(
     store: &mut Memcached,
     conns: &mut Conns,
 ) -> Result<Vec<StoredJob>, StoreError> {
-    let mut records = Vec::new();
-    let mut items: HashMap<Vec<u8>, Found> = HashMap::new();
-    let mut max_seq = 0;
-    for (server, client) in conns.iter_mut().enumerate() {
-        let keys = list_keys(store, client).await?;
-        for chunk in keys.chunks(GET_CHUNK) {
-            let values = store.timed(client.get_multi(chunk)).await?;
-            for v in values {
-                let data = v.data.unwrap_or_default();
-                match store.keys.classify(&v.key) {
-                    KeyKind::Record(handle) => match Record::decode(Bytes::from(handle), &data) {
-                        Ok(r) => {
-                            max_seq = max_seq.max(r.seq);
-                            records.push(r);
-                        }
-                        Err(e) => {
-                            tracing::warn!(store = %store.location, error = %e, "skipped")
-                        }
-                    },
-                    KeyKind::Gearmand { .. } => {
-                        let found = Found {
-                            server,
-                            cas: v.cas.unwrap_or(0),
-                            flags: v.flags.unwrap_or(0),
-                            data,
-                        };
-                        items.insert(v.key, found);
-                    }
-                    KeyKind::Other => {}
+    let counter = read_number(store, conns, &store.keys.seq).await?;
+    let low = read_number(store, conns, &store.keys.low).await?;
+    // The listing: gearmand's items, and records past an evicted counter.
+    let mut listed_records = BTreeSet::new();
+    let mut listed_items = Vec::new();
+    for (server, conn) in conns.iter_mut().enumerate() {
+        let keys = match list_keys(store, server).await {
+            Ok(keys) => keys,
+            // A server that refuses to list its keys (`-X`) while it answers otherwise:
+            // gearbox's records are still read by number, only jobs written by gearmand
+            // are not found.
+            Err(e) if store.timed(conn.version()).await.is_ok() => {
+                tracing::warn!(
+                    store = %store.location,
+                    server = %store.options.servers[server],
+                    error = %e,
+                    "memcached does not list its keys (lru_crawler metadump): jobs queued there by gearmand are not replayed"
+                );
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        for key in keys {
+            match store.keys.classify(&key) {
+                KeyKind::Record(seq) => {
+                    listed_records.insert(seq);
                 }
+                KeyKind::Gearmand { .. } => listed_items.push((server, key)),
+                KeyKind::Other => {}
             }
         }
     }
-    records.sort_by_key(|r| r.seq);
-    let mut jobs = Vec::with_capacity(records.len() + items.len());
-    let mut index = HashMap::with_capacity(jobs.capacity());
+    let low = low.unwrap_or(1).max(1);
+    let high = counter
+        .unwrap_or(0)
+        .max(listed_records.last().copied().unwrap_or(0));
+    let seqs: BTreeSet<u64> = (low..=high).chain(listed_records).collect();
+    let wanted = seqs.iter().map(|&seq| {
+        let key = store.keys.record(seq);
+        (store.server(&key), key)
+    });
+    let found = get_many(store, conns, wanted.collect()).await?;
+    let mut records = BTreeMap::new();
+    for (key, item) in found {
+        let KeyKind::Record(seq) = store.keys.classify(&key) else {
+            continue;
+        };
+        match Record::decode(seq, &item.data) {
+            Ok(r) => {
+                records.insert(seq, r);
+            }
+            Err(e) => tracing::warn!(store = %store.location, error = %e, "skipped"),
+        }
+    }
+    // The gearmand items the records point at, read by key.
+    let claimed: Vec<(usize, Vec<u8>)> = records
+        .values()
+        .filter(|r| !r.inline)
+        .filter_map(|r| store.keys.gearmand(&r.job))
+        .map(|k| (store.server(&k), k))
+        .collect();
+    let mut items = get_many(store, conns, claimed).await?;
+
+    let mut jobs = Vec::with_capacity(records.len());
+    let mut index = HashMap::with_capacity(records.len());
+    let mut by_seq = BTreeMap::new();
     let mut stale = Vec::new();
-    for mut r in records {
-        let item = if r.inline {
-            None
-        } else {
-            let key = store.keys.gearmand(&r.job);
-            match key.as_ref().and_then(|k| items.remove(k)) {
+    for (seq, mut r) in records {
+        let item = match store.keys.gearmand(&r.job).filter(|_| !r.inline) {
+            None => None,
+            Some(key) => match items.remove(&key) {
                 Some(found) => {
                     r.job.data = Bytes::from(found.data);
-                    key.map(|k| (k, found.server))
+                    Some((key, found.server))
                 }
                 None => {
                     // Finished by another server (gearmand), or evicted.
-                    stale.push(r.job.handle);
+                    stale.push(seq);
                     continue;
                 }
-            }
+            },
         };
         index.insert(
             r.job.handle.clone(),
             Entry {
-                seq: Some(r.seq),
+                seq: Some(seq),
                 item,
             },
         );
+        by_seq.insert(seq, r.job.handle.clone());
         jobs.push(r.job);
     }
-    adopt(store, items, &mut jobs, &mut index);
+    // gearmand's own items: listed, not claimed by a record.
+    let claimed: HashSet<&Vec<u8>> = index
+        .values()
+        .filter_map(|e| e.item.as_ref().map(|(k, _)| k))
+        .collect();
+    let unclaimed: Vec<_> = listed_items
+        .into_iter()
+        .filter(|(_, key)| !claimed.contains(key))
+        .collect();
+    let gearmands = get_many(store, conns, unclaimed).await?;
+    adopt(store, gearmands, &mut jobs, &mut index);
+
     store.index = index;
-    for handle in &stale {
-        let key = store.keys.record(handle);
+    store.by_seq = by_seq;
+    store.max_seq = store.max_seq.max(high);
+    store.low_written = low;
+    for &seq in &stale {
+        let key = store.keys.record(seq);
         let server = store.server(&key);
         store.delete(conns, server, &key).await?;
     }
@@ -107,7 +157,7 @@ pub(crate) async fn load(
             "jobs whose gearmand item is gone (finished by gearmand, or evicted) were dropped"
         );
     }
-    raise_counter(store, conns, max_seq).await?;
+    raise_counter(store, conns, counter, high).await?;
     Ok(jobs)
 }
 
@@ -133,8 +183,12 @@ fn adopt(
             continue;
         };
         let priority = priority_of_flags(found.flags).unwrap_or_else(|| {
-            tracing::warn!(store = %store.location, flags = found.flags, "gearmand item with an unknown priority; replayed at normal priority");
-            gearbox_proto::Priority::Normal
+            tracing::warn!(
+                store = %store.location,
+                flags = found.flags,
+                "gearmand item with an unknown priority; replayed at normal priority"
+            );
+            Priority::Normal
         });
         let handle = match store.adopted.get(&key) {
             Some(h) => h.clone(),
@@ -148,45 +202,81 @@ fn adopt(
         let mut job = StoredJob::new(handle.clone(), function, found.data);
         job.unique = Bytes::from(unique);
         job.priority = priority;
-        index.insert(
-            handle,
-            Entry {
-                seq: None,
-                item: Some((key, found.server)),
-            },
-        );
+        let item = Some((key, found.server));
+        index.insert(handle, Entry { seq: None, item });
         jobs.push(job);
     }
 }
 
-/// Puts the sequence counter past every record (it may have been evicted).
+/// Reads `keys` (each with the server that holds it), in chunks; the items found.
+async fn get_many(
+    store: &Memcached,
+    conns: &mut Conns,
+    keys: Vec<(usize, Vec<u8>)>,
+) -> Result<HashMap<Vec<u8>, Found>, StoreError> {
+    let mut found = HashMap::new();
+    for (server, client) in conns.iter_mut().enumerate() {
+        let mine: Vec<&Vec<u8>> = keys
+            .iter()
+            .filter(|(s, _)| *s == server)
+            .map(|(_, k)| k)
+            .collect();
+        for chunk in mine.chunks(GET_CHUNK) {
+            // No key found at all is memcached's (and the client's) NOT_FOUND.
+            let values = store.timed_found(client.get_multi(chunk)).await?;
+            for v in values.unwrap_or_default() {
+                let item = Found {
+                    server,
+                    cas: v.cas.unwrap_or(0),
+                    flags: v.flags.unwrap_or(0),
+                    data: v.data.unwrap_or_default(),
+                };
+                found.insert(v.key, item);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A decimal number kept in `key` (the counter, the low mark); `None` if absent.
+async fn read_number(
+    store: &Memcached,
+    conns: &mut Conns,
+    key: &[u8],
+) -> Result<Option<u64>, StoreError> {
+    let server = store.server(key);
+    let value = store.timed(conns[server].get(key)).await?;
+    Ok(value
+        .and_then(|v| v.data)
+        .and_then(|d| std::str::from_utf8(&d).ok()?.trim().parse().ok()))
+}
+
+/// Puts the sequence counter back past every record when it was evicted or is behind.
 async fn raise_counter(
     store: &Memcached,
     conns: &mut Conns,
-    max_seq: u64,
+    counter: Option<u64>,
+    high: u64,
 ) -> Result<(), StoreError> {
+    if counter.is_some_and(|c| c >= high) {
+        return Ok(());
+    }
     let key = &store.keys.seq;
     let server = store.server(key);
-    let current = store
-        .timed(conns[server].get(key))
-        .await?
-        .and_then(|v| v.data)
-        .and_then(|d| std::str::from_utf8(&d).ok()?.trim().parse::<u64>().ok());
-    if current.is_none_or(|c| c < max_seq) {
-        let value = max_seq.to_string();
-        store
-            .timed(conns[server].set(key, value.as_str(), None, None))
-            .await?;
-    }
-    Ok(())
+    let value = high.to_string();
+    store
+        .timed(conns[server].set(key, value.as_str(), None, None))
+        .await
 }
 
-/// The keys under the prefix on one server, decoded from the crawler's URL encoding. A busy
-/// crawler is asked again for up to [`CRAWLER_WAIT`].
-async fn list_keys(store: &Memcached, client: &mut Client) -> Result<Vec<Vec<u8>>, StoreError> {
+/// The keys under the prefix on server `server`, decoded from the crawler's URL encoding,
+/// over a connection of its own (a refused dump closes it). A busy crawler is asked again
+/// for up to [`CRAWLER_WAIT`].
+async fn list_keys(store: &Memcached, server: usize) -> Result<Vec<Vec<u8>>, StoreError> {
     let started = Instant::now();
     loop {
-        match store.timed(dump(store, client)).await {
+        let mut client = store.connect_to(server).await?;
+        match store.timed(dump(store, &mut client)).await {
             Ok(keys) => return Ok(keys),
             Err(StoreError::Backend { source, .. })
                 if busy(&*source) && started.elapsed() < CRAWLER_WAIT =>

@@ -1,7 +1,7 @@
 //! A private `memcached` (`apt-get install memcached`): a free port on 127.0.0.1, 64 MB, and
 //! `-M` (refuse writes when memory is full rather than evict: what the memcached store's
-//! documentation recommends). It can be paused (SIGSTOP) and resumed, which takes it away
-//! without losing its items. Killed on drop.
+//! documentation recommends). Killed on drop. (Stopping it loses every item: for outages,
+//! put a [`super::proxy::Proxy`] in front of it.)
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -86,6 +86,12 @@ impl Memcached {
         Some((flags, reply.get(start..start + len)?.to_vec()))
     }
 
+    /// Deletes `key`; whether it was there.
+    pub fn delete(&self, key: &str) -> bool {
+        let reply = self.exchange(format!("delete {key}\r\n").as_bytes(), b"\r\n");
+        reply.starts_with(b"DELETED")
+    }
+
     /// Sends `command` and reads until the reply ends with `end`.
     fn exchange(&self, command: &[u8], end: &[u8]) -> Vec<u8> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect memcached");
@@ -101,23 +107,6 @@ impl Memcached {
             reply.extend_from_slice(&buf[..n]);
         }
         reply
-    }
-
-    /// Stops the process (SIGSTOP): connections stay open but nothing is answered, and
-    /// nothing is lost.
-    pub fn pause(&self) {
-        assert!(self.signal(libc::SIGSTOP), "SIGSTOP memcached");
-    }
-
-    /// Lets a paused process go on (SIGCONT).
-    pub fn resume(&self) {
-        assert!(self.signal(libc::SIGCONT), "SIGCONT memcached");
-    }
-
-    /// Sends `signal` to the process; false if it is gone.
-    fn signal(&self, signal: libc::c_int) -> bool {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) == 0 }
     }
 
     fn wait_ready(&mut self) {
@@ -141,7 +130,6 @@ impl Memcached {
 
 impl Drop for Memcached {
     fn drop(&mut self) {
-        self.signal(libc::SIGCONT);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
