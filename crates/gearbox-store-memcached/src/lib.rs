@@ -18,25 +18,31 @@
 //!   value is the job's data, the item's flags its priority (`0` high, `1` normal, `2` low),
 //!   no expiry. gearmand reads these back at start-up, and so does this store: a queue
 //!   left by gearmand is replayed by gearboxd, and the other way round.
-//! - `<prefix>~gb~<handle in hex>`: gearbox's record of the job: its handle, its place in
-//!   the replay order, when it is due, and what gearmand's format cannot hold (schedule,
-//!   reducer). gearmand skips these keys (they have no `-`).
-//! - `<prefix>~gb~seq`: the counter the replay order comes from.
+//! - `<prefix>~gb~<n>`: gearbox's record of the job with sequence number `n`: its handle,
+//!   when it is due, and what gearmand's format cannot hold (schedule, reducer; the data too
+//!   when the job has no gearmand item). gearmand skips these keys (they have no `-`).
+//! - `<prefix>~gb~seq`: the counter sequence numbers come from; `<prefix>~gb~low`: no live
+//!   record has a lower number.
 //!
 //! A job gets a gearmand item only when gearmand could read it back (see
 //! `Keys::gearmand`): it has a unique id other than `-`, a function name without `-`, no
-//! schedule or reducer, and is due at once. Other jobs keep their data in gearbox's record,
-//! which gearmand does not see.
+//! schedule or reducer, and is due at once. Other jobs are only in gearbox's record, which
+//! gearmand does not see. Keys go to the server libmemcached would choose with gearmand's
+//! settings (one-at-a-time hash, modulo the number of servers).
 //!
 //! # Replay
 //!
-//! memcached cannot list its keys through the get/set commands, so [`Store::load`] asks every
-//! server for its key list with `lru_crawler metadump all` (memcached 1.4.31 and later),
-//! then reads the keys under the prefix. Jobs with a gearbox record come back in the order
-//! they were first persisted, with their handles. gearmand items without a record (written by
-//! gearmand) come after them, in the order memcached stored them (their CAS numbers), with
-//! new handles `<handle prefix>:<n>` numbered after the highest stored handle. A record whose
-//! gearmand item is gone (the job was finished by gearmand, or evicted) is dropped.
+//! [`Store::load`] reads gearbox's records by number, from the low mark to the counter, and
+//! each record's gearmand item by key: jobs come back in the order they were first
+//! persisted, with their handles. A record whose gearmand item is gone (gearmand ran the
+//! job, or memcached evicted it) is dropped. memcached cannot list its keys through
+//! get/set, and this client crate has no listing of its own beyond `lru_crawler metadump`
+//! (memcached 1.4.31 and later), which is used for what only a listing can find: gearmand's
+//! items that no record claims. They come after gearbox's jobs, in the order memcached
+//! stored them (their CAS numbers), with handles `<handle prefix>:<n>` numbered after the
+//! highest stored handle. The crawler can miss items its LRU maintainer moves during the
+//! crawl: such a job stays in memcached and comes back at a later start. A server started
+//! with `-X` (no listing) gives gearbox's jobs back, not gearmand's.
 //!
 //! # Durability
 //!

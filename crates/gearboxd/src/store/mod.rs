@@ -1,9 +1,10 @@
 //! The job store: which one (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`, `--libpq-*`,
-//! `--redis-*`, `--mysql-*`, `--durability` and their config-file keys, resolved into
+//! `--redis-*`, `--mysql-*`, `--libmemcached-*`, `--durability` and their config-file keys, resolved into
 //! [`StoreSettings`]) and opening it before the server binds ([`open`]).
 //!
 //! SQLite (`libsqlite3`) in the data directory is the default. SQLite, PostgreSQL (`libpq`),
-//! Redis (`redis`) and MySQL/MariaDB (`mysql`) keep every background job; `builtin` keeps
+//! Redis (`redis`), MySQL/MariaDB (`mysql`) and memcached (`libmemcached`, in gearmand's key
+//! format; a cache that may evict jobs) keep every background job; `builtin` keeps
 //! jobs in memory only.
 //!
 //! The code is split by responsibility: `section` holds the store's keys ([`StoreSection`], a
@@ -15,7 +16,7 @@
 //!
 //! # Cargo features
 //!
-//! Each database store is a feature (`sqlite`, `postgres`, `mysql`, `redis`; all on by
+//! Each database store is a feature (`sqlite`, `postgres`, `mysql`, `redis`, `memcached`; all on by
 //! default); `builtin` is always there. Choosing a store this gearboxd was built without stops
 //! the start-up with an error that names the feature to build with. That includes the
 //! default, `libsqlite3`: a gearboxd built without `sqlite` needs `-q` (for example
