@@ -22,6 +22,11 @@ fn start(store: &[&str]) -> Gearboxd {
     Gearboxd::start(&args)
 }
 
+/// gearboxd with the memcached queue on `servers`.
+fn on(servers: &str) -> Gearboxd {
+    start(&["-q", "libmemcached", "--libmemcached-servers", servers])
+}
+
 /// Two memcached servers started with `options`, so that jobs are spread over both by
 /// libmemcached's placement.
 fn two_servers(test: &str, options: &[&str]) -> Option<(Memcached, Memcached, String)> {
@@ -90,10 +95,7 @@ fn memcached_background_jobs_survive_a_restart_with_their_handles() {
     };
     let address = server.address();
     let url = format!("memcached://{address}");
-    restart_keeps_background_jobs(
-        &|| start(&["-q", "libmemcached", "--libmemcached-servers", &address]),
-        &|| start(&["--store", &url]),
-    );
+    restart_keeps_background_jobs(&|| on(&address), &|| start(&["--store", &url]));
 }
 
 #[test]
@@ -120,7 +122,7 @@ fn jobs_gearmand_queued_in_memcached_are_run_by_gearboxd() {
         .or_else(|| b.get("gear_resize-urgent"));
     assert_eq!(urgent, Some((0, b"first".to_vec())));
 
-    let server = start(&["-q", "libmemcached", "--libmemcached-servers", &servers]);
+    let server = on(&servers);
     assert_eq!(show_jobs(&server).len(), jobs().len());
     check_ran(&run_all(&server, "resize"));
     // Done: deleted from memcached (once the persister has committed), not replayed again.
@@ -131,7 +133,7 @@ fn jobs_gearmand_queued_in_memcached_are_run_by_gearboxd() {
         all_keys(&a, &b)
     );
     stop(server);
-    let server = start(&["-q", "libmemcached", "--libmemcached-servers", &servers]);
+    let server = on(&servers);
     assert!(show_jobs(&server).is_empty());
     stop(server);
 }
@@ -147,7 +149,7 @@ fn jobs_gearboxd_queued_in_memcached_are_run_by_gearmand() {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = start(&["-q", "libmemcached", "--libmemcached-servers", &servers]);
+    let server = on(&servers);
     queue(server.connect());
     stop(server);
     let Some(new) = gearmand(&rt, &servers) else {
@@ -157,7 +159,7 @@ fn jobs_gearboxd_queued_in_memcached_are_run_by_gearmand() {
     drop(new);
     // gearmand deleted its items; gearboxd's own records of those jobs are dropped at its
     // next start, not run again.
-    let server = start(&["-q", "libmemcached", "--libmemcached-servers", &servers]);
+    let server = on(&servers);
     assert!(show_jobs(&server).is_empty());
     assert!(all_keys(&a, &b)
         .iter()
@@ -193,13 +195,7 @@ fn a_full_memcached_started_with_m_refuses_jobs_and_loses_none() {
     let Some(mc) = Memcached::start_with(test, &["-M", "-m", "2"]) else {
         return;
     };
-    let store = [
-        "-q",
-        "libmemcached",
-        "--libmemcached-servers",
-        &mc.address(),
-    ];
-    let server = start(&store);
+    let server = on(&mc.address());
     let (acked, refused) = fill(&server, 200 * 1024, 100);
     let refused = refused.expect("memcached -m 2 -M refuses 20 MB of jobs");
     assert!(
@@ -210,7 +206,7 @@ fn a_full_memcached_started_with_m_refuses_jobs_and_loses_none() {
     stop(server);
     // Every acknowledged job comes back; the refused one at most in addition (memcached may
     // have stored its data before refusing its record: at least once, never lost).
-    let server = start(&store);
+    let server = on(&mc.address());
     let ran: Vec<String> = run_all(&server, "big")
         .into_iter()
         .map(|a| a.unique)
@@ -228,17 +224,11 @@ fn memcached_without_m_evicts_acknowledged_jobs_silently() {
     let Some(mc) = Memcached::start_with(test, &["-m", "2"]) else {
         return;
     };
-    let store = [
-        "-q",
-        "libmemcached",
-        "--libmemcached-servers",
-        &mc.address(),
-    ];
-    let server = start(&store);
+    let server = on(&mc.address());
     let (acked, refused) = fill(&server, 200 * 1024, 40);
     assert_eq!((acked.len(), refused), (40, None), "all 8 MB acknowledged");
     stop(server);
-    let server = start(&store);
+    let server = on(&mc.address());
     let ran = run_all(&server, "big");
     assert!(
         ran.len() < acked.len() / 2,
