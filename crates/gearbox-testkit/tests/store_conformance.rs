@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_store::{Durability, MemoryStore, Store, StoreError, StoredJob};
+use gearbox_store_memcached::{MemcachedOptions, MemcachedStore};
 use gearbox_store_mysql::MysqlStore;
 use gearbox_store_postgres::PostgresStore;
 use gearbox_store_redis::{RedisOptions, RedisStore};
@@ -18,6 +19,7 @@ use gearbox_testkit::conformance_tests;
 use gearbox_testkit::servers::free_port;
 use gearbox_testkit::servers::mariadb::MariaDb;
 use gearbox_testkit::servers::postgres::PgServer;
+use gearbox_testkit::servers::proxy::Proxy;
 use gearbox_testkit::servers::redis::RedisServer;
 use mysql_async::prelude::Queryable;
 
@@ -344,3 +346,58 @@ impl Harness for Redis {
 }
 
 conformance_tests!(redis, |test| RedisServer::start(test).map(Redis));
+
+/// memcached: every namespace a key prefix, reached through a proxy. Restarting memcached
+/// loses every item, so there is no restart case; an outage is the proxy cutting the network.
+struct Memcached {
+    /// Kept running until the test ends.
+    _server: gearbox_testkit::servers::memcached::Memcached,
+    proxy: Proxy,
+}
+
+impl Memcached {
+    fn options(servers: &str) -> MemcachedOptions {
+        MemcachedOptions::new(servers)
+            .expect("server list")
+            .max_backoff(Duration::from_millis(100))
+            .response_timeout(Duration::from_millis(500))
+    }
+}
+
+impl Harness for Memcached {
+    async fn try_open(&self, namespace: &str) -> Result<Arc<dyn Store>, StoreError> {
+        let address = format!("127.0.0.1:{}", self.proxy.port());
+        let options = Memcached::options(&address).prefix(format!("{namespace}:"));
+        Ok(Arc::new(MemcachedStore::connect(options).await?))
+    }
+
+    async fn open_unreachable(&self) -> Option<Result<Arc<dyn Store>, StoreError>> {
+        let closed = format!("127.0.0.1:{}", free_port());
+        let store = MemcachedStore::connect(Memcached::options(&closed)).await;
+        Some(store.map(|s| Arc::new(s) as Arc<dyn Store>))
+    }
+
+    /// Data past memcached's 1 MiB item limit.
+    fn unstorable_jobs(&self) -> Vec<StoredJob> {
+        vec![StoredJob::new("H:big:1", "f", vec![0u8; 1024 * 1024])]
+    }
+
+    async fn break_store(&mut self, _: &Arc<dyn Store>) -> bool {
+        self.proxy.cut();
+        true
+    }
+
+    async fn mend_store(&mut self, _: &Arc<dyn Store>) {
+        self.proxy.restore();
+    }
+}
+
+conformance_tests!(memcached, |test| {
+    gearbox_testkit::servers::memcached::Memcached::start(test).map(|server| {
+        let proxy = Proxy::start(server.port());
+        Memcached {
+            _server: server,
+            proxy,
+        }
+    })
+});

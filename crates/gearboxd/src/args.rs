@@ -206,7 +206,9 @@ mod tests {
              redis_port = {DEFAULT_REDIS_PORT}\nredis_prefix = \"{DEFAULT_REDIS_PREFIX}\"\n\
              redis_gearmand_prefix = \"{DEFAULT_REDIS_GEARMAND_PREFIX}\"\n\
              mysql_host = \"{DEFAULT_MYSQL_HOST}\"\nmysql_port = {DEFAULT_MYSQL_PORT}\n\
-             mysql_table = \"{DEFAULT_MYSQL_TABLE}\"\n",
+             mysql_table = \"{DEFAULT_MYSQL_TABLE}\"\n\
+             libmemcached_servers = \"{DEFAULT_LIBMEMCACHED_SERVERS}\"\n\
+             libmemcached_prefix = \"{DEFAULT_LIBMEMCACHED_PREFIX}\"\n",
             Durability::default()
         );
         let mut defaults = crate::layers::given(&crate::config_file::parse(&own).unwrap()).unwrap();

@@ -41,7 +41,7 @@ fn mysql_needs_a_database_and_gearmands_other_queues_are_refused() {
     let (code, err) = stderr_of(&["-p", "0", "--store", "mysql:localhost"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("mysql://user"), "{err}");
-    let (code, err) = stderr_of(&["-p", "0", "-q", "libmemcached"]);
+    let (code, err) = stderr_of(&["-p", "0", "-q", "libdrizzle"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not supported"), "{err}");
 }

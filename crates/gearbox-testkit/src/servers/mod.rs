@@ -9,9 +9,13 @@
 //! - [`postgres`]: PostgreSQL (`apt-get install postgresql`).
 //! - [`mariadb`]: MariaDB (`apt-get install mariadb-server`).
 //! - [`redis`]: `redis-server` (`apt-get install redis-server`).
+//! - [`memcached`]: `memcached` (`apt-get install memcached`).
+//! - [`proxy`]: a TCP proxy that cuts the network to a server, for outages.
 
 pub mod mariadb;
+pub mod memcached;
 pub mod postgres;
+pub mod proxy;
 pub mod redis;
 
 use std::net::TcpListener;

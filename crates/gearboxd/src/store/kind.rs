@@ -20,9 +20,9 @@ pub enum QueueType {
     Redis,
     /// `mysql` (also `libmysql`, `mariadb`): a MySQL/MariaDB table.
     Mysql,
-    /// gearmand's `libmemcached`: refused.
+    /// `libmemcached` (also `memcached`): memcached keys in gearmand's format.
     Libmemcached,
-    /// gearmand's `libtokyocabinet`: refused.
+    /// gearmand's `libtokyocabinet`: refused, with the way to move its jobs.
     Libtokyocabinet,
     /// gearmand's `libdrizzle`: refused.
     Libdrizzle,
@@ -30,7 +30,15 @@ pub enum QueueType {
 
 /// The queue types gearboxd has, as the error messages suggest them.
 const KNOWN: &str = "`builtin` (memory only), `libsqlite3` (also `sqlite`), `libpq` (also \
-                     `postgres`), `redis` or `mysql` (also `mariadb`)";
+                     `postgres`), `redis`, `mysql` (also `mariadb`) or `libmemcached` (also \
+                     `memcached`)";
+
+/// Why `-q libtokyocabinet` is refused, and what to do instead.
+pub(super) const TOKYO_CABINET: &str = "queue type `libtokyocabinet` is not supported: \
+     gearboxd has no Tokyo Cabinet queue. Use the embedded SQLite store, the default (leave \
+     out -q; jobs are kept in gearbox-data/gearbox.sqlite, see --data-dir). To move the jobs \
+     queued in gearmand's Tokyo Cabinet file, see \"Moving a Tokyo Cabinet queue\" in \
+     docs/job-store.md (contrib/tokyocabinet-to-gearman resubmits them)";
 
 impl QueueType {
     /// Each queue type with its names, gearmand's first.
@@ -40,7 +48,7 @@ impl QueueType {
         (QueueType::Libpq, &["libpq", "postgres", "postgresql", "pg"]),
         (QueueType::Redis, &["redis", "libhiredis", "hiredis"]),
         (QueueType::Mysql, &["mysql", "libmysql", "mariadb"]),
-        (QueueType::Libmemcached, &["libmemcached"]),
+        (QueueType::Libmemcached, &["libmemcached", "memcached"]),
         (QueueType::Libtokyocabinet, &["libtokyocabinet"]),
         (QueueType::Libdrizzle, &["libdrizzle"]),
     ];
@@ -78,6 +86,7 @@ pub(super) enum Kind {
     Postgres,
     Redis,
     Mysql,
+    Memcached,
 }
 
 impl TryFrom<QueueType> for Kind {
@@ -91,11 +100,11 @@ impl TryFrom<QueueType> for Kind {
             QueueType::Libpq => Ok(Kind::Postgres),
             QueueType::Redis => Ok(Kind::Redis),
             QueueType::Mysql => Ok(Kind::Mysql),
-            QueueType::Libmemcached | QueueType::Libtokyocabinet | QueueType::Libdrizzle => {
-                Err(CliError::Invalid(format!(
-                    "queue type `{q}` is gearmand's and is not supported by gearboxd: use {KNOWN}"
-                )))
-            }
+            QueueType::Libmemcached => Ok(Kind::Memcached),
+            QueueType::Libtokyocabinet => Err(CliError::Invalid(TOKYO_CABINET.into())),
+            QueueType::Libdrizzle => Err(CliError::Invalid(format!(
+                "queue type `{q}` is gearmand's and is not supported by gearboxd: use {KNOWN}"
+            ))),
         }
     }
 }
@@ -109,6 +118,7 @@ impl Kind {
             Kind::Postgres => QueueType::Libpq,
             Kind::Redis => QueueType::Redis,
             Kind::Mysql => QueueType::Mysql,
+            Kind::Memcached => QueueType::Libmemcached,
         }
     }
 
@@ -120,6 +130,7 @@ impl Kind {
             Kind::Postgres => "PostgreSQL",
             Kind::Redis => "Redis",
             Kind::Mysql => "MySQL/MariaDB",
+            Kind::Memcached => "memcached",
         }
     }
 
@@ -131,6 +142,7 @@ impl Kind {
             Kind::Postgres => Some(("postgres", cfg!(feature = "postgres"))),
             Kind::Redis => Some(("redis", cfg!(feature = "redis"))),
             Kind::Mysql => Some(("mysql", cfg!(feature = "mysql"))),
+            Kind::Memcached => Some(("memcached", cfg!(feature = "memcached"))),
         }
     }
 
@@ -163,6 +175,7 @@ mod tests {
             ("MariaDB", QueueType::Mysql),
             ("libmysql", QueueType::Mysql),
             ("libdrizzle", QueueType::Libdrizzle),
+            ("Memcached", QueueType::Libmemcached),
         ] {
             assert_eq!(name.parse::<QueueType>(), Ok(expected), "{name}");
         }
@@ -176,11 +189,11 @@ mod tests {
 
     #[test]
     fn gearmands_other_queues_are_refused() {
-        for q in ["libmemcached", "libtokyocabinet", "libdrizzle"] {
+        for q in ["libtokyocabinet", "libdrizzle"] {
             let e = Kind::try_from(q.parse::<QueueType>().unwrap()).unwrap_err();
             assert!(e.to_string().contains("not supported"), "{e}");
         }
-        for (t, _) in &QueueType::NAMES[..5] {
+        for (t, _) in &QueueType::NAMES[..6] {
             assert_eq!(Kind::try_from(*t).unwrap().queue_type(), *t);
         }
     }
@@ -188,7 +201,13 @@ mod tests {
     #[test]
     fn kinds_not_built_in_say_which_feature_to_build() {
         assert!(Kind::Builtin.built_in().is_ok());
-        for kind in [Kind::Sqlite, Kind::Postgres, Kind::Redis, Kind::Mysql] {
+        for kind in [
+            Kind::Sqlite,
+            Kind::Postgres,
+            Kind::Redis,
+            Kind::Mysql,
+            Kind::Memcached,
+        ] {
             match (kind.feature(), kind.built_in()) {
                 (Some((_, true)), Ok(())) => {}
                 (Some((feature, false)), Err(e)) => {

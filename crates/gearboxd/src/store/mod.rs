@@ -1,9 +1,10 @@
 //! The job store: which one (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`, `--libpq-*`,
-//! `--redis-*`, `--mysql-*`, `--durability` and their config-file keys, resolved into
+//! `--redis-*`, `--mysql-*`, `--libmemcached-*`, `--durability` and their config-file keys, resolved into
 //! [`StoreSettings`]) and opening it before the server binds ([`open`]).
 //!
 //! SQLite (`libsqlite3`) in the data directory is the default. SQLite, PostgreSQL (`libpq`),
-//! Redis (`redis`) and MySQL/MariaDB (`mysql`) keep every background job; `builtin` keeps
+//! Redis (`redis`), MySQL/MariaDB (`mysql`) and memcached (`libmemcached`, in gearmand's key
+//! format; a cache that may evict jobs) keep every background job; `builtin` keeps
 //! jobs in memory only.
 //!
 //! The code is split by responsibility: `section` holds the store's keys ([`StoreSection`], a
@@ -15,7 +16,7 @@
 //!
 //! # Cargo features
 //!
-//! Each database store is a feature (`sqlite`, `postgres`, `mysql`, `redis`; all on by
+//! Each database store is a feature (`sqlite`, `postgres`, `mysql`, `redis`, `memcached`; all on by
 //! default); `builtin` is always there. Choosing a store this gearboxd was built without stops
 //! the start-up with an error that names the feature to build with. That includes the
 //! default, `libsqlite3`: a gearboxd built without `sqlite` needs `-q` (for example
@@ -70,8 +71,8 @@ pub use data_dir::{default_data_dir_from, ServingAs, SYSTEM_DATA_DIR};
 pub use kind::QueueType;
 pub use open::{open, OpenedStore};
 pub use section::{
-    MysqlSection, MysqlServer, Password, PostgresSection, RedisSection, RedisServer, SqliteSection,
-    StoreSection,
+    MemcachedSection, MysqlSection, MysqlServer, Password, PostgresSection, RedisSection,
+    RedisServer, SqliteSection, StoreSection, TokyoCabinetSection,
 };
 
 /// The queue type unless `-q` or `--store` says otherwise.
@@ -111,6 +112,12 @@ pub const DEFAULT_MYSQL_PORT: u16 = 3306;
 /// gearmand's MySQL queue table, imported from if it exists (`--mysql-table`).
 pub const DEFAULT_MYSQL_TABLE: &str = "gearman_queue";
 
+/// The memcached servers unless `--libmemcached-servers` says otherwise.
+pub const DEFAULT_LIBMEMCACHED_SERVERS: &str = "127.0.0.1:11211";
+
+/// The memcached key prefix unless `--libmemcached-prefix` says otherwise (gearmand's).
+pub const DEFAULT_LIBMEMCACHED_PREFIX: &str = "gear_";
+
 /// Where background jobs are kept, after precedence and checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSettings {
@@ -124,6 +131,17 @@ pub enum StoreSettings {
     Redis(RedisSettings),
     /// A MySQL/MariaDB table (gearmand's `mysql`).
     Mysql(MysqlSettings),
+    /// memcached keys in gearmand's format (gearmand's `libmemcached`).
+    Memcached(MemcachedSettings),
+}
+
+/// The memcached queue's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemcachedSettings {
+    /// The servers, as given (libmemcached's syntax; checked when resolved).
+    pub servers: String,
+    /// Prefix of every key.
+    pub prefix: String,
 }
 
 /// The SQLite queue's settings.
@@ -223,7 +241,8 @@ impl StoreSettings {
             feature = "sqlite",
             feature = "postgres",
             feature = "mysql",
-            feature = "redis"
+            feature = "redis",
+            feature = "memcached"
         ),
         allow(dead_code)
     )]
@@ -234,6 +253,7 @@ impl StoreSettings {
             StoreSettings::Postgres(_) => kind::Kind::Postgres,
             StoreSettings::Redis(_) => kind::Kind::Redis,
             StoreSettings::Mysql(_) => kind::Kind::Mysql,
+            StoreSettings::Memcached(_) => kind::Kind::Memcached,
         }
     }
 
@@ -263,6 +283,11 @@ impl StoreSettings {
                 gearbox_store::sql::DEFAULT_TABLE,
                 s.durability
             ),
+            StoreSettings::Memcached(s) => format!(
+                "memcached {} (prefix {:?}; in memcached's memory only: a restart of memcached \
+                 or an eviction loses jobs)",
+                s.servers, s.prefix
+            ),
         }
     }
 
@@ -275,7 +300,7 @@ impl StoreSettings {
             StoreSettings::Mysql(s) => Some((&s.gearmand_table, s.gearmand_table_given)),
             // gearmand's key prefix; keys not in its format are left alone, never an error.
             StoreSettings::Redis(s) => Some((&s.gearmand_prefix, true)),
-            StoreSettings::Builtin => None,
+            StoreSettings::Builtin | StoreSettings::Memcached(_) => None,
         }
     }
 
@@ -298,7 +323,7 @@ impl StoreSettings {
                 "gearmand's Redis queue (keys `{}-*`) in redis://{}:{}/{}; those keys are deleted",
                 s.gearmand_prefix, s.host, s.port, s.db
             )),
-            StoreSettings::Builtin => None,
+            StoreSettings::Builtin | StoreSettings::Memcached(_) => None,
         }
     }
 }

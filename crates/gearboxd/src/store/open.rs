@@ -10,6 +10,8 @@ use gearbox_store::Durability;
 use gearbox_store::{
     Batch, BoxFuture, HandleMaker, MemoryStore, Store, StoreError, StoreStats, StoredJob,
 };
+#[cfg(feature = "memcached")]
+use gearbox_store_memcached::{MemcachedOptions, MemcachedStore};
 #[cfg(feature = "mysql")]
 use gearbox_store_mysql::MysqlStore;
 #[cfg(feature = "postgres")]
@@ -106,12 +108,31 @@ pub async fn open(settings: &StoreSettings, handle_prefix: &str) -> anyhow::Resu
             warn_about_redis(&store);
             (Arc::new(store), None)
         }
+        #[cfg(feature = "memcached")]
+        StoreSettings::Memcached(s) => {
+            let options = MemcachedOptions::new(&s.servers)
+                .map_err(anyhow::Error::new)?
+                .prefix(s.prefix.clone())
+                .handle_prefix(handle_prefix);
+            let shown = options.location();
+            let store = MemcachedStore::connect(options)
+                .await
+                .map_err(|e| unreachable_store(e, "memcached", &shown))?;
+            tracing::warn!(
+                store = %shown,
+                "memcached keeps jobs in memory only: a restart of memcached loses them, and \
+                 it evicts them silently when full unless started with -M; use the SQLite store \
+                 (the default) for jobs that must survive"
+            );
+            (Arc::new(store), None)
+        }
         // Settings resolve to a store this build lacks only if made by hand.
         #[cfg(not(all(
             feature = "sqlite",
             feature = "postgres",
             feature = "mysql",
-            feature = "redis"
+            feature = "redis",
+            feature = "memcached"
         )))]
         other => {
             let kind = other.kind();
@@ -203,7 +224,12 @@ fn warn_about_redis(store: &RedisStore) {
 }
 
 /// A connection failure at start-up, with the reason gearboxd stops.
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis",
+    feature = "memcached"
+))]
 fn unreachable_store(e: StoreError, what: &str, shown: &str) -> anyhow::Error {
     let e = about(e, shown);
     e.context(format!(

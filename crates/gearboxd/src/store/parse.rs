@@ -28,6 +28,8 @@ pub(super) enum Url {
     /// A `mysql://` or `mariadb://` URL: host, port (the default port if the URL has none),
     /// user, password and database, percent-decoded.
     Mysql(MysqlServer),
+    /// A `memcached://` URL: its server list, as `--libmemcached-servers` takes it.
+    Memcached(String),
 }
 
 impl Url {
@@ -38,6 +40,7 @@ impl Url {
             Url::Postgres(_) => Kind::Postgres,
             Url::Redis(_) => Kind::Redis,
             Url::Mysql(_) => Kind::Mysql,
+            Url::Memcached(_) => Kind::Memcached,
         }
     }
 }
@@ -80,11 +83,21 @@ pub(super) fn parse_url(url: &str) -> Result<Url, CliError> {
             redact_url(url)
         ))),
         "mysql" | "mariadb" => parse_mysql(url, rest).map(Url::Mysql),
+        "memcached" => {
+            let servers = rest.strip_prefix("//").unwrap_or_default();
+            let servers = servers.strip_suffix('/').unwrap_or(servers);
+            if servers.is_empty() || servers.contains(['/', '?', '@']) {
+                return Err(CliError::Invalid(format!(
+                    "store URL `{url}`: use memcached://host[:port][,host[:port]...]"
+                )));
+            }
+            Ok(Url::Memcached(servers.to_owned()))
+        }
         _ => Err(CliError::Invalid(format!(
             "unknown store URL `{}`: use sqlite:///absolute/path.sqlite, \
              sqlite:relative/path.sqlite, postgres://user@host/database, \
-             redis://[:password@]host:port[/db], mysql://user[:password]@host[:port]/database \
-             or memory:",
+             redis://[:password@]host:port[/db], mysql://user[:password]@host[:port]/database, \
+             memcached://host[:port][,host[:port]...] or memory:",
             redact_url(url)
         ))),
     }

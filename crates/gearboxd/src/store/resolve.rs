@@ -9,10 +9,11 @@ use super::kind::Kind;
 use super::parse::{parse_url, redact_url, Url};
 use super::section::{MysqlServer, RedisServer, StoreSection};
 use super::{
-    MysqlSettings, PostgresSettings, RedisSettings, SqliteSettings, StoreSettings,
-    DEFAULT_LIBPQ_TABLE, DEFAULT_LIBSQLITE3_TABLE, DEFAULT_MYSQL_HOST, DEFAULT_MYSQL_PORT,
-    DEFAULT_MYSQL_TABLE, DEFAULT_QUEUE_TYPE, DEFAULT_REDIS_GEARMAND_PREFIX, DEFAULT_REDIS_PORT,
-    DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_SERVER, SQLITE_FILE_NAME,
+    MemcachedSettings, MysqlSettings, PostgresSettings, RedisSettings, SqliteSettings,
+    StoreSettings, DEFAULT_LIBMEMCACHED_PREFIX, DEFAULT_LIBMEMCACHED_SERVERS, DEFAULT_LIBPQ_TABLE,
+    DEFAULT_LIBSQLITE3_TABLE, DEFAULT_MYSQL_HOST, DEFAULT_MYSQL_PORT, DEFAULT_MYSQL_TABLE,
+    DEFAULT_QUEUE_TYPE, DEFAULT_REDIS_GEARMAND_PREFIX, DEFAULT_REDIS_PORT, DEFAULT_REDIS_PREFIX,
+    DEFAULT_REDIS_SERVER, SQLITE_FILE_NAME,
 };
 use crate::error::CliError;
 use crate::layers::{flag, from_table, given, overlay};
@@ -48,6 +49,7 @@ impl StoreSettings {
             Kind::Postgres => StoreSettings::Postgres(postgres(&layers)?),
             Kind::Redis => StoreSettings::Redis(redis(&layers)?),
             Kind::Mysql => StoreSettings::Mysql(mysql(&layers)?),
+            Kind::Memcached => StoreSettings::Memcached(memcached(&layers)?),
         };
         Ok((settings, warnings))
     }
@@ -197,6 +199,7 @@ fn unused_flags(cli: &StoreSection, kind: Kind) -> Result<Vec<String>, CliError>
         (Kind::Postgres, given(&cli.postgres)?),
         (Kind::Redis, given(&cli.redis)?),
         (Kind::Mysql, given(&cli.mysql)?),
+        (Kind::Memcached, given(&cli.memcached)?),
     ];
     let mut warnings = Vec::new();
     for (used_by, keys) in &sections {
@@ -204,9 +207,17 @@ fn unused_flags(cli: &StoreSection, kind: Kind) -> Result<Vec<String>, CliError>
             warnings.extend(keys.keys().map(|key| unused(&flag(key), kind, *used_by)));
         }
     }
-    if cli.durability.is_some() && matches!(kind, Kind::Builtin | Kind::Redis) {
+    if cli.durability.is_some() && matches!(kind, Kind::Builtin | Kind::Redis | Kind::Memcached) {
         warnings.push(unused("--durability", kind, Kind::Sqlite));
     }
+    // gearmand's Tokyo Cabinet flags: `-q libtokyocabinet` itself is refused.
+    warnings.extend(given(&cli.tokyocabinet)?.keys().map(|key| {
+        format!(
+            "{} has no effect: gearboxd has no Tokyo Cabinet queue (see \"Moving a Tokyo \
+             Cabinet queue\" in docs/job-store.md)",
+            flag(key)
+        )
+    }));
     Ok(warnings)
 }
 
@@ -223,6 +234,10 @@ fn unused(flag: &str, kind: Kind, used_by: Kind) -> String {
              queue: how an acknowledged job survives a crash depends on the Redis server's \
              appendonly and appendfsync settings (appendonly yes, appendfsync always for \
              fsync-like durability)"
+            .to_owned(),
+        Kind::Memcached if flag == "--durability" => "--durability has no effect with the \
+             memcached queue: memcached keeps jobs in memory only (a restart of memcached loses \
+             them, and it evicts them when full unless started with -M)"
             .to_owned(),
         _ => format!(
             "{flag} has no effect with the {} queue (it is for {})",
@@ -393,4 +408,33 @@ fn mysql(layers: &Layers) -> Result<MysqlSettings, CliError> {
         gearmand_table_given,
         durability: layers.each.durability.unwrap_or_default(),
     })
+}
+
+fn memcached(layers: &Layers) -> Result<MemcachedSettings, CliError> {
+    let servers = layers.location(
+        |l| l.memcached.libmemcached_servers.as_ref(),
+        |u| match u {
+            Url::Memcached(list) => Some(list),
+            _ => None,
+        },
+        |u, k| {
+            format!(
+                "the store URL names memcached servers {u} and --libmemcached-servers names \
+                 {k}: give one of them"
+            )
+        },
+    )?;
+    let servers = servers.unwrap_or_else(|| DEFAULT_LIBMEMCACHED_SERVERS.to_owned());
+    #[cfg(feature = "memcached")]
+    gearbox_store_memcached::parse_servers(&servers)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let prefix = layers.each.memcached.libmemcached_prefix.clone();
+    let prefix = prefix.unwrap_or_else(|| DEFAULT_LIBMEMCACHED_PREFIX.to_owned());
+    if prefix.len() > 200 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(CliError::Invalid(format!(
+            "--libmemcached-prefix {prefix:?}: use at most 200 printable characters without \
+             spaces (memcached keys)"
+        )));
+    }
+    Ok(MemcachedSettings { servers, prefix })
 }

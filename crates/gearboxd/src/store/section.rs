@@ -21,9 +21,10 @@ pub struct StoreSection {
     /// Job queue: `libsqlite3` (also `sqlite`) keeps every background job in a SQLite file in
     /// the data directory (see --data-dir), `libpq` (also `postgres`) in a PostgreSQL table
     /// (see --libpq-conninfo), `redis` in Redis (see --redis-server), `mysql` (also
-    /// `mariadb`) in a MySQL/MariaDB table (see --mysql-host), and acknowledges it only once
-    /// stored; `builtin` keeps jobs in memory only, lost when gearboxd stops
-    /// (default: libsqlite3).
+    /// `mariadb`) in a MySQL/MariaDB table (see --mysql-host), `libmemcached` (also
+    /// `memcached`) in memcached as gearmand does (see --libmemcached-servers; a cache: it
+    /// may evict jobs), and acknowledges it only once stored; `builtin` keeps jobs in memory
+    /// only, lost when gearboxd stops (default: libsqlite3).
     #[arg(short = 'q', long, value_name = "TYPE", help_heading = STORE)]
     pub queue_type: Option<QueueType>,
 
@@ -31,7 +32,8 @@ pub struct StoreSection {
     /// `sqlite:///abs/file.sqlite`, `sqlite:relative/file.sqlite`,
     /// `postgres://user[:password]@host[:port]/database`,
     /// `redis://[:password@]host:port[/db]`,
-    /// `mysql://user[:password]@host[:port]/database`, or `memory:` (the builtin queue).
+    /// `mysql://user[:password]@host[:port]/database`,
+    /// `memcached://host[:port][,host[:port]...]`, or `memory:` (the builtin queue).
     #[arg(long = "store", value_name = "URL", help_heading = STORE)]
     pub store: Option<String>,
 
@@ -54,6 +56,17 @@ pub struct StoreSection {
     #[command(flatten)]
     #[serde(flatten)]
     pub mysql: MysqlSection,
+
+    /// The memcached queue's keys.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub memcached: MemcachedSection,
+
+    /// gearmand's Tokyo Cabinet queue's keys: read, so that gearmand's command lines parse,
+    /// and refused with the way to move the queue.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tokyocabinet: TokyoCabinetSection,
 
     /// When a background job is acknowledged (JOB_CREATED) with the SQLite queue. `fsync`:
     /// once flushed to disk; it survives a crash of gearboxd, of the system and a power loss.
@@ -189,6 +202,36 @@ pub struct MysqlServer {
     /// MySQL/MariaDB database; gearboxd keeps its jobs in its table gearbox_jobs there.
     #[arg(long = "mysql-db", value_name = "NAME", help_heading = STORE)]
     pub mysql_db: Option<String>,
+}
+
+/// The memcached queue's keys (gearmand's flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemcachedSection {
+    /// memcached servers for `-q libmemcached`, as gearmand takes them: `host[:port]`
+    /// entries separated by commas (default: 127.0.0.1:11211).
+    #[arg(long = "libmemcached-servers", value_name = "LIST", help_heading = STORE)]
+    pub libmemcached_servers: Option<String>,
+
+    /// Prefix of every memcached key; gearmand's jobs under it are replayed
+    /// (default: gear_).
+    #[arg(long = "libmemcached-prefix", value_name = "P", help_heading = STORE)]
+    pub libmemcached_prefix: Option<String>,
+}
+
+/// gearmand's Tokyo Cabinet flags: accepted, never used (`-q libtokyocabinet` is refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokyoCabinetSection {
+    /// gearmand's Tokyo Cabinet file. Not supported: see docs/job-store.md, "Moving a
+    /// Tokyo Cabinet queue", to move its jobs.
+    #[arg(long = "libtokyocabinet-file", value_name = "FILE", help_heading = STORE)]
+    pub libtokyocabinet_file: Option<PathBuf>,
+
+    /// gearmand's switch to optimize the Tokyo Cabinet file on open. Not supported.
+    #[arg(long = "libtokyocabinet-optimize", help_heading = STORE)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub libtokyocabinet_optimize: bool,
 }
 
 /// A password: shown as `***` by `Debug`, so that settings can be printed without it; it

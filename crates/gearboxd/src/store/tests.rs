@@ -156,7 +156,7 @@ fn contradictions_and_unknown_names_are_errors() {
     // The same contradiction within the file.
     let f = file("store = \"sqlite:///a\"\nlibsqlite3_db = \"/b\"\n");
     assert!(resolve(none(), f).is_err());
-    let e = resolve(cli(&["-q", "libmemcached"]), none()).unwrap_err();
+    let e = resolve(cli(&["-q", "libdrizzle"]), none()).unwrap_err();
     assert!(e.contains("not supported"), "{e}");
     let e = "disk".parse::<QueueType>().unwrap_err();
     assert!(e.contains("unknown queue type `disk`"), "{e}");
@@ -437,4 +437,54 @@ fn passwords_are_hidden_in_urls() {
     assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     assert_eq!(redact_url("mysql://u:pw@h:1/db"), "mysql://u:***@h:1/db");
     assert_eq!(redact_conninfo("host=h password=pw"), "host=h password=***");
+}
+
+#[test]
+fn memcached_takes_gearmands_flags_and_urls() {
+    let s = resolve_as!(Memcached, cli(&["-q", "libmemcached"]), none()).unwrap();
+    assert_eq!(s.servers, DEFAULT_LIBMEMCACHED_SERVERS);
+    assert_eq!(s.prefix, DEFAULT_LIBMEMCACHED_PREFIX);
+    let flags = "-q libmemcached --libmemcached-servers=a:1,b --libmemcached-prefix=jobs_";
+    let s = resolve_as!(Memcached, cli_line(flags), none()).unwrap();
+    assert_eq!((s.servers.as_str(), s.prefix.as_str()), ("a:1,b", "jobs_"));
+    let f = file("queue_type = \"memcached\"\nlibmemcached_servers = \"c:2\"\n");
+    assert_eq!(resolve_as!(Memcached, none(), f).unwrap().servers, "c:2");
+    let s = resolve_as!(Memcached, cli(&["--store", "memcached://h:3,i:4"]), none()).unwrap();
+    assert_eq!(s.servers, "h:3,i:4");
+    for (flags, why) in [
+        (
+            "--store memcached://h:3 --libmemcached-servers h:4",
+            "give one of them",
+        ),
+        ("-q libmemcached --libmemcached-servers a:port", "port"),
+        ("-q libmemcached --libmemcached-prefix=a\tb", "printable"),
+        ("--store memcached://", "memcached://host"),
+    ] {
+        let e = resolve(cli(&flags.split(' ').collect::<Vec<_>>()), none()).unwrap_err();
+        assert!(e.contains(why), "{flags}: {e}");
+    }
+    let w = warnings(cli_line("-q libmemcached --durability fsync"));
+    assert!(w[0].contains("memory only"), "{w:?}");
+}
+
+#[test]
+fn tokyo_cabinet_is_refused_with_the_way_to_move_its_jobs() {
+    let e = resolve(
+        cli_line("-q libtokyocabinet --libtokyocabinet-file /q.tcb"),
+        none(),
+    );
+    let e = e.unwrap_err();
+    for part in [
+        "not supported",
+        "SQLite",
+        "Moving a Tokyo Cabinet queue",
+        "docs/job-store.md",
+    ] {
+        assert!(e.contains(part), "{part}: {e}");
+    }
+    let w = warnings(cli_line(
+        "--libtokyocabinet-file /q.tcb --libtokyocabinet-optimize",
+    ));
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w.iter().all(|w| w.contains("no effect")), "{w:?}");
 }
