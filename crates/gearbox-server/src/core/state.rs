@@ -102,7 +102,8 @@ pub type Clients = smallvec::SmallVec<[ConnId; 2]>;
 struct Extra {
     /// Plain, epoch, scheduled or reduce.
     kind: JobKind,
-    /// Foreground clients attached, in attach order.
+    /// Foreground clients attached, in attach order, once per foreground submission (a
+    /// connection that submitted it twice is listed twice and gets every WORK_* twice).
     clients: Clients,
     /// Connections waiting for its JOB_CREATED until the store commits it.
     acks: Vec<ConnId>,
@@ -403,7 +404,7 @@ pub struct Conn {
     pub exceptions: bool,
     /// Jobs assigned to this worker.
     pub running: IdSet<JobId>,
-    /// Foreground jobs this client waits on.
+    /// Foreground jobs this client waits on (once each, however often it submitted them).
     pub attached: IdSet<JobId>,
 }
 
