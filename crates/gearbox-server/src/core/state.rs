@@ -406,6 +406,10 @@ pub struct Conn {
     pub running: IdSet<JobId>,
     /// Foreground jobs this client waits on (once each, however often it submitted them).
     pub attached: IdSet<JobId>,
+    /// Handles of jobs this worker held when their CAN_DO_TIMEOUT failed them, newest last, at
+    /// most [`Conn::MAX_TIMED_OUT`]: its late WORK_* packets for them are dropped without an
+    /// ERROR, as the Perl server does (Perl's Gearman::Worker dies on an ERROR reply).
+    pub timed_out: VecDeque<Bytes>,
 }
 
 impl Conn {
@@ -420,7 +424,19 @@ impl Conn {
             exceptions: false,
             running: IdSet::default(),
             attached: IdSet::default(),
+            timed_out: VecDeque::new(),
         }
+    }
+
+    /// Timed-out handles remembered per worker; a worker that never answers forgets the oldest.
+    pub const MAX_TIMED_OUT: usize = 64;
+
+    /// Remembers that the job `handle`, run by this worker, was failed by its timeout.
+    pub fn note_timed_out(&mut self, handle: Bytes) {
+        if self.timed_out.len() == Conn::MAX_TIMED_OUT {
+            self.timed_out.pop_front();
+        }
+        self.timed_out.push_back(handle);
     }
 
     /// The timeout registered for `function`, if the worker can do it.

@@ -4,7 +4,7 @@
 use gearbox_proto::{Request, Response};
 
 use super::{b, h, send, submit, Harness, C1, C2, T0};
-use crate::core::{ConnId, CoreConfig, Effect, TimeoutUnit};
+use crate::core::{ConnId, CoreConfig, Effect, TimeoutAction, TimeoutUnit};
 
 const W: ConnId = ConnId::new(3);
 
@@ -138,4 +138,33 @@ fn a_decimal_timeout_is_milliseconds_when_configured() {
     // The Go library's binary seconds stay seconds.
     let t = running_with_timeout(TimeoutUnit::Milliseconds, "\0\0\0\x02");
     assert_eq!(t.core.next_deadline(), Some(T0.plus_ms(2_000)));
+}
+
+#[test]
+fn a_late_result_after_a_timeout_failure_gets_no_error() {
+    let late = |action| {
+        let mut t = running_with_timeout(TimeoutUnit::Seconds, "1");
+        t.core.config.timeout_action = action;
+        t.tick(T0.plus_ms(1_000));
+        let status = Request::WorkStatus {
+            handle: h(1),
+            numerator: b("1"),
+            denominator: b("2"),
+        };
+        let done = Request::WorkComplete {
+            handle: h(1),
+            data: b("late"),
+        };
+        let replies = [
+            t.req(W, status, T0.plus_ms(1_500)),
+            t.req(W, done.clone(), T0.plus_ms(1_500)),
+            t.req(W, done, T0.plus_ms(1_500)),
+        ];
+        replies.map(|r| r.len())
+    };
+    // Failed (the Perl server): the worker's late packets are dropped, its final one forgets
+    // the job, so a second WORK_COMPLETE is an error again.
+    assert_eq!(late(TimeoutAction::Fail), [0, 0, 1]);
+    // Re-queued (gearmand): the job is no longer this worker's, JOB_NOT_FOUND each time.
+    assert_eq!(late(TimeoutAction::Requeue), [1, 1, 1]);
 }
