@@ -48,7 +48,8 @@ async fn work_packets_go_once_per_submission() {
         assert_eq!(c.submit(&fg("dup", "same", "x")).await, h, "{}", t.name());
         assert_eq!(c2.submit(&fg("dup", "same", "x")).await, h, "{}", t.name());
         tr.admin(&mut a, "status").await;
-        tr.ask("clients of `same`", &mut a, &get_status_unique("same")).await;
+        tr.ask("clients of `same`", &mut a, &get_status_unique("same"))
+            .await;
         let job = grab(&mut w).await;
         let work = [
             Work::Data("part"),
@@ -61,7 +62,12 @@ async fn work_packets_go_once_per_submission() {
         }
         let to_c = received(&mut w, &mut c).await;
         let to_c2 = received(&mut w, &mut c2).await;
-        assert_eq!((to_c.len(), to_c2.len()), (8, 4), "{}: {to_c:?} {to_c2:?}", t.name());
+        assert_eq!(
+            (to_c.len(), to_c2.len()),
+            (8, 4),
+            "{}: {to_c:?} {to_c2:?}",
+            t.name()
+        );
         for p in work {
             let r = p.response(&job);
             assert_eq!(count(&to_c, &r), 2, "{}: twice to c: {to_c:?}", t.name());
@@ -89,13 +95,20 @@ async fn work_packets_go_once_per_submission() {
         // Background first, then the foreground twice: two results, the job still runs once.
         tr.ask("background", &mut c, &bg("dup3", "u3", "z")).await;
         tr.ask("foreground", &mut c, &fg("dup3", "u3", "z")).await;
-        tr.ask("foreground again", &mut c, &fg("dup3", "u3", "z")).await;
-        tr.ask("clients of `u3`", &mut a, &get_status_unique("u3")).await;
+        tr.ask("foreground again", &mut c, &fg("dup3", "u3", "z"))
+            .await;
+        tr.ask("clients of `u3`", &mut a, &get_status_unique("u3"))
+            .await;
         let job = grab(&mut w).await;
         w.send(&Work::Complete("r3").request(&job)).await;
         let to_c = received(&mut w, &mut c).await;
         let done = Work::Complete("r3").response(&job);
-        assert_eq!((to_c.len(), count(&to_c, &done)), (2, 2), "{}: {to_c:?}", t.name());
+        assert_eq!(
+            (to_c.len(), count(&to_c, &done)),
+            (2, 2),
+            "{}: {to_c:?}",
+            t.name()
+        );
         tr.push("background + foreground twice", to_c.join(", "));
         tr.ask("nothing left", &mut w, &Request::GrabJob).await;
         tr.admin(&mut a, "status").await;
