@@ -54,6 +54,19 @@ pub async fn client_and_worker(program: &Path, worker: &[&str], client: &[&str])
     server
 }
 
+/// Starts the worker script `program worker... PORT`, runs the client script `program
+/// client... PORT` against a fresh gearbox (it must print `ALL OK`), then waits for the worker
+/// to exit cleanly (`worker done`) once the client has told it to.
+pub async fn worker_then_client(program: &Path, worker: &[&str], client: &[&str]) -> TestServer {
+    let server = TestServer::start().await;
+    let w = Proc::spawn(program, &with_port(worker, &server));
+    run_client(&server, program, client).await;
+    let out = w.finish().await;
+    out.assert_success(&format!("{worker:?}"));
+    assert_eq!(out.stdout, "worker done\n");
+    server
+}
+
 /// Asserts that `server` holds no job (`show jobs` lists none); returns the admin connection.
 pub async fn assert_no_jobs(server: &TestServer) -> RawConn {
     let mut a = server.connect().await;
