@@ -81,6 +81,15 @@ check($c->runTasks(), 'runTasks gather');
 sort($events);
 check($events === ['complete:eno', 'complete:owt', 'fail'], 'gather events: ' . json_encode($events));
 
+// The same function and unique added twice, then run together: libgearman gets one handle
+// for both tasks and waits for a result per task, so the server must send WORK_COMPLETE once
+// per submission. Both complete callbacks fire with the worker's result.
+$events = [];
+$c->addTask('php_reverse', 'twice', null, 'same-unique');
+$c->addTask('php_reverse', 'twice', null, 'same-unique');
+check($c->runTasks(), 'runTasks same unique twice: ' . $c->error());
+check($events === ['complete:eciwt', 'complete:eciwt'], 'same unique twice: ' . json_encode($events));
+
 // Background job and its status.
 $handle = $c->doBackground('php_bg', 'bgdata');
 check($c->returnCode() === GEARMAN_SUCCESS && strlen($handle) > 0, 'doBackground');
