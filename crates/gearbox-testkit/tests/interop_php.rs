@@ -11,14 +11,11 @@
 
 mod support_ext;
 
-use support_ext::scripts::{client_and_worker, interpreter, script};
+use support_ext::scripts::{client_and_worker, php, script};
 
 #[tokio::test]
 async fn php_client_and_worker() {
-    let probe = ["-r", "exit(extension_loaded('gearman') ? 0 : 1);"];
-    let lacks = "the gearman extension (Debian php-gearman)";
-    let why = "PHP for the pecl gearman interop test";
-    let Some(php) = interpreter("php", why, &probe, lacks).await else {
+    let Some(php) = php("PHP for the pecl gearman interop test").await else {
         return;
     };
     let s = script("php_interop.php");

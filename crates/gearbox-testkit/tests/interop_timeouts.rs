@@ -11,42 +11,37 @@
 
 mod support_ext;
 
-use support_ext::scripts::{assert_no_jobs, interpreter, run_client, script, worker_then_client};
+use std::path::Path;
+
+use support_ext::scripts::{
+    assert_no_jobs, perl, php, python_gear, run_client, script, worker_then_client,
+};
+
+/// Runs `script worker` and `script client` with `program`, then checks nothing is left.
+async fn worker_and_client(program: &Path, script_name: &str) {
+    let s = script(script_name);
+    let server = worker_then_client(program, &[&s, "worker"], &[&s, "client"]).await;
+    assert_no_jobs(&server).await;
+}
 
 #[tokio::test]
 async fn perl_worker_timeout_is_seconds() {
-    let probe = ["-MGearman::Client", "-MGearman::Worker", "-e", "1"];
-    let lacks = "Gearman::Worker (Debian libgearman-client-perl)";
-    let why = "Perl for the Gearman::Worker timeout test";
-    let Some(perl) = interpreter("perl", why, &probe, lacks).await else {
-        return;
-    };
-    let s = script("perl_timeout.pl");
-    let server = worker_then_client(&perl, &[&s, "worker"], &[&s, "client"]).await;
-    assert_no_jobs(&server).await;
+    if let Some(perl) = perl("Perl for the Gearman::Worker timeout test").await {
+        worker_and_client(&perl, "perl_timeout.pl").await;
+    }
 }
 
 #[tokio::test]
 async fn php_worker_timeout_is_seconds() {
-    let probe = ["-r", "exit(extension_loaded('gearman') ? 0 : 1);"];
-    let lacks = "the gearman extension (Debian php-gearman)";
-    let why = "PHP for the GearmanWorker timeout test";
-    let Some(php) = interpreter("php", why, &probe, lacks).await else {
-        return;
-    };
-    let s = script("php_timeout.php");
-    let server = worker_then_client(&php, &[&s, "worker"], &[&s, "client"]).await;
-    assert_no_jobs(&server).await;
+    if let Some(php) = php("PHP for the GearmanWorker timeout test").await {
+        worker_and_client(&php, "php_timeout.php").await;
+    }
 }
 
 #[tokio::test]
 async fn python_gear_worker_timeout_is_seconds() {
-    let probe = ["-c", "import gear"];
-    let lacks = "gear (pip install gear)";
-    let why = "Python for the gear timeout test";
-    let Some(python) = interpreter("python3", why, &probe, lacks).await else {
-        return;
-    };
-    let server = gearbox_testkit::TestServer::start().await;
-    run_client(&server, &python, &[&script("gear_timeout.py")]).await;
+    if let Some(python) = python_gear("Python for the gear timeout test").await {
+        let server = gearbox_testkit::TestServer::start().await;
+        run_client(&server, &python, &[&script("gear_timeout.py")]).await;
+    }
 }

@@ -3,12 +3,7 @@
 // Usage: php php_interop.php worker PORT   (serves until it receives a "quit" job)
 //        php php_interop.php client PORT   (prints "ALL OK" when every check passed)
 
-function check($cond, $what) {
-    if (!$cond) {
-        fwrite(STDERR, "FAILED: $what\n");
-        exit(1);
-    }
-}
+require __DIR__ . '/php_check.php';
 
 [$_, $mode, $port] = $argv;
 

@@ -5,12 +5,7 @@
 //        php php_timeout.php client PORT   (prints "ALL OK" when every check passed)
 // The worker registers "sleepy" with timeout 2; a job sleeps as many seconds as it says.
 
-function check($cond, $what) {
-    if (!$cond) {
-        fwrite(STDERR, "FAILED: $what\n");
-        exit(1);
-    }
-}
+require __DIR__ . '/php_check.php';
 
 [$_, $mode, $port] = $argv;
 

@@ -24,6 +24,26 @@ pub async fn interpreter(program: &str, why: &str, probe: &[&str], lacks: &str) 
     .await
 }
 
+/// Perl with Gearman::Client and Gearman::Worker (Debian `libgearman-client-perl`), for `why`.
+pub async fn perl(why: &str) -> Option<PathBuf> {
+    let probe = ["-MGearman::Client", "-MGearman::Worker", "-e", "1"];
+    let lacks = "Gearman::Client (Debian libgearman-client-perl)";
+    interpreter("perl", why, &probe, lacks).await
+}
+
+/// PHP with the pecl gearman extension (Debian `php-gearman`), for `why`.
+pub async fn php(why: &str) -> Option<PathBuf> {
+    let probe = ["-r", "exit(extension_loaded('gearman') ? 0 : 1);"];
+    let lacks = "the gearman extension (Debian php-gearman)";
+    interpreter("php", why, &probe, lacks).await
+}
+
+/// Python 3 with `gear` (from PyPI), for `why`.
+pub async fn python_gear(why: &str) -> Option<PathBuf> {
+    let lacks = "gear (`pip install gear`)";
+    interpreter("python3", why, &["-c", "import gear"], lacks).await
+}
+
 /// Runs `program args... PORT` to completion against `server`, and asserts it succeeded and
 /// printed `ALL OK` last.
 pub async fn run_client(server: &TestServer, program: &Path, args: &[&str]) -> Finished {

@@ -38,38 +38,40 @@ fn every_work_packet_goes_once_per_submission() {
         t.req(W, Request::GrabJob, T0)[..],
         [Effect::Send(W, Response::JobAssign { .. })]
     ));
-    let data = Request::WorkData {
-        handle: h(1),
-        data: b("part"),
+    let (handle, data) = (h(1), b("part"));
+    let part = Response::WorkData { handle, data };
+    let (handle, numerator, denominator) = (h(1), b("1"), b("2"));
+    let status = Response::WorkStatus {
+        handle,
+        numerator,
+        denominator,
     };
-    let part = send(
-        C1,
-        Response::WorkData {
-            handle: h(1),
-            data: b("part"),
-        },
-    );
-    assert_eq!(t.req(W, data, T0), [part.clone(), part]);
-    let status = Request::WorkStatus {
-        handle: h(1),
-        numerator: b("1"),
-        denominator: b("2"),
-    };
-    assert_eq!(t.req(W, status, T0).len(), 2);
-    let done = Request::WorkComplete {
-        handle: h(1),
-        data: b("r"),
-    };
-    let result = send(
-        C1,
-        Response::WorkComplete {
-            handle: h(1),
-            data: b("r"),
-        },
-    );
-    assert_eq!(t.req(W, done, T0), [result.clone(), result]);
+    let (handle, data) = (h(1), b("r"));
+    let done = Response::WorkComplete { handle, data };
+    for forwarded in [part, status, done] {
+        let sent = t.req(W, as_request(&forwarded), T0);
+        assert_eq!(sent, [send(C1, forwarded.clone()), send(C1, forwarded)]);
+    }
     assert_eq!(t.core.job_count(), 0);
     assert!(t.core.conns[&C1].attached.is_empty());
+}
+
+/// The worker's packet that the server forwards as `r`.
+fn as_request(r: &Response) -> Request {
+    match r.clone() {
+        Response::WorkData { handle, data } => Request::WorkData { handle, data },
+        Response::WorkComplete { handle, data } => Request::WorkComplete { handle, data },
+        Response::WorkStatus {
+            handle,
+            numerator,
+            denominator,
+        } => Request::WorkStatus {
+            handle,
+            numerator,
+            denominator,
+        },
+        other => unreachable!("not a forwarded WORK_* packet: {other:?}"),
+    }
 }
 
 #[test]
