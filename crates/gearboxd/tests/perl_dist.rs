@@ -46,15 +46,17 @@ fn suite_dir() -> PathBuf {
     cache.join(DIST)
 }
 
-/// Each `t/NAME.t` line of prove's summary, with what prove says of it (`ok`, `skipped: ...`,
-/// or its failure).
+/// Each `t/NAME.t` line of prove's output, with what prove says of it (`ok`, `skipped: ...`,
+/// or the start of its failure, possibly empty).
 fn results(prove_stdout: &str) -> Vec<(String, String)> {
     prove_stdout
         .lines()
         .filter(|l| l.starts_with("t/"))
         .filter_map(|l| {
+            // `t/NAME.t ..... VERDICT`; the failure summary's `t/NAME.t   (Wstat ...)` lines
+            // have no dot leader.
             let (file, rest) = l.split_once(' ')?;
-            let verdict = rest.trim_start_matches(['.', ' ']);
+            let verdict = rest.strip_prefix('.')?.trim_start_matches(['.', ' ']);
             file.ends_with(".t")
                 .then(|| (file.to_owned(), verdict.trim().to_owned()))
         })
