@@ -70,7 +70,8 @@ impl Fake {
         self.expect(Request::CanDo { function: b("a") }).await;
         self.expect(Request::CanDoTimeout {
             function: b("b"),
-            timeout: b("1500"),
+            // 1.5 s in whole seconds, rounded up.
+            timeout: b("2"),
         })
         .await;
         self.expect(Request::SetClientId { id: b("w1") }).await;

@@ -34,5 +34,5 @@ pub use error::ProtoError;
 pub use error_code::ErrorCode;
 pub use handle::{format_handle, parse_handle};
 pub use packet::{Magic, PacketType, HEADER_LEN};
-pub use request::{fmt_u64, Priority, Request, SubmitJob};
+pub use request::{fmt_u64, Priority, Request, SubmitJob, TimeoutValue};
 pub use response::Response;

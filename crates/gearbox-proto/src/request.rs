@@ -184,11 +184,11 @@ pub enum Request {
         /// Client id.
         id: Bytes,
     },
-    /// CAN_DO_TIMEOUT; see [`Request::timeout_millis`] for the two encodings of `timeout`.
+    /// CAN_DO_TIMEOUT; see [`Request::timeout_value`] for the two encodings of `timeout`.
     CanDoTimeout {
         /// Function name.
         function: Bytes,
-        /// Time limit (see `timeout_millis`).
+        /// Time limit (see `timeout_value`).
         timeout: Bytes,
     },
     /// ALL_YOURS (never implemented by any server).
@@ -392,19 +392,33 @@ impl Request {
         encode_raw(Magic::Req, kind, args, dst);
     }
 
-    /// Interprets a CAN_DO_TIMEOUT argument as milliseconds.
-    ///
-    /// Two encodings exist in the field: ASCII decimal (libgearman and most libraries), taken as
-    /// milliseconds as gearmand does, and a 4-byte big-endian count of seconds (the Go library
+    /// Reads a CAN_DO_TIMEOUT argument. Two encodings exist in the field: ASCII decimal
+    /// (libgearman, Perl, Python and most libraries; the unit is the server's choice, see
+    /// [`TimeoutValue`]), and a 4-byte big-endian count of seconds (the Go library
     /// `mikespook/gearman-go`). `None` when the argument is neither.
-    pub fn timeout_millis(timeout: &[u8]) -> Option<u64> {
+    pub fn timeout_value(timeout: &[u8]) -> Option<TimeoutValue> {
         let trimmed = timeout.strip_suffix(b"\0").unwrap_or(timeout);
         if !trimmed.is_empty() && trimmed.iter().all(u8::is_ascii_digit) {
-            return std::str::from_utf8(trimmed).ok()?.parse().ok();
+            return std::str::from_utf8(trimmed)
+                .ok()?
+                .parse()
+                .ok()
+                .map(TimeoutValue::Decimal);
         }
         let be: [u8; 4] = timeout.try_into().ok()?;
-        Some(u64::from(u32::from_be_bytes(be)) * 1000)
+        Some(TimeoutValue::BinarySeconds(u32::from_be_bytes(be)))
     }
+}
+
+/// A CAN_DO_TIMEOUT time limit as sent, before a unit is chosen for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutValue {
+    /// ASCII decimal. Perl's `Gearman::Worker`, PHP's `GearmanWorker::addFunction` and Python's
+    /// `gear` document it as seconds; gearmand 1.1.20 reads milliseconds; the protocol text
+    /// and libgearman's own documentation name no unit.
+    Decimal(u64),
+    /// A 4-byte big-endian number of seconds (the Go library).
+    BinarySeconds(u32),
 }
 
 /// Splits a WORK_* body into handle and data. A body without the separating NUL is a handle

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::{CoreConfig, TimeoutAction};
+use crate::core::{CoreConfig, TimeoutAction, TimeoutUnit};
 
 /// Settings of the job server library.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -21,6 +21,10 @@ pub struct Config {
     pub exceptions: bool,
     /// What a CAN_DO_TIMEOUT expiry does: `fail` (default) or `requeue` (gearmand).
     pub timeout_action: TimeoutAction,
+    /// Unit of a CAN_DO_TIMEOUT sent as a decimal number: `seconds` (default; what Perl's,
+    /// PHP's and Python's worker libraries document) or `milliseconds` (gearmand 1.1.20's
+    /// reading). The Go library's 4-byte binary form is seconds either way.
+    pub can_do_timeout_unit: TimeoutUnit,
     /// Largest packet body accepted, bytes (default 64 MiB). Larger: ERROR and close.
     pub max_body: usize,
     /// Longest admin text line, bytes (default 8 KiB). Longer: ERROR and close.
@@ -54,6 +58,7 @@ impl Default for Config {
             worker_wakeup: 0,
             exceptions: false,
             timeout_action: TimeoutAction::Fail,
+            can_do_timeout_unit: TimeoutUnit::Seconds,
             max_body: gearbox_proto::codec::DEFAULT_MAX_BODY,
             max_admin_line: gearbox_proto::codec::DEFAULT_MAX_LINE,
             max_unsent: 64 * 1024 * 1024,
@@ -81,6 +86,7 @@ impl Config {
             worker_wakeup: self.worker_wakeup,
             exceptions: self.exceptions,
             timeout_action: self.timeout_action,
+            timeout_unit: self.can_do_timeout_unit,
             max_unique: self.max_unique,
             max_function: self.max_function,
             max_client_id: self.max_client_id,

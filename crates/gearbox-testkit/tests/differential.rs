@@ -23,5 +23,7 @@ mod deliberate;
 mod errors;
 #[path = "differential/jobs.rs"]
 mod jobs;
+#[path = "differential/submissions.rs"]
+mod submissions;
 #[path = "differential/uniques.rs"]
 mod uniques;

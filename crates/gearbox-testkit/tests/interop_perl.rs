@@ -9,14 +9,11 @@
 
 mod support_ext;
 
-use support_ext::scripts::{client_and_worker, interpreter, script};
+use support_ext::scripts::{client_and_worker, perl, script};
 
 #[tokio::test]
 async fn perl_client_and_worker() {
-    let probe = ["-MGearman::Client", "-MGearman::Worker", "-e", "1"];
-    let lacks = "Gearman::Client (Debian libgearman-client-perl)";
-    let why = "Perl for the Gearman::Client interop test";
-    let Some(perl) = interpreter("perl", why, &probe, lacks).await else {
+    let Some(perl) = perl("Perl for the Gearman::Client interop test").await else {
         return;
     };
     let worker = script("perl_worker.pl");

@@ -9,13 +9,11 @@
 mod support_ext;
 
 use gearbox_testkit::TestServer;
-use support_ext::scripts::{assert_no_jobs, interpreter, run_client, script};
+use support_ext::scripts::{assert_no_jobs, python_gear, run_client, script};
 
 #[tokio::test]
 async fn gear_client_and_worker() {
-    let why = "Python for the `gear` interop test";
-    let lacks = "gear (`pip install gear`)";
-    let Some(python) = interpreter("python3", why, &["-c", "import gear"], lacks).await else {
+    let Some(python) = python_gear("Python for the `gear` interop test").await else {
         return;
     };
     let server = TestServer::start().await;

@@ -132,7 +132,7 @@ mod tests {
     use crate::level::Verbosity;
     use crate::store::QueueType;
     use clap::CommandFactory;
-    use gearbox_server::core::TimeoutAction;
+    use gearbox_server::core::{TimeoutAction, TimeoutUnit};
     use gearbox_store::Durability;
 
     #[test]
@@ -244,6 +244,21 @@ mod tests {
         assert!(action("retry").is_err());
         let file = crate::config_file::parse("timeout_action = \"requeue\"").unwrap();
         assert_eq!(file.server.timeout_action, Some(TimeoutAction::Requeue));
+        let unit = |name: &str| {
+            Args::try_parse_from(["gearboxd", "--can-do-timeout-unit", name])
+                .map(|a| a.options.server.can_do_timeout_unit)
+        };
+        assert_eq!(
+            unit("milliseconds").unwrap(),
+            Some(TimeoutUnit::Milliseconds)
+        );
+        assert_eq!(unit("seconds").unwrap(), Some(TimeoutUnit::Seconds));
+        assert!(unit("ms").is_err());
+        let file = crate::config_file::parse("can_do_timeout_unit = \"milliseconds\"").unwrap();
+        assert_eq!(
+            file.server.can_do_timeout_unit,
+            Some(TimeoutUnit::Milliseconds)
+        );
     }
 
     #[test]

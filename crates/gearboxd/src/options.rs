@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use gearbox_server::core::TimeoutAction;
+use gearbox_server::core::{TimeoutAction, TimeoutUnit};
 use gearbox_server::Config;
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +110,12 @@ pub struct ServerSection {
     /// (default: fail).
     #[arg(long, value_name = "ACTION")]
     pub timeout_action: Option<TimeoutAction>,
+
+    /// Unit of a CAN_DO_TIMEOUT sent as a decimal number: `seconds`, as Perl's, PHP's and
+    /// Python's worker libraries document it, or `milliseconds`, as gearmand 1.1.20 reads it
+    /// (default: seconds). The Go library's 4-byte binary form is seconds either way.
+    #[arg(long, value_name = "UNIT")]
+    pub can_do_timeout_unit: Option<TimeoutUnit>,
 
     /// Largest packet body accepted, bytes; larger ones get an ERROR and the connection is
     /// closed (default: 67108864).

@@ -231,7 +231,12 @@ mod tests {
             let flag = format!("--{}", arg.get_long().expect("a long flag"));
             // A value that parses and is not the default (none for a switch).
             let candidates: &[Option<&str>] = if arg.get_action().takes_values() {
-                &[Some("requeue"), Some("INFO"), Some("7")]
+                &[
+                    Some("requeue"),
+                    Some("milliseconds"),
+                    Some("INFO"),
+                    Some("7"),
+                ]
             } else {
                 &[None]
             };

@@ -212,8 +212,11 @@ impl WorkerBuilder {
     }
 
     /// Registers `handler` for `function` with a time limit (CAN_DO_TIMEOUT, sent as ASCII
-    /// milliseconds). What the server does when a job overruns it is its choice: gearbox fails
-    /// the job by default (`timeout_action`), gearmand re-queues it and ignores the late result.
+    /// whole seconds, rounded up, as Perl's, PHP's and Python's workers send it: gearboxd reads
+    /// seconds by default; gearmand 1.1.20, and gearboxd with `--can-do-timeout-unit
+    /// milliseconds`, read the number as milliseconds). What the server does when a job
+    /// overruns it is its choice: gearbox fails the job by default (`timeout_action`), gearmand
+    /// re-queues it and ignores the late result.
     ///
     /// ```
     /// use gearbox_client::worker::{Job, JobError, Worker};

@@ -80,9 +80,11 @@ impl Connection {
                 None => Request::CanDo {
                     function: name.clone(),
                 },
+                // Whole seconds, rounded up, as Perl's, PHP's and Python's workers send it
+                // (the unit gearbox reads by default; gearmand 1.1.20 reads milliseconds).
                 Some(ms) => Request::CanDoTimeout {
                     function: name.clone(),
-                    timeout: ms.to_string().into(),
+                    timeout: ms.div_ceil(1000).to_string().into(),
                 },
             };
             conn.send(addr, req).await?;

@@ -2,6 +2,7 @@
 //! encodings, and ALL_YOURS.
 
 use bytes::{Bytes, BytesMut};
+use gearbox_proto::TimeoutValue::{BinarySeconds, Decimal};
 use gearbox_proto::{ErrorCode, Incoming, Priority, Request, Response, ServerCodec, SubmitJob};
 use tokio_util::codec::Decoder;
 
@@ -60,12 +61,12 @@ fn can_do_timeout(wire: &[u8]) -> (Bytes, Bytes) {
 }
 
 #[test]
-fn can_do_timeout_ascii_decimal_is_milliseconds() {
+fn can_do_timeout_ascii_decimal_is_a_plain_number() {
     let (function, timeout) = can_do_timeout(b"\0REQ\0\0\0\x17\0\0\0\x0dreverse\x0030000");
     assert_eq!(function, b(b"reverse"));
-    assert_eq!(Request::timeout_millis(&timeout), Some(30_000));
-    assert_eq!(Request::timeout_millis(b"1000"), Some(1_000));
-    assert_eq!(Request::timeout_millis(b"30000\0"), Some(30_000));
+    assert_eq!(Request::timeout_value(&timeout), Some(Decimal(30_000)));
+    assert_eq!(Request::timeout_value(b"3"), Some(Decimal(3)));
+    assert_eq!(Request::timeout_value(b"30000\0"), Some(Decimal(30_000)));
 }
 
 #[test]
@@ -73,10 +74,13 @@ fn can_do_timeout_binary_big_endian_is_seconds() {
     let (function, timeout) = can_do_timeout(b"\0REQ\0\0\0\x17\0\0\0\x0creverse\0\0\0\0\x05");
     assert_eq!(function, b(b"reverse"));
     assert_eq!(timeout, b(b"\0\0\0\x05"));
-    assert_eq!(Request::timeout_millis(&timeout), Some(5_000));
-    assert_eq!(Request::timeout_millis(b"\0\0\x01\0"), Some(256_000));
-    assert_eq!(Request::timeout_millis(b""), None);
-    assert_eq!(Request::timeout_millis(b"ten"), None);
+    assert_eq!(Request::timeout_value(&timeout), Some(BinarySeconds(5)));
+    assert_eq!(
+        Request::timeout_value(b"\0\0\x01\0"),
+        Some(BinarySeconds(256))
+    );
+    assert_eq!(Request::timeout_value(b""), None);
+    assert_eq!(Request::timeout_value(b"ten"), None);
 }
 
 #[test]

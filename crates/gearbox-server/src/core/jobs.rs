@@ -97,7 +97,9 @@ impl Core {
             // A background duplicate was promised this job: it must run even if every
             // foreground client leaves, so the job is no longer droppable as abandoned.
             job.background |= background;
-            if !background && !conn.is_in(job.clients()) {
+            if !background {
+                // Attached once per submission, as gearmand does: a libgearman client that
+                // submits the same unique twice on one connection waits for two results.
                 job.clients_mut().push(conn);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.attached.insert(id);

@@ -8,7 +8,8 @@
 //! - `functions`: the functions by number; jobs and abilities hold the number.
 //! - `lookup`: handles (derived from job ids), finding jobs by handle or unique id.
 //! - `jobs`: submitting, grabbing, finishing, re-queueing.
-//! - `timers`: EPOCH/SCHED jobs falling due, CAN_DO_TIMEOUT deadlines.
+//! - `timers`: EPOCH/SCHED jobs falling due, CAN_DO_TIMEOUT deadlines; `timeout`: the
+//!   CAN_DO_TIMEOUT settings (unit, expiry action).
 //! - `work`: WORK_* packets from workers, status queries.
 //! - `admin`: the admin text commands and their gearmand-exact replies.
 //! - [`cron`]: schedules for SUBMIT_JOB_SCHED.
@@ -23,9 +24,11 @@ mod persist;
 pub mod state;
 mod table;
 mod time;
+mod timeout;
 mod timers;
 pub(crate) use table::IdMap;
 use table::NameMap;
+pub use timeout::{TimeoutAction, TimeoutUnit};
 mod work;
 
 #[cfg(test)]
@@ -44,32 +47,6 @@ pub use state::{ConnInfo, FunctionStats};
 use table::{JobTable, UniqueIndex};
 pub use time::UnixMillis;
 
-/// What the core does when a CAN_DO_TIMEOUT runs out. Its names, `fail` and `requeue`, are the
-/// same in configuration files (serde) and on command lines ([`std::str::FromStr`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimeoutAction {
-    /// Fail the job: its clients get WORK_FAIL at once (the protocol text; the Perl server).
-    #[default]
-    Fail,
-    /// Put it back in the queue and count a retry (gearmand), so `job_retries` bounds it.
-    Requeue,
-}
-
-impl std::str::FromStr for TimeoutAction {
-    type Err = String;
-
-    /// Parses `fail` or `requeue`, the names serde uses.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        use serde::de::IntoDeserializer;
-        use serde::Deserialize;
-        let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
-            s.into_deserializer();
-        TimeoutAction::deserialize(de)
-            .map_err(|_| format!("expected `fail` or `requeue`, not `{s}`"))
-    }
-}
-
 /// Settings the core needs. Every limit is explicit.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -84,6 +61,8 @@ pub struct CoreConfig {
     pub exceptions: bool,
     /// What a CAN_DO_TIMEOUT expiry does.
     pub timeout_action: TimeoutAction,
+    /// The unit of a decimal CAN_DO_TIMEOUT.
+    pub timeout_unit: TimeoutUnit,
     /// Longest unique id accepted.
     pub max_unique: usize,
     /// Longest function name accepted.
@@ -106,6 +85,7 @@ impl Default for CoreConfig {
             worker_wakeup: 0,
             exceptions: false,
             timeout_action: TimeoutAction::Fail,
+            timeout_unit: TimeoutUnit::Seconds,
             max_unique: 64,
             max_function: 512,
             max_client_id: 254,
@@ -235,16 +215,17 @@ impl Core {
         }
         match req {
             Request::CanDo { function } => self.can_do(conn, function, None, out),
-            Request::CanDoTimeout { function, timeout } => {
-                match Request::timeout_millis(&timeout) {
-                    Some(ms) => self.can_do(conn, function, Some(ms).filter(|m| *m > 0), out),
-                    None => out.error(
-                        conn,
-                        ErrorCode::InvalidPacket,
-                        "CAN_DO_TIMEOUT timeout is not a number",
-                    ),
+            Request::CanDoTimeout { function, timeout } => match Request::timeout_value(&timeout) {
+                Some(t) => {
+                    let ms = self.config.timeout_unit.millis(t);
+                    self.can_do(conn, function, ms, out)
                 }
-            }
+                None => out.error(
+                    conn,
+                    ErrorCode::InvalidPacket,
+                    "CAN_DO_TIMEOUT timeout is not a number",
+                ),
+            },
             Request::CantDo { function } => self.cant_do(conn, &function),
             Request::ResetAbilities => {
                 let abilities = std::mem::take(&mut self.conn_mut(conn).abilities);

@@ -102,7 +102,8 @@ pub type Clients = smallvec::SmallVec<[ConnId; 2]>;
 struct Extra {
     /// Plain, epoch, scheduled or reduce.
     kind: JobKind,
-    /// Foreground clients attached, in attach order.
+    /// Foreground clients attached, in attach order, once per foreground submission (a
+    /// connection that submitted it twice is listed twice and gets every WORK_* twice).
     clients: Clients,
     /// Connections waiting for its JOB_CREATED until the store commits it.
     acks: Vec<ConnId>,
@@ -403,8 +404,12 @@ pub struct Conn {
     pub exceptions: bool,
     /// Jobs assigned to this worker.
     pub running: IdSet<JobId>,
-    /// Foreground jobs this client waits on.
+    /// Foreground jobs this client waits on (once each, however often it submitted them).
     pub attached: IdSet<JobId>,
+    /// Handles of jobs this worker held when their CAN_DO_TIMEOUT failed them, newest last, at
+    /// most [`Conn::MAX_TIMED_OUT`]: its late WORK_* packets for them are dropped without an
+    /// ERROR, as the Perl server does (Perl's Gearman::Worker dies on an ERROR reply).
+    pub timed_out: VecDeque<Bytes>,
 }
 
 impl Conn {
@@ -419,7 +424,19 @@ impl Conn {
             exceptions: false,
             running: IdSet::default(),
             attached: IdSet::default(),
+            timed_out: VecDeque::new(),
         }
+    }
+
+    /// Timed-out handles remembered per worker; a worker that never answers forgets the oldest.
+    pub const MAX_TIMED_OUT: usize = 64;
+
+    /// Remembers that the job `handle`, run by this worker, was failed by its timeout.
+    pub fn note_timed_out(&mut self, handle: Bytes) {
+        if self.timed_out.len() == Conn::MAX_TIMED_OUT {
+            self.timed_out.pop_front();
+        }
+        self.timed_out.push_back(handle);
     }
 
     /// The timeout registered for `function`, if the worker can do it.

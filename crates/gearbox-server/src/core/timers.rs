@@ -54,7 +54,12 @@ impl Core {
                     let handle = self.handle_of(id);
                     tracing::info!(handle = ?handle, conn = worker.get(), "job exceeded CAN_DO_TIMEOUT");
                     match self.config.timeout_action {
-                        TimeoutAction::Fail => self.fail_job(id, Outcome::Failed, now, out),
+                        TimeoutAction::Fail => {
+                            if let Some(c) = self.conns.get_mut(&worker) {
+                                c.note_timed_out(handle);
+                            }
+                            self.fail_job(id, Outcome::Failed, now, out)
+                        }
                         TimeoutAction::Requeue => self.worker_lost(id, now, out),
                     }
                 }

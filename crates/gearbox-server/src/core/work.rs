@@ -34,13 +34,16 @@ impl End {
 }
 
 impl Core {
-    /// The job `handle` if it is running on `conn`; otherwise sends ERROR JOB_NOT_FOUND with
-    /// `text` (gearmand words it differently per packet type).
+    /// The job `handle` if it is running on `conn`. Otherwise sends ERROR JOB_NOT_FOUND with
+    /// `text` (gearmand words it differently per packet type), unless the job was this
+    /// worker's until its CAN_DO_TIMEOUT failed it: that late packet is dropped silently, and
+    /// forgotten with the worker's final packet (`last`).
     fn running_on(
-        &self,
+        &mut self,
         conn: ConnId,
         handle: &[u8],
         text: &'static str,
+        last: bool,
         out: &mut Outbox,
     ) -> Option<JobId> {
         let id = self.job_by_handle(handle);
@@ -48,11 +51,19 @@ impl Core {
             .and_then(|id| self.jobs.get(&id))
             .is_some_and(|j| matches!(j.state, JobState::Running { worker, .. } if worker == conn));
         if ok {
-            id
-        } else {
-            out.error(conn, ErrorCode::JobNotFound, text);
-            None
+            return id;
         }
+        let late = &mut self.conn_mut(conn).timed_out;
+        match late.iter().position(|h| h.as_ref() == handle) {
+            Some(pos) => {
+                if last {
+                    late.remove(pos);
+                }
+                tracing::debug!(conn = conn.get(), handle = ?handle, "late result after CAN_DO_TIMEOUT dropped");
+            }
+            None => out.error(conn, ErrorCode::JobNotFound, text),
+        }
+        None
     }
 
     pub(super) fn work_status(
@@ -63,7 +74,7 @@ impl Core {
         denominator: Bytes,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, RESULT_NOT_FOUND, out) else {
+        let Some(id) = self.running_on(conn, &handle, RESULT_NOT_FOUND, false, out) else {
             return;
         };
         // `running_on` accepts only the job's exact handle, so the worker's bytes are it.
@@ -90,7 +101,7 @@ impl Core {
         warning: bool,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, NO_SUCH_JOB, out) else {
+        let Some(id) = self.running_on(conn, &handle, NO_SUCH_JOB, false, out) else {
             return;
         };
         let job = &self.jobs[&id];
@@ -113,7 +124,7 @@ impl Core {
         now: UnixMillis,
         out: &mut Outbox,
     ) {
-        let Some(id) = self.running_on(conn, &handle, end.not_found_text(), out) else {
+        let Some(id) = self.running_on(conn, &handle, end.not_found_text(), true, out) else {
             return;
         };
         let job = &self.jobs[&id];

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use gearbox_proto::{Request, Response};
 
 use crate::support_ext::{
-    self, b, bg, can_do, differential, fg, normalise_admin, show, Target, Transcript, Work,
+    self, b, bg, can_do, differential, fg, normalise_admin, Target, Transcript, Work,
 };
 
 /// Where gearbox deliberately differs (docs/differences.md): each server's own behaviour is
@@ -42,22 +42,6 @@ async fn deliberate_differences() {
         let got = support_ext::error_code(&c.recv().await);
         let handle = norm_handle_of_created(&got);
         t.expect_differs("SUBMIT_JOB_SCHED", &handle, "ERROR INVALID_COMMAND", "JOB_CREATED H:1");
-
-        // The same connection submitting the same foreground unique twice: gearmand attaches it
-        // twice (every WORK_* arrives twice); we attach it once.
-        let mut w = t.connect().await;
-        w.send(&can_do("dup")).await;
-        let mut c2 = t.connect().await;
-        let h = c2.submit(&fg("dup", "same", "x")).await;
-        assert_eq!(c2.submit(&fg("dup", "same", "x")).await, h);
-        let r = w.ask(&Request::GrabJob).await;
-        assert!(matches!(r, Response::JobAssign { .. }), "{}: {r:?}", t.name());
-        w.send(&Work::Complete("r").request(&h)).await;
-        assert_eq!(c2.recv().await, Work::Complete("r").response(&h));
-        c2.send(&Request::EchoReq { data: b("probe") }).await;
-        let next = show(&c2.recv().await);
-        // (gearmand gave the SCHED job no handle, so this job is H:1 there.)
-        t.expect_differs("second WORK_COMPLETE to a twice-attached client", &next, "WORK_COMPLETE H:1 \"r\"", "ECHO_RES \"probe\"");
 
         // A 64-byte unique: gearmand stores 63 bytes and never coalesces it again; we keep it
         // whole (65 bytes is ARGUMENT_TOO_LARGE on both, see `unique_ids`).
@@ -114,14 +98,17 @@ async fn default_handle_format() {
 }
 
 /// CAN_DO_TIMEOUT expiry: gearmand re-queues the job and tells nobody; gearbox's default
-/// (`timeout_action = fail`) fails it so the client learns at once. docs/differences.md.
+/// (`timeout_action = fail`) fails it so the client learns at once, and drops the worker's late
+/// result without an ERROR (as the Perl server). `1` is one second for gearbox (the default
+/// unit) and one millisecond for gearmand, which checks about once a second.
+/// docs/differences.md.
 #[tokio::test]
 async fn can_do_timeout_expiry() {
     differential(|t: Target, tr: Transcript| async move {
         let [mut w, mut c, mut a] = t.connections().await;
         w.send(&Request::CanDoTimeout {
             function: b("slow"),
-            timeout: b("1000"),
+            timeout: b("1"),
         })
         .await;
         let h = c.submit(&fg("slow", "", "x")).await;
@@ -132,8 +119,8 @@ async fn can_do_timeout_expiry() {
         if t.is_gearbox() {
             let failed = Work::Fail.response(&h);
             assert_eq!(c.recv().await, failed, "gearbox fails the job");
-            let late = w.ask(&Work::Complete("late").request(&h)).await;
-            assert_eq!(support_ext::error_code(&late), "ERROR JOB_NOT_FOUND");
+            w.send(&Work::Complete("late").request(&h)).await;
+            w.assert_quiet().await;
             c.assert_quiet().await;
         } else {
             let jobs = support_ext::wait_admin(&mut a, "show jobs", "gearmand re-queues", |s| {

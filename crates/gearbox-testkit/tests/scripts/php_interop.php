@@ -3,12 +3,7 @@
 // Usage: php php_interop.php worker PORT   (serves until it receives a "quit" job)
 //        php php_interop.php client PORT   (prints "ALL OK" when every check passed)
 
-function check($cond, $what) {
-    if (!$cond) {
-        fwrite(STDERR, "FAILED: $what\n");
-        exit(1);
-    }
-}
+require __DIR__ . '/php_check.php';
 
 [$_, $mode, $port] = $argv;
 
@@ -80,6 +75,15 @@ $c->addTask('php_fail', 'x');
 check($c->runTasks(), 'runTasks gather');
 sort($events);
 check($events === ['complete:eno', 'complete:owt', 'fail'], 'gather events: ' . json_encode($events));
+
+// The same function and unique added twice, then run together: libgearman gets one handle
+// for both tasks and waits for a result per task, so the server must send WORK_COMPLETE once
+// per submission. Both complete callbacks fire with the worker's result.
+$events = [];
+$c->addTask('php_reverse', 'twice', null, 'same-unique');
+$c->addTask('php_reverse', 'twice', null, 'same-unique');
+check($c->runTasks(), 'runTasks same unique twice: ' . $c->error());
+check($events === ['complete:eciwt', 'complete:eciwt'], 'same unique twice: ' . json_encode($events));
 
 // Background job and its status.
 $handle = $c->doBackground('php_bg', 'bgdata');

@@ -24,6 +24,26 @@ pub async fn interpreter(program: &str, why: &str, probe: &[&str], lacks: &str) 
     .await
 }
 
+/// Perl with Gearman::Client and Gearman::Worker (Debian `libgearman-client-perl`), for `why`.
+pub async fn perl(why: &str) -> Option<PathBuf> {
+    let probe = ["-MGearman::Client", "-MGearman::Worker", "-e", "1"];
+    let lacks = "Gearman::Client (Debian libgearman-client-perl)";
+    interpreter("perl", why, &probe, lacks).await
+}
+
+/// PHP with the pecl gearman extension (Debian `php-gearman`), for `why`.
+pub async fn php(why: &str) -> Option<PathBuf> {
+    let probe = ["-r", "exit(extension_loaded('gearman') ? 0 : 1);"];
+    let lacks = "the gearman extension (Debian php-gearman)";
+    interpreter("php", why, &probe, lacks).await
+}
+
+/// Python 3 with `gear` (from PyPI), for `why`.
+pub async fn python_gear(why: &str) -> Option<PathBuf> {
+    let lacks = "gear (`pip install gear`)";
+    interpreter("python3", why, &["-c", "import gear"], lacks).await
+}
+
 /// Runs `program args... PORT` to completion against `server`, and asserts it succeeded and
 /// printed `ALL OK` last.
 pub async fn run_client(server: &TestServer, program: &Path, args: &[&str]) -> Finished {
@@ -51,6 +71,19 @@ pub async fn client_and_worker(program: &Path, worker: &[&str], client: &[&str])
     out.assert_success(&format!("{worker:?}"));
     assert_eq!(out.stdout, "worker done\n");
     assert_no_jobs(&server).await;
+    server
+}
+
+/// Starts the worker script `program worker... PORT`, runs the client script `program
+/// client... PORT` against a fresh gearbox (it must print `ALL OK`), then waits for the worker
+/// to exit cleanly (`worker done`) once the client has told it to.
+pub async fn worker_then_client(program: &Path, worker: &[&str], client: &[&str]) -> TestServer {
+    let server = TestServer::start().await;
+    let w = Proc::spawn(program, &with_port(worker, &server));
+    run_client(&server, program, client).await;
+    let out = w.finish().await;
+    out.assert_success(&format!("{worker:?}"));
+    assert_eq!(out.stdout, "worker done\n");
     server
 }
 

@@ -1,7 +1,7 @@
 //! A random model test: sequences of submits, grabs, results, timeouts and disconnects over
 //! three connections, with every index and counter checked after each step, and no job lost.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Priority, Request, Response, SubmitJob};
@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::{check_invariants, Harness, T0};
 use crate::core::state::{JobKind, JobState};
-use crate::core::{ConnId, CoreConfig, Effect, JobId, TimeoutAction, UnixMillis};
+use crate::core::{ConnId, CoreConfig, Effect, JobId, TimeoutAction, TimeoutUnit, UnixMillis};
 
 const FUNCTIONS: [&str; 2] = ["a", "b"];
 const UNIQUES: [&str; 3] = ["", "u", "v"];
@@ -111,14 +111,15 @@ struct Model {
     background: HashSet<Bytes>,
     /// Handles a worker ended (WORK_COMPLETE / WORK_FAIL accepted).
     ended: HashSet<Bytes>,
-    /// (client, handle) pairs still owed a final packet.
-    owed: HashSet<(ConnId, Bytes)>,
+    /// (client, handle) pairs still owed final packets: one per foreground submission.
+    owed: HashMap<(ConnId, Bytes), u32>,
 }
 
 impl Model {
     fn new() -> Model {
         let config = CoreConfig {
             timeout_action: TimeoutAction::Requeue,
+            timeout_unit: TimeoutUnit::Milliseconds,
             ..CoreConfig::default()
         };
         let mut t = Harness::new(config);
@@ -134,7 +135,7 @@ impl Model {
             next_conn: ConnId::new(4),
             background: HashSet::new(),
             ended: HashSet::new(),
-            owed: HashSet::new(),
+            owed: HashMap::new(),
         }
     }
 
@@ -154,8 +155,14 @@ impl Model {
                 | Response::WorkException { handle, .. },
             ) = e
             {
-                let owed = self.owed.remove(&(*c, handle.clone()));
-                assert!(owed, "final packet for {handle:?} to {c} was owed once");
+                let key = (*c, handle.clone());
+                let owed = self.owed.get(&key).copied().unwrap_or(0);
+                assert!(owed > 0, "final packet for {handle:?} to {c} was owed");
+                if owed == 1 {
+                    self.owed.remove(&key);
+                } else {
+                    self.owed.insert(key, owed - 1);
+                }
             }
         }
     }
@@ -183,7 +190,7 @@ impl Model {
                 if background {
                     self.background.insert(handle);
                 } else {
-                    self.owed.insert((c, handle));
+                    *self.owed.entry((c, handle)).or_default() += 1;
                 }
                 effects
             }
@@ -319,7 +326,7 @@ impl Model {
                 let old = self.slots[conn];
                 self.t.core.disconnect(old, now, &mut self.t.out);
                 let effects = self.t.take();
-                self.owed.retain(|(c, _)| *c != old);
+                self.owed.retain(|(c, _), _| *c != old);
                 let new = self.next_conn;
                 self.next_conn = new.next();
                 self.t.connect(new);
@@ -340,11 +347,12 @@ impl Model {
                 "background job {handle:?} was lost"
             );
         }
-        for (c, handle) in &self.owed {
+        for ((c, handle), owed) in &self.owed {
             let held = core.job_by_handle(handle).and_then(|id| core.jobs.get(&id));
-            assert!(
-                held.is_some_and(|j| j.clients().contains(c)),
-                "client {c} still waits on a held {handle:?}"
+            let attached = held.map_or(0, |j| j.clients().iter().filter(|x| *x == c).count());
+            assert_eq!(
+                attached, *owed as usize,
+                "client {c} waits on a held {handle:?} once per submission"
             );
         }
         for f in core.functions.values() {
