@@ -7,7 +7,7 @@
 //! job, or fails, counts against `-c`. A round with no server reachable prints libgearman's
 //! `GEARMAN_COULD_NOT_CONNECT` message; a packet other than a job, NO_JOB or NOOP prints its
 //! `GEARMAN_UNEXPECTED_PACKET` message; `-t` expiring prints its `GEARMAN_TIMEOUT` message.
-//! Jobs run one at a time ([`Spec::serve`]).
+//! Jobs run one at a time (`Spec::serve`).
 
 use std::ffi::OsString;
 use std::time::Duration;
