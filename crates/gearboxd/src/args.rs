@@ -13,7 +13,8 @@ use crate::options::Options;
 
 const COMPAT: &str = "Accepted for gearmand compatibility";
 const PROCESS: &str = "Process";
-const REFUSED: &str = "HTTP and TLS (not yet: issues 12 and 13)";
+const REFUSED: &str = "TLS (not yet: issue 13)";
+const HTTP: &str = "HTTP (docs/http.md)";
 
 /// gearboxd: a Gearman job server, a drop-in replacement for gearmand.
 ///
@@ -101,12 +102,13 @@ pub struct Args {
     #[arg(long, help_heading = COMPAT)]
     pub store_queue_on_shutdown: bool,
 
-    /// Protocol module: gearmand's only one, `http`, is refused until HTTP lands (issue 12).
-    #[arg(short = 'r', long, value_name = "NAME", help_heading = REFUSED)]
+    /// Protocol module: gearmand's only one, `http`, turns the HTTP listener on.
+    #[arg(short = 'r', long, value_name = "NAME", help_heading = HTTP)]
     pub protocol: Option<String>,
 
-    /// HTTP port of `-r http`; without it, no effect (as in gearmand).
-    #[arg(long, value_name = "PORT", help_heading = REFUSED)]
+    /// HTTP port of `-r http` (default 8080; 0 = a free port), on the `-L` addresses;
+    /// without `-r http`, no effect (as in gearmand).
+    #[arg(long, value_name = "PORT", help_heading = HTTP)]
     pub http_port: Option<u16>,
 
     /// TLS on client connections: refused until TLS lands (issue 13).

@@ -62,6 +62,7 @@ pub mod config_file;
 pub mod daemon;
 pub mod error;
 pub mod gearmand_conf;
+pub mod http;
 pub mod layers;
 pub mod level;
 pub mod listen;

@@ -11,6 +11,7 @@ use clap::Parser;
 use gearbox_server::ShutdownMode;
 use gearbox_store::Store;
 use gearboxd::daemon::{self, Detached};
+use gearboxd::http::{self, HTTP_LISTENING_PREFIX};
 use gearboxd::listen;
 use gearboxd::logging::{self, LogTarget};
 use gearboxd::privileges;
@@ -71,6 +72,13 @@ fn start(args: Args) -> anyhow::Result<()> {
         }
     }
     let listeners = listen::bind_all(&targets, settings.backlog, settings.keepalive)?;
+    let http_listeners = match &settings.http {
+        Some(h) => {
+            let targets = listen::targets(&settings.listen, h.port)?;
+            listen::bind_all(&targets, settings.backlog, None)?
+        }
+        None => Vec::new(),
+    };
     if let Some(user) = &settings.user {
         privileges::switch_to(user)?;
     }
@@ -90,7 +98,7 @@ fn start(args: Args) -> anyhow::Result<()> {
             let _ = writeln!(std::io::stderr(), "gearboxd: warning: {w}");
         }
     }
-    let result = serve(settings, listeners, log, detached);
+    let result = serve(settings, [listeners, http_listeners], log, detached);
     if let (Err(e), true) = (&result, logged_elsewhere) {
         tracing::error!("{e:#}");
     }
@@ -103,9 +111,12 @@ fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The Gearman listeners, then the HTTP ones (empty without `-r http`).
+type Listeners = [Vec<std::net::TcpListener>; 2];
+
 fn serve(
     settings: Settings,
-    listeners: Vec<std::net::TcpListener>,
+    listeners: Listeners,
     log: LogTarget,
     detached: Option<Detached>,
 ) -> anyhow::Result<()> {
@@ -128,7 +139,7 @@ fn serve(
 
 async fn serve_async(
     settings: Settings,
-    listeners: Vec<std::net::TcpListener>,
+    [listeners, http_listeners]: Listeners,
     log: LogTarget,
     detached: Option<Detached>,
 ) -> anyhow::Result<()> {
@@ -151,6 +162,8 @@ async fn serve_async(
         }
     }
     let listeners = listen::into_tokio(listeners)?;
+    let http_listeners = listen::into_tokio(http_listeners)?;
+    let listeners = [listeners, http_listeners];
     let result = serve_store(settings, listeners, signals, opened.store.clone(), detached).await;
     // Acknowledged jobs are committed already; closing only finishes cleanly (a stuck disk
     // must not hold up the exit).
@@ -165,7 +178,7 @@ async fn serve_async(
 
 async fn serve_store(
     settings: Settings,
-    listeners: Vec<tokio::net::TcpListener>,
+    [listeners, http_listeners]: [Vec<tokio::net::TcpListener>; 2],
     signals: StopSignals,
     store: Arc<dyn Store>,
     mut detached: Option<Detached>,
@@ -180,6 +193,22 @@ async fn serve_store(
         for addr in listeners.iter().filter_map(|l| l.local_addr().ok()) {
             let _ = writeln!(err, "{LISTENING_PREFIX}{addr}");
         }
+        for addr in http_listeners.iter().filter_map(|l| l.local_addr().ok()) {
+            let _ = writeln!(err, "{HTTP_LISTENING_PREFIX}{addr}");
+        }
+    }
+    if let (Some(h), Some(gearman)) = (&settings.http, listeners.first()) {
+        let router = http::router(gearman.local_addr()?, h);
+        let listeners = http_listeners
+            .into_iter()
+            .map(|l| {
+                let stop = signals.requested();
+                (l, async move {
+                    stop.await;
+                })
+            })
+            .collect();
+        tokio::spawn(http::serve(listeners, router));
     }
     let addrs: Vec<String> = listeners
         .iter()

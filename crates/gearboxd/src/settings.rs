@@ -15,6 +15,7 @@ use crate::compat;
 use crate::config_file;
 use crate::error::CliError;
 use crate::gearmand_conf;
+use crate::http::{HttpSettings, DEFAULT_HTTP_PORT};
 use crate::layers;
 use crate::level::Verbosity;
 use crate::options::Options;
@@ -71,6 +72,8 @@ pub struct Settings {
     pub syslog: bool,
     /// Where background jobs are kept (`-q`, `--store`, `--data-dir`, ...).
     pub store: StoreSettings,
+    /// The HTTP listener (`-r http`), if on.
+    pub http: Option<HttpSettings>,
     /// Warnings about accepted-but-ignored flags, to show once logging is up.
     pub warnings: Vec<String>,
 }
@@ -98,8 +101,14 @@ impl Settings {
         warnings.extend(store_warnings);
         let Options { daemon, server, .. } = layers::overlay(&args.options, &file)?;
         let verbosity = daemon.verbose.unwrap_or_default().raised(args.more_verbose);
+        let server = server.config(verbosity)?;
+        let http = compat::http_enabled(&args)?.then(|| HttpSettings {
+            port: args.http_port.unwrap_or(DEFAULT_HTTP_PORT),
+            max_body: server.max_body,
+        });
         Ok(Settings {
-            server: server.config(verbosity)?,
+            server,
+            http,
             verbosity,
             listen: daemon.listen,
             port: daemon.port.unwrap_or(DEFAULT_PORT),

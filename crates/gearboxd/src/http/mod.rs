@@ -1,0 +1,82 @@
+//! The HTTP listener (`-r http`, `--http-port`): gearmand's HTTP job submission.
+//!
+//! Every request reaches the core the way a Gearman client's does: the gateway opens a Gearman
+//! connection to this server's own listening socket and sends the same packets (see
+//! [`submit`]). So a background job is acknowledged only after the store committed it, as for
+//! any client, and the core stays the one place that decides.
+//!
+//! - this file: [`HttpSettings`], binding and serving ([`serve`]).
+//! - `submit`: `POST`/`GET`/`HEAD /<function>` with gearmand's `X-Gearman-*` headers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+
+mod submit;
+
+/// The start of the line `gearboxd` prints on standard error for each HTTP listening address.
+pub const HTTP_LISTENING_PREFIX: &str = "gearboxd http listening on ";
+
+/// gearmand's default `--http-port`.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
+
+/// What the HTTP listener needs, from the flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Port for the `-L` addresses (`--http-port`; 0 = a free port).
+    pub port: u16,
+    /// Largest request body accepted (`--max-body`, the Gearman packet limit).
+    pub max_body: usize,
+}
+
+/// Shared by every request: where the Gearman side of this server listens.
+#[derive(Debug)]
+pub(crate) struct Gateway {
+    /// A Gearman listening address of this server, reachable from itself.
+    pub(crate) gearman: String,
+}
+
+/// The address to reach a listener at from this host: an unspecified address (`0.0.0.0`,
+/// `::`) becomes the loopback address of its family.
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
+    let mut a = addr;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a
+}
+
+/// The routes, for `gearman` (a Gearman address of this server).
+pub fn router(gearman: SocketAddr, settings: &HttpSettings) -> Router {
+    let gateway = Arc::new(Gateway {
+        gearman: reachable(gearman).to_string(),
+    });
+    Router::new()
+        .fallback(submit::handle)
+        .layer(DefaultBodyLimit::max(settings.max_body))
+        .with_state(gateway)
+}
+
+/// Serves `router` on each listener until its stop future resolves; errors of one listener
+/// are logged and end only that listener.
+pub async fn serve<F>(listeners: Vec<(tokio::net::TcpListener, F)>, router: Router)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for (l, stop) in listeners {
+        let app = router.clone();
+        set.spawn(async move {
+            let addr = l.local_addr().ok();
+            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
+                tracing::error!(?addr, error = %e, "http listener failed");
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+}

@@ -1,0 +1,175 @@
+//! gearmand's HTTP submission: `POST /<function>` (body = workload), `GET /<function>` (empty
+//! workload), `HEAD /<function>` (like GET, no body in the answer). Headers:
+//! `X-Gearman-Unique`, `X-Gearman-Background: true`, `X-Gearman-Priority: high|low`.
+//! The answer carries `X-Gearman-Job-Handle`, `X-Gearman-Command` (`JOB_CREATED` for a
+//! background job, `WORK_COMPLETE`/`WORK_FAIL`/`WORK_EXCEPTION` for a foreground one) and, for
+//! a completed foreground job, the result as the body.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use gearbox_client::raw::RawConnection;
+use gearbox_proto::{Priority, Request, Response as Gearman, SubmitJob};
+
+use super::Gateway;
+
+/// The `Server` header of every answer.
+const SERVER: &str = concat!("gearboxd/", env!("CARGO_PKG_VERSION"));
+
+/// Why a request got no job: each becomes a status with a one-line explanation.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SubmitError {
+    #[error("method {0} not allowed: use POST, GET or HEAD /<function>")]
+    Method(Method),
+    #[error("no function: the path is /<function>")]
+    NoFunction,
+    #[error("bad {0} header: {1}")]
+    Header(&'static str, String),
+    #[error("the job server is not reachable: {0}")]
+    Unreachable(String),
+    #[error("the job server refused the job: {0}")]
+    Refused(String),
+}
+
+impl IntoResponse for SubmitError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            SubmitError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
+            SubmitError::NoFunction => StatusCode::NOT_FOUND,
+            SubmitError::Header(..) => StatusCode::BAD_REQUEST,
+            SubmitError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            SubmitError::Refused(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        tracing::debug!(status = status.as_u16(), error = %self, "http request refused");
+        let mut r = (status, format!("{self}\n")).into_response();
+        r.headers_mut()
+            .insert(header::SERVER, HeaderValue::from_static(SERVER));
+        r
+    }
+}
+
+/// The job a request asks for, from its method, path, headers and body.
+fn parse(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<SubmitJob, SubmitError> {
+    let data = match *method {
+        Method::POST => body,
+        Method::GET | Method::HEAD => Bytes::new(),
+        ref m => return Err(SubmitError::Method(m.clone())),
+    };
+    let function = uri.path().trim_start_matches('/');
+    if function.is_empty() {
+        return Err(SubmitError::NoFunction);
+    }
+    let text = |name: &'static str| -> Result<Option<&str>, SubmitError> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| SubmitError::Header(name, "not ASCII text".into()))
+            })
+            .transpose()
+    };
+    let unique = text("x-gearman-unique")?.unwrap_or("");
+    let background = match text("x-gearman-background")? {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(SubmitError::Header(
+                "X-Gearman-Background",
+                format!("`{v}` (true or false)"),
+            ))
+        }
+    };
+    let priority = match text("x-gearman-priority")? {
+        None => Priority::Normal,
+        Some(v) if v.eq_ignore_ascii_case("high") => Priority::High,
+        Some(v) if v.eq_ignore_ascii_case("normal") => Priority::Normal,
+        Some(v) if v.eq_ignore_ascii_case("low") => Priority::Low,
+        Some(v) => {
+            return Err(SubmitError::Header(
+                "X-Gearman-Priority",
+                format!("`{v}` (high, normal or low)"),
+            ))
+        }
+    };
+    Ok(SubmitJob {
+        function: Bytes::copy_from_slice(function.as_bytes()),
+        unique: Bytes::copy_from_slice(unique.as_bytes()),
+        data,
+        priority,
+        background,
+    })
+}
+
+/// Handles `METHOD /<function>`: submits the job and answers once it is created (background)
+/// or finished (foreground).
+pub(super) async fn handle(
+    State(gateway): State<Arc<Gateway>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SubmitError> {
+    let job = parse(&method, &uri, &headers, body)?;
+    tracing::debug!(function = ?job.function, background = job.background, "http submit");
+    let unreachable = |e: gearbox_client::Error| SubmitError::Unreachable(e.to_string());
+    let mut conn = RawConnection::connect(&gateway.gearman)
+        .await
+        .map_err(unreachable)?;
+    let background = job.background;
+    conn.send(&Request::Submit(job))
+        .await
+        .map_err(unreachable)?;
+    let mut handle = Bytes::new();
+    loop {
+        let (command, data) = match conn.recv().await.map_err(unreachable)? {
+            Gearman::JobCreated { handle: h } if background => {
+                handle = h;
+                ("JOB_CREATED", Bytes::new())
+            }
+            Gearman::JobCreated { handle: h } => {
+                handle = h;
+                continue;
+            }
+            Gearman::WorkComplete { data, .. } => ("WORK_COMPLETE", data),
+            Gearman::WorkFail { .. } => ("WORK_FAIL", Bytes::new()),
+            Gearman::WorkException { data, .. } => ("WORK_EXCEPTION", data),
+            Gearman::Error { code, text } => {
+                return Err(SubmitError::Refused(format!(
+                    "{} {}",
+                    String::from_utf8_lossy(&code),
+                    String::from_utf8_lossy(&text)
+                )))
+            }
+            // WORK_DATA, WORK_WARNING, WORK_STATUS: gearmand's plugin sends none of them.
+            _ => continue,
+        };
+        return Ok(answer(&method, &handle, command, data));
+    }
+}
+
+fn answer(method: &Method, handle: &[u8], command: &'static str, data: Bytes) -> Response {
+    let len = data.len();
+    let body = if *method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(data)
+    };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_bytes(handle) {
+        h.insert("x-gearman-job-handle", v);
+    }
+    h.insert("x-gearman-command", HeaderValue::from_static(command));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::SERVER, HeaderValue::from_static(SERVER));
+    r
+}
