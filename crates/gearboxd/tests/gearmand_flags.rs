@@ -1,6 +1,6 @@
 //! Every flag the real gearmand's `--help` lists is accepted by gearboxd (read from
 //! `/usr/sbin/gearmand --help` at test time, so the list cannot drift), with gearmand's value
-//! syntax; HTTP and TLS are refused naming their issues; gearmand's `--config-file` is read as
+//! syntax; TLS is refused naming its issue, `-r http` serves HTTP; gearmand's `--config-file` is read as
 //! gearmand reads it (the same files accepted and rejected by both) and has its effect.
 
 mod support;
@@ -82,7 +82,6 @@ fn value_for(long: &str) -> &'static str {
 /// What gearboxd must answer to a flag: `None` = accepted, `Some(text)` = refused naming it.
 fn refusal(long: &str) -> Option<&'static str> {
     match long {
-        "protocol" => Some("issue 12"),
         "ssl" => Some("issue 13"),
         _ => None,
     }
@@ -280,17 +279,25 @@ fn the_config_file_has_its_effect_and_the_command_line_wins() {
 }
 
 #[test]
-fn http_and_tls_are_refused_with_the_issue_named() {
-    for (argv, issue) in [
-        (&["-r", "http"][..], "issue 12 (observability)"),
-        (
-            &["--ssl", "--ssl-certificate", "/x.pem"][..],
-            "issue 13 (security)",
-        ),
-    ] {
-        let err = support::start_fails(argv);
-        assert!(err.contains(issue), "{argv:?}: {err}");
-    }
+fn tls_is_refused_with_the_issue_named_and_protocol_http_serves_http() {
+    let err = support::start_fails(&["--ssl", "--ssl-certificate", "/x.pem"]);
+    assert!(err.contains("issue 13 (security)"), "{err}");
+    let err = support::start_fails(&["--protocol=gopher"]);
+    assert!(err.contains("unknown protocol module `gopher`"), "{err}");
+    // `--protocol=http` (long form) turns the listener on, with no warning about --http-port.
+    let mut server = Gearboxd::start(&[
+        "-p",
+        "0",
+        "-L",
+        "127.0.0.1",
+        "--protocol=http",
+        "--http-port=0",
+    ]);
+    let line = server.wait_for_stderr(|l| l.starts_with("gearboxd http listening on 127.0.0.1:"));
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0);
+    let err = server.stop_with(libc::SIGTERM);
+    assert!(!err.contains("--http-port has no effect"), "{err}");
     // Alone, the companion flags do nothing in gearmand either: a warning, and gearboxd serves.
     let mut server = Gearboxd::start(&[
         "-p",

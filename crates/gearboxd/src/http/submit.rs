@@ -30,8 +30,13 @@ pub(crate) enum SubmitError {
     Header(&'static str, String),
     #[error("the job server is not reachable: {0}")]
     Unreachable(String),
-    #[error("the job server refused the job: {0}")]
-    Refused(String),
+    #[error("the job server refused the job: {code} {text}")]
+    Refused {
+        /// gearmand's error code, e.g. `ARGUMENT_TOO_LARGE`.
+        code: String,
+        /// Its explanation.
+        text: String,
+    },
 }
 
 impl IntoResponse for SubmitError {
@@ -41,7 +46,11 @@ impl IntoResponse for SubmitError {
             SubmitError::NoFunction => StatusCode::NOT_FOUND,
             SubmitError::Header(..) => StatusCode::BAD_REQUEST,
             SubmitError::Unreachable(_) => StatusCode::BAD_GATEWAY,
-            SubmitError::Refused(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // The packet (function, unique and body) is over --max-body.
+            SubmitError::Refused { ref code, .. } if code == "ARGUMENT_TOO_LARGE" => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            SubmitError::Refused { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
         tracing::debug!(status = status.as_u16(), error = %self, "http request refused");
         let mut r = (status, format!("{self}\n")).into_response();
@@ -143,11 +152,10 @@ pub(super) async fn handle(
             Gearman::WorkFail { .. } => ("WORK_FAIL", Bytes::new()),
             Gearman::WorkException { data, .. } => ("WORK_EXCEPTION", data),
             Gearman::Error { code, text } => {
-                return Err(SubmitError::Refused(format!(
-                    "{} {}",
-                    String::from_utf8_lossy(&code),
-                    String::from_utf8_lossy(&text)
-                )))
+                return Err(SubmitError::Refused {
+                    code: String::from_utf8_lossy(&code).into_owned(),
+                    text: String::from_utf8_lossy(&text).into_owned(),
+                })
             }
             // WORK_DATA, WORK_WARNING, WORK_STATUS: gearmand's plugin sends none of them.
             _ => continue,
