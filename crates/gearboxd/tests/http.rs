@@ -10,6 +10,7 @@ use std::thread;
 use gearbox_proto::PacketType::{
     CAN_DO, GRAB_JOB_UNIQ, JOB_ASSIGN_UNIQ, NOOP, NO_JOB, PRE_SLEEP, WORK_COMPLETE, WORK_FAIL,
 };
+use gearbox_testkit::gearmand::{free_port, Gearmand};
 use support::{Conn, Gearboxd, TIMEOUT};
 
 /// An HTTP answer, split.
@@ -230,7 +231,7 @@ fn background_posts_are_queued_by_priority_with_their_unique() {
 fn bad_requests_get_clear_errors_and_queue_nothing() {
     let (server, http_addr) = start(&["--max-body", "16"]);
     let cases: [(&[u8], u16, &str); 6] = [
-        (b"PUT /f HTTP/1.0\r\nContent-Length: 1\r\n\r\nx", 405, "method PUT not allowed"),
+        (b"DELETE /f HTTP/1.0\r\nContent-Length: 1\r\n\r\nx", 405, "method DELETE not allowed"),
         (b"POST / HTTP/1.0\r\nContent-Length: 1\r\n\r\nx", 404, "no function"),
         (
             b"POST /f HTTP/1.0\r\nX-Gearman-Priority: urgent\r\nX-Gearman-Background: true\r\nContent-Length: 1\r\n\r\nx",
@@ -264,4 +265,75 @@ fn bad_requests_get_clear_errors_and_queue_nothing() {
     let a = post(http_addr, "f", &["X-Gearman-Background: true"], &[b'x'; 13]);
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(support::jobs::status(&server, "f"), Some((1, 0)));
+}
+
+/// The parts of an answer gearboxd must share with gearmand: status, `X-Gearman-Command`,
+/// `Content-Length`, body, and whether a handle is given (HTTP/1.0 vs 1.1 in the status
+/// line, header-name case and `Server` differ; gearmand cuts the last character off the
+/// handle of a WORK_FAIL answer, gearboxd does not; see docs/http.md).
+/// Error answers compare by status only: gearboxd explains them in the body, gearmand sends
+/// none.
+fn comparable(a: &Answer) -> (u16, Option<String>, Option<String>, Vec<u8>, bool) {
+    let handle = a.header("X-Gearman-Job-Handle");
+    if a.status != 200 {
+        return (a.status, None, None, Vec::new(), handle.is_some());
+    }
+    (
+        a.status,
+        a.header("X-Gearman-Command").map(str::to_owned),
+        a.header("Content-Length").map(str::to_owned),
+        a.body.clone(),
+        handle.is_some(),
+    )
+}
+
+/// The same requests to gearmand (`-r http`) and gearboxd, answered alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_match_gearmands_http_module() {
+    let http_port = free_port();
+    let Some(gearmand) =
+        Gearmand::start_with(&["-r", "http", "--http-port", &http_port.to_string()]).await
+    else {
+        return;
+    };
+    let gearmand_http = SocketAddr::from(([127, 0, 0, 1], http_port));
+    assert!(
+        support::wait_until(TIMEOUT, || TcpStream::connect(gearmand_http).is_ok()),
+        "gearmand's http port {http_port} never accepted"
+    );
+    let (gearboxd, gearboxd_http) = start(&[]);
+    let servers = [
+        (gearmand.addr, gearmand_http),
+        (gearboxd.addr, gearboxd_http),
+    ];
+    let ask = |i: usize, request: &[u8], worker: Option<Reply>| {
+        let (gearman, http_addr) = servers[i];
+        let job = worker.map(|r| one_job(Conn::connect(gearman), "rev", r));
+        let a = http(http_addr, request);
+        if let Some(job) = job {
+            job.join().unwrap();
+        }
+        a
+    };
+    let cases: [(&[u8], Option<Reply>); 6] = [
+        (b"POST /rev HTTP/1.0\r\nX-Gearman-Unique: u1\r\nContent-Length: 5\r\n\r\nhello", Some(Reply::Reverse)),
+        (b"POST /rev HTTP/1.1\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc", Some(Reply::Reverse)),
+        (b"PUT /rev HTTP/1.0\r\nContent-Length: 2\r\n\r\nxy", Some(Reply::Reverse)),
+        (b"GET /rev HTTP/1.0\r\n\r\n", Some(Reply::Fail)),
+        (b"POST /bg HTTP/1.0\r\nX-Gearman-Background: true\r\nX-Gearman-Priority: low\r\nContent-Length: 1\r\n\r\nz", None),
+        (b"POST / HTTP/1.0\r\nContent-Length: 1\r\n\r\nz", None),
+    ];
+    for (request, worker) in cases {
+        let theirs = ask(0, request, worker);
+        let ours = ask(1, request, worker);
+        if let Some(h) = ours.header("X-Gearman-Job-Handle") {
+            assert!(is_handle(h), "{ours:?}");
+        }
+        assert_eq!(
+            comparable(&ours),
+            comparable(&theirs),
+            "{}\ngearboxd: {ours:?}\ngearmand: {theirs:?}",
+            String::from_utf8_lossy(request)
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! gearmand's HTTP submission: `POST /<function>` (body = workload), `GET /<function>` (empty
-//! workload), `HEAD /<function>` (like GET, no body in the answer). Headers:
+//! gearmand's HTTP submission: `POST /<function>` (body = workload; `PUT` too, as gearmand
+//! takes it), `GET /<function>` (empty workload), `HEAD /<function>` (like GET, no body in the
+//! answer). Headers:
 //! `X-Gearman-Unique`, `X-Gearman-Background: true`, `X-Gearman-Priority: high|low`.
 //! The answer carries `X-Gearman-Job-Handle`, `X-Gearman-Command` (`JOB_CREATED` for a
 //! background job, `WORK_COMPLETE`/`WORK_FAIL`/`WORK_EXCEPTION` for a foreground one) and, for
@@ -22,7 +23,7 @@ const SERVER: &str = concat!("gearboxd/", env!("CARGO_PKG_VERSION"));
 /// Why a request got no job: each becomes a status with a one-line explanation.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SubmitError {
-    #[error("method {0} not allowed: use POST, GET or HEAD /<function>")]
+    #[error("method {0} not allowed: use POST, PUT, GET or HEAD /<function>")]
     Method(Method),
     #[error("no function: the path is /<function>")]
     NoFunction,
@@ -68,7 +69,7 @@ fn parse(
     body: Bytes,
 ) -> Result<SubmitJob, SubmitError> {
     let data = match *method {
-        Method::POST => body,
+        Method::POST | Method::PUT => body,
         Method::GET | Method::HEAD => Bytes::new(),
         ref m => return Err(SubmitError::Method(m.clone())),
     };
