@@ -46,6 +46,9 @@ pub enum AdminCommand {
         /// Function name.
         name: Bytes,
     },
+    /// `metrics`: gearbox's own, the server's gauges and counters in Prometheus' text format
+    /// (read by the HTTP listener's `/metrics`).
+    Metrics,
     /// `getpid`.
     GetPid,
     /// `version`.
@@ -115,6 +118,8 @@ pub fn parse_admin_line(line: Bytes) -> AdminCommand {
         AdminCommand::Status
     } else if is(&cmd, "prioritystatus") {
         AdminCommand::PriorityStatus
+    } else if is(&cmd, "metrics") && argc == 1 {
+        AdminCommand::Metrics
     } else if is(&cmd, "cancel") && argc >= 3 {
         if argc == 3 && is(&arg(1), "job") {
             AdminCommand::CancelJob { handle: arg(2) }

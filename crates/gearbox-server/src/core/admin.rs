@@ -100,6 +100,10 @@ impl Core {
                 }
                 s.push_str(".\n");
             }
+            AdminCommand::Metrics => {
+                self.render_metrics(&mut s.0);
+                s.push_str(".\n");
+            }
             AdminCommand::Workers => {
                 let mut ids: Vec<_> = self.conns.keys().copied().collect();
                 ids.sort_unstable();

@@ -20,6 +20,7 @@ mod functions;
 mod ids;
 mod jobs;
 mod lookup;
+mod metrics;
 mod persist;
 pub mod state;
 mod table;

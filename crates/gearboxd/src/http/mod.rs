@@ -7,6 +7,7 @@
 //!
 //! - this file: [`HttpSettings`], binding and serving ([`serve`]).
 //! - `submit`: `POST`/`GET`/`HEAD /<function>` with gearmand's `X-Gearman-*` headers.
+//! - `admin`: admin listings over the same kind of connection; `GET /metrics`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 
+mod admin;
 mod submit;
 
 /// The start of the line `gearboxd` prints on standard error for each HTTP listening address.
@@ -57,6 +59,7 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings) -> Router {
         gearman: reachable(gearman).to_string(),
     });
     Router::new()
+        .route("/metrics", axum::routing::get(admin::metrics))
         .fallback(submit::handle)
         .layer(DefaultBodyLimit::max(settings.max_body))
         .with_state(gateway)

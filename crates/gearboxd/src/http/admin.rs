@@ -1,0 +1,70 @@
+//! Admin commands over the gateway's Gearman connection, and `GET /metrics`, which is the
+//! `metrics` admin command's listing (Prometheus text) without its closing `.` line.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::Gateway;
+
+/// The largest admin listing read (a scrape of very many functions stays far below).
+const MAX_LISTING: usize = 64 << 20;
+
+/// Why an admin listing could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AdminError {
+    #[error("the job server is not reachable: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the job server answered `{0}`")]
+    Refused(String),
+    #[error("the listing is larger than {MAX_LISTING} bytes")]
+    TooLarge,
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        tracing::warn!(error = %self, "admin listing over http failed");
+        (StatusCode::BAD_GATEWAY, format!("{self}\n")).into_response()
+    }
+}
+
+/// Sends the admin `command` and returns its listing, without the closing `.` line.
+pub(crate) async fn listing(gateway: &Gateway, command: &str) -> Result<Vec<u8>, AdminError> {
+    let mut s = TcpStream::connect(&gateway.gearman).await?;
+    s.write_all(format!("{command}\r\n").as_bytes()).await?;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        if buf.starts_with(b"ERR ") && buf.ends_with(b"\n") {
+            return Err(AdminError::Refused(
+                String::from_utf8_lossy(&buf).trim_end().to_owned(),
+            ));
+        }
+        if buf == b".\n" || buf.ends_with(b"\n.\n") {
+            buf.truncate(buf.len() - 2);
+            return Ok(buf);
+        }
+        if buf.len() > MAX_LISTING {
+            return Err(AdminError::TooLarge);
+        }
+        if s.read_buf(&mut buf).await? == 0 {
+            return Err(AdminError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus' text exposition format.
+pub(super) async fn metrics(State(gateway): State<Arc<Gateway>>) -> Result<Response, AdminError> {
+    let body = listing(&gateway, "metrics").await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}
