@@ -34,6 +34,15 @@ impl IntoResponse for AdminError {
 
 /// Sends the admin `command` and returns its listing, without the closing `.` line.
 pub(crate) async fn listing(gateway: &Gateway, command: &str) -> Result<Vec<u8>, AdminError> {
+    exchange(gateway, command, true).await
+}
+
+/// Sends an admin `command` answered by one line (`OK`); an `ERR` line is an error.
+pub(crate) async fn one_line(gateway: &Gateway, command: &str) -> Result<(), AdminError> {
+    exchange(gateway, command, false).await.map(drop)
+}
+
+async fn exchange(gateway: &Gateway, command: &str, listing: bool) -> Result<Vec<u8>, AdminError> {
     let mut s = TcpStream::connect(&gateway.gearman).await?;
     s.write_all(format!("{command}\r\n").as_bytes()).await?;
     let mut buf = Vec::with_capacity(4096);
@@ -42,6 +51,9 @@ pub(crate) async fn listing(gateway: &Gateway, command: &str) -> Result<Vec<u8>,
             return Err(AdminError::Refused(
                 String::from_utf8_lossy(&buf).trim_end().to_owned(),
             ));
+        }
+        if !listing && buf.ends_with(b"\n") {
+            return Ok(buf);
         }
         if buf == b".\n" || buf.ends_with(b"\n.\n") {
             buf.truncate(buf.len() - 2);

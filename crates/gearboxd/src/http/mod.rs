@@ -8,14 +8,17 @@
 //! - this file: [`HttpSettings`], binding and serving ([`serve`]).
 //! - `submit`: `POST`/`GET`/`HEAD /<function>` with gearmand's `X-Gearman-*` headers.
 //! - `admin`: admin listings over the same kind of connection; `GET /metrics`.
+//! - `api`: the JSON API under `/api/`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
 use axum::Router;
 
 mod admin;
+mod api;
 mod submit;
 
 /// The start of the line `gearboxd` prints on standard error for each HTTP listening address.
@@ -59,7 +62,12 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings) -> Router {
         gearman: reachable(gearman).to_string(),
     });
     Router::new()
-        .route("/metrics", axum::routing::get(admin::metrics))
+        .route("/metrics", get(admin::metrics))
+        .route("/api/status", get(api::status))
+        .route("/api/workers", get(api::workers))
+        .route("/api/jobs", get(api::jobs))
+        .route("/api/jobs/{handle}/cancel", post(api::cancel))
+        .route("/api/maxqueue/{function}", put(api::maxqueue))
         .fallback(submit::handle)
         .layer(DefaultBodyLimit::max(settings.max_body))
         .with_state(gateway)
@@ -76,6 +84,7 @@ where
         let app = router.clone();
         set.spawn(async move {
             let addr = l.local_addr().ok();
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
                 tracing::error!(?addr, error = %e, "http listener failed");
             }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod detached;
+pub mod http;
 pub mod jobs;
 
 use std::io::{BufRead, BufReader, Read, Write};

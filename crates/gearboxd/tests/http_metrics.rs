@@ -1,0 +1,126 @@
+//! `GET /metrics` and the JSON API under `/api/` on the real binary, after scripted
+//! workloads: the values read match the workload exactly.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use gearbox_proto::PacketType::{
+    CAN_DO, ERROR, GRAB_JOB, JOB_ASSIGN, NOOP, SUBMIT_JOB_BG, SUBMIT_JOB_HIGH_BG,
+    SUBMIT_JOB_LOW_BG, WORK_COMPLETE, WORK_EXCEPTION, WORK_FAIL,
+};
+use support::http::{http, start};
+use support::jobs::submit;
+use support::{Conn, TIMEOUT};
+
+/// `GET /metrics` as (series with labels, value), `#` lines left out.
+fn scrape(http_addr: SocketAddr) -> std::collections::BTreeMap<String, u64> {
+    let a = http(http_addr, b"GET /metrics HTTP/1.0\r\n\r\n");
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    String::from_utf8(a.body)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Sends a packet of `ty` with `handle` (and `data`, but WORK_FAIL has none) as a worker's
+/// answer.
+fn answer_job(worker: &mut Conn, ty: gearbox_proto::PacketType, handle: &[u8], data: &[u8]) {
+    let mut body = handle.to_vec();
+    if ty != WORK_FAIL {
+        body.push(0);
+        body.extend_from_slice(data);
+    }
+    worker.send(ty, &body);
+}
+
+#[test]
+fn metrics_count_a_scripted_workload_exactly() {
+    let (server, http_addr) = start(&[]);
+    let mut client = server.connect();
+    for i in 0..5 {
+        submit(
+            &mut client,
+            SUBMIT_JOB_BG,
+            "m",
+            "",
+            format!("{i}").as_bytes(),
+        );
+    }
+    submit(&mut client, SUBMIT_JOB_HIGH_BG, "h", "", b"x");
+    submit(&mut client, SUBMIT_JOB_LOW_BG, "h", "", b"y");
+    submit(&mut client, SUBMIT_JOB_LOW_BG, "h", "", b"z");
+    assert_eq!(client.admin("maxqueue r 1"), "OK\r\n");
+    submit(&mut client, SUBMIT_JOB_BG, "r", "", b"1");
+    client.send(SUBMIT_JOB_BG, b"r\0\x002");
+    assert_eq!(client.recv().0, ERROR);
+    // A worker for `m`: two complete, one fails, one throws, one is still running.
+    let mut worker = server.connect();
+    worker.send(CAN_DO, b"m");
+    for answer in [
+        WORK_COMPLETE,
+        WORK_COMPLETE,
+        WORK_FAIL,
+        WORK_EXCEPTION,
+        NOOP,
+    ] {
+        worker.send(GRAB_JOB, b"");
+        let (ty, body) = worker.recv();
+        assert_eq!(ty, JOB_ASSIGN);
+        let handle = body.split(|b| *b == 0).next().unwrap();
+        if answer != NOOP {
+            answer_job(&mut worker, answer, handle, b"r");
+        }
+    }
+    // The answers are processed in order: a status round trip on the worker's connection.
+    worker.send(gearbox_proto::PacketType::ECHO_REQ, b"sync");
+    assert_eq!(worker.recv().0, gearbox_proto::PacketType::ECHO_RES);
+    let m = scrape(http_addr);
+    let get = |k: &str| {
+        m.get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no {k} in {m:?}"))
+    };
+    // client, worker, and the scrape's own connection.
+    assert_eq!(get("gearbox_connections"), 3);
+    for (series, want) in [
+        ("gearbox_jobs_submitted_total{function=\"m\"}", 5),
+        ("gearbox_jobs_completed_total{function=\"m\"}", 2),
+        ("gearbox_jobs_failed_total{function=\"m\"}", 1),
+        ("gearbox_jobs_exceptions_total{function=\"m\"}", 1),
+        ("gearbox_jobs_retried_total{function=\"m\"}", 0),
+        ("gearbox_jobs_timed_out_total{function=\"m\"}", 0),
+        ("gearbox_running_jobs{function=\"m\"}", 1),
+        ("gearbox_workers{function=\"m\"}", 1),
+        ("gearbox_queued_jobs{function=\"m\",priority=\"normal\"}", 0),
+        ("gearbox_queued_jobs{function=\"h\",priority=\"high\"}", 1),
+        ("gearbox_queued_jobs{function=\"h\",priority=\"normal\"}", 0),
+        ("gearbox_queued_jobs{function=\"h\",priority=\"low\"}", 2),
+        ("gearbox_workers{function=\"h\"}", 0),
+        ("gearbox_jobs_submitted_total{function=\"r\"}", 1),
+        ("gearbox_jobs_rejected_total{function=\"r\"}", 1),
+        ("gearbox_queued_jobs{function=\"r\",priority=\"normal\"}", 1),
+    ] {
+        assert_eq!(get(series), want, "{series}");
+    }
+    // The worker goes away: its running job is queued again and counted as retried.
+    drop(worker);
+    assert!(support::wait_until(TIMEOUT, || scrape(http_addr)
+        ["gearbox_jobs_retried_total{function=\"m\"}"]
+        == 1));
+    let m = scrape(http_addr);
+    assert_eq!(
+        m["gearbox_queued_jobs{function=\"m\",priority=\"normal\"}"],
+        1
+    );
+    assert_eq!(m["gearbox_running_jobs{function=\"m\"}"], 0);
+}
