@@ -124,3 +124,84 @@ fn metrics_count_a_scripted_workload_exactly() {
     );
     assert_eq!(m["gearbox_running_jobs{function=\"m\"}"], 0);
 }
+
+/// `GET path` answered 200 with JSON.
+fn get_json(http_addr: SocketAddr, path: &str) -> serde_json::Value {
+    let a = http(http_addr, format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes());
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("Content-Type"), Some("application/json"));
+    serde_json::from_slice(&a.body).unwrap()
+}
+
+#[test]
+fn json_api_lists_status_workers_jobs_and_cancels_and_limits() {
+    use serde_json::json;
+    let (server, http_addr) = start(&[]);
+    let mut client = server.connect();
+    let h1 = submit(&mut client, SUBMIT_JOB_HIGH_BG, "a", "", b"1");
+    let h2 = submit(&mut client, SUBMIT_JOB_LOW_BG, "a", "", b"2");
+    let mut worker = server.connect();
+    worker.send(gearbox_proto::PacketType::SET_CLIENT_ID, b"w1");
+    worker.send(CAN_DO, b"a");
+    worker.send(CAN_DO, b"b");
+    worker.send(GRAB_JOB, b"");
+    assert_eq!(worker.recv().0, JOB_ASSIGN); // h1, high first: running now
+    assert_eq!(
+        get_json(http_addr, "/api/status"),
+        json!([
+            {"function": "a", "queued": {"high": 0, "normal": 0, "low": 1}, "running": 1, "workers": 1, "total": 2},
+            {"function": "b", "queued": {"high": 0, "normal": 0, "low": 0}, "running": 0, "workers": 1, "total": 0},
+        ])
+    );
+    let workers = get_json(http_addr, "/api/workers");
+    let w1: Vec<_> = workers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["client_id"] == "w1")
+        .collect();
+    assert_eq!(w1.len(), 1, "{workers}");
+    assert_eq!(w1[0]["functions"], json!(["b", "a"]), "{workers}");
+    assert_eq!(w1[0]["ip"], "127.0.0.1");
+    assert_eq!(
+        get_json(http_addr, "/api/jobs"),
+        json!([
+            {"handle": h1, "retries": 0, "ignored": false, "background": true},
+            {"handle": h2, "retries": 0, "ignored": false, "background": true},
+        ])
+    );
+    // Cancel the queued one; a second cancel finds nothing.
+    let cancel = format!("POST /api/jobs/{h2}/cancel HTTP/1.0\r\n\r\n");
+    let a = http(http_addr, cancel.as_bytes());
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = http(http_addr, cancel.as_bytes());
+    assert_eq!(a.status, 404, "{a:?}");
+    assert_eq!(
+        get_json(http_addr, "/api/jobs"),
+        json!([{"handle": h1, "retries": 0, "ignored": false, "background": true}])
+    );
+    // maxqueue: at most one queued job of `c` at normal priority.
+    let body = r#"{"normal":1}"#;
+    let req = format!(
+        "PUT /api/maxqueue/c HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let a = http(http_addr, req.as_bytes());
+    assert_eq!(a.status, 200, "{a:?}");
+    submit(&mut client, SUBMIT_JOB_BG, "c", "", b"1");
+    client.send(SUBMIT_JOB_BG, b"c\0\x002");
+    assert_eq!(client.recv().0, ERROR);
+    // Bad limits and bad names are refused with a reason.
+    for (path, body, status) in [
+        ("/api/maxqueue/c", r#"{"all":1,"high":2}"#, 400),
+        ("/api/maxqueue/c", r#"{"often":1}"#, 422),
+        ("/api/maxqueue/a%20b", r#"{"all":1}"#, 400),
+    ] {
+        let req = format!(
+            "PUT {path} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let a = http(http_addr, req.as_bytes());
+        assert_eq!(a.status, status, "{path} {body}: {a:?}");
+    }
+}
