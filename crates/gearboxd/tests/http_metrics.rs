@@ -205,3 +205,85 @@ fn json_api_lists_status_workers_jobs_and_cancels_and_limits() {
         assert_eq!(a.status, status, "{path} {body}: {a:?}");
     }
 }
+
+/// `POST path` with a JSON `body`.
+fn post_json(http_addr: SocketAddr, path: &str, body: &str) -> support::http::Answer {
+    let req = format!(
+        "POST {path} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    http(http_addr, req.as_bytes())
+}
+
+#[test]
+fn json_api_submits_and_looks_jobs_up_by_handle_and_unique() {
+    use serde_json::{json, Value};
+    let (server, http_addr) = start(&[]);
+    // Background: the handle at once; the job is then found by handle and by unique.
+    let a = post_json(
+        http_addr,
+        "/api/submit/j",
+        r#"{"data":"x","unique":"u9","background":true,"priority":"low"}"#,
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    let v: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(v["status"], "JOB_CREATED");
+    assert!(v.get("result").is_none(), "{v}");
+    let handle = v["handle"].as_str().unwrap().to_owned();
+    let want = json!({"known": true, "running": false, "numerator": 0, "denominator": 0});
+    assert_eq!(
+        serde_json::from_slice::<Value>(
+            &http(
+                http_addr,
+                format!("GET /api/jobs/{handle} HTTP/1.0\r\n\r\n").as_bytes()
+            )
+            .body
+        )
+        .unwrap(),
+        want
+    );
+    let by_unique = http(http_addr, b"GET /api/unique/u9 HTTP/1.0\r\n\r\n");
+    let mut want_u = want.clone();
+    want_u["clients"] = json!(0);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&by_unique.body).unwrap(),
+        want_u
+    );
+    assert_eq!(
+        http(http_addr, b"GET /api/jobs/H:none:1 HTTP/1.0\r\n\r\n").status,
+        404
+    );
+    assert_eq!(
+        http(http_addr, b"GET /api/unique/nope HTTP/1.0\r\n\r\n").status,
+        404
+    );
+    let queued = support::jobs::run_all(&server, "j");
+    assert_eq!(
+        (queued[0].unique.as_str(), queued[0].data.as_slice()),
+        ("u9", &b"x"[..])
+    );
+    // Foreground: the result in the answer.
+    let mut worker = server.connect();
+    worker.send(CAN_DO, b"k");
+    let client =
+        std::thread::spawn(move || post_json(http_addr, "/api/submit/k", r#"{"data":"in"}"#));
+    worker.send(gearbox_proto::PacketType::PRE_SLEEP, b"");
+    assert_eq!(worker.recv().0, NOOP);
+    worker.send(GRAB_JOB, b"");
+    let (ty, body) = worker.recv();
+    assert_eq!(ty, JOB_ASSIGN);
+    let h = body.split(|b| *b == 0).next().unwrap().to_vec();
+    answer_job(&mut worker, WORK_COMPLETE, &h, b"out");
+    let a = client.join().unwrap();
+    assert_eq!(a.status, 200, "{a:?}");
+    let v: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(
+        v,
+        json!({"handle": String::from_utf8(h).unwrap(), "status": "WORK_COMPLETE", "result": "out"})
+    );
+    // A body that is not the expected JSON is refused.
+    assert_eq!(
+        post_json(http_addr, "/api/submit/k", r#"{"data":1}"#).status,
+        422
+    );
+}

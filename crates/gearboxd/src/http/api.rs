@@ -25,6 +25,8 @@ pub(crate) enum ApiError {
     Bad(&'static str, String),
     #[error("no job {0}")]
     NoJob(String),
+    #[error("the job server is not reachable or answered wrongly: {0}")]
+    Gateway(String),
 }
 
 impl IntoResponse for ApiError {
@@ -34,6 +36,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Bad(..) => StatusCode::BAD_REQUEST,
             ApiError::NoJob(_) => StatusCode::NOT_FOUND,
+            ApiError::Gateway(_) => StatusCode::BAD_GATEWAY,
         };
         let body = serde_json::json!({ "error": self.to_string() });
         (status, Json(body)).into_response()

@@ -8,7 +8,8 @@
 //! - this file: [`HttpSettings`], binding and serving ([`serve`]).
 //! - `submit`: `POST`/`GET`/`HEAD /<function>` with gearmand's `X-Gearman-*` headers.
 //! - `admin`: admin listings over the same kind of connection; `GET /metrics`.
-//! - `api`: the JSON API under `/api/`.
+//! - `api`: the JSON API under `/api/`: listings, cancel, maxqueue.
+//! - `api_jobs`: the JSON API's submit and one-job look-ups.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use axum::Router;
 
 mod admin;
 mod api;
+mod api_jobs;
 mod submit;
 
 /// The start of the line `gearboxd` prints on standard error for each HTTP listening address.
@@ -66,6 +68,9 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings) -> Router {
         .route("/api/status", get(api::status))
         .route("/api/workers", get(api::workers))
         .route("/api/jobs", get(api::jobs))
+        .route("/api/jobs/{handle}", get(api_jobs::by_handle))
+        .route("/api/unique/{unique}", get(api_jobs::by_unique))
+        .route("/api/submit/{function}", post(api_jobs::submit))
         .route("/api/jobs/{handle}/cancel", post(api::cancel))
         .route("/api/maxqueue/{function}", put(api::maxqueue))
         .fallback(submit::handle)

@@ -119,16 +119,19 @@ fn parse(
     })
 }
 
-/// Handles `METHOD /<function>`: submits the job and answers once it is created (background)
-/// or finished (foreground).
-pub(super) async fn handle(
-    State(gateway): State<Arc<Gateway>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, SubmitError> {
-    let job = parse(&method, &uri, &headers, body)?;
+/// What a submission ended with: its handle, gearmand's command name, and the data.
+pub(crate) struct Outcome {
+    /// The job handle.
+    pub(crate) handle: Bytes,
+    /// `JOB_CREATED`, `WORK_COMPLETE`, `WORK_FAIL` or `WORK_EXCEPTION`.
+    pub(crate) command: &'static str,
+    /// The result (or exception data); empty otherwise.
+    pub(crate) data: Bytes,
+}
+
+/// Submits `job` through a Gearman connection to this server and waits until it is created
+/// (background) or finished (foreground).
+pub(crate) async fn run(gateway: &Gateway, job: SubmitJob) -> Result<Outcome, SubmitError> {
     tracing::debug!(function = ?job.function, background = job.background, "http submit");
     let unreachable = |e: gearbox_client::Error| SubmitError::Unreachable(e.to_string());
     let mut conn = RawConnection::connect(&gateway.gearman)
@@ -161,8 +164,26 @@ pub(super) async fn handle(
             // WORK_DATA, WORK_WARNING, WORK_STATUS: gearmand's plugin sends none of them.
             _ => continue,
         };
-        return Ok(answer(&method, &handle, command, data));
+        return Ok(Outcome {
+            handle,
+            command,
+            data,
+        });
     }
+}
+
+/// Handles `METHOD /<function>`: submits the job and answers once it is created (background)
+/// or finished (foreground).
+pub(super) async fn handle(
+    State(gateway): State<Arc<Gateway>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SubmitError> {
+    let job = parse(&method, &uri, &headers, body)?;
+    let o = run(&gateway, job).await?;
+    Ok(answer(&method, &o.handle, o.command, o.data))
 }
 
 fn answer(method: &Method, handle: &[u8], command: &'static str, data: Bytes) -> Response {
