@@ -248,3 +248,38 @@ async fn answers_match_gearmands_http_module() {
         );
     }
 }
+
+/// A background job submitted over HTTP is answered only once the store has it: after a
+/// SIGKILL right after the answer, the restarted server still holds it.
+#[test]
+fn background_post_is_answered_after_the_store_commit() {
+    let dir = support::TempDir::new();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let flags = ["-q", "libsqlite3", "--data-dir", data_dir.as_str()];
+    let (mut server, http_addr) = start(&flags);
+    let mut handles = Vec::new();
+    for i in 0..3 {
+        let a = post(
+            http_addr,
+            "durable",
+            &["X-Gearman-Background: true"],
+            format!("{i}").as_bytes(),
+        );
+        assert_eq!(a.header("X-Gearman-Command"), Some("JOB_CREATED"), "{a:?}");
+        handles.push(a.header("X-Gearman-Job-Handle").unwrap().to_owned());
+    }
+    server.signal(libc::SIGKILL);
+    server.wait_exit();
+    let (server, _) = start(&flags);
+    let mut run: Vec<_> = support::jobs::run_all(&server, "durable")
+        .into_iter()
+        .map(|j| (j.handle, j.data))
+        .collect();
+    run.sort();
+    let want: Vec<_> = handles
+        .into_iter()
+        .zip(0..)
+        .map(|(h, i)| (h, format!("{i}").into_bytes()))
+        .collect();
+    assert_eq!(run, want);
+}
