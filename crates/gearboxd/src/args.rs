@@ -3,7 +3,8 @@
 //! Every setting the config file can also give is a field of [`Options`], flattened in here;
 //! the fields of [`Args`] itself exist on the command line (and in gearmand's config file)
 //! only: the config files' paths, `--check-args`, `-v`, gearmand's process flags, the flags
-//! accepted and ignored, and the HTTP and TLS flags refused until their issues land.
+//! accepted and ignored, the HTTP flags (`-r http`, `--http-port`), and the TLS flags refused
+//! until their issue lands.
 
 use std::path::PathBuf;
 
@@ -21,7 +22,8 @@ const HTTP: &str = "HTTP (docs/http.md)";
 /// Settings come from flags, then the environment, then gearmand's --config-file, then the
 /// `--config` file, then defaults. Once every socket is bound, gearboxd prints one line per
 /// listening address on standard error, `gearboxd listening on ADDR`, whatever the log
-/// settings. Under systemd (NOTIFY_SOCKET), it sends READY=1 once serving.
+/// settings (and `gearboxd http listening on ADDR` for `-r http`). Under systemd
+/// (NOTIFY_SOCKET), it sends READY=1 once serving.
 /// Signals: SIGTERM/SIGINT stop now, SIGUSR1 stops once queued and running jobs are done,
 /// SIGHUP reopens the log file; a second SIGTERM/SIGINT during a stop ends it at once.
 #[derive(Debug, Clone, Default, Parser)]
