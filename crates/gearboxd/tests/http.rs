@@ -283,3 +283,20 @@ fn background_post_is_answered_after_the_store_commit() {
         .collect();
     assert_eq!(run, want);
 }
+
+#[test]
+fn head_runs_the_job_and_answers_headers_only() {
+    let (server, http_addr) = start(&[]);
+    let worker = one_job(server.connect(), "h", Reply::Reverse);
+    let a = http(
+        http_addr,
+        b"HEAD /h HTTP/1.0\r\nX-Gearman-Unique: hu\r\n\r\n",
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.body.is_empty(), "{a:?}");
+    assert!(
+        is_handle(a.header("X-Gearman-Job-Handle").unwrap()),
+        "{a:?}"
+    );
+    assert_eq!(worker.join().unwrap(), ("hu".to_owned(), Vec::new()));
+}
