@@ -2,7 +2,7 @@
 //!
 //! Every request reaches the core the way a Gearman client's does: the gateway opens a Gearman
 //! connection to this server's own listening socket and sends the same packets (see
-//! [`submit`]). So a background job is acknowledged only after the store committed it, as for
+//! `submit`). So a background job is acknowledged only after the store committed it, as for
 //! any client, and the core stays the one place that decides.
 //!
 //! - this file: [`HttpSettings`], binding and serving ([`serve`]).
