@@ -12,6 +12,7 @@ use gearbox_server::ShutdownMode;
 use gearbox_store::Store;
 use gearboxd::daemon::{self, Detached};
 use gearboxd::listen;
+use gearboxd::log_format;
 use gearboxd::logging::{self, LogTarget};
 use gearboxd::privileges;
 use gearboxd::process::{self, PidFile};
@@ -77,7 +78,8 @@ fn start(args: Args) -> anyhow::Result<()> {
     let log = LogTarget::open(settings.log_file.as_deref())?;
     let syslog = settings.syslog.then(Syslog::connect).transpose()?;
     let logged_elsewhere = log.file().is_some() || syslog.is_some();
-    logging::install(log.clone(), settings.verbosity, syslog);
+    let filter = log_format::filter(settings.verbosity, settings.log_filter.as_deref())?;
+    logging::install(log.clone(), filter, settings.log_format, syslog);
     if let Some(user) = &settings.user {
         tracing::info!(user, uid = effective_uid(), "switched user after binding");
     }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::CliError;
 use crate::layers;
 use crate::level::Verbosity;
+use crate::log_format::LogFormat;
 use crate::store::StoreSection;
 
 /// The `--help` heading of the size and time limits.
@@ -78,6 +79,16 @@ pub struct DaemonSection {
     /// (default: ERROR).
     #[arg(long = "verbose", value_name = "LEVEL")]
     pub verbose: Option<Verbosity>,
+
+    /// Log line format: `text`, or `json` (one object per line with timestamp, level,
+    /// target, message and every structured field) (default: text).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// `RUST_LOG`-style directives laid over the --verbose level, e.g.
+    /// `gearbox_server=debug` or `info,gearbox_store=debug`; a bare level replaces --verbose.
+    #[arg(long, value_name = "FILTER", env = "GEARBOXD_LOG")]
+    pub log_filter: Option<String>,
 
     /// Write the process id to FILE at start; removed at exit.
     #[arg(short = 'P', long, value_name = "FILE")]
