@@ -152,6 +152,11 @@ pub struct ServerSection {
     #[arg(long, value_name = "MS", help_heading = LIMITS)]
     pub store_timeout_ms: Option<u64>,
 
+    /// A job running longer than SECS logs one warning with its handle, function and worker;
+    /// 0 = never (default: 300).
+    #[arg(long, value_name = "SECS")]
+    pub slow_job_warning: Option<u64>,
+
     /// Simultaneous connections (default: 10000).
     #[arg(long, value_name = "N", help_heading = LIMITS)]
     pub max_connections: Option<usize>,

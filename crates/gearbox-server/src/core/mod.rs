@@ -19,6 +19,7 @@ pub mod cron;
 mod functions;
 mod ids;
 mod jobs;
+mod log;
 mod lookup;
 mod persist;
 pub mod state;
@@ -75,6 +76,8 @@ pub struct CoreConfig {
     pub version: String,
     /// Log level name for the `verbose` admin command.
     pub verbose: String,
+    /// A job running this long logs one warning, milliseconds; 0 = never.
+    pub slow_job_warning_ms: u64,
 }
 
 impl Default for CoreConfig {
@@ -92,6 +95,7 @@ impl Default for CoreConfig {
             persistent: false,
             version: env!("CARGO_PKG_VERSION").into(),
             verbose: "ERROR".into(),
+            slow_job_warning_ms: 0,
         }
     }
 }
@@ -143,6 +147,8 @@ enum TimerKind {
     Due,
     /// A running job's CAN_DO_TIMEOUT expires.
     Timeout,
+    /// A running job reaches the slow-job warning threshold.
+    Slow,
 }
 
 /// The whole server state. See the module docs.

@@ -5,6 +5,7 @@ use gearbox_proto::{ErrorCode, Response};
 
 use super::ids::{ConnId, JobId};
 use super::jobs::Outcome;
+use super::log::Lossy;
 use super::state::JobState;
 use super::table::UniqueKey;
 use super::time::UnixMillis;
@@ -59,7 +60,7 @@ impl Core {
                 if last {
                     late.remove(pos);
                 }
-                tracing::debug!(conn = conn.get(), handle = ?handle, "late result after CAN_DO_TIMEOUT dropped");
+                tracing::debug!(conn = conn.get(), handle = %Lossy(handle), "late result after CAN_DO_TIMEOUT dropped");
             }
             None => out.error(conn, ErrorCode::JobNotFound, text),
         }
@@ -78,6 +79,7 @@ impl Core {
             return;
         };
         // `running_on` accepts only the job's exact handle, so the worker's bytes are it.
+        self.log_job(id, "status", Some(conn));
         let job = self.jobs.get_mut(&id).expect("checked");
         // Forwarded as sent; stored as gearmand reads it (atoi), for GET_STATUS.
         job.set_status(leading_number(&numerator), leading_number(&denominator));
@@ -153,11 +155,12 @@ impl Core {
             };
             out.send(cl, r);
         }
-        let outcome = match end {
-            End::Complete(_) => Outcome::Completed,
-            End::Fail => Outcome::Failed,
-            End::Exception(_) => Outcome::Exception,
+        let (outcome, event) = match end {
+            End::Complete(_) => (Outcome::Completed, "completed"),
+            End::Fail => (Outcome::Failed, "failed"),
+            End::Exception(_) => (Outcome::Exception, "exception"),
         };
+        self.log_job(id, event, Some(conn));
         self.finish(id, outcome, now, out);
     }
 
