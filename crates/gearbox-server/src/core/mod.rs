@@ -136,6 +136,8 @@ impl Outbox {
     }
 
     fn error(&mut self, conn: ConnId, code: ErrorCode, text: impl Into<Bytes>) {
+        let text = text.into();
+        tracing::debug!(conn = conn.get(), code = ?code, text = %log::Lossy(&text), "ERROR sent to peer");
         self.send(conn, Response::error(code, text));
     }
 }
