@@ -46,15 +46,11 @@ fn json_lines(server: &Gearboxd) -> Vec<Value> {
         .collect()
 }
 
-/// The first line whose `message` is `message` and whose fields include `fields`.
+/// The first line whose `message` is `message` and whose text fields include `fields`.
 fn find<'a>(lines: &'a [Value], message: &str, fields: &[(&str, &str)]) -> Option<&'a Value> {
-    lines.iter().find(|l| {
-        l["message"] == message
-            && fields.iter().all(|(k, v)| match &l[*k] {
-                Value::String(s) => s == v,
-                other => other.to_string() == *v,
-            })
-    })
+    lines
+        .iter()
+        .find(|l| l["message"] == message && fields.iter().all(|(k, v)| l[*k].as_str() == Some(v)))
 }
 
 #[test]
