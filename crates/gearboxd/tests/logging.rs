@@ -229,3 +229,42 @@ fn slow_job_warning_fires_for_a_job_past_the_threshold_only() {
     assert_eq!(warnings(), 1, "{}", server.stderr_text());
     assert!(!server.stderr_text().contains(&format!("\"{quick}\"")));
 }
+
+/// What gearboxd logs at INFO, into a file standing in for the journal's stream, with
+/// `JOURNAL_STREAM` naming that file (`matching`) or another inode; it exits by itself (its
+/// store is in a directory that does not exist).
+fn with_journal_stream(matching: bool) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let dir = support::TempDir::new();
+    let path = dir.join("stream");
+    let file = std::fs::File::create(&path).unwrap();
+    let meta = file.metadata().unwrap();
+    let ino = if matching { meta.ino() } else { meta.ino() + 1 };
+    let status = Command::new(env!("CARGO_BIN_EXE_gearboxd"))
+        .args(["-p", "0", "-L", "127.0.0.1", "--verbose", "INFO"])
+        .args(["--store", "sqlite:///nonexistent-dir/x.sqlite"])
+        .env("JOURNAL_STREAM", format!("{}:{ino}", meta.dev()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn on_the_journal_text_lines_have_no_timestamp() {
+    let journal = with_journal_stream(true);
+    let line = journal
+        .lines()
+        .find(|l| l.contains("opening the job store"))
+        .unwrap_or_else(|| panic!("{journal}"));
+    assert!(line.trim_start().starts_with("INFO gearboxd:"), "{line}");
+    let elsewhere = with_journal_stream(false);
+    let line = elsewhere
+        .lines()
+        .find(|l| l.contains("opening the job store"))
+        .unwrap_or_else(|| panic!("{elsewhere}"));
+    assert!(line.starts_with("20"), "no timestamp: {line}");
+}
