@@ -20,7 +20,6 @@ use gearboxd::signals::StopSignals;
 use gearboxd::store;
 use gearboxd::syslog_target::Syslog;
 use gearboxd::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX};
-use tracing::level_filters::LevelFilter;
 
 fn main() -> ExitCode {
     // Bad flags: clap prints the problem and exits with status 2.
@@ -84,8 +83,8 @@ fn start(args: Args) -> anyhow::Result<()> {
         tracing::info!(user, uid = effective_uid(), "switched user after binding");
     }
     // Warnings reach standard error directly unless the log already puts them there.
-    let warnings_on_stderr =
-        log.file().is_none() && settings.verbosity.level_filter() >= LevelFilter::WARN;
+    // (Asked of the installed filter, so that --log-filter counts as well as --verbose.)
+    let warnings_on_stderr = log.file().is_none() && tracing::enabled!(tracing::Level::WARN);
     for w in &settings.warnings {
         tracing::warn!("{w}");
         if !warnings_on_stderr {
@@ -148,7 +147,7 @@ async fn serve_async(
             .expect("only stores with an import source import");
         let text = format!("imported {} jobs from {source}", opened.imported);
         tracing::info!("{text}");
-        if log.file().is_some() || settings.verbosity.level_filter() < LevelFilter::INFO {
+        if log.file().is_some() || !tracing::enabled!(tracing::Level::INFO) {
             let _ = writeln!(std::io::stderr(), "gearboxd: {text}");
         }
     }
