@@ -50,6 +50,9 @@ pub struct Config {
     /// A job running longer than this many seconds logs one warning (handle, function,
     /// worker); 0 = never (default 300).
     pub slow_job_warning: u64,
+    /// A worker that took a job and sent no WORK_STATUS, WORK_DATA or WORK_WARNING for it for
+    /// this many seconds logs one warning (handle, function, worker); 0 = never (default 600).
+    pub stuck_worker_warning: u64,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             max_client_id: core.max_client_id,
             verbose: core.verbose,
             slow_job_warning: 300,
+            stuck_worker_warning: 600,
         }
     }
 }
@@ -98,6 +102,7 @@ impl Config {
             version: env!("CARGO_PKG_VERSION").into(),
             verbose: self.verbose.clone(),
             slow_job_warning_ms: self.slow_job_warning.saturating_mul(1000),
+            stuck_worker_warning_ms: self.stuck_worker_warning.saturating_mul(1000),
         }
     }
 

@@ -157,6 +157,11 @@ pub struct ServerSection {
     #[arg(long, value_name = "SECS")]
     pub slow_job_warning: Option<u64>,
 
+    /// A worker that took a job and sent no WORK_STATUS, WORK_DATA or WORK_WARNING for it
+    /// for SECS logs one warning; 0 = never (default: 600).
+    #[arg(long, value_name = "SECS")]
+    pub stuck_worker_warning: Option<u64>,
+
     /// Simultaneous connections (default: 10000).
     #[arg(long, value_name = "N", help_heading = LIMITS)]
     pub max_connections: Option<usize>,

@@ -193,22 +193,31 @@ fn log_filter_adds_targets_over_the_level_and_rejects_nonsense() {
     assert!(err.contains("log filter `gearbox_server=loud`"), "{err}");
 }
 
+/// gearboxd logging JSON at WARNING with `args`, a worker of `function`, and a client.
+fn warned(args: &[&str], function: &str) -> (Gearboxd, Conn, Conn) {
+    let all = [&["--log-format", "json", "--verbose", "WARNING"][..], args].concat();
+    let server = start(&all, &[]);
+    let mut worker = server.connect();
+    worker.send(CAN_DO, function.as_bytes());
+    let client = server.connect();
+    (server, worker, client)
+}
+
+/// Waits for the WARN line containing `needle` and checks that it names the job (`handle`,
+/// `function`) and its worker's address.
+fn warning(server: &Gearboxd, needle: &str, handle: &str, function: &str) -> Value {
+    let line = server.wait_for_stderr(|l| l.contains(needle));
+    let line: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["handle"], handle);
+    assert_eq!(line["function"], function);
+    assert_eq!(line["peer"], "127.0.0.1");
+    line
+}
+
 #[test]
 fn slow_job_warning_fires_for_a_job_past_the_threshold_only() {
-    let server = start(
-        &[
-            "--log-format",
-            "json",
-            "--verbose",
-            "WARNING",
-            "--slow-job-warning",
-            "1",
-        ],
-        &[],
-    );
-    let mut worker = server.connect();
-    worker.send(CAN_DO, b"slow");
-    let mut client = server.connect();
+    let (server, mut worker, mut client) = warned(&["--slow-job-warning", "1"], "slow");
     // The quick job finishes at once; its warning (had it one) would fall due before the
     // slow job's, so the slow job's warning proves the quick one's was disarmed.
     let quick = submit(&mut client, "slow", "quick");
@@ -217,12 +226,7 @@ fn slow_job_warning_fires_for_a_job_past_the_threshold_only() {
     assert_eq!(client.recv().0, WORK_COMPLETE);
     let slow = submit(&mut client, "slow", "slow");
     assert_eq!(grab(&mut worker), slow);
-    let line = server.wait_for_stderr(|l| l.contains("slow job"));
-    let line: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(line["level"], "WARN");
-    assert_eq!(line["handle"], slow.as_str());
-    assert_eq!(line["function"], "slow");
-    assert_eq!(line["peer"], "127.0.0.1");
+    let line = warning(&server, "slow job", &slow, "slow");
     assert!(line["running_ms"].as_u64().unwrap() >= 1000, "{line}");
     assert_eq!(line["threshold_ms"], 1000);
     let warnings = || server.stderr_text().matches("slow job").count();
@@ -267,4 +271,18 @@ fn on_the_journal_text_lines_have_no_timestamp() {
         .find(|l| l.contains("opening the job store"))
         .unwrap_or_else(|| panic!("{elsewhere}"));
     assert!(line.starts_with("20"), "no timestamp: {line}");
+}
+
+#[test]
+fn stuck_worker_warning_names_the_silent_worker_and_its_job() {
+    let (server, mut worker, mut client) = warned(&["--stuck-worker-warning", "1"], "quiet");
+    let handle = submit(&mut client, "quiet", "q-1");
+    assert_eq!(grab(&mut worker), handle);
+    let line = warning(&server, "stuck worker", &handle, "quiet");
+    assert_eq!(line["unique"], "q-1");
+    assert!(line["silent_ms"].as_u64().unwrap() >= 1000, "{line}");
+    assert!(
+        !server.stderr_text().contains("slow job"),
+        "slow-job default is 300 s"
+    );
 }

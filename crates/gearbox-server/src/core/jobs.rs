@@ -261,7 +261,7 @@ impl Core {
             self.timers.insert((d, id, TimerKind::Timeout));
             out.timers_changed = true;
         }
-        self.arm_slow_warning(id, now, out);
+        self.arm_warnings(id, now, out);
         self.log_job(id, "assigned", Some(conn));
         let f = &mut self.functions[fid];
         f.running += 1;
@@ -348,6 +348,7 @@ impl Core {
             let (run, since) = (now.ms_since(job.since), job.since);
             let function = job.function;
             self.disarm_slow_warning(id, since);
+            self.disarm_stuck_warning(id, since);
             if let Some(c) = self.conns.get_mut(&worker) {
                 c.running.remove(&id);
             }

@@ -1,4 +1,4 @@
-//! Job-lifecycle log lines and the slow-job warning. Each line carries the job's handle,
+//! Job-lifecycle log lines and the slow-job and stuck-worker warnings. Each line carries the job's handle,
 //! function and unique as structured fields (bytes shown as lossy UTF-8), built only when the
 //! level is enabled, so a quiet server pays one level check per step.
 
@@ -40,12 +40,17 @@ impl Core {
         );
     }
 
-    /// Arms the slow-job warning of job `id`, just assigned at `now` (nothing if it is off).
-    pub(super) fn arm_slow_warning(&mut self, id: JobId, now: UnixMillis, out: &mut Outbox) {
-        if self.config.slow_job_warning_ms > 0 {
-            let due = now.plus_ms(self.config.slow_job_warning_ms);
-            self.timers.insert((due, id, TimerKind::Slow));
-            out.timers_changed = true;
+    /// Arms the slow-job and stuck-worker checks of job `id`, just assigned at `now` (each
+    /// only if its threshold is not 0).
+    pub(super) fn arm_warnings(&mut self, id: JobId, now: UnixMillis, out: &mut Outbox) {
+        for (kind, threshold) in [
+            (TimerKind::Slow, self.config.slow_job_warning_ms),
+            (TimerKind::Stuck, self.config.stuck_worker_warning_ms),
+        ] {
+            if threshold > 0 {
+                self.timers.insert((now.plus_ms(threshold), id, kind));
+                out.timers_changed = true;
+            }
         }
     }
 
@@ -59,6 +64,62 @@ impl Core {
 
     /// The slow-job timer of job `id` fired at `now`: one warning, if it still runs.
     pub(super) fn warn_slow(&self, id: JobId, now: UnixMillis) {
+        let message = "slow job: still running past the slow-job warning threshold";
+        self.warn_running(id, now, message, self.config.slow_job_warning_ms, None);
+    }
+
+    /// Disarms the stuck-worker check of job `id`, assigned at `since`, as it stops running.
+    pub(super) fn disarm_stuck_warning(&mut self, id: JobId, since: UnixMillis) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let moved = job.stuck_due();
+        job.clear_run_marks();
+        if self.config.stuck_worker_warning_ms > 0 {
+            let due = moved.unwrap_or(since.plus_ms(self.config.stuck_worker_warning_ms));
+            self.timers.remove(&(due, id, TimerKind::Stuck));
+        }
+    }
+
+    /// The worker of job `id` sent WORK_STATUS, WORK_DATA or WORK_WARNING for it at `now`.
+    /// Only noted: the timer moves lazily, when it fires.
+    pub(super) fn note_progress(&mut self, id: JobId, now: UnixMillis) {
+        if self.config.stuck_worker_warning_ms > 0 {
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.set_heard(now);
+            }
+        }
+    }
+
+    /// The stuck-worker timer of job `id` fired at `now`: if the worker sent something since
+    /// the timer was set, it moves to a threshold after that; otherwise one warning.
+    pub(super) fn check_stuck(&mut self, id: JobId, now: UnixMillis, out: &mut Outbox) {
+        let threshold = self.config.stuck_worker_warning_ms;
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let last = job.heard().unwrap_or(job.since);
+        let due = last.plus_ms(threshold);
+        if due > now {
+            job.set_stuck_due(due);
+            self.timers.insert((due, id, TimerKind::Stuck));
+            out.timers_changed = true;
+            return;
+        }
+        let message = "stuck worker: nothing from it about its job past the stuck-worker threshold";
+        self.warn_running(id, now, message, threshold, Some(now.ms_since(last)));
+    }
+
+    /// One warning about running job `id`, with the job, its worker and the threshold
+    /// passed; `silent_ms`: how long the worker has said nothing about it.
+    fn warn_running(
+        &self,
+        id: JobId,
+        now: UnixMillis,
+        message: &'static str,
+        threshold_ms: u64,
+        silent_ms: Option<u64>,
+    ) {
         let Some(job) = self.jobs.get(&id) else {
             return;
         };
@@ -73,8 +134,9 @@ impl Core {
             worker = worker.get(),
             peer,
             running_ms = now.ms_since(job.since),
-            threshold_ms = self.config.slow_job_warning_ms,
-            "slow job: still running past the slow-job warning threshold"
+            silent_ms,
+            threshold_ms,
+            "{message}"
         );
     }
 }

@@ -78,6 +78,9 @@ pub struct CoreConfig {
     pub verbose: String,
     /// A job running this long logs one warning, milliseconds; 0 = never.
     pub slow_job_warning_ms: u64,
+    /// A running job's worker silent this long (no WORK_STATUS, WORK_DATA or WORK_WARNING
+    /// since it took the job or since its last one) logs one warning, milliseconds; 0 = never.
+    pub stuck_worker_warning_ms: u64,
 }
 
 impl Default for CoreConfig {
@@ -96,6 +99,7 @@ impl Default for CoreConfig {
             version: env!("CARGO_PKG_VERSION").into(),
             verbose: "ERROR".into(),
             slow_job_warning_ms: 0,
+            stuck_worker_warning_ms: 0,
         }
     }
 }
@@ -151,6 +155,8 @@ enum TimerKind {
     Timeout,
     /// A running job reaches the slow-job warning threshold.
     Slow,
+    /// A running job's worker may have gone silent for the stuck-worker threshold.
+    Stuck,
 }
 
 /// The whole server state. See the module docs.
@@ -309,10 +315,12 @@ impl Core {
                 handle,
                 numerator,
                 denominator,
-            } => self.work_status(conn, handle, numerator, denominator, out),
-            Request::WorkData { handle, data } => self.work_forward(conn, handle, data, false, out),
+            } => self.work_status(conn, handle, numerator, denominator, now, out),
+            Request::WorkData { handle, data } => {
+                self.work_forward(conn, handle, data, false, now, out)
+            }
             Request::WorkWarning { handle, data } => {
-                self.work_forward(conn, handle, data, true, out)
+                self.work_forward(conn, handle, data, true, now, out)
             }
             Request::WorkComplete { handle, data } => {
                 self.work_end(conn, handle, work::End::Complete(data), now, out)

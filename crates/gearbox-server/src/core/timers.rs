@@ -72,6 +72,7 @@ impl Core {
                     }
                 }
                 (TimerKind::Slow, JobState::Running { .. }) => self.warn_slow(id, now),
+                (TimerKind::Stuck, JobState::Running { .. }) => self.check_stuck(id, now, out),
                 _ => {}
             }
         }

@@ -73,11 +73,13 @@ impl Core {
         handle: Bytes,
         numerator: Bytes,
         denominator: Bytes,
+        now: UnixMillis,
         out: &mut Outbox,
     ) {
         let Some(id) = self.running_on(conn, &handle, RESULT_NOT_FOUND, false, out) else {
             return;
         };
+        self.note_progress(id, now);
         // `running_on` accepts only the job's exact handle, so the worker's bytes are it.
         self.log_job(id, "status", Some(conn));
         let job = self.jobs.get_mut(&id).expect("checked");
@@ -101,11 +103,13 @@ impl Core {
         handle: Bytes,
         data: Bytes,
         warning: bool,
+        now: UnixMillis,
         out: &mut Outbox,
     ) {
         let Some(id) = self.running_on(conn, &handle, NO_SUCH_JOB, false, out) else {
             return;
         };
+        self.note_progress(id, now);
         let job = &self.jobs[&id];
         for &cl in job.clients() {
             let (handle, data) = (handle.clone(), data.clone());

@@ -23,6 +23,11 @@ pub(super) fn check_invariants(core: &Core) {
                 matches!(state, Some(JobState::Running { .. }))
                     && since.map(|s| s.plus_ms(core.config.slow_job_warning_ms)) == Some(due)
             }
+            // Armed at assignment for the threshold, moved when it fires after progress.
+            TimerKind::Stuck => core.jobs.get(&id).is_some_and(|j| {
+                let first = j.since.plus_ms(core.config.stuck_worker_warning_ms);
+                matches!(j.state, JobState::Running { .. }) && j.stuck_due().unwrap_or(first) == due
+            }),
         };
         assert!(
             live,
