@@ -70,15 +70,16 @@ impl Core {
 
     /// Disarms the stuck-worker check of job `id`, assigned at `since`, as it stops running.
     pub(super) fn disarm_stuck_warning(&mut self, id: JobId, since: UnixMillis) {
+        let threshold = self.config.stuck_worker_warning_ms;
+        if threshold == 0 {
+            return;
+        }
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
-        let moved = job.stuck_due();
+        let due = job.stuck_due().unwrap_or(since.plus_ms(threshold));
         job.clear_run_marks();
-        if self.config.stuck_worker_warning_ms > 0 {
-            let due = moved.unwrap_or(since.plus_ms(self.config.stuck_worker_warning_ms));
-            self.timers.remove(&(due, id, TimerKind::Stuck));
-        }
+        self.timers.remove(&(due, id, TimerKind::Stuck));
     }
 
     /// The worker of job `id` sent WORK_STATUS, WORK_DATA or WORK_WARNING for it at `now`.
