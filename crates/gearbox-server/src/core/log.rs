@@ -22,10 +22,17 @@ impl fmt::Display for Lossy<'_> {
 impl Core {
     /// Logs step `event` ("submitted", "queued", "assigned", ...) of job `id` at debug, with
     /// `conn` the connection that caused it (submitter or worker), if any.
+    #[inline]
     pub(super) fn log_job(&self, id: JobId, event: &'static str, conn: Option<ConnId>) {
-        if !tracing::enabled!(tracing::Level::DEBUG) {
-            return;
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            self.log_job_now(id, event, conn);
         }
+    }
+
+    /// [`Core::log_job`] once the level is known to be on: out of line, off the hot path.
+    #[cold]
+    #[inline(never)]
+    fn log_job_now(&self, id: JobId, event: &'static str, conn: Option<ConnId>) {
         let Some(job) = self.jobs.get(&id) else {
             return;
         };
