@@ -40,11 +40,9 @@ crate::layers::by_name!(LogFormat);
 impl FromStr for LogFormat {
     type Err = String;
 
+    /// Parses `text` or `json`, in any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        LogFormat::ALL
-            .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown log format `{s}`: expected text or json"))
+        crate::layers::parse_name(&LogFormat::ALL, LogFormat::name, "log format", s)
     }
 }
 
@@ -67,10 +65,8 @@ mod tests {
     fn names_parse_in_any_case() {
         assert_eq!("JSON".parse::<LogFormat>(), Ok(LogFormat::Json));
         assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
-        assert!("xml"
-            .parse::<LogFormat>()
-            .unwrap_err()
-            .contains("text or json"));
+        let e = " xml ".parse::<LogFormat>().unwrap_err();
+        assert_eq!(e, "unknown log format ` xml `: expected one of text, json");
     }
 
     #[test]
