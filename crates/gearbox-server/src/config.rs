@@ -47,6 +47,12 @@ pub struct Config {
     pub max_client_id: usize,
     /// Log level name reported by the `verbose` admin command.
     pub verbose: String,
+    /// A job running longer than this many seconds logs one warning (handle, function,
+    /// worker); 0 = never (default 300).
+    pub slow_job_warning: u64,
+    /// A worker that took a job and sent no WORK_STATUS, WORK_DATA or WORK_WARNING for it for
+    /// this many seconds logs one warning (handle, function, worker); 0 = never (default 600).
+    pub stuck_worker_warning: u64,
 }
 
 impl Default for Config {
@@ -69,6 +75,8 @@ impl Default for Config {
             max_function: core.max_function,
             max_client_id: core.max_client_id,
             verbose: core.verbose,
+            slow_job_warning: 300,
+            stuck_worker_warning: 600,
         }
     }
 }
@@ -93,6 +101,8 @@ impl Config {
             persistent: false,
             version: env!("CARGO_PKG_VERSION").into(),
             verbose: self.verbose.clone(),
+            slow_job_warning_ms: self.slow_job_warning.saturating_mul(1000),
+            stuck_worker_warning_ms: self.stuck_worker_warning.saturating_mul(1000),
         }
     }
 

@@ -75,7 +75,7 @@ impl Backend for Sqlite {
         tokio::task::spawn_blocking(move || {
             let db = |e| classify(e, &location);
             let conn = Connection::open(&path).map_err(db)?;
-            schema::configure(&conn, durability).map_err(db)?;
+            schema::configure(&conn, &location, durability).map_err(db)?;
             schema::migrate(&conn, &location, &table, &quoted)?;
             Ok(Arc::new(Mutex::new(conn)))
         })

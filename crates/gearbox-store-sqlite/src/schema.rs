@@ -26,13 +26,18 @@ pub(crate) fn statements(quoted_table: &str) -> Statements {
     )
 }
 
-/// WAL journal, the durability mode's `synchronous` level and a busy timeout.
-pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+/// WAL journal, the durability mode's `synchronous` level and a busy timeout, for the store
+/// at `location` (named in the warning if WAL is refused).
+pub(crate) fn configure(
+    conn: &Connection,
+    location: &str,
+    durability: Durability,
+) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         // In-memory databases cannot use WAL; they are not durable anyway.
-        tracing::warn!(journal_mode = %mode, "job store is not in WAL mode");
+        tracing::warn!(store = location, journal_mode = %mode, "job store is not in WAL mode");
     }
     let sync = match durability {
         Durability::Fsync => "FULL",
@@ -191,7 +196,7 @@ mod tests {
             (Durability::None, 0),
         ] {
             let conn = Connection::open(dir.path().join("jobs.db")).unwrap();
-            configure(&conn, durability).unwrap();
+            configure(&conn, ":memory:", durability).unwrap();
             let mode: String = conn
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .unwrap();

@@ -212,8 +212,10 @@ mod tests {
              mysql_host = \"{DEFAULT_MYSQL_HOST}\"\nmysql_port = {DEFAULT_MYSQL_PORT}\n\
              mysql_table = \"{DEFAULT_MYSQL_TABLE}\"\n\
              libmemcached_servers = \"{DEFAULT_LIBMEMCACHED_SERVERS}\"\n\
-             libmemcached_prefix = \"{DEFAULT_LIBMEMCACHED_PREFIX}\"\n",
-            Durability::default()
+             libmemcached_prefix = \"{DEFAULT_LIBMEMCACHED_PREFIX}\"\n\
+             log_format = \"{}\"\n",
+            Durability::default(),
+            crate::log_format::LogFormat::default()
         );
         let mut defaults = crate::layers::given(&crate::config_file::parse(&own).unwrap()).unwrap();
         let server = toml::Table::try_from(gearbox_server::Config::default()).unwrap();

@@ -70,6 +70,23 @@ pub fn flag(key: &str) -> String {
     format!("--{}", key.replace('_', "-"))
 }
 
+/// The value of `all` whose `name` is `s` (in any case, spaces around ignored), or an error
+/// naming `what` and the names there are.
+pub fn parse_name<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+    s: &str,
+) -> Result<T, String> {
+    all.iter()
+        .copied()
+        .find(|v| name(*v).eq_ignore_ascii_case(s.trim()))
+        .ok_or_else(|| {
+            let names: Vec<_> = all.iter().map(|v| name(*v)).collect();
+            format!("unknown {what} `{s}`: expected one of {}", names.join(", "))
+        })
+}
+
 /// Implements `Display` and `Serialize` (the value's `name()`) and `Deserialize` (through its
 /// `FromStr`) for a value type of the settings, so that the config file reads the names the
 /// flag reads.

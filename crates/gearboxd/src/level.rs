@@ -79,16 +79,7 @@ impl FromStr for Verbosity {
 
     /// Parses a gearmand level name, in any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Verbosity::ALL
-            .into_iter()
-            .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                let names: Vec<_> = Verbosity::ALL.iter().map(|v| v.name()).collect();
-                format!(
-                    "unknown verbose level `{s}`: expected one of {}",
-                    names.join(", ")
-                )
-            })
+        crate::layers::parse_name(&Verbosity::ALL, Verbosity::name, "verbose level", s)
     }
 }
 

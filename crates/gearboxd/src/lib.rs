@@ -24,6 +24,7 @@
 //! - [`layers`]: the generic layering: a layer's given keys as a TOML table, one layer over
 //!   another, a table back into a struct naming the key at fault.
 //! - [`settings`]: flags > environment > file > defaults, checked once into [`Settings`].
+//! - [`log_format`]: `--log-format` (text or JSON lines) and `--log-filter` directives.
 //! - [`level`]: gearmand's verbosity names (`ERROR`, `INFO`, ...) and their `tracing` levels.
 //! - [`logging`]: standard error or a log file that SIGHUP reopens; the subscriber set-up.
 //! - [`listen`]: which addresses to bind, and binding them (backlog, SO_REUSEADDR, keepalive).
@@ -66,6 +67,7 @@ pub mod http;
 pub mod layers;
 pub mod level;
 pub mod listen;
+pub mod log_format;
 pub mod logging;
 pub mod options;
 pub mod privileges;

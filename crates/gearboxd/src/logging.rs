@@ -3,13 +3,15 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
 
 use crate::error::CliError;
-use crate::level::Verbosity;
+use crate::log_format::LogFormat;
 use crate::syslog_target::Syslog;
 
 /// A log file opened for appending, reopenable at the same path.
@@ -127,15 +129,57 @@ impl<'a> MakeWriter<'a> for LogTarget {
     }
 }
 
-/// Installs the global `tracing` subscriber: lines at `verbosity` and above, to `target`, with
-/// timestamps, colours only on a terminal; and the same lines to `syslog` if given.
-pub fn install(target: LogTarget, verbosity: Verbosity, syslog: Option<Syslog>) {
+/// Whether standard error is the systemd journal: `JOURNAL_STREAM` names its device and inode
+/// (systemd sets it for a service whose output goes to the journal).
+pub fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let Ok(stderr) = io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = File::from(stderr).metadata() else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
+}
+
+/// Whether `NO_COLOR` asks for no colours (set and not empty, as no-color.org defines it).
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// Installs the global `tracing` subscriber: lines passing `filter`, shaped by `format`, to
+/// `target`; and the same lines, as text, to `syslog` if given. Text lines have colours only
+/// on a terminal without `NO_COLOR`; on the journal they have neither colours nor
+/// timestamps (the journal stamps each line itself).
+pub fn install(target: LogTarget, filter: EnvFilter, format: LogFormat, syslog: Option<Syslog>) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let ansi = matches!(target, LogTarget::Stderr) && io::stderr().is_terminal();
-    let main = tracing_subscriber::fmt::layer()
-        .with_ansi(ansi)
-        .with_writer(target);
+    use tracing_subscriber::Layer;
+    let on_stderr = matches!(target, LogTarget::Stderr);
+    let journal = on_stderr && stderr_is_journal();
+    let ansi = on_stderr && !journal && !no_color() && io::stderr().is_terminal();
+    let main = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(target)
+            .boxed(),
+        LogFormat::Text if journal => tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(target)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(target)
+            .boxed(),
+    };
     // syslog stamps each record itself.
     let syslog = syslog.map(|s| {
         tracing_subscriber::fmt::layer()
@@ -145,7 +189,7 @@ pub fn install(target: LogTarget, verbosity: Verbosity, syslog: Option<Syslog>) 
     });
     // Fails only if a subscriber is already installed, which main never does.
     let _ = tracing_subscriber::registry()
-        .with(verbosity.level_filter())
+        .with(filter)
         .with(main)
         .with(syslog)
         .try_init();

@@ -13,6 +13,7 @@ use gearbox_store::Store;
 use gearboxd::daemon::{self, Detached};
 use gearboxd::http::{self, HTTP_LISTENING_PREFIX};
 use gearboxd::listen;
+use gearboxd::log_format;
 use gearboxd::logging::{self, LogTarget};
 use gearboxd::privileges;
 use gearboxd::process::{self, PidFile};
@@ -20,7 +21,6 @@ use gearboxd::signals::StopSignals;
 use gearboxd::store;
 use gearboxd::syslog_target::Syslog;
 use gearboxd::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX};
-use tracing::level_filters::LevelFilter;
 
 fn main() -> ExitCode {
     // Bad flags: clap prints the problem and exits with status 2.
@@ -85,13 +85,14 @@ fn start(args: Args) -> anyhow::Result<()> {
     let log = LogTarget::open(settings.log_file.as_deref())?;
     let syslog = settings.syslog.then(Syslog::connect).transpose()?;
     let logged_elsewhere = log.file().is_some() || syslog.is_some();
-    logging::install(log.clone(), settings.verbosity, syslog);
+    let filter = log_format::filter(settings.verbosity, settings.log_filter.as_deref())?;
+    logging::install(log.clone(), filter, settings.log_format, syslog);
     if let Some(user) = &settings.user {
         tracing::info!(user, uid = effective_uid(), "switched user after binding");
     }
     // Warnings reach standard error directly unless the log already puts them there.
-    let warnings_on_stderr =
-        log.file().is_none() && settings.verbosity.level_filter() >= LevelFilter::WARN;
+    // (Asked of the installed filter, so that --log-filter counts as well as --verbose.)
+    let warnings_on_stderr = log.file().is_none() && tracing::enabled!(tracing::Level::WARN);
     for w in &settings.warnings {
         tracing::warn!("{w}");
         if !warnings_on_stderr {
@@ -157,7 +158,7 @@ async fn serve_async(
             .expect("only stores with an import source import");
         let text = format!("imported {} jobs from {source}", opened.imported);
         tracing::info!("{text}");
-        if log.file().is_some() || settings.verbosity.level_filter() < LevelFilter::INFO {
+        if log.file().is_some() || !tracing::enabled!(tracing::Level::INFO) {
             let _ = writeln!(std::io::stderr(), "gearboxd: {text}");
         }
     }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::CliError;
 use crate::layers;
 use crate::level::Verbosity;
+use crate::log_format::LogFormat;
 use crate::store::StoreSection;
 
 /// The `--help` heading of the size and time limits.
@@ -79,6 +80,16 @@ pub struct DaemonSection {
     #[arg(long = "verbose", value_name = "LEVEL")]
     pub verbose: Option<Verbosity>,
 
+    /// Log line format: `text`, or `json` (one object per line with timestamp, level,
+    /// target, message and every structured field) (default: text).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// `RUST_LOG`-style directives laid over the --verbose level, e.g.
+    /// `gearbox_server=debug` or `info,gearbox_store=debug`; a bare level replaces --verbose.
+    #[arg(long, value_name = "FILTER", env = "GEARBOXD_LOG")]
+    pub log_filter: Option<String>,
+
     /// Write the process id to FILE at start; removed at exit.
     #[arg(short = 'P', long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
@@ -140,6 +151,16 @@ pub struct ServerSection {
     /// ERROR QUEUE_ERROR, milliseconds (default: 10000).
     #[arg(long, value_name = "MS", help_heading = LIMITS)]
     pub store_timeout_ms: Option<u64>,
+
+    /// A job running longer than SECS logs one warning with its handle, function and worker;
+    /// 0 = never (default: 300).
+    #[arg(long, value_name = "SECS")]
+    pub slow_job_warning: Option<u64>,
+
+    /// A worker that took a job and sent no WORK_STATUS, WORK_DATA or WORK_WARNING for it
+    /// for SECS logs one warning; 0 = never (default: 600).
+    #[arg(long, value_name = "SECS")]
+    pub stuck_worker_warning: Option<u64>,
 
     /// Simultaneous connections (default: 10000).
     #[arg(long, value_name = "N", help_heading = LIMITS)]

@@ -18,6 +18,7 @@ use crate::gearmand_conf;
 use crate::http::{HttpSettings, DEFAULT_HTTP_PORT};
 use crate::layers;
 use crate::level::Verbosity;
+use crate::log_format::{self, LogFormat};
 use crate::options::Options;
 use crate::store::StoreSettings;
 
@@ -56,6 +57,10 @@ pub struct Settings {
     pub threads: usize,
     /// Log file; `None` = standard error.
     pub log_file: Option<PathBuf>,
+    /// Log line format (`--log-format`).
+    pub log_format: LogFormat,
+    /// `RUST_LOG`-style directives over the level (`--log-filter`), checked.
+    pub log_filter: Option<String>,
     /// Pid file to write at start and remove at exit.
     pub pid_file: Option<PathBuf>,
     /// RLIMIT_NOFILE to set (`--file-descriptors`).
@@ -101,6 +106,8 @@ impl Settings {
         warnings.extend(store_warnings);
         let Options { daemon, server, .. } = layers::overlay(&args.options, &file)?;
         let verbosity = daemon.verbose.unwrap_or_default().raised(args.more_verbose);
+        // Checked here so that --check-args reports a bad filter.
+        log_format::filter(verbosity, daemon.log_filter.as_deref())?;
         let server = server.config(verbosity)?;
         let http = compat::http_enabled(&args)?.then(|| HttpSettings {
             port: args.http_port.unwrap_or(DEFAULT_HTTP_PORT),
@@ -115,6 +122,8 @@ impl Settings {
             backlog: daemon.backlog.unwrap_or(DEFAULT_BACKLOG),
             threads: daemon.threads.unwrap_or(DEFAULT_THREADS),
             log_file: log_file(daemon.log_file)?,
+            log_format: daemon.log_format.unwrap_or_default(),
+            log_filter: daemon.log_filter,
             pid_file: daemon.pid_file,
             file_limit: args.file_descriptors,
             keepalive,

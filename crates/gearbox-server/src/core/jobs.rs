@@ -105,6 +105,7 @@ impl Core {
                     c.attached.insert(id);
                 }
             }
+            self.log_job(id, "joined", Some(conn));
             if background && self.must_wait_for_store(id) {
                 // Acknowledged only once the store holds it.
                 self.persist(id, conn, out);
@@ -148,6 +149,7 @@ impl Core {
             job.unique_hash = hash;
         }
         self.jobs.insert(job);
+        self.log_job(id, "submitted", Some(conn));
         if !background {
             self.conn_mut(conn).attached.insert(id);
         }
@@ -174,6 +176,7 @@ impl Core {
         job.state = JobState::Queued;
         job.since = now;
         let (function, p) = (job.function, job.priority.index());
+        self.log_job(id, if front { "requeued" } else { "queued" }, None);
         let f = &mut self.functions[function];
         if front {
             f.queues[p].push_front(id);
@@ -258,6 +261,8 @@ impl Core {
             self.timers.insert((d, id, TimerKind::Timeout));
             out.timers_changed = true;
         }
+        self.arm_warnings(id, now, out);
+        self.log_job(id, "assigned", Some(conn));
         let f = &mut self.functions[fid];
         f.running += 1;
         f.stats.queue_wait_ms += wait;
@@ -340,8 +345,10 @@ impl Core {
             if let Some(d) = deadline {
                 self.timers.remove(&(d, id, TimerKind::Timeout));
             }
-            let run = now.ms_since(job.since);
+            let (run, since) = (now.ms_since(job.since), job.since);
             let function = job.function;
+            self.disarm_slow_warning(id, since);
+            self.disarm_stuck_warning(id, since);
             if let Some(c) = self.conns.get_mut(&worker) {
                 c.running.remove(&id);
             }
@@ -401,6 +408,11 @@ impl Core {
         now: UnixMillis,
         out: &mut Outbox,
     ) {
+        let event = match outcome {
+            Outcome::Cancelled => "cancelled",
+            _ => "failed",
+        };
+        self.log_job(id, event, None);
         if let Some(job) = self.jobs.get(&id) {
             let handle = handle_for(&self.config.handle_prefix, job);
             for &cl in job.clients() {

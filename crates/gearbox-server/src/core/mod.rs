@@ -19,6 +19,7 @@ pub mod cron;
 mod functions;
 mod ids;
 mod jobs;
+mod log;
 mod lookup;
 mod metrics;
 mod persist;
@@ -76,6 +77,11 @@ pub struct CoreConfig {
     pub version: String,
     /// Log level name for the `verbose` admin command.
     pub verbose: String,
+    /// A job running this long logs one warning, milliseconds; 0 = never.
+    pub slow_job_warning_ms: u64,
+    /// A running job's worker silent this long (no WORK_STATUS, WORK_DATA or WORK_WARNING
+    /// since it took the job or since its last one) logs one warning, milliseconds; 0 = never.
+    pub stuck_worker_warning_ms: u64,
 }
 
 impl Default for CoreConfig {
@@ -93,6 +99,8 @@ impl Default for CoreConfig {
             persistent: false,
             version: env!("CARGO_PKG_VERSION").into(),
             verbose: "ERROR".into(),
+            slow_job_warning_ms: 0,
+            stuck_worker_warning_ms: 0,
         }
     }
 }
@@ -133,6 +141,8 @@ impl Outbox {
     }
 
     fn error(&mut self, conn: ConnId, code: ErrorCode, text: impl Into<Bytes>) {
+        let text = text.into();
+        tracing::debug!(conn = conn.get(), code = ?code, text = %log::Lossy(&text), "ERROR sent to peer");
         self.send(conn, Response::error(code, text));
     }
 }
@@ -144,6 +154,10 @@ enum TimerKind {
     Due,
     /// A running job's CAN_DO_TIMEOUT expires.
     Timeout,
+    /// A running job reaches the slow-job warning threshold.
+    Slow,
+    /// A running job's worker may have gone silent for the stuck-worker threshold.
+    Stuck,
 }
 
 /// The whole server state. See the module docs.
@@ -302,10 +316,12 @@ impl Core {
                 handle,
                 numerator,
                 denominator,
-            } => self.work_status(conn, handle, numerator, denominator, out),
-            Request::WorkData { handle, data } => self.work_forward(conn, handle, data, false, out),
+            } => self.work_status(conn, handle, numerator, denominator, now, out),
+            Request::WorkData { handle, data } => {
+                self.work_forward(conn, handle, data, false, now, out)
+            }
             Request::WorkWarning { handle, data } => {
-                self.work_forward(conn, handle, data, true, out)
+                self.work_forward(conn, handle, data, true, now, out)
             }
             Request::WorkComplete { handle, data } => {
                 self.work_end(conn, handle, work::End::Complete(data), now, out)

@@ -10,6 +10,7 @@ use gearbox_store::{StoreError, StoredJob};
 
 use super::cron::Schedule;
 use super::ids::{ConnId, JobId};
+use super::log::Lossy;
 use super::state::{Job, JobKind, JobState};
 use super::table::UniqueKey;
 use super::time::UnixMillis;
@@ -159,7 +160,13 @@ impl Core {
     /// skipped, with a warning.
     pub fn restore(&mut self, record: StoredJob, now: UnixMillis, out: &mut Outbox) {
         let Some(kind) = kind_of(&record) else {
-            tracing::warn!(handle = ?record.handle, "stored job has an invalid schedule; skipped");
+            tracing::warn!(
+                handle = %Lossy(&record.handle),
+                function = %Lossy(&record.function),
+                unique = %Lossy(&record.unique),
+                schedule = record.schedule.as_deref(),
+                "stored job has an invalid schedule; skipped"
+            );
             return;
         };
         if self.job_by_handle(&record.handle).is_some() {

@@ -115,6 +115,10 @@ struct Extra {
     unique: Bytes,
     /// Times it went back to the queue after a worker was lost or timed out.
     retries: u32,
+    /// The current run's last WORK_STATUS, WORK_DATA or WORK_WARNING (stuck-worker check).
+    heard: Option<UnixMillis>,
+    /// The current run's stuck-worker timer, once moved past its first due time.
+    stuck_due: Option<UnixMillis>,
 }
 
 impl Extra {
@@ -124,6 +128,8 @@ impl Extra {
             && self.clients.is_empty()
             && self.acks.is_empty()
             && self.status.is_none()
+            && self.heard.is_none()
+            && self.stuck_due.is_none()
             && self.handle.is_none()
             && self.unique.is_empty()
     }
@@ -288,6 +294,34 @@ impl Job {
     /// Records a WORK_STATUS.
     pub fn set_status(&mut self, numerator: Bytes, denominator: Bytes) {
         self.extra_mut().status = Some((numerator, denominator));
+    }
+
+    /// When the worker last sent WORK_STATUS, WORK_DATA or WORK_WARNING in this run.
+    pub fn heard(&self) -> Option<UnixMillis> {
+        self.extra.as_ref().and_then(|e| e.heard)
+    }
+
+    /// Records a sign of progress from the worker at `now`.
+    pub fn set_heard(&mut self, now: UnixMillis) {
+        self.extra_mut().heard = Some(now);
+    }
+
+    /// The stuck-worker timer's due time, once moved (`None`: assignment + threshold).
+    pub fn stuck_due(&self) -> Option<UnixMillis> {
+        self.extra.as_ref().and_then(|e| e.stuck_due)
+    }
+
+    /// Records where the stuck-worker timer was moved to.
+    pub fn set_stuck_due(&mut self, due: UnixMillis) {
+        self.extra_mut().stuck_due = Some(due);
+    }
+
+    /// Forgets the run's progress marks as the run ends.
+    pub fn clear_run_marks(&mut self) {
+        if let Some(e) = &mut self.extra {
+            (e.heard, e.stuck_due) = (None, None);
+        }
+        self.tidy();
     }
 
     /// Forgets the last WORK_STATUS: the job starts over (re-queued or re-armed), as gearmand

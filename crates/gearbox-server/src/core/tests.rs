@@ -5,6 +5,7 @@
 mod invariants;
 mod model;
 mod persist;
+mod slow;
 mod submissions;
 
 use bytes::Bytes;

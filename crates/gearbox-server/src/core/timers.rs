@@ -1,9 +1,10 @@
-//! Timers: EPOCH and SCHED jobs waiting for their time, and CAN_DO_TIMEOUT deadlines of
-//! running jobs. The core never reads the clock: the caller passes the time in and asks
+//! Timers: EPOCH and SCHED jobs waiting for their time, and CAN_DO_TIMEOUT deadlines and
+//! slow-job warnings of running jobs. The core never reads the clock: the caller passes the time in and asks
 //! [`Core::next_deadline`] when to call [`Core::tick`] next.
 
 use super::ids::JobId;
 use super::jobs::Outcome;
+use super::log::Lossy;
 use super::state::JobState;
 use super::time::UnixMillis;
 use super::{Core, Outbox, TimeoutAction, TimerKind};
@@ -14,6 +15,7 @@ impl Core {
         let job = self.jobs.get_mut(&id).expect("job exists");
         job.state = JobState::Waiting { due };
         self.functions[job.function].waiting += 1;
+        self.log_job(id, "waiting", None);
         if due != UnixMillis::NEVER {
             self.timers.insert((due, id, TimerKind::Due));
             out.timers_changed = true;
@@ -52,7 +54,13 @@ impl Core {
                 ) if d == due => {
                     self.functions[function].stats.timed_out += 1;
                     let handle = self.handle_of(id);
-                    tracing::info!(handle = ?handle, conn = worker.get(), "job exceeded CAN_DO_TIMEOUT");
+                    tracing::info!(
+                        handle = %Lossy(&handle),
+                        function = %Lossy(&self.functions[function].name),
+                        worker = worker.get(),
+                        action = ?self.config.timeout_action,
+                        "job exceeded CAN_DO_TIMEOUT"
+                    );
                     match self.config.timeout_action {
                         TimeoutAction::Fail => {
                             if let Some(c) = self.conns.get_mut(&worker) {
@@ -63,6 +71,8 @@ impl Core {
                         TimeoutAction::Requeue => self.worker_lost(id, now, out),
                     }
                 }
+                (TimerKind::Slow, JobState::Running { .. }) => self.warn_slow(id, now),
+                (TimerKind::Stuck, JobState::Running { .. }) => self.check_stuck(id, now, out),
                 _ => {}
             }
         }

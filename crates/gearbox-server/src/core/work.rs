@@ -5,6 +5,7 @@ use gearbox_proto::{ErrorCode, Response};
 
 use super::ids::{ConnId, JobId};
 use super::jobs::Outcome;
+use super::log::Lossy;
 use super::state::JobState;
 use super::table::UniqueKey;
 use super::time::UnixMillis;
@@ -59,7 +60,7 @@ impl Core {
                 if last {
                     late.remove(pos);
                 }
-                tracing::debug!(conn = conn.get(), handle = ?handle, "late result after CAN_DO_TIMEOUT dropped");
+                tracing::debug!(conn = conn.get(), handle = %Lossy(handle), "late result after CAN_DO_TIMEOUT dropped");
             }
             None => out.error(conn, ErrorCode::JobNotFound, text),
         }
@@ -72,12 +73,15 @@ impl Core {
         handle: Bytes,
         numerator: Bytes,
         denominator: Bytes,
+        now: UnixMillis,
         out: &mut Outbox,
     ) {
         let Some(id) = self.running_on(conn, &handle, RESULT_NOT_FOUND, false, out) else {
             return;
         };
+        self.note_progress(id, now);
         // `running_on` accepts only the job's exact handle, so the worker's bytes are it.
+        self.log_job(id, "status", Some(conn));
         let job = self.jobs.get_mut(&id).expect("checked");
         // Forwarded as sent; stored as gearmand reads it (atoi), for GET_STATUS.
         job.set_status(leading_number(&numerator), leading_number(&denominator));
@@ -99,11 +103,13 @@ impl Core {
         handle: Bytes,
         data: Bytes,
         warning: bool,
+        now: UnixMillis,
         out: &mut Outbox,
     ) {
         let Some(id) = self.running_on(conn, &handle, NO_SUCH_JOB, false, out) else {
             return;
         };
+        self.note_progress(id, now);
         let job = &self.jobs[&id];
         for &cl in job.clients() {
             let (handle, data) = (handle.clone(), data.clone());
@@ -153,11 +159,12 @@ impl Core {
             };
             out.send(cl, r);
         }
-        let outcome = match end {
-            End::Complete(_) => Outcome::Completed,
-            End::Fail => Outcome::Failed,
-            End::Exception(_) => Outcome::Exception,
+        let (outcome, event) = match end {
+            End::Complete(_) => (Outcome::Completed, "completed"),
+            End::Fail => (Outcome::Failed, "failed"),
+            End::Exception(_) => (Outcome::Exception, "exception"),
         };
+        self.log_job(id, event, Some(conn));
         self.finish(id, outcome, now, out);
     }
 

@@ -111,7 +111,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                     Incoming::Request(r) => st.core.request(id, r, now, &mut out),
                     Incoming::Admin(a) => st.core.admin(id, a, now, &mut out),
                     Incoming::Rejected(e) => {
-                        tracing::debug!(conn = id.get(), error = %e, "rejected packet");
+                        tracing::debug!(conn = id.get(), %peer, error = %e, "rejected packet");
                         out.effects
                             .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));
                     }
@@ -158,7 +158,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                 .await
                 .is_err()
             {
-                tracing::warn!(conn = id.get(), pending = o.pending(), "a peer stopped reading the output this connection produces; dropping that peer");
+                tracing::warn!(conn = id.get(), producer = %peer, pending = o.pending(), "a peer stopped reading the output this connection produces; dropping that peer");
                 o.abort();
                 o.close.cancel();
             }
@@ -186,5 +186,5 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         outbound.abort();
         let _ = writer.await;
     }
-    tracing::debug!(conn = id.get(), "disconnected");
+    tracing::debug!(conn = id.get(), %peer, "disconnected");
 }

@@ -17,6 +17,17 @@ pub(super) fn check_invariants(core: &Core) {
             TimerKind::Timeout => {
                 matches!(state, Some(JobState::Running { deadline: Some(d), .. }) if d == due)
             }
+            // Armed at assignment for the threshold; disarmed when the job stops running.
+            TimerKind::Slow => {
+                let since = core.jobs.get(&id).map(|j| j.since);
+                matches!(state, Some(JobState::Running { .. }))
+                    && since.map(|s| s.plus_ms(core.config.slow_job_warning_ms)) == Some(due)
+            }
+            // Armed at assignment for the threshold, moved when it fires after progress.
+            TimerKind::Stuck => core.jobs.get(&id).is_some_and(|j| {
+                let first = j.since.plus_ms(core.config.stuck_worker_warning_ms);
+                matches!(j.state, JobState::Running { .. }) && j.stuck_due().unwrap_or(first) == due
+            }),
         };
         assert!(
             live,
