@@ -93,6 +93,12 @@ fn start(args: Args) -> anyhow::Result<()> {
     // Warnings reach standard error directly unless the log already puts them there.
     // (Asked of the installed filter, so that --log-filter counts as well as --verbose.)
     let warnings_on_stderr = log.file().is_none() && tracing::enabled!(tracing::Level::WARN);
+    // The slow-job and stuck-worker checks cost timer work per job: none when no log line
+    // could show their warnings.
+    if !tracing::enabled!(target: "gearbox_server::core::log", tracing::Level::WARN) {
+        settings.server.slow_job_warning = 0;
+        settings.server.stuck_worker_warning = 0;
+    }
     for w in &settings.warnings {
         tracing::warn!("{w}");
         if !warnings_on_stderr {
