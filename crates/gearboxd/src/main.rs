@@ -21,6 +21,7 @@ use gearboxd::signals::StopSignals;
 use gearboxd::store;
 use gearboxd::syslog_target::Syslog;
 use gearboxd::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX};
+use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     // Bad flags: clap prints the problem and exits with status 2.
@@ -204,8 +205,17 @@ async fn serve_store(
             let _ = writeln!(err, "{HTTP_LISTENING_PREFIX}{addr}");
         }
     }
+    // Ends the HTTP live-feed streams when a stop is requested, and on any other way out of
+    // this function (the guard).
+    let http_stop = CancellationToken::new();
+    let _http_stop_guard = http_stop.clone().drop_guard();
     if let (Some(h), Some(gearman)) = (&settings.http, listeners.first()) {
-        let router = http::router(gearman.local_addr()?, h);
+        let router = http::router(gearman.local_addr()?, h, http_stop.clone());
+        let requested = signals.requested();
+        tokio::spawn(async move {
+            requested.await;
+            http_stop.cancel();
+        });
         let listeners = http_listeners
             .into_iter()
             .map(|l| {

@@ -34,36 +34,60 @@ impl IntoResponse for AdminError {
 
 /// Sends the admin `command` and returns its listing, without the closing `.` line.
 pub(crate) async fn listing(gateway: &Gateway, command: &str) -> Result<Vec<u8>, AdminError> {
-    exchange(gateway, command, true).await
+    AdminConn::connect(gateway).await?.listing(command).await
 }
 
 /// Sends an admin `command` answered by one line (`OK`); an `ERR` line is an error.
 pub(crate) async fn one_line(gateway: &Gateway, command: &str) -> Result<(), AdminError> {
-    exchange(gateway, command, false).await.map(drop)
+    AdminConn::connect(gateway)
+        .await?
+        .exchange(command, false)
+        .await
+        .map(drop)
 }
 
-async fn exchange(gateway: &Gateway, command: &str, listing: bool) -> Result<Vec<u8>, AdminError> {
-    let mut s = TcpStream::connect(&gateway.gearman).await?;
-    s.write_all(format!("{command}\r\n").as_bytes()).await?;
-    let mut buf = Vec::with_capacity(4096);
-    loop {
-        if buf.starts_with(b"ERR ") && buf.ends_with(b"\n") {
-            return Err(AdminError::Refused(
-                String::from_utf8_lossy(&buf).trim_end().to_owned(),
-            ));
-        }
-        if !listing && buf.ends_with(b"\n") {
-            return Ok(buf);
-        }
-        if buf == b".\n" || buf.ends_with(b"\n.\n") {
-            buf.truncate(buf.len() - 2);
-            return Ok(buf);
-        }
-        if buf.len() > MAX_LISTING {
-            return Err(AdminError::TooLarge);
-        }
-        if s.read_buf(&mut buf).await? == 0 {
-            return Err(AdminError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+/// A Gearman connection to this server used for admin commands, one after another (the
+/// live feed's sampler keeps one open instead of connecting every second).
+pub(crate) struct AdminConn {
+    stream: TcpStream,
+}
+
+impl AdminConn {
+    /// Connects to the gateway's Gearman address.
+    pub(crate) async fn connect(gateway: &Gateway) -> Result<AdminConn, AdminError> {
+        Ok(AdminConn {
+            stream: TcpStream::connect(&gateway.gearman).await?,
+        })
+    }
+
+    /// Sends the admin `command` and returns its listing, without the closing `.` line.
+    pub(crate) async fn listing(&mut self, command: &str) -> Result<Vec<u8>, AdminError> {
+        self.exchange(command, true).await
+    }
+
+    async fn exchange(&mut self, command: &str, listing: bool) -> Result<Vec<u8>, AdminError> {
+        let s = &mut self.stream;
+        s.write_all(format!("{command}\r\n").as_bytes()).await?;
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            if buf.starts_with(b"ERR ") && buf.ends_with(b"\n") {
+                return Err(AdminError::Refused(
+                    String::from_utf8_lossy(&buf).trim_end().to_owned(),
+                ));
+            }
+            if !listing && buf.ends_with(b"\n") {
+                return Ok(buf);
+            }
+            if buf == b".\n" || buf.ends_with(b"\n.\n") {
+                buf.truncate(buf.len() - 2);
+                return Ok(buf);
+            }
+            if buf.len() > MAX_LISTING {
+                return Err(AdminError::TooLarge);
+            }
+            if s.read_buf(&mut buf).await? == 0 {
+                return Err(AdminError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
         }
     }
 }

@@ -27,6 +27,8 @@ pub(crate) enum ApiError {
     NoJob(String),
     #[error("the job server is not reachable or answered wrongly: {0}")]
     Gateway(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl IntoResponse for ApiError {
@@ -37,6 +39,7 @@ impl IntoResponse for ApiError {
             ApiError::Bad(..) => StatusCode::BAD_REQUEST,
             ApiError::NoJob(_) => StatusCode::NOT_FOUND,
             ApiError::Gateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         let body = serde_json::json!({ "error": self.to_string() });
         (status, Json(body)).into_response()
@@ -44,21 +47,28 @@ impl IntoResponse for ApiError {
 }
 
 /// Jobs queued per priority.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub(crate) struct Queued {
-    high: u64,
-    normal: u64,
-    low: u64,
+    pub(crate) high: u64,
+    pub(crate) normal: u64,
+    pub(crate) low: u64,
+}
+
+impl Queued {
+    /// Over all priorities.
+    pub(crate) fn sum(&self) -> u64 {
+        self.high + self.normal + self.low
+    }
 }
 
 /// One function in `/api/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct FunctionStatus {
-    function: String,
-    queued: Queued,
-    running: u64,
-    workers: u64,
-    total: u64,
+    pub(crate) function: String,
+    pub(crate) queued: Queued,
+    pub(crate) running: u64,
+    pub(crate) workers: u64,
+    pub(crate) total: u64,
 }
 
 /// The lines of a listing, each split at tabs from the right into the name and `n` numbers
@@ -82,19 +92,14 @@ fn rows(text: &[u8], n: usize) -> Vec<(String, Vec<u64>)> {
         .collect()
 }
 
-/// `GET /api/status`: per function queued by priority, running, workers, total held.
-pub(super) async fn status(
-    State(g): State<Arc<Gateway>>,
-) -> Result<Json<Vec<FunctionStatus>>, ApiError> {
-    let prio = rows(&listing(&g, "prioritystatus").await?, 4);
-    let status = rows(&listing(&g, "status").await?, 3);
-    let out = prio
+/// Joins the `prioritystatus` and `status` listings into one row per function, in the
+/// order of `prioritystatus` (sorted by function).
+pub(crate) fn function_status(prioritystatus: &[u8], status: &[u8]) -> Vec<FunctionStatus> {
+    let status: std::collections::HashMap<String, Vec<u64>> = rows(status, 3).into_iter().collect();
+    rows(prioritystatus, 4)
         .into_iter()
         .map(|(function, p)| {
-            let s = status
-                .iter()
-                .find(|(n, _)| *n == function)
-                .map(|(_, s)| s.as_slice());
+            let s = status.get(&function).map(Vec::as_slice);
             FunctionStatus {
                 queued: Queued {
                     high: p[0],
@@ -107,8 +112,16 @@ pub(super) async fn status(
                 function,
             }
         })
-        .collect();
-    Ok(Json(out))
+        .collect()
+}
+
+/// `GET /api/status`: per function queued by priority, running, workers, total held.
+pub(super) async fn status(
+    State(g): State<Arc<Gateway>>,
+) -> Result<Json<Vec<FunctionStatus>>, ApiError> {
+    let prio = listing(&g, "prioritystatus").await?;
+    let status = listing(&g, "status").await?;
+    Ok(Json(function_status(&prio, &status)))
 }
 
 /// One connection in `/api/workers`.
@@ -117,13 +130,12 @@ pub(crate) struct Worker {
     fd: i64,
     ip: String,
     client_id: String,
-    functions: Vec<String>,
+    pub(crate) functions: Vec<String>,
 }
 
-/// `GET /api/workers`: every connection, its client id and registered functions.
-pub(super) async fn workers(State(g): State<Arc<Gateway>>) -> Result<Json<Vec<Worker>>, ApiError> {
-    let text = listing(&g, "workers").await?;
-    let out = String::from_utf8_lossy(&text)
+/// The connections of a `workers` listing.
+pub(crate) fn connections(workers: &[u8]) -> Vec<Worker> {
+    String::from_utf8_lossy(workers)
         .lines()
         .filter_map(|l| {
             let (head, functions) = l.split_once(" :")?;
@@ -135,8 +147,12 @@ pub(super) async fn workers(State(g): State<Arc<Gateway>>) -> Result<Json<Vec<Wo
                 functions: functions.split_whitespace().map(str::to_owned).collect(),
             })
         })
-        .collect();
-    Ok(Json(out))
+        .collect()
+}
+
+/// `GET /api/workers`: every connection, its client id and registered functions.
+pub(super) async fn workers(State(g): State<Arc<Gateway>>) -> Result<Json<Vec<Worker>>, ApiError> {
+    Ok(Json(connections(&listing(&g, "workers").await?)))
 }
 
 /// One job in `/api/jobs`.

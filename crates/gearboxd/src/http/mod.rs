@@ -10,6 +10,9 @@
 //! - `admin`: admin listings over the same kind of connection; `GET /metrics`.
 //! - `api`: the JSON API under `/api/`: listings, cancel, maxqueue.
 //! - `api_jobs`: the JSON API's submit and one-job look-ups.
+//! - `dashboard`: the web dashboard at `/` (assets in `dashboard/`, built into the binary).
+//! - `events`: `GET /api/events`, the dashboard's live feed (server-sent events), and its
+//!   shared sampler; `snapshot`: what one sample holds and the page of it a stream asks for.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,10 +20,14 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
+use tokio_util::sync::CancellationToken;
 
 mod admin;
 mod api;
 mod api_jobs;
+mod dashboard;
+mod events;
+mod snapshot;
 mod submit;
 
 /// The start of the line `gearboxd` prints on standard error for each HTTP listening address.
@@ -43,6 +50,8 @@ pub struct HttpSettings {
 pub(crate) struct Gateway {
     /// A Gearman listening address of this server, reachable from itself.
     pub(crate) gearman: String,
+    /// The live feed (`/api/events`): its sampler, history and open streams.
+    pub(crate) live: events::Live,
 }
 
 /// The address to reach a listener at from this host: an unspecified address (`0.0.0.0`,
@@ -58,12 +67,19 @@ pub fn reachable(addr: SocketAddr) -> SocketAddr {
     a
 }
 
-/// The routes, for `gearman` (a Gearman address of this server).
-pub fn router(gearman: SocketAddr, settings: &HttpSettings) -> Router {
+/// The routes, for `gearman` (a Gearman address of this server). Cancelling `stop` ends the
+/// live feed's streams, which would otherwise keep a graceful shutdown waiting.
+pub fn router(gearman: SocketAddr, settings: &HttpSettings, stop: CancellationToken) -> Router {
     let gateway = Arc::new(Gateway {
         gearman: reachable(gearman).to_string(),
+        live: events::Live::new(stop),
     });
     Router::new()
+        .route("/", get(dashboard::page))
+        .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/app.css", get(dashboard::style))
+        .route("/dashboard/icon.svg", get(dashboard::icon))
+        .route("/api/events", get(events::events))
         .route("/metrics", get(admin::metrics))
         .route("/api/status", get(api::status))
         .route("/api/workers", get(api::workers))
