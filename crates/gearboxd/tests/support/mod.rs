@@ -6,6 +6,7 @@
 pub mod detached;
 pub mod http;
 pub mod jobs;
+pub mod sse;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
