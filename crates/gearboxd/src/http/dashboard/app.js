@@ -176,11 +176,13 @@
 
   const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
+  // The axis top: four steps of 1, 2 or 5 times a power of ten, at least v.
   function niceMax(v) {
-    if (v <= 0) return 1;
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
-    return 10 * p;
+    if (v <= 0) return 4;
+    const step = v / 4;
+    const p = Math.pow(10, Math.floor(Math.log10(step)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= step) return 4 * m * p;
+    return 40 * p;
   }
 
   // series: [{values: [numbers], color, fill}] over history's times.
