@@ -15,7 +15,7 @@ use browser::{artifacts, driver, screenshot, session, wait_js, wait_text};
 use fantoccini::{Client, Locator};
 use gearbox_proto::PacketType::{CAN_DO, ERROR};
 use serde_json::{json, Value};
-use support::http::start;
+use support::http::{start, start_on};
 use support::jobs::{show_jobs, submit, SUBMIT_JOB_BG};
 
 /// The cells of `function`'s row as the page shows them; `null` while it has none.
@@ -81,6 +81,22 @@ async fn the_page_follows_a_live_load_and_acts_through_the_api() {
     )
     .await;
     screenshot(&c, "live").await;
+
+    // The connections panel lists the worker and its function once opened.
+    let mut worker = server.connect();
+    worker.send(CAN_DO, b"resize");
+    click(&c, "#conns summary").await;
+    wait_js(
+        &c,
+        "the worker in the connections",
+        "return [...document.querySelectorAll('#conn-table tbody tr')]
+           .some(r => r.children[3].textContent === 'resize');",
+        vec![],
+        |v| v == true,
+    )
+    .await;
+    wait_text(&c, "#conn-note", |t| t.ends_with(" connections")).await;
+    drop(worker);
 
     // Look-ups by handle and by unique id.
     type_into(&c, "#lookup-input", &first).await;
@@ -163,6 +179,56 @@ async fn the_page_follows_a_live_load_and_acts_through_the_api() {
         .await
         .unwrap();
     screenshot(&c, "phone-bottom").await;
+    c.close().await.unwrap();
+}
+
+/// A non-loopback IPv4 address of this host (the one its default route leaves from; no packet
+/// is sent).
+fn outside_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("198.51.100.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_from_a_peer_not_allowed_are_refused_and_the_page_says_why() {
+    let Some(ip) = outside_address() else {
+        eprintln!("skipped: this host has no non-loopback IPv4 address to be a remote peer from");
+        return;
+    };
+    let Some(driver) = driver() else { return };
+    let (server, addr) = start_on(&ip.to_string(), &[]);
+    let mut client = server.connect();
+    let handle = submit(&mut client, SUBMIT_JOB_BG, "resize", "", b"1");
+    let c = session(&driver, 1280, 900).await;
+    // The page from the host's outside address: the browser is a peer that is not loopback.
+    c.goto(&format!("http://{addr}/")).await.unwrap();
+    wait_text(&c, "#feed", |t| t == "live").await;
+    wait_queued(&c, "resize", 1).await;
+    type_into(&c, "#lookup-input", &handle).await;
+    click(&c, "#lookup-handle").await;
+    wait_js(
+        &c,
+        "cancel enabled",
+        "return !document.getElementById('cancel').disabled;",
+        vec![],
+        |v| v == true,
+    )
+    .await;
+    click(&c, "#cancel").await;
+    let refused = wait_text(&c, "#lookup-result", |t| t.starts_with("403: ")).await;
+    assert!(refused.contains("cancel"), "{refused}");
+    type_into(&c, "#mq-function", "resize").await;
+    type_into(&c, "#mq-value", "1").await;
+    click(&c, "#mq-set").await;
+    let refused = wait_text(&c, "#mq-result", |t| t.starts_with("403: ")).await;
+    assert!(refused.contains("maxqueue"), "{refused}");
+    screenshot(&c, "refused").await;
+    assert!(
+        show_jobs(&server).contains(&handle),
+        "the job is still held"
+    );
     c.close().await.unwrap();
 }
 

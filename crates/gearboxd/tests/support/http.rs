@@ -74,16 +74,12 @@ pub fn post(addr: SocketAddr, function: &str, headers: &[&str], body: &[u8]) -> 
 
 /// gearboxd with `-r http --http-port 0`, and its HTTP address.
 pub fn start(extra: &[&str]) -> (Gearboxd, SocketAddr) {
-    let mut args = vec![
-        "-p",
-        "0",
-        "-L",
-        "127.0.0.1",
-        "-r",
-        "http",
-        "--http-port",
-        "0",
-    ];
+    start_on("127.0.0.1", extra)
+}
+
+/// [`start`] listening on `address` (`-L`).
+pub fn start_on(address: &str, extra: &[&str]) -> (Gearboxd, SocketAddr) {
+    let mut args = vec!["-p", "0", "-L", address, "-r", "http", "--http-port", "0"];
     args.extend_from_slice(extra);
     let server = Gearboxd::start(&args);
     let line = server.wait_for_stderr(|l| l.starts_with(gearboxd::http::HTTP_LISTENING_PREFIX));

@@ -238,6 +238,14 @@
         else c.lineTo(px, py);
       });
       c.stroke();
+      // The latest value as a dot: visible from the first sample on.
+      const last = s.values.length - 1;
+      if (last >= 0) {
+        c.fillStyle = s.color;
+        c.beginPath();
+        c.arc(x(history[last].time_ms), top + ph - (s.values[last] / max) * ph, 2.5, 0, 2 * Math.PI);
+        c.fill();
+      }
     }
   }
 
