@@ -42,6 +42,21 @@ async fn type_into(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
+/// Looks `handle` up and presses "cancel job" once the page offers it.
+async fn cancel_through_the_page(c: &Client, handle: &str) {
+    type_into(c, "#lookup-input", handle).await;
+    click(c, "#lookup-handle").await;
+    wait_js(
+        c,
+        "cancel enabled",
+        "return !document.getElementById('cancel').disabled;",
+        vec![],
+        |v| v == true,
+    )
+    .await;
+    click(c, "#cancel").await;
+}
+
 async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
@@ -113,17 +128,7 @@ async fn the_page_follows_a_live_load_and_acts_through_the_api() {
     .await;
 
     // Cancel through the page: gone from the server and from the table.
-    type_into(&c, "#lookup-input", &first).await;
-    click(&c, "#lookup-handle").await;
-    wait_js(
-        &c,
-        "cancel enabled",
-        "return !document.getElementById('cancel').disabled;",
-        vec![],
-        |v| v == true,
-    )
-    .await;
-    click(&c, "#cancel").await;
+    cancel_through_the_page(&c, &first).await;
     wait_text(&c, "#lookup-result", |t| t == format!("cancelled {first}")).await;
     assert!(!show_jobs(&server).contains(&first));
     wait_queued(&c, "resize", 2).await;
@@ -206,17 +211,7 @@ async fn changes_from_a_peer_not_allowed_are_refused_and_the_page_says_why() {
     c.goto(&format!("http://{addr}/")).await.unwrap();
     wait_text(&c, "#feed", |t| t == "live").await;
     wait_queued(&c, "resize", 1).await;
-    type_into(&c, "#lookup-input", &handle).await;
-    click(&c, "#lookup-handle").await;
-    wait_js(
-        &c,
-        "cancel enabled",
-        "return !document.getElementById('cancel').disabled;",
-        vec![],
-        |v| v == true,
-    )
-    .await;
-    click(&c, "#cancel").await;
+    cancel_through_the_page(&c, &handle).await;
     let refused = wait_text(&c, "#lookup-result", |t| t.starts_with("403: ")).await;
     assert!(refused.contains("cancel"), "{refused}");
     type_into(&c, "#mq-function", "resize").await;
