@@ -63,6 +63,14 @@ fn page_and_assets_are_served_from_the_binary_with_a_strict_csp() {
         assert!(a.header("Content-Security-Policy").is_some(), "{path}");
         assert_eq!(a.body, source(file), "{path}");
     }
+    // Other methods there are still gearmand's submission.
+    let a = http(addr, b"POST / HTTP/1.0\r\nContent-Length: 1\r\n\r\nx");
+    assert_eq!(a.status, 404, "{a:?}");
+    let a = http(
+        addr,
+        b"POST /dashboard/app.js HTTP/1.0\r\nX-Gearman-Background: true\r\nContent-Length: 1\r\n\r\nx",
+    );
+    assert_eq!(a.header("X-Gearman-Command"), Some("JOB_CREATED"), "{a:?}");
     // Nothing from another origin: no absolute URL in the page, script or style.
     for file in ["index.html", "app.js", "app.css"] {
         let text = String::from_utf8(source(file)).unwrap();

@@ -75,10 +75,20 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings, stop: CancellationTo
         live: events::Live::new(stop),
     });
     Router::new()
-        .route("/", get(dashboard::page))
-        .route("/dashboard/app.js", get(dashboard::script))
-        .route("/dashboard/app.css", get(dashboard::style))
-        .route("/dashboard/icon.svg", get(dashboard::icon))
+        // Other methods on the dashboard's paths are gearmand's submission, as before.
+        .route("/", get(dashboard::page).fallback(submit::handle))
+        .route(
+            "/dashboard/app.js",
+            get(dashboard::script).fallback(submit::handle),
+        )
+        .route(
+            "/dashboard/app.css",
+            get(dashboard::style).fallback(submit::handle),
+        )
+        .route(
+            "/dashboard/icon.svg",
+            get(dashboard::icon).fallback(submit::handle),
+        )
         .route("/api/events", get(events::events))
         .route("/metrics", get(admin::metrics))
         .route("/api/status", get(api::status))
