@@ -23,6 +23,8 @@ pub(crate) enum AdminError {
     Refused(String),
     #[error("the listing is larger than {MAX_LISTING} bytes")]
     TooLarge,
+    #[error("the job server did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 impl IntoResponse for AdminError {

@@ -19,13 +19,16 @@ use serde::Serialize;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::admin::AdminConn;
+use super::admin::{AdminConn, AdminError};
 use super::api::ApiError;
 use super::snapshot::{self, Page, Sample, Totals};
 use super::Gateway;
 
 /// How often the sampler reads the server.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long one sample may take before the sampler gives up on it (and its connection).
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Samples kept for the `history` event: ten minutes.
 pub(crate) const HISTORY: usize = 600;
@@ -148,14 +151,21 @@ async fn sample(g: Arc<Gateway>) {
                 .copied()
                 .filter(|p| p.time_ms + 3 * INTERVAL.as_millis() as u64 >= snapshot::now_ms())
         };
-        let taken = match conn.as_mut() {
-            Some(c) => snapshot::take(c, previous.as_ref()).await,
-            None => match AdminConn::connect(&g).await {
-                Ok(c) => snapshot::take(conn.insert(c), previous.as_ref()).await,
-                Err(e) => Err(e),
-            },
+        let read = async {
+            match conn.as_mut() {
+                Some(c) => snapshot::take(c, previous.as_ref()).await,
+                None => {
+                    let c = AdminConn::connect(&g).await?;
+                    snapshot::take(conn.insert(c), previous.as_ref()).await
+                }
+            }
         };
-        match taken {
+        // A server that does not answer must not hold the sampler (nor the stop) up.
+        let taken = tokio::select! {
+            () = live.stop.cancelled() => break,
+            r = tokio::time::timeout(SAMPLE_TIMEOUT, read) => r,
+        };
+        match taken.unwrap_or(Err(AdminError::TimedOut(SAMPLE_TIMEOUT))) {
             Ok(s) => {
                 {
                     let mut st = live.state.lock().expect("live state lock");
