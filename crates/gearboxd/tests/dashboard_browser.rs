@@ -300,6 +300,17 @@ async fn three_thousand_functions_load_update_and_filter_quickly() {
         .await
         .unwrap();
     assert_eq!(kept, "kept");
+    // Sorting by a column (largest first) is the server's: across all 3,000 functions.
+    click(&c, "#functions th[data-sort=queued]").await;
+    wait_js(
+        &c,
+        "sorted by queued",
+        "return [...document.querySelectorAll('#functions tbody tr')].slice(0, 2)
+           .map(r => r.dataset.function);",
+        vec![],
+        |v| v == &json!(["bulk_f0042", "bulk_f0000"]),
+    )
+    .await;
     screenshot(&c, "3000").await;
     c.close().await.unwrap();
 

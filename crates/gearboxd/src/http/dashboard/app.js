@@ -141,6 +141,14 @@
   });
 
   for (const th of document.querySelectorAll("#functions th[data-sort]")) {
+    // Sortable from the keyboard too.
+    th.tabIndex = 0;
+    th.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        th.click();
+      }
+    });
     th.addEventListener("click", () => {
       const key = th.dataset.sort;
       view.desc = view.sort === key ? !view.desc : key !== "function";
