@@ -31,6 +31,7 @@ impl Scrape {
         let a = http(http_addr, b"GET /metrics HTTP/1.0\r\n\r\n");
         assert_eq!(a.status, 200, "{a:?}");
         let text = String::from_utf8(a.body).unwrap();
+        check_families(&text);
         let values = text
             .lines()
             .filter(|l| !l.starts_with('#'))
@@ -62,6 +63,52 @@ impl Scrape {
     /// The bytes the server wrote for this scrape: the body and the listing's closing `.\n`.
     fn listing_len(&self) -> u64 {
         self.body_len + 2
+    }
+}
+
+/// Checks the exposition format's grouping: each sample follows the `# TYPE` line of its
+/// family, a family appears once, and a histogram's buckets are cumulative, end with `+Inf`,
+/// and `+Inf` equals `_count`.
+fn check_families(text: &str) {
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut family, mut kind) = (String::new(), String::new());
+    // The last bucket: its labels without `le`, its `le`, its count.
+    let mut bucket: Option<(String, String, u64)> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, k) = rest.split_once(' ').unwrap();
+            assert!(seen.insert(name.to_owned()), "{name} twice");
+            (family, kind) = (name.to_owned(), k.to_owned());
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let name = series.split('{').next().unwrap();
+        if kind != "histogram" {
+            assert_eq!(name, family, "{line}");
+            continue;
+        }
+        match name.strip_prefix(family.as_str()) {
+            Some("_bucket") => {
+                let (labels, le) = series.rsplit_once("le=").unwrap();
+                let n: u64 = value.parse().unwrap();
+                if let Some((previous, _, count)) = &bucket {
+                    assert!(previous != labels || n >= *count, "not cumulative: {line}");
+                }
+                bucket = Some((labels.to_owned(), le.to_owned(), n));
+            }
+            Some("_sum") => {
+                let (_, le, _) = bucket.as_ref().expect("buckets before _sum");
+                assert_eq!(le, "\"+Inf\"}", "{line}: the last bucket is not +Inf");
+            }
+            Some("_count") => {
+                let (_, _, inf) = bucket.take().expect("buckets before _count");
+                assert_eq!(value.parse::<u64>().unwrap(), inf, "{line}: +Inf differs");
+            }
+            _ => panic!("{line} in histogram {family}"),
+        }
     }
 }
 
