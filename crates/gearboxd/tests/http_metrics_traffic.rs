@@ -354,3 +354,44 @@ fn a_store_outage_is_counted_and_its_end_seen() {
     let again = Scrape::take(http_addr);
     assert_eq!(again.f("gearbox_store_outage_seconds_total"), seconds);
 }
+
+#[test]
+fn a_connection_over_the_limit_is_refused_and_counted() {
+    let (server, _) = start(&["--max-connections", "2"]);
+    let mut first = Counted::connect(server.addr);
+    let mut second = Counted::connect(server.addr);
+    // Both are served (an echo round trip on the second), so the third is over the limit.
+    second.write(&packet(b"\0REQ", ECHO_REQ, b"x"));
+    assert_eq!(second.recv().0, ECHO_RES);
+    let mut third = Counted::connect(server.addr);
+    let refused = third.read_to_end();
+    assert_eq!(response_header(refused[..12].try_into().unwrap()).0, ERROR);
+    // No place is free for the HTTP gateway: the first connection asks for the text itself.
+    first.write(b"metrics\r\n");
+    let mut text = Vec::new();
+    while !text.ends_with(b"\n.\n") {
+        let mut chunk = [0u8; 65536];
+        let n = first.s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before the end of the listing");
+        text.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8(text).unwrap();
+    let value = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("gearbox_connections_accepted_total"), 2);
+    assert_eq!(value("gearbox_connections_refused_total"), 1);
+    assert_eq!(value("gearbox_error_packets_total"), 1);
+    assert_eq!(
+        value("gearbox_received_bytes_total"),
+        first.sent + second.sent
+    );
+    assert_eq!(
+        value("gearbox_sent_bytes_total"),
+        second.received + third.received
+    );
+}

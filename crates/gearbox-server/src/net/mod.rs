@@ -105,10 +105,10 @@ impl Shared {
         for e in out.effects.drain(..) {
             match e {
                 Effect::Send(c, r) => {
-                    if matches!(r, Response::Error { .. }) {
-                        metrics::add(&self.metrics.error_packets, 1);
-                    }
                     if let Some(o) = st.outbounds.get(&c) {
+                        if matches!(r, Response::Error { .. }) {
+                            metrics::add(&self.metrics.error_packets, 1);
+                        }
                         let busy = o.push(&r);
                         touched.note(o, busy);
                     }
