@@ -54,17 +54,8 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() { # waits until 127.0.0.1:$1 accepts connections (10 s at most)
-    for _ in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2; return 1
-}
+# free_port, wait_port
+. "$ROOT/bench/lib.sh"
 
 # start KIND STORE: starts a fresh server (STORE = memory | sqlite) and sets PID and PORT.
 start() {

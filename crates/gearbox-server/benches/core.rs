@@ -18,8 +18,10 @@
 //! - `admin_status/1000_functions`: the admin `status` text, per function line.
 //! - `coalesce/{background,foreground_1000_clients}`: a SUBMIT_JOB whose unique id matches a
 //!   queued job: a background duplicate, or one of 1,000 clients attaching to it.
+//! - `admin_metrics/1000_functions`: the `metrics` text (Prometheus) for the same 1,000
+//!   functions as `admin_status`: how long a scrape holds the core's lock.
 //!
-//! Throughput is `Elements`: per job (per function line for `admin_status`). Before timing, each
+//! Throughput is `Elements`: per job (per function for `admin_status` and `admin_metrics`). Before timing, each
 //! scenario prints the core's heap allocations per element, counted by a wrapping global
 //! allocator (the harness itself allocates nothing per job: packet fields are clones of
 //! shared `Bytes` and the outbox is reused).
@@ -331,12 +333,11 @@ fn busy_workers(c: &mut Criterion) {
     g.finish();
 }
 
-/// Scenario (d): admin `status` over 1,000 functions, each with queued jobs and a worker.
-fn admin_status(c: &mut Criterion) {
-    const FUNCTIONS: u64 = 1000;
+/// 1,000 functions, each with three queued jobs and a worker, and an admin connection.
+fn thousand_functions() -> Sim {
     let mut sim = Sim::new(CoreConfig::default());
     let client = sim.clients(1)[0];
-    for i in 0..FUNCTIONS {
+    for i in 0..ADMIN_FUNCTIONS {
         sim.function = Bytes::from(format!("function_{i:04}"));
         let w = ConnId::new(WORKER0 + i);
         sim.connect(w);
@@ -347,22 +348,56 @@ fn admin_status(c: &mut Criterion) {
         }
     }
     sim.connect(ADMIN);
-    let status = |sim: &mut Sim| {
-        sim.out.effects.clear();
-        sim.core
-            .admin(ADMIN, AdminCommand::Status, NOW, &mut sim.out);
-        black_box(&sim.out.effects);
-    };
-    status(&mut sim);
+    sim
+}
+
+const ADMIN_FUNCTIONS: u64 = 1000;
+
+/// Runs the admin command `cmd` and returns the length of its reply.
+fn admin(sim: &mut Sim, cmd: AdminCommand) -> usize {
+    sim.out.effects.clear();
+    sim.core.admin(ADMIN, cmd, NOW, &mut sim.out);
+    match sim.out.effects.as_slice() {
+        [Effect::Text(_, t)] => black_box(t).len(),
+        other => panic!("unexpected admin reply: {other:?}"),
+    }
+}
+
+/// Scenario (d): admin `status` over 1,000 functions, each with queued jobs and a worker.
+fn admin_status(c: &mut Criterion) {
+    let mut sim = thousand_functions();
+    admin(&mut sim, AdminCommand::Status);
     match sim.out.effects.as_slice() {
         [Effect::Text(_, t)] => assert!(t.starts_with(b"function_0000\t3\t0\t1\n")),
         other => panic!("unexpected status reply: {other:?}"),
     }
-    report_allocs("admin_status", 100, FUNCTIONS, || status(&mut sim));
+    report_allocs("admin_status", 100, ADMIN_FUNCTIONS, || {
+        admin(&mut sim, AdminCommand::Status);
+    });
 
     let mut g = c.benchmark_group("admin_status");
-    g.throughput(Throughput::Elements(FUNCTIONS));
-    g.bench_function("1000_functions", |b| b.iter(|| status(&mut sim)));
+    g.throughput(Throughput::Elements(ADMIN_FUNCTIONS));
+    g.bench_function("1000_functions", |b| {
+        b.iter(|| admin(&mut sim, AdminCommand::Status))
+    });
+    g.finish();
+}
+
+/// Scenario (f): the `metrics` text over the same 1,000 functions: the time a scrape holds
+/// the core's lock.
+fn admin_metrics(c: &mut Criterion) {
+    let mut sim = thousand_functions();
+    let len = admin(&mut sim, AdminCommand::Metrics);
+    println!("admin_metrics: {len} bytes for {ADMIN_FUNCTIONS} functions");
+    report_allocs("admin_metrics", 20, ADMIN_FUNCTIONS, || {
+        admin(&mut sim, AdminCommand::Metrics);
+    });
+
+    let mut g = c.benchmark_group("admin_metrics");
+    g.throughput(Throughput::Elements(ADMIN_FUNCTIONS));
+    g.bench_function("1000_functions", |b| {
+        b.iter(|| admin(&mut sim, AdminCommand::Metrics))
+    });
     g.finish();
 }
 
@@ -407,6 +442,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = foreground_cycle, background_batch, deep_queue, busy_workers, admin_status, coalesce
+    targets = foreground_cycle, background_batch, deep_queue, busy_workers, admin_status, coalesce,
+        admin_metrics
 }
 criterion_main!(benches);

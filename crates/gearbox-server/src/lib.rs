@@ -14,6 +14,9 @@
 //!   written by the task that produced the output or, when the socket is full, its writer.
 //! - [`outbuf`]: the bytes of such a queue; large payloads are queued by reference and sent
 //!   with vectored writes.
+//! - [`metrics`]: [`metrics::ServerMetrics`], the server-wide counters kept outside the
+//!   core's lock (connections, bytes, ERROR packets, store commits and outages), and the
+//!   Prometheus text writer the `metrics` admin command renders with.
 //! - [`persister`]: the task that group-commits store writes and reports back to the core.
 //! - [`error`]: the error type, [`ServerError`].
 //!
@@ -23,6 +26,7 @@
 pub mod config;
 pub mod core;
 pub mod error;
+pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod outbuf;

@@ -15,10 +15,11 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use gearbox_proto::Response;
 
+use crate::metrics::{self, ServerMetrics};
 use crate::outbuf::OutBuf;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
@@ -52,12 +53,15 @@ pub struct Outbound {
     sock: Option<OwnedWriteHalf>,
     /// Already on some producer's list of queues to flush.
     listed: AtomicBool,
+    /// Where the bytes written are counted.
+    metrics: Arc<ServerMetrics>,
 }
 
 impl Outbound {
-    /// An empty queue for `sock` that aborts the connection past `cap` unsent bytes. Without
-    /// a socket (tests), bytes stay queued until [`take`](Self::take)n.
-    pub fn new(cap: usize, sock: Option<OwnedWriteHalf>) -> Outbound {
+    /// An empty queue for `sock` that aborts the connection past `cap` unsent bytes and
+    /// counts what it writes in `metrics`. Without a socket (tests), bytes stay queued until
+    /// [`take`](Self::take)n.
+    pub fn new(cap: usize, sock: Option<OwnedWriteHalf>, metrics: Arc<ServerMetrics>) -> Outbound {
         Outbound {
             buf: Mutex::new(Pending {
                 bytes: OutBuf::with_capacity(4096),
@@ -72,6 +76,7 @@ impl Outbound {
             cap,
             sock,
             listed: AtomicBool::new(false),
+            metrics,
         }
     }
 
@@ -130,7 +135,7 @@ impl Outbound {
             return;
         }
         match p.bytes.try_write(sock) {
-            Ok(_) => {}
+            Ok(n) => metrics::add(&self.metrics.bytes_sent, n as u64),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => {
                 drop(p);
@@ -255,7 +260,7 @@ impl Outbound {
             sock.writable().await?;
             match bytes.try_write(sock) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
+                Ok(n) => metrics::add(&self.metrics.bytes_sent, n as u64),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
@@ -275,7 +280,7 @@ mod tests {
         let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
         let (b, _) = l.accept().await.unwrap();
         let (_rd, wr) = a.into_split();
-        (Outbound::new(1 << 20, Some(wr)), b)
+        (Outbound::new(1 << 20, Some(wr), Arc::default()), b)
     }
 
     #[tokio::test]

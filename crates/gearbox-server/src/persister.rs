@@ -9,12 +9,15 @@
 //! per job. Removals of finished jobs that failed are kept and retried with the next batch (or
 //! after [`RETRY_AFTER`]); a crash before they succeed only makes those jobs run again.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_store::{Batch, Store, StoreError, StoredJob};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::ServerMetrics;
 
 /// Most operations in one transaction.
 const MAX_BATCH: usize = 10_000;
@@ -37,11 +40,14 @@ pub enum StoreOp {
 pub type Report = (Vec<Bytes>, Result<(), StoreError>);
 
 /// Runs until every sender is dropped. `report` is called after each commit that carried
-/// persists. A commit taking longer than `commit_timeout` is reported as failed.
+/// persists. A commit taking longer than `commit_timeout` is reported as failed. Each commit's
+/// latency, size and outcome go to `metrics`, which also counts the operations taken off the
+/// queue (senders count them in: see [`ServerMetrics::store_pending`]).
 pub async fn run(
     store: Arc<dyn Store>,
     commit_timeout: Duration,
     mut rx: mpsc::UnboundedReceiver<StoreOp>,
+    metrics: Arc<ServerMetrics>,
     report: impl Fn(Report) + Send + 'static,
 ) {
     let mut failing = false;
@@ -65,7 +71,9 @@ pub async fn run(
             complete: std::mem::take(&mut retry_completes),
         };
         let mut flushes = Vec::new();
+        let mut taken = 0;
         while let Some(op) = next.take() {
+            taken += 1;
             match op {
                 StoreOp::Persist(job) => batch.persist.push(job),
                 StoreOp::Complete(h) => batch.complete.push(h),
@@ -77,6 +85,10 @@ pub async fn run(
         }
         let handles: Vec<Bytes> = batch.persist.iter().map(|j| j.handle.clone()).collect();
         let completes = batch.complete.clone();
+        // Only once the batch is closed: whatever is pending now goes into the next commit.
+        metrics.store_pending.fetch_sub(taken, Ordering::Relaxed);
+        let operations = (batch.persist.len() + batch.complete.len()) as u64;
+        let started = tokio::time::Instant::now();
         let result = if batch.is_empty() {
             Ok(())
         } else {
@@ -91,6 +103,10 @@ pub async fn run(
                 }),
             }
         };
+        if operations > 0 {
+            let micros = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+            metrics.store_commit(operations, micros, result.is_ok(), crate::net::now_ms());
+        }
         match &result {
             Ok(()) if failing => {
                 failing = false;

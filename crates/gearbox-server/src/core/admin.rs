@@ -101,7 +101,7 @@ impl Core {
                 s.push_str(".\n");
             }
             AdminCommand::Metrics => {
-                self.render_metrics(&mut s.0);
+                self.render_metrics(&mut s.0, now);
                 s.push_str(".\n");
             }
             AdminCommand::Workers => {

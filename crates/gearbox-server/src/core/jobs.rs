@@ -265,7 +265,7 @@ impl Core {
         self.log_job(id, "assigned", Some(conn));
         let f = &mut self.functions[fid];
         f.running += 1;
-        f.stats.queue_wait_ms += wait;
+        f.stats.queue_wait.observe(wait);
         let function = f.name.clone();
         let r = match (grab, reducer) {
             (Grab::Plain, _) => Response::JobAssign {
@@ -354,7 +354,7 @@ impl Core {
             }
             let f = &mut self.functions[function];
             f.running = f.running.saturating_sub(1);
-            f.stats.run_time_ms += run;
+            f.stats.run_time.observe(run);
         }
     }
 

@@ -1,12 +1,15 @@
-//! The `metrics` admin command: the core's gauges and counters in Prometheus' text exposition
-//! format (version 0.0.4), rendered from the state the core keeps anyway. Nothing is counted
-//! for it: a scrape reads the per-function [`FunctionStats`](super::state::FunctionStats),
-//! queue lengths and the connection table, under the same lock as any admin command.
+//! The `metrics` admin command: the core's gauges, counters and histograms in Prometheus'
+//! text exposition format (version 0.0.4), then the server-wide ones
+//! ([`ServerMetrics`](crate::metrics::ServerMetrics)). Nothing is counted for it: a scrape
+//! reads the per-function [`FunctionStats`](super::state::FunctionStats), queue lengths and
+//! the connection table, under the same lock as any admin command. With thousands of
+//! functions that lock is held while the text is written, so the text goes into one buffer
+//! sized up front, numbers through `itoa`, each function's label escaped once.
 
-use std::io::Write as _;
+use crate::metrics::{Histogram, Kind, Text, JOB_SECONDS};
 
 use super::state::{Function, FunctionStats};
-use super::Core;
+use super::{Core, UnixMillis};
 
 /// Gauges: name, help, value of a function (one line per function).
 type Gauge = (&'static str, &'static str, fn(&Function) -> u64);
@@ -29,102 +32,135 @@ const GAUGES: [Gauge; 3] = [
     ),
 ];
 
-/// Counters: name (without `_total`), help, value.
+/// Counters: name, help, value.
 type Counter = (&'static str, &'static str, fn(&FunctionStats) -> u64);
 
 const COUNTERS: [Counter; 7] = [
-    ("gearbox_jobs_submitted", "Jobs accepted.", |s| s.submitted),
-    ("gearbox_jobs_completed", "WORK_COMPLETE received.", |s| {
-        s.completed
+    ("gearbox_jobs_submitted_total", "Jobs accepted.", |s| {
+        s.submitted
     }),
     (
-        "gearbox_jobs_failed",
+        "gearbox_jobs_completed_total",
+        "WORK_COMPLETE received.",
+        |s| s.completed,
+    ),
+    (
+        "gearbox_jobs_failed_total",
         "Jobs failed (WORK_FAIL, retries exhausted, cancel, timeout).",
         |s| s.failed,
     ),
-    ("gearbox_jobs_exceptions", "WORK_EXCEPTION received.", |s| {
-        s.exceptions
-    }),
     (
-        "gearbox_jobs_retried",
+        "gearbox_jobs_exceptions_total",
+        "WORK_EXCEPTION received.",
+        |s| s.exceptions,
+    ),
+    (
+        "gearbox_jobs_retried_total",
         "Jobs queued again after losing their worker.",
         |s| s.retried,
     ),
     (
-        "gearbox_jobs_timed_out",
+        "gearbox_jobs_timed_out_total",
         "Jobs whose worker exceeded its CAN_DO_TIMEOUT.",
         |s| s.timed_out,
     ),
     (
-        "gearbox_jobs_rejected",
+        "gearbox_jobs_rejected_total",
         "Submits refused (queue full, limits).",
         |s| s.rejected,
     ),
 ];
 
-const PRIORITIES: [&str; 3] = ["high", "normal", "low"];
+/// Histograms: name, help, histogram of a function.
+type Durations = (&'static str, &'static str, fn(&FunctionStats) -> &Histogram);
 
-/// A function name as a label value: lossy UTF-8, with `\`, `"` and newlines escaped.
-fn label(name: &[u8]) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in String::from_utf8_lossy(name).chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+const HISTOGRAMS: [Durations; 2] = [
+    (
+        "gearbox_job_queue_wait_seconds",
+        "Time from submit (or requeue) until a worker took the job.",
+        |s| &s.queue_wait,
+    ),
+    (
+        "gearbox_job_run_seconds",
+        "Time from a worker taking the job until it ended or the worker was lost.",
+        |s| &s.run_time,
+    ),
+];
+
+const PRIORITIES: [&str; 3] = [
+    ",priority=\"high\"",
+    ",priority=\"normal\"",
+    ",priority=\"low\"",
+];
+
+/// About what one function's lines take (53 lines), to size the buffer once.
+const BYTES_PER_FUNCTION: usize = 4096;
 
 impl Core {
     /// Appends the metrics, functions sorted by name.
-    pub(super) fn render_metrics(&self, s: &mut Vec<u8>) {
-        let mut functions: Vec<(String, &Function)> = self
-            .functions
-            .values()
-            .map(|f| (label(&f.name), f))
+    pub(super) fn render_metrics(&self, out: &mut Vec<u8>, now: UnixMillis) {
+        let mut functions: Vec<&Function> = self.functions.values().collect();
+        functions.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        // Each function's `function="..."` label, escaped once, at `labels[spans[i]]`.
+        let mut labels = Vec::with_capacity(functions.len() * 32);
+        let mut spans = Vec::with_capacity(functions.len());
+        {
+            let mut t = Text::new(&mut labels);
+            for f in &functions {
+                let start = t.len();
+                t.raw("function=\"");
+                t.label_value(&f.name);
+                t.raw("\"");
+                spans.push(start..t.len());
+            }
+        }
+        let rows: Vec<(&[u8], &Function)> = spans
+            .into_iter()
+            .map(|r| &labels[r])
+            .zip(functions)
             .collect();
-        functions.sort_by(|a, b| a.0.cmp(&b.0));
-        let _ = writeln!(
-            s,
-            "# HELP gearbox_connections Open connections (clients, workers, admin)."
+        out.reserve(8192 + rows.len() * BYTES_PER_FUNCTION);
+        let mut t = Text::new(out);
+        t.header(
+            "gearbox_connections",
+            "Open connections (clients, workers, admin).",
+            Kind::Gauge,
         );
-        let _ = writeln!(s, "# TYPE gearbox_connections gauge");
-        let _ = writeln!(s, "gearbox_connections {}", self.conns.len());
-        let _ = writeln!(
-            s,
-            "# HELP gearbox_queued_jobs Jobs of the function waiting for a worker."
+        t.sample("gearbox_connections", |_| {}, self.conns.len() as u64);
+        t.header(
+            "gearbox_queued_jobs",
+            "Jobs of the function waiting for a worker.",
+            Kind::Gauge,
         );
-        let _ = writeln!(s, "# TYPE gearbox_queued_jobs gauge");
-        for (name, f) in &functions {
+        for (label, f) in &rows {
             for (p, q) in PRIORITIES.iter().zip(&f.queues) {
-                let _ = writeln!(
-                    s,
-                    "gearbox_queued_jobs{{function=\"{name}\",priority=\"{p}\"}} {}",
-                    q.len()
-                );
+                let labels = |t: &mut Text| {
+                    t.bytes(label);
+                    t.raw(p);
+                };
+                t.sample("gearbox_queued_jobs", labels, q.len() as u64);
             }
         }
         for (metric, help, value) in GAUGES {
-            let _ = writeln!(s, "# HELP {metric} {help}\n# TYPE {metric} gauge");
-            for (name, f) in &functions {
-                let _ = writeln!(s, "{metric}{{function=\"{name}\"}} {}", value(f));
+            t.header(metric, help, Kind::Gauge);
+            for (label, f) in &rows {
+                t.sample(metric, |t| t.bytes(label), value(f));
             }
         }
         for (metric, help, value) in COUNTERS {
-            let _ = writeln!(
-                s,
-                "# HELP {metric}_total {help}\n# TYPE {metric}_total counter"
-            );
-            for (name, f) in &functions {
-                let _ = writeln!(
-                    s,
-                    "{metric}_total{{function=\"{name}\"}} {}",
-                    value(&f.stats)
-                );
+            t.header(metric, help, Kind::Counter);
+            for (label, f) in &rows {
+                t.sample(metric, |t| t.bytes(label), value(&f.stats));
             }
         }
+        for (metric, help, histogram) in HISTOGRAMS {
+            t.header(metric, help, Kind::Histogram);
+            for (label, f) in &rows {
+                let h = histogram(&f.stats);
+                let counts = h.counts().iter().copied();
+                t.histogram(metric, |t| t.bytes(label), &JOB_SECONDS, counts, h.sum_ms());
+            }
+        }
+        self.server_metrics.render(&mut t, now);
     }
 }

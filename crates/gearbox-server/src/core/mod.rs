@@ -37,10 +37,12 @@ mod work;
 mod tests;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, ErrorCode, Priority, Request, Response};
 
+use crate::metrics::ServerMetrics;
 use functions::Functions;
 pub use ids::{ConnId, JobId};
 use jobs::NewJob;
@@ -173,6 +175,9 @@ pub struct Core {
     timers: BTreeSet<(UnixMillis, JobId, TimerKind)>,
     next_job: JobId,
     draining: bool,
+    /// The server-wide counters the network layer and the persister keep (rendered by the
+    /// `metrics` command with the core's own).
+    server_metrics: Arc<ServerMetrics>,
 }
 
 impl Core {
@@ -188,7 +193,13 @@ impl Core {
             timers: BTreeSet::new(),
             next_job: JobId::FIRST,
             draining: false,
+            server_metrics: Arc::default(),
         }
+    }
+
+    /// The server-wide counters, for the network layer and the persister to update.
+    pub fn server_metrics(&self) -> Arc<ServerMetrics> {
+        self.server_metrics.clone()
     }
 
     /// The configuration in force.

@@ -6,6 +6,7 @@ use super::functions::FnId;
 use super::ids::{ConnId, JobId};
 use super::table::IdSet;
 use super::time::UnixMillis;
+use crate::metrics::Histogram;
 
 use bytes::Bytes;
 use gearbox_proto::Priority;
@@ -344,7 +345,7 @@ impl Job {
     }
 }
 
-/// Per-function counters, read by the admin protocol and (later) metrics.
+/// Per-function counters, read by the admin protocol and the `metrics` command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FunctionStats {
     /// Jobs accepted.
@@ -361,10 +362,10 @@ pub struct FunctionStats {
     pub timed_out: u64,
     /// Submits refused (queue full, limits).
     pub rejected: u64,
-    /// Sum of queue waits in milliseconds.
-    pub queue_wait_ms: u64,
-    /// Sum of run times in milliseconds.
-    pub run_time_ms: u64,
+    /// Time from submit (or from being queued again) to a worker taking the job.
+    pub queue_wait: Histogram,
+    /// Time from a worker taking the job to its end (or to losing its worker).
+    pub run_time: Histogram,
 }
 
 /// One function: its queues, workers and counters.

@@ -13,6 +13,7 @@ use tokio_util::codec::Decoder;
 
 use super::{now_ms, Shared, Touched};
 use crate::core::{ConnInfo, Effect, Outbox};
+use crate::metrics;
 use crate::outbound::Outbound;
 use crate::outbuf::OutBuf;
 
@@ -40,7 +41,11 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let _ = stream.set_nodelay(true);
     let info = conn_info(&stream, peer);
     let (mut rd, wr) = stream.into_split();
-    let outbound = Arc::new(Outbound::new(shared.config.max_unsent, Some(wr)));
+    let outbound = Arc::new(Outbound::new(
+        shared.config.max_unsent,
+        Some(wr),
+        shared.metrics.clone(),
+    ));
     let id = {
         let mut st = shared.lock();
         let id = st.next_conn;
@@ -88,7 +93,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         };
         match n {
             Ok(0) | Err(_) => break,
-            Ok(_) => {}
+            Ok(n) => metrics::add(&shared.metrics.bytes_received, n as u64),
         }
         let mut fatal = None;
         let now = now_ms();
@@ -118,6 +123,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                 }
             }
             if let Some(e) = &fatal {
+                metrics::add(&shared.metrics.protocol_closes, 1);
                 tracing::info!(conn = id.get(), %peer, error = %e, "closing connection after protocol error");
                 out.effects
                     .push(Effect::Send(id, Response::error(e.code(), e.wire_text())));

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::{ConnId, Core, Effect, IdMap, Outbox, UnixMillis};
+use crate::metrics::{self, ServerMetrics};
 use crate::outbound::Outbound;
 use crate::persister::{self, StoreOp};
 use crate::{Config, ServerError};
@@ -73,12 +74,15 @@ struct Shared {
     /// The persister's queue, when jobs are stored.
     store_tx: Option<mpsc::UnboundedSender<StoreOp>>,
     config: Config,
+    /// Server-wide counters (the core renders them; see [`ServerMetrics`]).
+    metrics: Arc<ServerMetrics>,
 }
 
 impl Shared {
     fn to_store(&self, op: StoreOp) {
         match &self.store_tx {
             Some(tx) => {
+                metrics::add(&self.metrics.store_pending, 1);
                 // Fails only once the persister is gone (shutting down): nothing to keep then.
                 let _ = tx.send(op);
             }
@@ -102,6 +106,9 @@ impl Shared {
             match e {
                 Effect::Send(c, r) => {
                     if let Some(o) = st.outbounds.get(&c) {
+                        if matches!(r, Response::Error { .. }) {
+                            metrics::add(&self.metrics.error_packets, 1);
+                        }
                         let busy = o.push(&r);
                         touched.note(o, busy);
                     }
@@ -167,6 +174,7 @@ pub async fn run_with_store(
     let mut core_config = config.core();
     core_config.persistent = store.is_some();
     let mut core = Core::new(core_config);
+    let metrics = core.server_metrics();
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let mut out = Outbox::default();
     if let Some(store) = &store {
@@ -198,6 +206,7 @@ pub async fn run_with_store(
         flusher: Notify::new(),
         store_tx: store.as_ref().map(|_| store_tx),
         config,
+        metrics,
     });
     // Replay effects: removals of duplicates, timers of waiting jobs.
     {
@@ -214,6 +223,7 @@ pub async fn run_with_store(
             store,
             timeout,
             store_rx,
+            shared.metrics.clone(),
             move |(handles, result)| {
                 let mut out = Outbox::default();
                 let mut touched = Touched::default();
@@ -254,6 +264,7 @@ pub async fn run_with_store(
             Some((stream, peer)) = accepted.recv() => {
                 match limit.clone().try_acquire_owned() {
                     Ok(permit) => {
+                        metrics::add(&shared.metrics.connections_accepted, 1);
                         let shared = shared.clone();
                         conns.spawn(async move {
                             serve(shared, stream, peer).await;
@@ -262,7 +273,8 @@ pub async fn run_with_store(
                     }
                     Err(_) => {
                         tracing::warn!(%peer, limit = shared.config.max_connections, "connection refused: limit reached");
-                        tokio::spawn(refuse(stream));
+                        metrics::add(&shared.metrics.connections_refused, 1);
+                        tokio::spawn(refuse(stream, shared.metrics.clone()));
                     }
                 }
             }
@@ -318,14 +330,17 @@ async fn accept_loop(
     }
 }
 
-async fn refuse(mut stream: TcpStream) {
+async fn refuse(mut stream: TcpStream, metrics: Arc<ServerMetrics>) {
     let mut b = BytesMut::new();
     Response::error(
         ErrorCode::ServerBusy,
         "too many connections; try again later",
     )
     .encode(&mut b);
-    let _ = stream.write_all(&b).await;
+    metrics::add(&metrics.error_packets, 1);
+    if stream.write_all(&b).await.is_ok() {
+        metrics::add(&metrics.bytes_sent, b.len() as u64);
+    }
     let _ = stream.shutdown().await;
 }
 

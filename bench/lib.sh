@@ -1,0 +1,13 @@
+# Shell helpers shared by the bench/ scripts (sourced, not run).
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # waits until 127.0.0.1:$1 accepts connections (10 s at most)
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2; return 1
+}
