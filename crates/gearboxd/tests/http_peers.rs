@@ -113,3 +113,75 @@ fn a_client_too_slow_to_send_its_request_head_is_dropped() {
     assert!(waited >= timeout, "dropped after {waited:?}");
     assert!(waited < TIMEOUT, "not dropped: {waited:?}");
 }
+
+/// The accept loop in-process: once stopped, it accepts no connection, but a foreground
+/// request already in flight gets its answer when the worker finishes, and then it returns.
+#[tokio::test]
+async fn a_stop_refuses_new_connections_and_finishes_requests_in_flight() {
+    use gearbox_proto::{Request, Response};
+    use gearbox_testkit::{Poller, RawConn, TestServer};
+    use gearboxd::http::{AllowList, HttpSettings};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start().await;
+    let settings = HttpSettings {
+        port: 0,
+        listen: Vec::new(),
+        allow: AllowList::loopback(),
+        header_timeout: TIMEOUT,
+        max_body: 1 << 20,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(gearboxd::http::serve(
+        vec![(listener, async move {
+            let _ = stopped.await;
+        })],
+        gearboxd::http::router(server.addr, &settings),
+        settings.header_timeout,
+    ));
+    let mut request = tokio::net::TcpStream::connect(addr).await.unwrap();
+    request
+        .write_all(b"POST /slow HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi")
+        .await
+        .unwrap();
+    let mut admin = RawConn::connect(server.addr).await;
+    let mut poll = Poller::new("the HTTP job to be queued");
+    while !admin.admin_list("status").await.starts_with("slow\t1\t") {
+        poll.again().await;
+    }
+    stop.send(()).unwrap();
+    let mut poll = Poller::new("the listener to close");
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        poll.again().await;
+    }
+    let mut worker = RawConn::connect(server.addr).await;
+    worker
+        .send(&Request::CanDo {
+            function: "slow".into(),
+        })
+        .await;
+    worker.send(&Request::GrabJob).await;
+    let Response::JobAssign { handle, .. } = worker.recv().await else {
+        panic!("no job for the worker");
+    };
+    worker
+        .send(&Request::WorkComplete {
+            handle,
+            data: "done".into(),
+        })
+        .await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(TIMEOUT, request.read_to_end(&mut answer))
+        .await
+        .expect("the answer in time")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\ndone"), "{answer}");
+    tokio::time::timeout(TIMEOUT, serving)
+        .await
+        .expect("serve returns once the request is answered")
+        .unwrap();
+}
