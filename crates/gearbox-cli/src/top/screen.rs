@@ -43,8 +43,11 @@ impl Screen {
     /// Draws `lines` from the top left, each cut to the terminal's width, as many as fit
     /// above `status` (the last line).
     pub fn draw(&mut self, lines: &str, status: &str) -> io::Result<()> {
-        let (cols, rows) = terminal::size().unwrap_or((80, 24));
-        let (cols, rows) = (usize::from(cols.max(1)), usize::from(rows.max(2)));
+        // A terminal that reports no size (a pseudo-terminal nobody sized) counts as 80x24.
+        let (cols, rows) = match terminal::size() {
+            Ok((c, r)) if c > 0 && r > 1 => (usize::from(c), usize::from(r)),
+            _ => (80, 24),
+        };
         let cut = |l: &str| l.chars().take(cols).collect::<String>();
         let mut out = io::stdout().lock();
         queue!(out, MoveTo(0, 0), Clear(ClearType::All))?;
