@@ -45,7 +45,12 @@ pub struct TopArgs {
     #[arg(long)]
     pub reverse: bool,
     /// Show only the functions whose name contains TEXT (any case).
-    #[arg(long, value_name = "TEXT", default_value = "")]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub filter: String,
     /// Print one frame and exit (no completed/s: that needs two samples).
     #[arg(long, conflicts_with = "iterations")]
