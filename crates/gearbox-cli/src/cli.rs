@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gearbox_client::{parse_servers, ServerAddr};
 
-use super::{admin_cmds, bench, submit, watch, work};
+use super::{admin_cmds, bench, submit, top, watch, work};
 
 /// Submit jobs, run workers, and inspect Gearman servers (gearbox or gearmand).
 ///
@@ -52,6 +52,11 @@ pub enum Command {
     Maxqueue(admin_cmds::MaxqueueArgs),
     /// A live table of functions, queues and workers across all servers (q or Ctrl-C quits).
     Watch(watch::WatchArgs),
+    /// The dashboard's numbers in the terminal: per function queued by priority, running,
+    /// workers, completed per second, and totals; from the admin port or gearboxd's HTTP API
+    /// (--http); several servers summed. Keys: s sort, r reverse, / filter, +/- interval,
+    /// q quit; --once, --iterations or --json for scripts.
+    Top(top::TopArgs),
     /// Load-test a server (gearbox or gearmand): foreground round trips, background
     /// submit and drain, payload sweeps; classic (libgearman-like) or pipelined clients.
     Bench(bench::BenchArgs),
@@ -88,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(a) => admin_cmds::cancel(&ctx, a).await,
         Command::Maxqueue(a) => admin_cmds::maxqueue(&ctx, a).await,
         Command::Watch(a) => watch::run(&ctx, a).await,
+        Command::Top(a) => top::run(&ctx, a).await,
         Command::Bench(a) => bench::run(&ctx, a).await,
     }
 }

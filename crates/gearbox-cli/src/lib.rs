@@ -4,7 +4,8 @@
 //! `argv[0]`, so a symlink is enough):
 //!
 //! - `gearbox` (any other name): modern subcommands with human tables or `--json`
-//!   (`submit`, `work`, `status`, `workers`, `jobs`, `cancel`, `maxqueue`, `watch`, `bench`).
+//!   (`submit`, `work`, `status`, `workers`, `jobs`, `cancel`, `maxqueue`, `watch`, `top`,
+//!   `bench`).
 //! - `gearman`: the libgearman command-line client and worker, same flags and output.
 //! - `gearadmin`: the admin tool, same flags and byte-for-byte the same output.
 //!
@@ -15,6 +16,8 @@
 //! - [`submit`]: `submit`, with progress and data chunks shown as they arrive.
 //! - [`work`]: `work FUNCTION -- COMMAND`, and [`command`], running a command per job.
 //! - [`watch`]: the live table.
+//! - [`top`]: the dashboard's numbers in the terminal (full screen, or frames for scripts).
+//! - [`http_api`]: a blocking client of gearboxd's HTTP JSON API, for `top` and `watch --http`.
 //! - [`bench`](mod@bench): the load generator (`gearbox bench fg|bg|sweep`).
 //! - [`output`]: column tables and JSON values.
 //! - [`gearadmin`]: the `gearadmin` drop-in; [`gearman`]: the `gearman` drop-in.
@@ -27,8 +30,10 @@ pub mod command;
 pub mod gai;
 pub mod gearadmin;
 pub mod gearman;
+pub mod http_api;
 pub mod output;
 pub mod submit;
+pub mod top;
 pub mod watch;
 pub mod work;
 

@@ -2,6 +2,9 @@
 //! functions (queued per priority, running, workers) and one of worker connections, plus
 //! any server that cannot be reached. `q` (or Ctrl-C) quits.
 //!
+//! The numbers come from each server's admin port, or with `--http` (or `GEARBOX_HTTP`) from
+//! gearboxd's HTTP JSON API (`/api/status`, `/api/workers`): the same tables either way.
+//!
 //! On a terminal each frame clears the screen (plain ANSI); otherwise frames follow each
 //! other; with `--json` each frame is one JSON line. Admin connections stay open between
 //! frames and are re-opened after an error. SIGTERM quits too.
@@ -10,6 +13,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bytes::Bytes;
 use clap::Args;
 use gearbox_client::admin::{Admin, FunctionStatus, PriorityStatus, WorkerInfo};
 use gearbox_client::ServerAddr;
@@ -18,6 +22,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::cli::Ctx;
+use super::http_api::{blocking, HttpApi, HTTP_ENV};
 use super::output::{json_text, text, Table};
 use super::submit::parse_secs;
 
@@ -30,6 +35,10 @@ pub struct WatchArgs {
     /// Exit after this many frames (default: until q or Ctrl-C).
     #[arg(long)]
     pub iterations: Option<u64>,
+    /// Read gearboxd's HTTP API at URL (`http://host:port`; comma-separated or repeated for
+    /// several servers) instead of the admin port of the -s servers.
+    #[arg(long = "http", value_name = "URL", env = HTTP_ENV, value_delimiter = ',')]
+    pub http: Vec<String>,
 }
 
 /// What one server said in one frame.
@@ -55,8 +64,42 @@ async fn snapshot(addr: &ServerAddr, conn: &mut Option<Admin>, limit: Duration) 
     })
 }
 
-/// Renders one frame for people.
-pub fn render(servers: &[ServerAddr], frame: &[Snapshot], interval: Duration) -> String {
+/// The same as [`snapshot`], from gearboxd's HTTP API.
+async fn http_snapshot(api: &HttpApi) -> Snapshot {
+    let read = blocking(api, |api| Ok((api.status()?, api.workers()?))).await;
+    let (functions, conns) = read.map_err(|e| format!("{e:#}"))?;
+    let mut status = Vec::new();
+    let mut prio = Vec::new();
+    for f in functions {
+        let function = Bytes::from(f.function);
+        status.push(FunctionStatus {
+            function: function.clone(),
+            total: f.total,
+            running: f.running,
+            workers: f.workers,
+        });
+        prio.push(PriorityStatus {
+            function,
+            high: f.queued.high,
+            normal: f.queued.normal,
+            low: f.queued.low,
+            workers: f.workers,
+        });
+    }
+    let workers = conns
+        .into_iter()
+        .map(|w| WorkerInfo {
+            fd: Bytes::from(w.fd.to_string()),
+            ip: Bytes::from(w.ip),
+            client_id: Bytes::from(w.client_id),
+            functions: w.functions.into_iter().map(Bytes::from).collect(),
+        })
+        .collect();
+    Ok((status, prio, workers))
+}
+
+/// Renders one frame for people; `servers` are the servers' labels.
+pub fn render(servers: &[String], frame: &[Snapshot], interval: Duration) -> String {
     let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
     let mut out = format!(
         "gearbox watch: {} server(s), every {interval:?}, {now} (q or Ctrl-C quits)\n\n",
@@ -79,7 +122,7 @@ pub fn render(servers: &[ServerAddr], frame: &[Snapshot], interval: Duration) ->
             let p = prio.iter().find(|p| p.function == f.function);
             let by = |get: fn(&PriorityStatus) -> u64| p.map_or("-".into(), |p| get(p).to_string());
             functions.row(vec![
-                addr.to_string(),
+                addr.clone(),
                 text(&f.function),
                 f.queued().to_string(),
                 by(|p| p.high),
@@ -92,7 +135,7 @@ pub fn render(servers: &[ServerAddr], frame: &[Snapshot], interval: Duration) ->
         for w in conns.iter().filter(|w| !w.functions.is_empty()) {
             let fns: Vec<String> = w.functions.iter().map(|f| text(f)).collect();
             workers.row(vec![
-                addr.to_string(),
+                addr.clone(),
                 text(&w.client_id),
                 text(&w.ip),
                 fns.join(" "),
@@ -109,13 +152,13 @@ pub fn render(servers: &[ServerAddr], frame: &[Snapshot], interval: Duration) ->
     out
 }
 
-/// One frame as a JSON value.
-pub fn frame_json(servers: &[ServerAddr], frame: &[Snapshot]) -> Value {
+/// One frame as a JSON value; `servers` are the servers' labels.
+pub fn frame_json(servers: &[String], frame: &[Snapshot]) -> Value {
     let per: Vec<Value> = servers
         .iter()
         .zip(frame)
         .map(|(addr, snap)| match snap {
-            Err(e) => json!({"server": addr.to_string(), "error": e}),
+            Err(e) => json!({"server": addr.clone(), "error": e}),
             Ok((status, prio, conns)) => {
                 let fns: Vec<Value> = status
                     .iter()
@@ -136,7 +179,7 @@ pub fn frame_json(servers: &[ServerAddr], frame: &[Snapshot]) -> Value {
                         "functions": f})
                     })
                     .collect();
-                json!({"server": addr.to_string(), "functions": fns, "workers": ws})
+                json!({"server": addr.clone(), "functions": fns, "workers": ws})
             }
         })
         .collect();
@@ -230,6 +273,16 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<ExitCode> {
     // Registered before the first frame, so a Ctrl-C at any time after it quits cleanly.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let apis = args
+        .http
+        .iter()
+        .map(|u| HttpApi::new(u, limit))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let labels: Vec<String> = if apis.is_empty() {
+        ctx.servers.iter().map(ToString::to_string).collect()
+    } else {
+        apis.iter().map(|a| a.url().to_owned()).collect()
+    };
     let mut conns: Vec<Option<Admin>> = ctx.servers.iter().map(|_| None).collect();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -241,23 +294,27 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<ExitCode> {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         }
-        let queries = ctx
-            .servers
-            .iter()
-            .zip(conns.iter_mut())
-            .map(|(addr, conn)| snapshot(addr, conn, limit));
-        let frame: Vec<Snapshot> = futures::future::join_all(queries).await;
+        let frame: Vec<Snapshot> = if apis.is_empty() {
+            let queries = ctx
+                .servers
+                .iter()
+                .zip(conns.iter_mut())
+                .map(|(addr, conn)| snapshot(addr, conn, limit));
+            futures::future::join_all(queries).await
+        } else {
+            futures::future::join_all(apis.iter().map(http_snapshot)).await
+        };
         let mut out = std::io::stdout().lock();
         if ctx.json {
-            writeln!(out, "{}", frame_json(&ctx.servers, &frame))?;
+            writeln!(out, "{}", frame_json(&labels, &frame))?;
         } else if tty {
-            let text = fit(&render(&ctx.servers, &frame, interval), terminal_rows());
+            let text = fit(&render(&labels, &frame, interval), terminal_rows());
             write!(out, "\x1b[H\x1b[2J{text}")?;
         } else {
             if frames > 0 {
                 writeln!(out)?;
             }
-            write!(out, "{}", render(&ctx.servers, &frame, interval))?;
+            write!(out, "{}", render(&labels, &frame, interval))?;
         }
         out.flush()?;
         frames += 1;

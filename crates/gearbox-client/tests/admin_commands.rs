@@ -135,6 +135,31 @@ async fn one_line_answers() {
     }
 }
 
+/// `metrics`: gearbox's Prometheus text, with the queued job counted; gearmand has no such
+/// command and answers `ERR`.
+#[tokio::test]
+async fn metrics_is_gearboxs_own() {
+    for s in Server::both().await {
+        let mut c = s.connect().await;
+        submit_bg(&mut c, "mfn", "m1", Priority::High).await;
+        let mut a = admin(&s).await;
+        let m = a.metrics().await;
+        if s.is_gearmand() {
+            assert!(matches!(m, Err(Error::Admin { .. })), "{m:?}");
+            // The connection is still usable after the ERR.
+            assert!(a.version().await.is_ok());
+        } else {
+            let m = m.expect("metrics");
+            assert!(
+                m.lines()
+                    .any(|l| l == "gearbox_queued_jobs{function=\"mfn\",priority=\"high\"} 1"),
+                "{m}"
+            );
+            assert!(!m.ends_with(".\n"), "{m}");
+        }
+    }
+}
+
 /// `maxqueue` with one limit, per priority, and reset to unlimited.
 #[tokio::test]
 async fn maxqueue_limits_submits() {

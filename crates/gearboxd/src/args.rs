@@ -3,7 +3,7 @@
 //! Every setting the config file can also give is a field of [`Options`], flattened in here;
 //! the fields of [`Args`] itself exist on the command line (and in gearmand's config file)
 //! only: the config files' paths, `--check-args`, `-v`, gearmand's process flags, the flags
-//! accepted and ignored, the HTTP flags (`-r http`, `--http-port`), and the TLS flags refused
+//! accepted and ignored, and the TLS flags refused
 //! until their issue lands.
 
 use std::path::PathBuf;
@@ -15,7 +15,6 @@ use crate::options::Options;
 const COMPAT: &str = "Accepted for gearmand compatibility";
 const PROCESS: &str = "Process";
 const REFUSED: &str = "TLS (not yet: issue 13)";
-const HTTP: &str = "HTTP (docs/http.md)";
 
 /// gearboxd: a Gearman job server, a drop-in replacement for gearmand.
 ///
@@ -103,15 +102,6 @@ pub struct Args {
     /// none (gearmand's libsqlite3 option to store them only at shutdown).
     #[arg(long, help_heading = COMPAT)]
     pub store_queue_on_shutdown: bool,
-
-    /// Protocol module: gearmand's only one, `http`, turns the HTTP listener on.
-    #[arg(short = 'r', long, value_name = "NAME", help_heading = HTTP)]
-    pub protocol: Option<String>,
-
-    /// HTTP port of `-r http` (default 8080; 0 = a free port), on the `-L` addresses;
-    /// without `-r http`, no effect (as in gearmand).
-    #[arg(long, value_name = "PORT", help_heading = HTTP)]
-    pub http_port: Option<u16>,
 
     /// TLS on client connections: refused until TLS lands (issue 13).
     #[arg(long, help_heading = REFUSED)]

@@ -1,10 +1,10 @@
 //! gearmand's flags that gearboxd gives no effect: accepted with a warning, or (TLS, which has
-//! an issue of its own) refused with a message naming the issue; and `-r http`, which turns
-//! the HTTP listener on (see [`crate::http`]).
+//! an issue of its own) refused with a message naming the issue. (`-r http` and its companion
+//! flags are settings of the HTTP listener: [`crate::http::HttpSection`].)
 //!
 //! The rule for TLS: what would turn it on in gearmand (`--ssl`) refuses the start, whatever
 //! the other flags say. The companion flags (`--ssl-ca-file`, `--ssl-certificate`,
-//! `--ssl-key`, and `--http-port` without `-r http`) have no effect in gearmand without it,
+//! `--ssl-key`) have no effect in gearmand without it,
 //! so alone they only warn, whatever their value (gearmand's default included): a gearmand
 //! command line that runs without TLS runs the same with gearboxd.
 
@@ -14,22 +14,9 @@ use crate::error::CliError;
 /// The issue that brings TLS (security).
 pub const TLS_ISSUE: &str = "issue 13 (security)";
 
-/// Whether `-r http`/`--protocol=http` asks for the HTTP listener; another module name is
-/// an error (gearmand has no other).
-pub fn http_enabled(args: &Args) -> Result<bool, CliError> {
-    match args.protocol.as_deref() {
-        None => Ok(false),
-        Some(p) if p.eq_ignore_ascii_case("http") => Ok(true),
-        Some(p) => Err(CliError::Invalid(format!(
-            "unknown protocol module `{p}` (gearmand's only one is `http`)"
-        ))),
-    }
-}
-
-/// Refuses TLS and unknown protocol modules; returns a warning for each flag given that has
+/// Refuses TLS; returns a warning for each flag given that has
 /// no effect.
 pub fn check(args: &Args) -> Result<Vec<String>, CliError> {
-    let http = http_enabled(args)?;
     if args.ssl {
         return Err(CliError::Refused(format!(
             "--ssl: gearboxd has no TLS yet ({TLS_ISSUE}); until then, reach it over a trusted \
@@ -44,7 +31,6 @@ pub fn check(args: &Args) -> Result<Vec<String>, CliError> {
         (args.hashtable_buckets.is_some(), "--hashtable-buckets is ignored: gearboxd's tables grow as needed".to_owned()),
         (args.coredump, "--coredump is ignored: core dumps follow the system's settings (ulimit -c)".to_owned()),
         (args.store_queue_on_shutdown, "--store-queue-on-shutdown is ignored: gearboxd stores every background job when it is submitted, so a stop loses none".to_owned()),
-        (args.http_port.is_some() && !http, "--http-port has no effect without -r http (as in gearmand)".to_owned()),
         (args.ssl_ca_file.is_some(), without_ssl("--ssl-ca-file")),
         (args.ssl_certificate.is_some(), without_ssl("--ssl-certificate")),
         (args.ssl_key.is_some(), without_ssl("--ssl-key")),
@@ -68,26 +54,18 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_naming_its_issue_and_http_is_accepted() {
-        assert!(check_argv(&["-r", "http", "--http-port=0"])
-            .unwrap()
-            .is_empty());
+    fn tls_is_refused_naming_its_issue() {
         let e = check_argv(&["--ssl", "--ssl-key", "k.pem"])
             .unwrap_err()
             .to_string();
         assert!(e.contains("issue 13"), "{e}");
-        let e = check_argv(&["--protocol=gopher"]).unwrap_err().to_string();
-        assert!(e.contains("gopher"), "{e}");
     }
 
     #[test]
     fn companion_flags_alone_warn_even_with_default_values() {
-        let w = check_argv(&["--http-port=8080", "--ssl-certificate", "c.pem"]).unwrap();
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(
-            w[0].contains("without -r http") && w[1].contains("issue 13"),
-            "{w:?}"
-        );
+        let w = check_argv(&["--ssl-certificate", "c.pem"]).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("issue 13"), "{w:?}");
         let w = check_argv(&["-R", "--store-queue-on-shutdown"]).unwrap();
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(check_argv(&[]).unwrap().is_empty());

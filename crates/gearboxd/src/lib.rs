@@ -38,7 +38,7 @@
 //! - [`privileges`]: `--user`, after binding.
 //! - [`syslog_target`]: log lines to syslog (`--syslog`).
 //! - [`gearmand_conf`]: gearmand's `--config-file` (default `/etc/gearmand.conf`).
-//! - [`compat`]: gearmand's flags without an effect here (warned) and HTTP/TLS (refused).
+//! - [`compat`]: gearmand's flags without an effect here (warned) and TLS (refused).
 //! - [`error`]: the [`CliError`] enum.
 //!
 //! ## What the binary prints

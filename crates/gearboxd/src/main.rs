@@ -75,7 +75,7 @@ fn start(args: Args) -> anyhow::Result<()> {
     let listeners = listen::bind_all(&targets, settings.backlog, settings.keepalive)?;
     let http_listeners = match &settings.http {
         Some(h) => {
-            let targets = listen::targets(&settings.listen, h.port)?;
+            let targets = listen::targets(&h.listen, h.port)?;
             listen::bind_all(&targets, settings.backlog, None)?
         }
         None => Vec::new(),
@@ -225,7 +225,7 @@ async fn serve_store(
                 })
             })
             .collect();
-        tokio::spawn(http::serve(listeners, router));
+        tokio::spawn(http::serve(listeners, router, h.header_timeout));
     }
     let addrs: Vec<String> = listeners
         .iter()

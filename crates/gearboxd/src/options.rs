@@ -14,6 +14,7 @@ use gearbox_server::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
+use crate::http::HttpSection;
 use crate::layers;
 use crate::level::Verbosity;
 use crate::log_format::LogFormat;
@@ -38,6 +39,10 @@ pub struct Options {
     #[command(flatten)]
     #[serde(flatten)]
     pub server: ServerSection,
+    /// The HTTP listener (`-r http`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub http: HttpSection,
 }
 
 impl Options {

@@ -15,7 +15,7 @@ use crate::compat;
 use crate::config_file;
 use crate::error::CliError;
 use crate::gearmand_conf;
-use crate::http::{HttpSettings, DEFAULT_HTTP_PORT};
+use crate::http::HttpSettings;
 use crate::layers;
 use crate::level::Verbosity;
 use crate::log_format::{self, LogFormat};
@@ -104,15 +104,17 @@ impl Settings {
         let (store, store_warnings) =
             StoreSettings::resolve_as(&args.options.store, &file.store, args.user.as_deref())?;
         warnings.extend(store_warnings);
-        let Options { daemon, server, .. } = layers::overlay(&args.options, &file)?;
+        let Options {
+            daemon,
+            server,
+            http,
+            ..
+        } = layers::overlay(&args.options, &file)?;
         let verbosity = daemon.verbose.unwrap_or_default().raised(args.more_verbose);
         // Checked here so that --check-args reports a bad filter.
         log_format::filter(verbosity, daemon.log_filter.as_deref())?;
         let server = server.config(verbosity)?;
-        let http = compat::http_enabled(&args)?.then(|| HttpSettings {
-            port: args.http_port.unwrap_or(DEFAULT_HTTP_PORT),
-            max_body: server.max_body,
-        });
+        let http = http.resolve(&daemon.listen, server.max_body, &mut warnings)?;
         Ok(Settings {
             server,
             http,

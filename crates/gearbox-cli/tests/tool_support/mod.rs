@@ -50,6 +50,7 @@ pub fn command(program: impl AsRef<OsStr>, arg0: &str, args: &[&str]) -> Command
         .args(args)
         .env_remove("GEARMAN_SERVER")
         .env_remove("GEARMAN_SERVERS")
+        .env_remove("GEARBOX_HTTP")
         .env_remove("POSIXLY_CORRECT");
     c
 }

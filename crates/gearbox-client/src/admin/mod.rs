@@ -141,6 +141,7 @@ impl Admin {
                 | AdminCommand::Workers
                 | AdminCommand::ShowJobs
                 | AdminCommand::ShowUniqueJobs
+                | AdminCommand::Metrics
         );
         if let Some(why) = &self.broken {
             return Err(self.lost(why.clone()));
@@ -287,6 +288,15 @@ impl Admin {
     pub async fn show_unique_jobs(&mut self) -> Result<Vec<Bytes>> {
         self.listing("show unique jobs", |l| Ok(Bytes::copy_from_slice(l)))
             .await
+    }
+
+    /// `metrics` (gearbox's own; gearmand answers `ERR`, an [`Error::Admin`]): the server's
+    /// gauges and counters in Prometheus' text format, as `GET /metrics` serves them, without
+    /// the closing `.` line.
+    pub async fn metrics(&mut self) -> Result<String> {
+        let reply = self.command("metrics").await?;
+        let body = reply.strip_suffix(b".\n").unwrap_or(&reply);
+        Ok(String::from_utf8_lossy(body).into_owned())
     }
 
     /// `version`: the server's version string (`1.1.20+ds` for Debian's gearmand).

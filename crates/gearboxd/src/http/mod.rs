@@ -5,7 +5,10 @@
 //! `submit`). So a background job is acknowledged only after the store committed it, as for
 //! any client, and the core stays the one place that decides.
 //!
-//! - this file: [`HttpSettings`], binding and serving ([`serve`]).
+//! - this file: the routes ([`router`]) and serving them on each listener ([`serve`]).
+//! - `settings`: [`HttpSection`] (the flags and config-file keys) and [`HttpSettings`].
+//! - `accept`: the accept loop (hyper, with the request-head timeout, graceful stop).
+//! - `allow`: [`AllowList`], the peers that may change state (`http_allow`).
 //! - `submit`: `POST`/`GET`/`HEAD /<function>` with gearmand's `X-Gearman-*` headers.
 //! - `admin`: admin listings over the same kind of connection; `GET /metrics`.
 //! - `api`: the JSON API under `/api/`: listings, cancel, maxqueue.
@@ -22,36 +25,33 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
+mod accept;
 mod admin;
+mod allow;
 mod api;
 mod api_jobs;
 mod dashboard;
 mod events;
+mod settings;
 mod snapshot;
 mod submit;
+
+pub use allow::AllowList;
+pub use settings::{HttpSection, HttpSettings, DEFAULT_HEADER_TIMEOUT_MS, DEFAULT_HTTP_PORT};
 
 /// The start of the line `gearboxd` prints on standard error for each HTTP listening address.
 pub const HTTP_LISTENING_PREFIX: &str = "gearboxd http listening on ";
 
-/// gearmand's default `--http-port`.
-pub const DEFAULT_HTTP_PORT: u16 = 8080;
-
-/// What the HTTP listener needs, from the flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpSettings {
-    /// Port for the `-L` addresses (`--http-port`; 0 = a free port).
-    pub port: u16,
-    /// Largest request body accepted (`--max-body`, the Gearman packet limit).
-    pub max_body: usize,
-}
-
-/// Shared by every request: where the Gearman side of this server listens.
+/// Shared by every request: where the Gearman side of this server listens, and who may change
+/// state.
 #[derive(Debug)]
 pub(crate) struct Gateway {
     /// A Gearman listening address of this server, reachable from itself.
     pub(crate) gearman: String,
     /// The live feed (`/api/events`): its sampler, history and open streams.
     pub(crate) live: events::Live,
+    /// The peers allowed to cancel, set limits, and make any other change (`http_allow`).
+    pub(crate) allow: AllowList,
 }
 
 /// The address to reach a listener at from this host: an unspecified address (`0.0.0.0`,
@@ -73,6 +73,7 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings, stop: CancellationTo
     let gateway = Arc::new(Gateway {
         gearman: reachable(gearman).to_string(),
         live: events::Live::new(stop),
+        allow: settings.allow.clone(),
     });
     Router::new()
         // Other methods on the dashboard's paths are gearmand's submission, as before.
@@ -104,22 +105,18 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings, stop: CancellationTo
         .with_state(gateway)
 }
 
-/// Serves `router` on each listener until its stop future resolves; errors of one listener
-/// are logged and end only that listener.
-pub async fn serve<F>(listeners: Vec<(tokio::net::TcpListener, F)>, router: Router)
-where
+/// Serves `router` on each listener until its stop future resolves, then finishes the requests
+/// in flight; a client slower than `header_timeout` to send a request head is disconnected.
+pub async fn serve<F>(
+    listeners: Vec<(tokio::net::TcpListener, F)>,
+    router: Router,
+    header_timeout: std::time::Duration,
+) where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut set = tokio::task::JoinSet::new();
     for (l, stop) in listeners {
-        let app = router.clone();
-        set.spawn(async move {
-            let addr = l.local_addr().ok();
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stop).await {
-                tracing::error!(?addr, error = %e, "http listener failed");
-            }
-        });
+        set.spawn(accept::accept_loop(l, stop, router.clone(), header_timeout));
     }
     while set.join_next().await.is_some() {}
 }

@@ -24,7 +24,14 @@ impl Answer {
 
 /// Sends `request` (the whole HTTP/1.0 request) and reads the answer to the end.
 pub fn http(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(addr).expect("connect to the http port");
+    exchange(
+        TcpStream::connect(addr).expect("connect to the http port"),
+        request,
+    )
+}
+
+/// [`http`] on a connection already made (from a chosen source address, ...).
+pub fn exchange(mut s: TcpStream, request: &[u8]) -> Answer {
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     s.write_all(request).unwrap();
     let mut raw = Vec::new();
