@@ -142,6 +142,7 @@ impl Admin {
                 | AdminCommand::ShowJobs
                 | AdminCommand::ShowUniqueJobs
                 | AdminCommand::Metrics
+                | AdminCommand::MetricsTotals
         );
         if let Some(why) = &self.broken {
             return Err(self.lost(why.clone()));

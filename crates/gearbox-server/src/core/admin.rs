@@ -104,6 +104,10 @@ impl Core {
                 self.render_metrics(&mut s.0, now);
                 s.push_str(".\n");
             }
+            AdminCommand::MetricsTotals => {
+                self.render_metric_totals(&mut s.0, now);
+                s.push_str(".\n");
+            }
             AdminCommand::Workers => {
                 let mut ids: Vec<_> = self.conns.keys().copied().collect();
                 ids.sort_unstable();

@@ -163,4 +163,28 @@ impl Core {
         }
         self.server_metrics.render(&mut t, now);
     }
+
+    /// Appends the `metrics totals` listing: open connections, each job counter summed over
+    /// the functions the server holds (one unlabelled line each), then the server-wide
+    /// metrics. Its size does not depend on the number of functions.
+    pub(super) fn render_metric_totals(&self, out: &mut Vec<u8>, now: UnixMillis) {
+        let mut sums = [0u64; COUNTERS.len()];
+        for f in self.functions.values() {
+            for (sum, (_, _, value)) in sums.iter_mut().zip(COUNTERS) {
+                *sum += value(&f.stats);
+            }
+        }
+        let mut t = Text::new(out);
+        t.header(
+            "gearbox_connections",
+            "Open connections (clients, workers, admin).",
+            Kind::Gauge,
+        );
+        t.sample("gearbox_connections", |_| {}, self.conns.len() as u64);
+        for ((metric, help, _), sum) in COUNTERS.into_iter().zip(sums) {
+            t.header(metric, help, Kind::Counter);
+            t.sample(metric, |_| {}, sum);
+        }
+        self.server_metrics.render(&mut t, now);
+    }
 }

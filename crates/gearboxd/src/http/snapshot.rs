@@ -57,7 +57,7 @@ pub(crate) async fn take(
 ) -> Result<Sample, AdminError> {
     let prio = conn.listing("prioritystatus").await?;
     let status = conn.listing("status").await?;
-    let metrics = conn.listing("metrics").await?;
+    let metrics = conn.listing("metrics totals").await?;
     let workers = conn.listing("workers").await?;
     let time_ms = now_ms();
     let functions = function_status(&prio, &status);
@@ -96,17 +96,21 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The submitted, completed and failed counters of a `metrics` listing, summed over the
-/// functions.
+/// The submitted, completed and failed counters of a `metrics totals` listing (or of a
+/// `metrics` listing, summed over the functions).
 fn counter_sums(metrics: &[u8]) -> [u64; 3] {
     const NAMES: [&str; 3] = [
-        "gearbox_jobs_submitted_total{",
-        "gearbox_jobs_completed_total{",
-        "gearbox_jobs_failed_total{",
+        "gearbox_jobs_submitted_total",
+        "gearbox_jobs_completed_total",
+        "gearbox_jobs_failed_total",
     ];
+    let series_of = |line: &str, name: &str| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+    };
     let mut sums = [0u64; 3];
     for line in String::from_utf8_lossy(metrics).lines() {
-        if let Some(i) = NAMES.iter().position(|n| line.starts_with(n)) {
+        if let Some(i) = NAMES.iter().position(|n| series_of(line, n)) {
             let value = line.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok());
             sums[i] += value.unwrap_or(0);
         }
@@ -221,6 +225,10 @@ mod tests {
             gearbox_jobs_submitted_totally{function=\"a\"} 100\n\
             gearbox_connections 7\n";
         assert_eq!(counter_sums(text), [7, 2, 1]);
+        // A `metrics totals` listing: one unlabelled line per counter.
+        let totals = b"gearbox_jobs_submitted_total 9\ngearbox_jobs_completed_total 5\n\
+            gearbox_jobs_failed_total 0\ngearbox_jobs_failed_totals 8\n";
+        assert_eq!(counter_sums(totals), [9, 5, 0]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Headless Chromium through chromedriver for the dashboard's browser test: chromedriver on a
 //! free port in a process group of its own (so Chromium goes with it when the guard drops),
-//! a fantoccini session over rustls, polling helpers and screenshots as test artifacts.
+//! a fantoccini session over plain HTTP, polling helpers and screenshots as test artifacts.
 //!
 //! Not a module of `support` (only tests/dashboard_browser.rs links fantoccini): included
 //! there with `#[path]`.
@@ -89,8 +89,8 @@ pub async fn session(driver: &Driver, width: u32, height: u32) -> Client {
                      format!("--window-size={width},{height}")],
         }),
     );
-    ClientBuilder::rustls()
-        .expect("rustls connector")
+    // chromedriver listens on loopback: plain HTTP.
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
         .await

@@ -6,7 +6,12 @@ use super::*;
 
 /// The `metrics` text at `now`.
 fn metrics(t: &mut Harness, now: UnixMillis) -> String {
-    t.core.admin(C9, AdminCommand::Metrics, now, &mut t.out);
+    listing(t, AdminCommand::Metrics, now)
+}
+
+/// The text of the listing `command` answers at `now`.
+fn listing(t: &mut Harness, command: AdminCommand, now: UnixMillis) -> String {
+    t.core.admin(C9, command, now, &mut t.out);
     match t.take().as_slice() {
         [Effect::Text(_, text)] => String::from_utf8(text.to_vec()).unwrap(),
         other => panic!("unexpected reply: {other:?}"),
@@ -99,4 +104,46 @@ fn a_job_that_loses_its_worker_counts_its_run_and_waits_again() {
     // 20 ms before the first worker took it, 30 ms from the requeue to the second.
     assert_eq!(stats.queue_wait.counts()[..5], [0, 0, 0, 1, 1]);
     assert_eq!(stats.queue_wait.sum_ms(), 50);
+}
+
+#[test]
+fn metrics_totals_sum_every_function_in_one_unlabelled_line_each() {
+    let mut t = Harness::two(CoreConfig::default());
+    t.connect(C9);
+    t.req(C2, Request::CanDo { function: b("f") }, T0);
+    for function in ["f", "f", "g", "h\"x"] {
+        t.req(C1, submit(function, "", true), T0);
+    }
+    t.req(C2, Request::GrabJob, T0);
+    let (handle, data) = (h(1), b(""));
+    t.req(C2, Request::WorkComplete { handle, data }, T0);
+    let full = metrics(&mut t, T0);
+    let totals = listing(&mut t, AdminCommand::MetricsTotals, T0);
+    assert!(!totals.contains("function="), "{totals}");
+    for (counter, want) in [
+        ("gearbox_jobs_submitted_total", "4"),
+        ("gearbox_jobs_completed_total", "1"),
+        ("gearbox_jobs_failed_total", "0"),
+    ] {
+        assert_eq!(value(&totals, counter), want, "{counter}");
+        // The same as the per-function series of the full listing, summed.
+        let summed: u64 = full
+            .lines()
+            .filter(|l| l.starts_with(&format!("{counter}{{")))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(summed.to_string(), want, "{counter}");
+    }
+    assert_eq!(
+        value(&totals, "gearbox_connections"),
+        value(&full, "gearbox_connections")
+    );
+    // The server-wide part is the same as the full listing's.
+    let server_part = |text: &str| {
+        let at = text
+            .find("# HELP gearbox_connections_accepted_total")
+            .unwrap();
+        text[at..].to_owned()
+    };
+    assert_eq!(server_part(&totals), server_part(&full));
 }
