@@ -126,6 +126,7 @@ impl Sim {
             peer_ip: "10.0.0.1".into(),
             fd: conn.get() as i64,
             loopback: false,
+            identity: Vec::new(),
         };
         self.core.connect(conn, info);
     }

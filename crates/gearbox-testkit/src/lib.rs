@@ -22,6 +22,8 @@
 //! - [`servers`]: throwaway database servers for the store tests (PostgreSQL, MariaDB,
 //!   Redis), each on a free 127.0.0.1 port in a temporary directory, stopped on drop, and
 //!   SKIPPED when not installed (a failure under CI).
+//! - [`tls`]: [`tls::TestPki`], test certificates (CA, server, clients, another CA's, an
+//!   expired one) generated per test and written as PEM files.
 
 pub mod build;
 pub mod conformance;
@@ -32,6 +34,7 @@ pub mod poll;
 pub mod process;
 pub mod servers;
 pub mod target;
+pub mod tls;
 
 pub use conn::RawConn;
 pub use poll::Poller;

@@ -249,6 +249,7 @@ mod tests {
             peer_ip: "192.0.2.7".into(),
             fd: 7,
             loopback: false,
+            identity: Vec::new(),
         };
         core.connect(C1, remote);
         let b = |s: &'static str| Bytes::from_static(s.as_bytes());

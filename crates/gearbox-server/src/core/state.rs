@@ -420,6 +420,10 @@ pub struct ConnInfo {
     pub fd: i64,
     /// Whether the peer is on a loopback address (may use `shutdown`).
     pub loopback: bool,
+    /// Names the peer proved with a TLS client certificate: the subject's common name first,
+    /// then its subject alternative names. Empty for plain TCP, or TLS without a client
+    /// certificate. Access rules match on these (see `docs/security.md`).
+    pub identity: Vec<String>,
 }
 
 /// One connection, client or worker or both.

@@ -72,6 +72,7 @@ impl Harness {
             peer_ip: "127.0.0.1".into(),
             fd: conn.get() as i64,
             loopback: true,
+            identity: Vec::new(),
         };
         self.core.connect(conn, info);
     }
@@ -448,6 +449,7 @@ fn shutdown_is_refused_from_a_remote_peer_and_graceful_drains_at_once() {
             peer_ip: "192.0.2.7".into(),
             fd: 9,
             loopback: false,
+            identity: Vec::new(),
         },
     );
     t.core.admin(

@@ -33,6 +33,7 @@ fn conn_info(stream: &TcpStream, peer: SocketAddr) -> ConnInfo {
         peer_ip: ip.to_string(),
         fd,
         loopback: ip.is_loopback(),
+        identity: Vec::new(),
     }
 }
 
