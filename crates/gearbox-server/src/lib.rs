@@ -6,6 +6,8 @@
 //! - [`core`]: the state machine (functions, priority queues, jobs, workers, timers, admin
 //!   replies). No I/O: events in, [`core::Effect`]s out. Connections, jobs and moments are
 //!   types of their own: [`core::ConnId`], [`core::JobId`], [`core::UnixMillis`].
+//! - [`access`]: the `[[access]]` rules ([`access::AccessPolicy`]) and the grants
+//!   ([`access::Grants`]) a connection gets from them at connect.
 //! - [`config`]: [`Config`], every setting with its default.
 //! - [`net`]: the Tokio side: [`run`] accepts connections, decodes packets, feeds the core
 //!   behind one `std::sync::Mutex`, and writes each connection's output with one send per
@@ -23,6 +25,7 @@
 //! The server runs on the runtime it is given and stops when the shutdown future passed to
 //! [`run`] resolves (or an admin `shutdown` arrives from loopback).
 
+pub mod access;
 pub mod config;
 pub mod core;
 pub mod error;
