@@ -24,6 +24,8 @@
 //!   SKIPPED when not installed (a failure under CI).
 //! - [`tls`]: [`tls::TestPki`], test certificates (CA, server, clients, another CA's, an
 //!   expired one) generated per test and written as PEM files.
+//! - [`tls_proxy`]: [`tls_proxy::TlsProxy`], a TLS terminator (optionally requiring client
+//!   certificates) in front of a plain server, for testing TLS clients.
 
 pub mod build;
 pub mod conformance;
@@ -35,6 +37,7 @@ pub mod process;
 pub mod servers;
 pub mod target;
 pub mod tls;
+pub mod tls_proxy;
 
 pub use conn::RawConn;
 pub use poll::Poller;
