@@ -114,7 +114,10 @@ impl Settings {
         // Checked here so that --check-args reports a bad filter.
         log_format::filter(verbosity, daemon.log_filter.as_deref())?;
         let server = server.config(verbosity)?;
-        let http = http.resolve(&daemon.listen, server.max_body, &mut warnings)?;
+        let mut http = http.resolve(&daemon.listen, server.max_body, &mut warnings)?;
+        if let Some(h) = &mut http {
+            h.access = server.access.clone();
+        }
         Ok(Settings {
             server,
             http,
@@ -243,7 +246,11 @@ mod tests {
         let cmd = Args::command();
         let fields = config_fields();
         assert!(fields.len() >= 15, "{fields:?}");
-        for field in fields {
+        // File-only keys (the access rules) have their own test in `config_file`.
+        let with_flags = fields
+            .into_iter()
+            .filter(|f| !Options::FILE_ONLY_KEYS.contains(&f.as_str()));
+        for field in with_flags {
             let arg = cmd
                 .get_arguments()
                 .find(|a| a.get_id() == field.as_str())
