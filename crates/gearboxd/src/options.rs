@@ -19,6 +19,7 @@ use crate::layers;
 use crate::level::Verbosity;
 use crate::log_format::LogFormat;
 use crate::store::StoreSection;
+use crate::tls::TlsSection;
 
 /// The `--help` heading of the size and time limits.
 const LIMITS: &str = "Limits";
@@ -43,6 +44,10 @@ pub struct Options {
     #[command(flatten)]
     #[serde(flatten)]
     pub http: HttpSection,
+    /// TLS on the Gearman port (`--ssl`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tls: TlsSection,
 }
 
 impl Options {
