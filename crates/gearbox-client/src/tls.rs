@@ -262,6 +262,22 @@ impl TlsConfig {
         self.client_cert
     }
 
+    /// A copy that checks `name` when no server name was set: for connecting to an address
+    /// that `name` resolved to, so the certificate is still checked against the name.
+    ///
+    /// ```no_run
+    /// # fn f(tls: gearbox_client::TlsConfig) -> gearbox_client::Result<()> {
+    /// let for_gear1 = tls.or_server_name("gear1.example")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn or_server_name(&self, name: &str) -> Result<TlsConfig> {
+        let mut copy = self.clone();
+        if copy.server_name.is_none() {
+            copy.server_name = Some(self.server_name_for(name)?);
+        }
+        Ok(copy)
+    }
+
     /// The name checked against the certificate of the server at `host`: the override, or
     /// `host` itself.
     pub fn server_name_for(&self, host: &str) -> Result<ServerName<'static>> {
