@@ -186,6 +186,43 @@ async fn the_client_reconnects_over_tls_after_a_cut() {
     assert!(accepted >= 2, "expected a second handshake, got {accepted}");
 }
 
+#[tokio::test]
+async fn the_worker_reconnects_over_tls_after_a_cut() {
+    let s = Setup::new(true, None).await;
+    worker_reconnects_over_tls(&s.ep(), || s.proxy.cut_connections()).await;
+}
+
+#[tokio::test]
+async fn a_tls_failure_fails_over_to_the_next_server() {
+    let s = Setup::new(true, None).await;
+    // A server whose certificate comes from a CA this client does not trust.
+    let stranger = TestPki::new();
+    let upstream = TestServer::start().await;
+    let bad = TlsProxy::start(upstream.addr, TlsProxyOptions::new(&stranger.server)).await;
+    let client = gearbox_client::Client::builder()
+        .servers(&format!("{},{}", bad.addr, s.proxy.addr))
+        .tls(s.ep().tls())
+        .build()
+        .unwrap();
+    // Every request starts at the first server: each one skips it for the second.
+    for i in 0..3 {
+        let echoed = within("echo", client.echo(format!("{i}"))).await;
+        assert_eq!(echoed.expect("failed over"), format!("{i}"));
+    }
+    assert!(bad
+        .handshakes()
+        .iter()
+        .all(|h| matches!(h, Handshake::Refused(_))));
+    // With only the untrusted server, the error is the TLS one, not "unreachable".
+    let only_bad = gearbox_client::Client::builder()
+        .servers(&bad.addr.to_string())
+        .tls(s.ep().tls())
+        .build()
+        .unwrap();
+    let result = within("echo", only_bad.echo("x")).await;
+    assert!(matches!(result, Err(Error::Tls { .. })), "{result:?}");
+}
+
 #[test]
 fn the_blocking_client_works_over_tls() {
     let rt = tokio::runtime::Runtime::new().unwrap();

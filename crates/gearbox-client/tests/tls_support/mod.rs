@@ -351,3 +351,25 @@ pub async fn reconnects_over_tls(ep: &TlsEndpoint<'_>, cut: impl FnOnce()) {
         }
     }
 }
+
+/// A worker whose connection is lost reconnects over TLS and serves the next job.
+pub async fn worker_reconnects_over_tls(ep: &TlsEndpoint<'_>, cut: impl FnOnce()) {
+    let (worker, mut seen) = tls_worker(ep);
+    let client = ep.client();
+    within("first job", client.submit_background("note", "one"))
+        .await
+        .expect("submit");
+    assert_eq!(within("first", seen.recv()).await.expect("job"), "one");
+    cut();
+    // Submitted after the cut: only a worker that reconnected can take it.
+    let mut poll = Poller::new("a background submit over a new TLS connection");
+    loop {
+        match within("submit", client.submit_background("note", "two")).await {
+            Ok(_) => break,
+            Err(Error::Disconnected { .. } | Error::Unreachable { .. }) => poll.again().await,
+            Err(e) => panic!("unexpected error after the cut: {e}"),
+        }
+    }
+    assert_eq!(within("second", seen.recv()).await.expect("job"), "two");
+    worker.stop().await;
+}
