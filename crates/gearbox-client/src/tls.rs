@@ -179,6 +179,11 @@ impl TlsConfigBuilder {
                 })?
             }
         };
+        let mut config = config;
+        // No session resumption: Gearman connections live long, so it saves little, and
+        // OpenSSL servers that verify client certificates without a session id context
+        // (socat, and possibly gearmand) fail every resumed handshake with an internal error.
+        config.resumption = rustls::client::Resumption::disabled();
         let server_name = match self.server_name {
             None => None,
             Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {

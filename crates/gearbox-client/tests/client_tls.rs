@@ -5,9 +5,10 @@
 mod tls_support;
 
 use gearbox_client::{Error, TlsConfig};
+use gearbox_testkit::process::Proc;
 use gearbox_testkit::tls::TestPki;
 use gearbox_testkit::tls_proxy::{Handshake, TlsProxy, TlsProxyOptions};
-use gearbox_testkit::TestServer;
+use gearbox_testkit::{external, Poller, TestServer};
 use tls_support::*;
 
 /// A plain server, a TLS proxy in front of it, and the certificates.
@@ -100,6 +101,7 @@ async fn admin_and_raw_connections_over_tls() {
     let s = Setup::new(true, None).await;
     admin_over_tls(&s.ep()).await;
     raw_over_tls(&s.ep()).await;
+    sequential_connections_share_a_config(&s.ep()).await;
 }
 
 #[tokio::test]
@@ -221,6 +223,43 @@ async fn a_tls_failure_fails_over_to_the_next_server() {
         .unwrap();
     let result = within("echo", only_bad.echo("x")).await;
     assert!(matches!(result, Err(Error::Tls { .. })), "{result:?}");
+}
+
+/// rustls against OpenSSL: socat's OpenSSL listener, requiring client certificates, in front
+/// of the plain server. Every scenario opens several connections one after another, which
+/// once failed (OpenSSL refuses resumed sessions without a session id context).
+#[tokio::test]
+async fn an_openssl_server_requiring_client_certificates() {
+    let Some(socat) = external::require("socat", "an OpenSSL TLS listener, for interop") else {
+        return;
+    };
+    let pki = TestPki::new();
+    let server = TestServer::start().await;
+    let port = gearbox_testkit::gearmand::free_port();
+    let path = |p: &std::path::Path| p.to_str().expect("UTF-8 path").to_string();
+    let listen = format!(
+        "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay,cert={},key={},cafile={},verify=1",
+        path(&pki.server.cert),
+        path(&pki.server.key),
+        path(&pki.ca),
+    );
+    let _socat = Proc::spawn(socat, &[listen, format!("TCP:{},nodelay", server.addr)]);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut poll = Poller::new("socat to listen");
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        poll.again().await;
+    }
+    let ep = TlsEndpoint {
+        addr,
+        pki: &pki,
+        requires_client_cert: true,
+    };
+    foreground_round_trip(&ep).await;
+    background_round_trip(&ep).await;
+    admin_over_tls(&ep).await;
+    raw_over_tls(&ep).await;
+    sequential_connections_share_a_config(&ep).await;
+    wrong_ca_is_refused(&ep).await;
 }
 
 #[test]
