@@ -179,6 +179,11 @@ impl TlsConfigBuilder {
                 })?
             }
         };
+        let mut config = config;
+        // No session resumption: Gearman connections live long, so it saves little, and
+        // OpenSSL servers that verify client certificates without a session id context
+        // (socat, and possibly gearmand) fail every resumed handshake with an internal error.
+        config.resumption = rustls::client::Resumption::disabled();
         let server_name = match self.server_name {
             None => None,
             Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {
@@ -260,6 +265,22 @@ impl TlsConfig {
     /// Whether a client certificate is sent.
     pub fn has_client_cert(&self) -> bool {
         self.client_cert
+    }
+
+    /// A copy that checks `name` when no server name was set: for connecting to an address
+    /// that `name` resolved to, so the certificate is still checked against the name.
+    ///
+    /// ```no_run
+    /// # fn f(tls: gearbox_client::TlsConfig) -> gearbox_client::Result<()> {
+    /// let for_gear1 = tls.or_server_name("gear1.example")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn or_server_name(&self, name: &str) -> Result<TlsConfig> {
+        let mut copy = self.clone();
+        if copy.server_name.is_none() {
+            copy.server_name = Some(self.server_name_for(name)?);
+        }
+        Ok(copy)
     }
 
     /// The name checked against the certificate of the server at `host`: the override, or

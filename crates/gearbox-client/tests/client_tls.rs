@@ -5,9 +5,10 @@
 mod tls_support;
 
 use gearbox_client::{Error, TlsConfig};
+use gearbox_testkit::process::Proc;
 use gearbox_testkit::tls::TestPki;
 use gearbox_testkit::tls_proxy::{Handshake, TlsProxy, TlsProxyOptions};
-use gearbox_testkit::TestServer;
+use gearbox_testkit::{external, Poller, TestServer};
 use tls_support::*;
 
 /// A plain server, a TLS proxy in front of it, and the certificates.
@@ -100,6 +101,7 @@ async fn admin_and_raw_connections_over_tls() {
     let s = Setup::new(true, None).await;
     admin_over_tls(&s.ep()).await;
     raw_over_tls(&s.ep()).await;
+    sequential_connections_share_a_config(&s.ep()).await;
 }
 
 #[tokio::test]
@@ -184,6 +186,80 @@ async fn the_client_reconnects_over_tls_after_a_cut() {
         .filter(|h| matches!(h, Handshake::Accepted { .. }))
         .count();
     assert!(accepted >= 2, "expected a second handshake, got {accepted}");
+}
+
+#[tokio::test]
+async fn the_worker_reconnects_over_tls_after_a_cut() {
+    let s = Setup::new(true, None).await;
+    worker_reconnects_over_tls(&s.ep(), || s.proxy.cut_connections()).await;
+}
+
+#[tokio::test]
+async fn a_tls_failure_fails_over_to_the_next_server() {
+    let s = Setup::new(true, None).await;
+    // A server whose certificate comes from a CA this client does not trust.
+    let stranger = TestPki::new();
+    let upstream = TestServer::start().await;
+    let bad = TlsProxy::start(upstream.addr, TlsProxyOptions::new(&stranger.server)).await;
+    let client = gearbox_client::Client::builder()
+        .servers(&format!("{},{}", bad.addr, s.proxy.addr))
+        .tls(s.ep().tls())
+        .build()
+        .unwrap();
+    // Every request starts at the first server: each one skips it for the second.
+    for i in 0..3 {
+        let echoed = within("echo", client.echo(format!("{i}"))).await;
+        assert_eq!(echoed.expect("failed over"), format!("{i}"));
+    }
+    assert!(bad
+        .handshakes()
+        .iter()
+        .all(|h| matches!(h, Handshake::Refused(_))));
+    // With only the untrusted server, the error is the TLS one, not "unreachable".
+    let only_bad = gearbox_client::Client::builder()
+        .servers(&bad.addr.to_string())
+        .tls(s.ep().tls())
+        .build()
+        .unwrap();
+    let result = within("echo", only_bad.echo("x")).await;
+    assert!(matches!(result, Err(Error::Tls { .. })), "{result:?}");
+}
+
+/// rustls against OpenSSL: socat's OpenSSL listener, requiring client certificates, in front
+/// of the plain server. Every scenario opens several connections one after another, which
+/// once failed (OpenSSL refuses resumed sessions without a session id context).
+#[tokio::test]
+async fn an_openssl_server_requiring_client_certificates() {
+    let Some(socat) = external::require("socat", "an OpenSSL TLS listener, for interop") else {
+        return;
+    };
+    let pki = TestPki::new();
+    let server = TestServer::start().await;
+    let port = gearbox_testkit::gearmand::free_port();
+    let path = |p: &std::path::Path| p.to_str().expect("UTF-8 path").to_string();
+    let listen = format!(
+        "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay,cert={},key={},cafile={},verify=1",
+        path(&pki.server.cert),
+        path(&pki.server.key),
+        path(&pki.ca),
+    );
+    let _socat = Proc::spawn(socat, &[listen, format!("TCP:{},nodelay", server.addr)]);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut poll = Poller::new("socat to listen");
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        poll.again().await;
+    }
+    let ep = TlsEndpoint {
+        addr,
+        pki: &pki,
+        requires_client_cert: true,
+    };
+    foreground_round_trip(&ep).await;
+    background_round_trip(&ep).await;
+    admin_over_tls(&ep).await;
+    raw_over_tls(&ep).await;
+    sequential_connections_share_a_config(&ep).await;
+    wrong_ca_is_refused(&ep).await;
 }
 
 #[test]

@@ -351,3 +351,50 @@ pub async fn reconnects_over_tls(ep: &TlsEndpoint<'_>, cut: impl FnOnce()) {
         }
     }
 }
+
+/// A worker whose connection is lost reconnects over TLS and serves the next job.
+pub async fn worker_reconnects_over_tls(ep: &TlsEndpoint<'_>, cut: impl FnOnce()) {
+    let (worker, mut seen) = tls_worker(ep);
+    let client = ep.client();
+    // Foreground, so the job is complete at the server before the cut (a job cut while it
+    // runs is handed out again).
+    let noted = within("first job", client.submit("note", "one")).await;
+    assert_eq!(noted.expect("first job"), "noted");
+    assert_eq!(within("first", seen.recv()).await.expect("job"), "one");
+    cut();
+    // Submitted after the cut: only a worker that reconnected can take it.
+    let mut poll = Poller::new("a background submit over a new TLS connection");
+    loop {
+        match within("submit", client.submit_background("note", "two")).await {
+            Ok(_) => break,
+            Err(Error::Disconnected { .. } | Error::Unreachable { .. }) => poll.again().await,
+            Err(e) => panic!("unexpected error after the cut: {e}"),
+        }
+    }
+    assert_eq!(within("second", seen.recv()).await.expect("job"), "two");
+    worker.stop().await;
+}
+
+/// Connections opened one after another with one config (as a client's reconnects and a
+/// worker's slots do) all succeed: the second one must not try to resume the first's
+/// session, which OpenSSL servers verifying client certificates can refuse.
+pub async fn sequential_connections_share_a_config(ep: &TlsEndpoint<'_>) {
+    let tls = ep.tls();
+    let list = ep.list();
+    for i in 0..3u8 {
+        let mut conn = within(
+            "raw connect",
+            RawConnection::connect_with(&list, Some(&tls)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        let data = Bytes::from(vec![b'a' + i]);
+        conn.send(&Request::EchoReq { data: data.clone() })
+            .await
+            .expect("send");
+        match within("echo", conn.recv()).await {
+            Ok(Response::EchoRes { data: got }) => assert_eq!(got, data),
+            other => panic!("connection {i}: expected ECHO_RES, got {other:?}"),
+        }
+    }
+}
