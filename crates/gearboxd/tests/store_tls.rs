@@ -353,3 +353,56 @@ fn redis_over_tls_with_a_client_certificate_keeps_jobs_across_a_restart() {
     );
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
 }
+
+#[test]
+fn mariadb_verify_identity_jobs_survive_a_restart_and_another_ca_is_refused() {
+    use gearbox_testkit::servers::mariadb::{MariaDb, DB};
+    let pki = TestPki::new();
+    let Some(db) = MariaDb::start_tls(
+        "mariadb_verify_identity_jobs_survive_a_restart_and_another_ca_is_refused",
+        &pki.ca,
+        &pki.server,
+    ) else {
+        return;
+    };
+    let port = db.port.to_string();
+    let ca = pki.ca.to_str().unwrap();
+    let store = |mode: &'static str, ca: &str| -> Vec<String> {
+        [
+            "-q",
+            "mysql",
+            "--mysql-host",
+            "localhost",
+            "--mysql-port",
+            &port,
+            "--mysql-user",
+            "root",
+            "--mysql-db",
+            DB,
+            "--mysql-ssl-mode",
+            mode,
+            "--mysql-ssl-ca",
+            ca,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let verify = store("VERIFY_IDENTITY", ca);
+    let first = || {
+        let server = start(&args(&verify), &[]);
+        server.wait_for_stderr(|l| l.contains("ssl-mode=VERIFY_IDENTITY"));
+        server
+    };
+    restart_keeps_background_jobs(&first, &|| start(&args(&verify), &[]));
+    let other = store("VERIFY_CA", pki.other_ca.to_str().unwrap());
+    let err = fails(&args(&other), &[]);
+    assert!(
+        err.contains("cannot open the MySQL/MariaDB job store"),
+        "{err}"
+    );
+    assert!(err.contains("UnknownIssuer"), "{err}");
+}
