@@ -209,6 +209,7 @@ fn unused_flags(cli: &StoreSection, kind: Kind) -> Result<Vec<String>, CliError>
             warnings.extend(keys.keys().map(|key| unused(&flag(key), kind, *used_by)));
         }
     }
+    warnings.extend(secret::on_command_line(cli));
     if cli.store_password_file.is_some()
         && matches!(kind, Kind::Builtin | Kind::Sqlite | Kind::Memcached)
     {

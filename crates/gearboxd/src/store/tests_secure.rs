@@ -214,3 +214,39 @@ fn the_password_file_comes_after_the_url_and_keys() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_password_on_the_command_line_warns() {
+    let warns = |flags: &[&str]| {
+        let (_, warnings) = StoreSettings::resolve(&cli(flags), &StoreSection::default()).unwrap();
+        warnings
+            .iter()
+            .any(|w| w.contains("password is given on the command line"))
+    };
+    assert!(warns(&["--store", "redis://:pw@h"]));
+    assert!(warns(&["--store", "postgres://u:pw@h/db"]));
+    assert!(warns(&[
+        "-q",
+        "libpq",
+        "--libpq-conninfo",
+        "host=h password=pw"
+    ]));
+    assert!(warns(&[
+        "-q",
+        "mysql",
+        "--mysql-db",
+        "d",
+        "--mysql-password",
+        "pw"
+    ]));
+    assert!(warns(&["-q", "redis", "--redis-password", "pw"]));
+    assert!(!warns(&[
+        "--store",
+        "postgres://u@h/db?sslmode=verify-full"
+    ]));
+    assert!(!warns(&["-q", "redis"]));
+    // The config file is not the process list.
+    let f = file("redis_password = \"pw\"\n");
+    let (_, warnings) = StoreSettings::resolve(&cli(&["-q", "redis"]), &f).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
