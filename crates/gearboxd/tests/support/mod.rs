@@ -7,6 +7,7 @@ pub mod detached;
 pub mod http;
 pub mod jobs;
 pub mod sse;
+pub mod store_tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
