@@ -34,6 +34,87 @@ pub enum Verify {
     Full,
 }
 
+/// MySQL's `--ssl-mode` (as its command-line client takes it), for the MySQL/MariaDB store.
+/// With the `serde` feature it is a string in configuration files, read by the same
+/// [`FromStr`](std::str::FromStr) as command lines (any case, `-` or `_`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MysqlSslMode {
+    /// Plain TCP (the default: MySQL's PREFERRED would fall back to it silently).
+    #[default]
+    Disabled,
+    /// TLS, any certificate ([`Verify::Encrypt`]).
+    Required,
+    /// TLS, a certificate signed by the CA ([`Verify::Chain`]).
+    VerifyCa,
+    /// TLS, a certificate signed by the CA that names the host ([`Verify::Full`]).
+    VerifyIdentity,
+}
+
+impl MysqlSslMode {
+    /// Its name as MySQL writes it: `DISABLED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MysqlSslMode::Disabled => "DISABLED",
+            MysqlSslMode::Required => "REQUIRED",
+            MysqlSslMode::VerifyCa => "VERIFY_CA",
+            MysqlSslMode::VerifyIdentity => "VERIFY_IDENTITY",
+        }
+    }
+
+    /// How much of the server's certificate it checks; `None` without TLS.
+    pub fn verify(self) -> Option<Verify> {
+        match self {
+            MysqlSslMode::Disabled => None,
+            MysqlSslMode::Required => Some(Verify::Encrypt),
+            MysqlSslMode::VerifyCa => Some(Verify::Chain),
+            MysqlSslMode::VerifyIdentity => Some(Verify::Full),
+        }
+    }
+}
+
+impl fmt::Display for MysqlSslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MysqlSslMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let all = [
+            MysqlSslMode::Disabled,
+            MysqlSslMode::Required,
+            MysqlSslMode::VerifyCa,
+            MysqlSslMode::VerifyIdentity,
+        ];
+        let name = s.trim().replace('-', "_");
+        all.into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(&name))
+            .ok_or_else(|| {
+                format!(
+                    "unknown ssl mode `{s}`: use DISABLED, REQUIRED, VERIFY_CA or \
+                     VERIFY_IDENTITY (PREFERRED is not offered: it falls back to plain TCP)"
+                )
+            })
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for MysqlSslMode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for MysqlSslMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The PEM files of a TLS client: the CA that signs the server's certificate, and the
 /// client's own certificate and key for servers that require one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -308,6 +389,21 @@ impl ServerCertVerifier for AnyName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_ssl_modes_read_as_mysql_writes_them() {
+        for m in ["DISABLED", "required", "verify-ca", "Verify_Identity"] {
+            let mode: MysqlSslMode = m.parse().unwrap();
+            assert_eq!(
+                mode.as_str().replace('_', "-"),
+                m.to_uppercase().replace('_', "-")
+            );
+        }
+        let e = "PREFERRED".parse::<MysqlSslMode>().unwrap_err();
+        assert!(e.contains("falls back to plain"), "{e}");
+        assert_eq!(MysqlSslMode::VerifyCa.verify(), Some(Verify::Chain));
+        assert_eq!(MysqlSslMode::default().verify(), None);
+    }
 
     #[test]
     fn missing_and_empty_files_are_named() {

@@ -1,44 +1,18 @@
-//! The real binary with its store over TLS, against throwaway PostgreSQL and Redis servers
-//! started with test certificates ([`TestPki`]): background jobs survive a restart over
+//! The real binary with its PostgreSQL store over TLS, against throwaway servers started
+//! with test certificates ([`TestPki`]): background jobs survive a restart over
 //! TLS, a server certificate from another CA or for another host is refused with a clear
 //! error, client certificates are presented when the server requires them, and the
 //! password (from a file, the environment, or a URL with special characters) works and is
 //! never printed nor on the command line. Missing server binaries print SKIPPED (a failure
-//! with CI=true).
+//! with CI=true). Redis and MariaDB: `store_tls_redis.rs`.
 
 mod support;
 
 use gearbox_testkit::servers::postgres::{PgServer, USER};
-use gearbox_testkit::servers::redis::RedisServer;
 use gearbox_testkit::tls::TestPki;
 use support::jobs::restart_keeps_background_jobs;
-use support::{run_to_exit, Gearboxd};
-
-fn start(store: &[&str], env: &[(&str, &str)]) -> Gearboxd {
-    let mut args = vec![
-        "-p",
-        "0",
-        "-L",
-        "127.0.0.1",
-        "--job-handle-prefix",
-        "H:tls",
-        "--verbose",
-        "INFO",
-    ];
-    args.extend_from_slice(store);
-    Gearboxd::start_with_env(&args, env)
-}
-
-/// Runs gearboxd expecting its start to fail; returns its standard error.
-fn fails(store: &[&str], env: &[(&str, &str)]) -> String {
-    let mut args = vec!["-p", "0", "-L", "127.0.0.1"];
-    args.extend_from_slice(store);
-    let out = run_to_exit(&args, env);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{store:?}: {err}");
-    assert!(err.starts_with("gearboxd: error: "), "{err}");
-    err
-}
+use support::store_tls::{cmdline, fails, start};
+use support::{Gearboxd, TempDir};
 
 /// The TLS sessions PostgreSQL has open for gearboxd.
 fn tls_sessions(pg: &PgServer) -> Vec<String> {
@@ -46,12 +20,6 @@ fn tls_sessions(pg: &PgServer) -> Vec<String> {
         "SELECT s.version FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
          WHERE s.ssl AND a.application_name = 'gearboxd'",
     )
-}
-
-/// What the process list shows of `pid`.
-fn cmdline(pid: u32) -> String {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    String::from_utf8_lossy(&raw).replace('\0', " ")
 }
 
 #[test]
@@ -240,7 +208,7 @@ fn postgres_password_from_a_file_the_environment_or_a_url_is_never_shown() {
     assert!(err.contains("password"), "{err}");
     assert!(!err.contains("odd"), "{err}");
     // From a file (with its final newline).
-    let dir = tempfile_dir();
+    let dir = TempDir::new();
     let file = dir.join("pg-password");
     std::fs::write(&file, format!("{SECRET}\n")).unwrap();
     let mut with_file = store.to_vec();
@@ -264,92 +232,4 @@ fn postgres_password_from_a_file_the_environment_or_a_url_is_never_shown() {
     assert!(!line.contains("odd"), "{line}");
     let out = server.stop_with(libc::SIGTERM);
     assert!(!out.contains("odd") && !out.contains("%40"), "{out}");
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
-/// A fresh directory under the system's temporary directory.
-fn tempfile_dir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "gearbox-store-tls-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-#[test]
-fn redis_over_tls_with_a_client_certificate_keeps_jobs_across_a_restart() {
-    let pki = TestPki::new();
-    let Some(redis) = RedisServer::start_tls(
-        "redis_over_tls_with_a_client_certificate_keeps_jobs_across_a_restart",
-        &pki.ca,
-        &pki.server,
-        true,
-    ) else {
-        return;
-    };
-    let port = redis.tls_port().unwrap().to_string();
-    let url = format!("rediss://127.0.0.1:{port}/0");
-    let (ca, cert, key) = (
-        pki.ca.to_str().unwrap(),
-        pki.client.cert.to_str().unwrap(),
-        pki.client.key.to_str().unwrap(),
-    );
-    let with_url = [
-        "--store",
-        url.as_str(),
-        "--redis-ca-file",
-        ca,
-        "--redis-cert-file",
-        cert,
-        "--redis-key-file",
-        key,
-    ];
-    let with_flags = [
-        "-q",
-        "redis",
-        "--redis-server",
-        "localhost",
-        "--redis-port",
-        port.as_str(),
-        "--redis-tls",
-        "--redis-ca-file",
-        ca,
-        "--redis-cert-file",
-        cert,
-        "--redis-key-file",
-        key,
-    ];
-    let first = || {
-        let server = start(&with_url, &[]);
-        server.wait_for_stderr(|l| l.contains("rediss://127.0.0.1"));
-        server
-    };
-    restart_keeps_background_jobs(&first, &|| start(&with_flags, &[]));
-    // Without the client certificate the server hangs up; another CA's server is refused.
-    let err = fails(&["--store", &url, "--redis-ca-file", ca], &[]);
-    assert!(err.contains("cannot open the Redis job store"), "{err}");
-    let err = fails(
-        &[
-            "--store",
-            &url,
-            "--redis-ca-file",
-            pki.other_ca.to_str().unwrap(),
-            "--redis-cert-file",
-            cert,
-            "--redis-key-file",
-            key,
-        ],
-        &[],
-    );
-    assert!(err.contains("UnknownIssuer"), "{err}");
-    // A missing CA file is named.
-    let err = fails(
-        &["--store", &url, "--redis-ca-file", "/nonexistent/ca.pem"],
-        &[],
-    );
-    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
 }

@@ -68,7 +68,7 @@ mod tests_secure;
 
 use std::path::PathBuf;
 
-use gearbox_store::tls::TlsFiles;
+use gearbox_store::tls::{MysqlSslMode, TlsFiles};
 use gearbox_store::Durability;
 
 pub use data_dir::{default_data_dir_from, ServingAs, SYSTEM_DATA_DIR};
@@ -247,14 +247,26 @@ pub struct MysqlSettings {
     /// `fsync` checks that the server flushes at every commit; `normal` and `none` accept
     /// what it does.
     pub durability: Durability,
+    /// TLS or not (`--mysql-ssl-mode`).
+    pub ssl_mode: MysqlSslMode,
+    /// The CA file and client certificate (`--mysql-ssl-ca`, `-cert`, `-key`).
+    pub ssl: TlsFiles,
 }
 
 impl MysqlSettings {
-    /// `mysql://user@host:port/db`, without the password, for logs and errors.
+    /// `mysql://user@host:port/db`, without the password, for logs and errors (with
+    /// `?ssl-mode=...` when TLS is on).
     pub fn location(&self) -> String {
         let user = self.user.as_deref().unwrap_or("");
         let at = if user.is_empty() { "" } else { "@" };
-        format!("mysql://{user}{at}{}:{}/{}", self.host, self.port, self.db)
+        let tls = match self.ssl_mode {
+            MysqlSslMode::Disabled => String::new(),
+            mode => format!("?ssl-mode={mode}"),
+        };
+        format!(
+            "mysql://{user}{at}{}:{}/{}{tls}",
+            self.host, self.port, self.db
+        )
     }
 }
 

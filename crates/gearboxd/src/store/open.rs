@@ -188,6 +188,8 @@ fn mysql_options(s: &MysqlSettings) -> gearbox_store_mysql::MysqlOptions {
         user: s.user.clone(),
         password: s.password.as_deref().map(str::to_owned),
         db: Some(s.db.clone()),
+        ssl_mode: s.ssl_mode,
+        ssl: s.ssl.clone(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! rules of the module documentation ("Which layer wins"), all of them here.
 
 use gearbox_store::sql::DEFAULT_TABLE;
-use gearbox_store::tls::TlsFiles;
+use gearbox_store::tls::{MysqlSslMode, TlsFiles};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -209,6 +209,7 @@ fn unused_flags(cli: &StoreSection, kind: Kind) -> Result<Vec<String>, CliError>
             warnings.extend(keys.keys().map(|key| unused(&flag(key), kind, *used_by)));
         }
     }
+    warnings.extend(secret::on_command_line(cli));
     if cli.store_password_file.is_some()
         && matches!(kind, Kind::Builtin | Kind::Sqlite | Kind::Memcached)
     {
@@ -424,6 +425,19 @@ fn mysql(layers: &Layers) -> Result<MysqlSettings, CliError> {
     let table = layers.each.mysql.mysql_table.clone();
     let (gearmand_table, gearmand_table_given) =
         gearmand_table(table, "mysql_table", DEFAULT_MYSQL_TABLE)?;
+    let keys = &layers.each.mysql;
+    let ssl = TlsFiles {
+        ca: keys.mysql_ssl_ca.clone(),
+        cert: keys.mysql_ssl_cert.clone(),
+        key: keys.mysql_ssl_key.clone(),
+    };
+    let ssl_mode = keys
+        .mysql_ssl_mode
+        .unwrap_or(if ssl == TlsFiles::default() {
+            MysqlSslMode::Disabled
+        } else {
+            MysqlSslMode::VerifyIdentity
+        });
     Ok(MysqlSettings {
         host,
         port,
@@ -433,6 +447,8 @@ fn mysql(layers: &Layers) -> Result<MysqlSettings, CliError> {
         gearmand_table,
         gearmand_table_given,
         durability: layers.each.durability.unwrap_or_default(),
+        ssl_mode,
+        ssl,
     })
 }
 

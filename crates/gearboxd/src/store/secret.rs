@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::section::Password;
+use super::parse::{redact_conninfo, redact_url};
+use super::section::{Password, StoreSection};
 use crate::error::CliError;
 
 /// gearboxd's own variable for the store's password, for every store.
@@ -55,4 +56,22 @@ fn read_file(path: &Path) -> Result<Password, CliError> {
         )));
     }
     Ok(Password::from(text.to_owned()))
+}
+
+/// A warning when the command line (`cli`) holds a store password, which the process list
+/// shows to every local user.
+pub(super) fn on_command_line(cli: &StoreSection) -> Option<String> {
+    let in_text = |text: &Option<String>, redact: fn(&str) -> String| {
+        text.as_deref().is_some_and(|t| redact(t) != t)
+    };
+    let given = cli.redis.server.redis_password.is_some()
+        || cli.mysql.server.mysql_password.is_some()
+        || in_text(&cli.store, redact_url)
+        || in_text(&cli.postgres.libpq_conninfo, redact_conninfo);
+    given.then(|| {
+        format!(
+            "a store password is given on the command line, where the process list shows it \
+             to every local user: use --store-password-file FILE or ${PASSWORD_VAR} instead"
+        )
+    })
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use gearbox_store::tls::MysqlSslMode;
 use gearbox_store::Durability;
 use serde::{Deserialize, Serialize};
 
@@ -209,6 +210,27 @@ pub struct MysqlSection {
     /// (default: gearman_queue).
     #[arg(long = "mysql-table", value_name = "NAME", help_heading = STORE)]
     pub mysql_table: Option<String>,
+
+    /// TLS to MySQL/MariaDB, as mysql's --ssl-mode: DISABLED, REQUIRED (encrypted, any
+    /// certificate), VERIFY_CA (signed by --mysql-ssl-ca) or VERIFY_IDENTITY (and naming
+    /// --mysql-host) (default: DISABLED, or VERIFY_IDENTITY when a --mysql-ssl-* file is
+    /// given).
+    #[arg(long = "mysql-ssl-mode", value_name = "MODE", help_heading = STORE)]
+    pub mysql_ssl_mode: Option<MysqlSslMode>,
+
+    /// CA certificates (PEM) that the MySQL/MariaDB server's certificate must chain to
+    /// (default: the Mozilla roots bundled with the driver).
+    #[arg(long = "mysql-ssl-ca", value_name = "FILE", help_heading = STORE)]
+    pub mysql_ssl_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for a MySQL/MariaDB user created REQUIRE X509; needs
+    /// --mysql-ssl-key.
+    #[arg(long = "mysql-ssl-cert", value_name = "FILE", help_heading = STORE)]
+    pub mysql_ssl_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM, unencrypted).
+    #[arg(long = "mysql-ssl-key", value_name = "FILE", help_heading = STORE)]
+    pub mysql_ssl_key: Option<PathBuf>,
 }
 
 /// The MySQL/MariaDB server's keys, each overriding the same part of a `mysql://` URL.

@@ -372,6 +372,8 @@ fn mysql_takes_gearmands_names_and_urls() {
         gearmand_table: "old_queue".into(),
         gearmand_table_given: true,
         durability: Durability::Normal,
+        ssl_mode: gearbox_store::tls::MysqlSslMode::Disabled,
+        ssl: gearbox_store::tls::TlsFiles::default(),
     };
     assert_eq!(s, expected);
     assert!(!format!("{s:?}").contains("s3cret"), "{s:?}");

@@ -78,6 +78,34 @@ fn redis_tls_from_the_url_the_switch_or_a_file() {
 }
 
 #[test]
+fn mysql_ssl_mode_and_files() {
+    let base = ["-q", "mysql", "--mysql-db", "d"];
+    let s = mysql(&base);
+    assert_eq!(s.ssl_mode, gearbox_store::tls::MysqlSslMode::Disabled);
+    assert_eq!(s.location(), "mysql://localhost:3306/d");
+    let s = mysql(&[&base[..], &["--mysql-ssl-mode", "required"]].concat());
+    assert_eq!(s.ssl_mode, gearbox_store::tls::MysqlSslMode::Required);
+    assert_eq!(s.location(), "mysql://localhost:3306/d?ssl-mode=REQUIRED");
+    // A file without a mode: the strictest.
+    let s = mysql(&[&base[..], &["--mysql-ssl-ca", "/ca.pem"]].concat());
+    assert_eq!(s.ssl_mode, gearbox_store::tls::MysqlSslMode::VerifyIdentity);
+    assert_eq!(s.ssl.ca, Some(PathBuf::from("/ca.pem")));
+    let f = file(
+        "mysql_ssl_mode = \"VERIFY_CA\"\nmysql_ssl_cert = \"/c.pem\"\nmysql_ssl_key = \"/c.key\"\n",
+    );
+    match resolve(cli(&base), f).unwrap() {
+        StoreSettings::Mysql(s) => {
+            assert_eq!(s.ssl_mode, gearbox_store::tls::MysqlSslMode::VerifyCa);
+            assert_eq!(s.ssl.key, Some(PathBuf::from("/c.key")));
+        }
+        other => panic!("{other:?}"),
+    }
+    let argv = ["gearboxd", "-q", "mysql", "--mysql-ssl-mode", "PREFERRED"];
+    let e = crate::Args::try_parse_from(argv).unwrap_err().to_string();
+    assert!(e.contains("PREFERRED is not offered"), "{e}");
+}
+
+#[test]
 fn urls_with_special_characters_in_user_and_password() {
     // `/`, `@`, `%` and `:` percent-encoded in the password (and `@` in the user).
     let s = redis(&["--store", "rediss://:p%2Fa%40b%25c%3Ad@h:1/3"]);
@@ -185,4 +213,40 @@ fn the_password_file_comes_after_the_url_and_keys() {
         "{warnings:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_password_on_the_command_line_warns() {
+    let warns = |flags: &[&str]| {
+        let (_, warnings) = StoreSettings::resolve(&cli(flags), &StoreSection::default()).unwrap();
+        warnings
+            .iter()
+            .any(|w| w.contains("password is given on the command line"))
+    };
+    assert!(warns(&["--store", "redis://:pw@h"]));
+    assert!(warns(&["--store", "postgres://u:pw@h/db"]));
+    assert!(warns(&[
+        "-q",
+        "libpq",
+        "--libpq-conninfo",
+        "host=h password=pw"
+    ]));
+    assert!(warns(&[
+        "-q",
+        "mysql",
+        "--mysql-db",
+        "d",
+        "--mysql-password",
+        "pw"
+    ]));
+    assert!(warns(&["-q", "redis", "--redis-password", "pw"]));
+    assert!(!warns(&[
+        "--store",
+        "postgres://u@h/db?sslmode=verify-full"
+    ]));
+    assert!(!warns(&["-q", "redis"]));
+    // The config file is not the process list.
+    let f = file("redis_password = \"pw\"\n");
+    let (_, warnings) = StoreSettings::resolve(&cli(&["-q", "redis"]), &f).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
