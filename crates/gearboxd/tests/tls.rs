@@ -72,11 +72,17 @@ async fn job_round_trip(worker: &mut RawConn, client: &mut RawConn) {
 async fn ssl_makes_the_gearman_port_mutual_tls() {
     let pki = TestPki::new();
     let s = &pki.server;
-    let mut server = start(&[], &tls_flags(&s.cert, &s.key, &pki.ca));
-    let tls = pki.client_tls(Some(&pki.client));
-    let mut worker = RawConn::connect_tls(server.addr, tls.clone()).await;
-    let mut client = RawConn::connect_tls(server.addr, tls).await;
+    let log = ["--log-filter", "error,gearbox_server::net::conn=debug"];
+    let mut server = start(&log, &tls_flags(&s.cert, &s.key, &pki.ca));
+    let named = pki.client_cert("worker", "worker.test", &["worker.test", "10.1.2.3"]);
+    let mut worker = RawConn::connect_tls(server.addr, pki.client_tls(Some(&named))).await;
+    let mut client = RawConn::connect_tls(server.addr, pki.client_tls(Some(&pki.client))).await;
     job_round_trip(&mut worker, &mut client).await;
+    // The identity each certificate proves: its common name, then its alternative names.
+    server.wait_for_stderr(|l| {
+        l.contains("TLS handshake done") && l.contains(r#"identity=["worker.test", "10.1.2.3"]"#)
+    });
+    server.wait_for_stderr(|l| l.contains(r#"identity=["client.test"]"#));
     assert!(refused(server.addr, pki.client_tls(None)).await);
     assert!(refused(server.addr, pki.client_tls(Some(&pki.expired_client))).await);
     let mut plain = RawConn::connect(server.addr).await;
