@@ -21,6 +21,7 @@ async fn http_api(server: &TestServer) -> String {
         allow: AllowList::loopback(),
         header_timeout: Duration::from_secs(10),
         max_body: 1 << 20,
+        access: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -45,6 +45,11 @@ pub enum Error {
     /// The server refused an argument as too large (ERROR ARGUMENT_TOO_LARGE).
     #[error("the server refused an argument as too large: {0}")]
     ArgumentTooLarge(String),
+    /// The server's access rules refuse the request (ERROR PERMISSION_DENIED): a submit to a
+    /// function this client may not submit to, or a worker's CAN_DO for a function it may not
+    /// register for. Retrying does not help.
+    #[error("permission denied by the server: {0}; the server's [[access]] rules must grant it")]
+    PermissionDenied(String),
     /// Any other ERROR packet from the server.
     #[error("server error {code}: {text}")]
     Server {
@@ -109,6 +114,7 @@ impl Error {
         match code {
             b"QUEUE_ERROR" => Error::QueueFull,
             b"ARGUMENT_TOO_LARGE" => Error::ArgumentTooLarge(text),
+            b"PERMISSION_DENIED" => Error::PermissionDenied(text),
             _ => Error::Server {
                 code: String::from_utf8_lossy(code).into_owned(),
                 text,

@@ -82,6 +82,77 @@ pub enum AdminCommand {
     },
 }
 
+/// What running an admin command needs, for access control: reading the server's state,
+/// changing it, or nothing (replies that are only error lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AdminAccess {
+    /// Answers with an error line whatever the caller may do (malformed or unknown commands).
+    Nothing,
+    /// Only reads: listings, version, pid, metrics.
+    Read,
+    /// Changes state: cancel, queue limits, functions, shutdown.
+    Write,
+}
+
+impl AdminCommand {
+    /// Whether the command reads or changes the server's state. Every command is classified
+    /// here, so a new one cannot be added without deciding.
+    pub fn access(&self) -> AdminAccess {
+        match self {
+            AdminCommand::Status
+            | AdminCommand::PriorityStatus
+            | AdminCommand::Workers
+            | AdminCommand::ShowJobs
+            | AdminCommand::ShowUniqueJobs
+            | AdminCommand::Metrics
+            | AdminCommand::MetricsTotals
+            | AdminCommand::GetPid
+            | AdminCommand::Version
+            | AdminCommand::Verbose => AdminAccess::Read,
+            // A malformed cancel is still an attempt to cancel.
+            AdminCommand::MaxQueue { .. }
+            | AdminCommand::CancelJob { .. }
+            | AdminCommand::MalformedCancel
+            | AdminCommand::CreateFunction { .. }
+            | AdminCommand::DropFunction { .. }
+            | AdminCommand::Shutdown { .. } => AdminAccess::Write,
+            AdminCommand::InvalidArguments { .. }
+            | AdminCommand::UnknownShowArguments
+            | AdminCommand::Empty
+            | AdminCommand::Unknown { .. } => AdminAccess::Nothing,
+        }
+    }
+
+    /// The command's name as typed (`cancel job`, `maxqueue`), for logs and error lines;
+    /// empty for an empty line, the word sent for an unknown command.
+    pub fn name(&self) -> String {
+        let name = match self {
+            AdminCommand::Status => "status",
+            AdminCommand::PriorityStatus => "prioritystatus",
+            AdminCommand::Workers => "workers",
+            AdminCommand::MaxQueue { .. } => "maxqueue",
+            AdminCommand::CancelJob { .. } | AdminCommand::MalformedCancel => "cancel job",
+            AdminCommand::ShowJobs => "show jobs",
+            AdminCommand::ShowUniqueJobs => "show unique jobs",
+            AdminCommand::UnknownShowArguments => "show",
+            AdminCommand::CreateFunction { .. } => "create function",
+            AdminCommand::DropFunction { .. } => "drop function",
+            AdminCommand::Metrics => "metrics",
+            AdminCommand::MetricsTotals => "metrics totals",
+            AdminCommand::GetPid => "getpid",
+            AdminCommand::Version => "version",
+            AdminCommand::Verbose => "verbose",
+            AdminCommand::Shutdown { graceful: false } => "shutdown",
+            AdminCommand::Shutdown { graceful: true } => "shutdown graceful",
+            AdminCommand::Empty => "",
+            AdminCommand::InvalidArguments { command } | AdminCommand::Unknown { command } => {
+                return String::from_utf8_lossy(command).into_owned()
+            }
+        };
+        name.to_owned()
+    }
+}
+
 /// Most words an admin line may have (gearmand 1.1.20 drops the connection past five).
 pub const MAX_WORDS: usize = 5;
 
@@ -221,6 +292,38 @@ mod tests {
         AdminCommand::InvalidArguments {
             command: Bytes::copy_from_slice(command.as_bytes()),
         }
+    }
+
+    #[test]
+    fn every_state_changing_command_needs_write_access() {
+        for (line, want) in [
+            ("status", AdminAccess::Read),
+            ("prioritystatus", AdminAccess::Read),
+            ("workers", AdminAccess::Read),
+            ("show jobs", AdminAccess::Read),
+            ("show unique jobs", AdminAccess::Read),
+            ("metrics", AdminAccess::Read),
+            ("metrics totals", AdminAccess::Read),
+            ("getpid", AdminAccess::Read),
+            ("version", AdminAccess::Read),
+            ("verbose", AdminAccess::Read),
+            ("maxqueue f 3", AdminAccess::Write),
+            ("cancel job H:x:1", AdminAccess::Write),
+            ("cancel what now", AdminAccess::Write),
+            ("create function f", AdminAccess::Write),
+            ("drop function f", AdminAccess::Write),
+            ("shutdown", AdminAccess::Write),
+            ("shutdown graceful", AdminAccess::Write),
+            ("show nothing", AdminAccess::Nothing),
+            ("create f", AdminAccess::Nothing),
+            ("", AdminAccess::Nothing),
+            ("bogus", AdminAccess::Nothing),
+        ] {
+            assert_eq!(p(line).access(), want, "{line:?}");
+        }
+        assert_eq!(p("cancel job H:x:1").name(), "cancel job");
+        assert_eq!(p("SHUTDOWN graceful").name(), "shutdown graceful");
+        assert_eq!(p("bogus").name(), "bogus");
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub enum ErrorCode {
     UnknownOption,
     /// `CREATE_FUNCTION` (admin): `create function` with a name over the limit.
     CreateFunction,
-    /// `PERMISSION_DENIED` (admin): `shutdown` from a peer that is not on loopback.
+    /// `PERMISSION_DENIED`: the connection's access rule does not allow the request (a
+    /// submit, a CAN_DO, an admin command), or `shutdown` from a peer not on loopback.
     PermissionDenied,
     /// `UNKNOWN_COMMAND` (admin): an unknown command word.
     UnknownCommand,

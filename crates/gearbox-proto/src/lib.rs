@@ -28,7 +28,7 @@ pub mod packet;
 pub mod request;
 pub mod response;
 
-pub use admin::{parse_admin_line, AdminCommand};
+pub use admin::{parse_admin_line, AdminAccess, AdminCommand};
 pub use codec::{ClientCodec, Incoming, Limits, ServerCodec};
 pub use error::ProtoError;
 pub use error_code::ErrorCode;

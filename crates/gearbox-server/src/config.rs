@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::AccessPolicy;
 use crate::core::{CoreConfig, TimeoutAction, TimeoutUnit};
 
 /// Settings of the job server library.
@@ -53,6 +54,11 @@ pub struct Config {
     /// A worker that took a job and sent no WORK_STATUS, WORK_DATA or WORK_WARNING for it for
     /// this many seconds logs one warning (handle, function, worker); 0 = never (default 600).
     pub stuck_worker_warning: u64,
+    /// The `[[access]]` rules (config file only): who may submit to which functions,
+    /// register for which, and run which admin commands. None (default): everything is
+    /// allowed. See `docs/security.md`.
+    #[serde(skip_serializing_if = "AccessPolicy::is_empty")]
+    pub access: AccessPolicy,
 }
 
 impl Default for Config {
@@ -77,6 +83,7 @@ impl Default for Config {
             verbose: core.verbose,
             slow_job_warning: 300,
             stuck_worker_warning: 600,
+            access: AccessPolicy::default(),
         }
     }
 }
@@ -103,6 +110,7 @@ impl Config {
             verbose: self.verbose.clone(),
             slow_job_warning_ms: self.slow_job_warning.saturating_mul(1000),
             stuck_worker_warning_ms: self.stuck_worker_warning.saturating_mul(1000),
+            access: self.access.clone(),
         }
     }
 

@@ -26,8 +26,14 @@ pub fn parse(text: &str) -> Result<Options, String> {
     // TOML syntax errors keep their line and column here.
     let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
     let keys = Options::keys();
-    if let Some(unknown) = table.keys().find(|k| !keys.contains(k)) {
-        let expected: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    let known = |k: &String| keys.contains(k) || Options::FILE_ONLY_KEYS.contains(&k.as_str());
+    if let Some(unknown) = table.keys().find(|k| !known(k)) {
+        let expected: Vec<String> = keys
+            .iter()
+            .map(String::as_str)
+            .chain(Options::FILE_ONLY_KEYS)
+            .map(|k| format!("`{k}`"))
+            .collect();
         return Err(format!(
             "unknown field `{unknown}`, expected one of {}",
             expected.join(", ")
@@ -123,6 +129,45 @@ mod tests {
             e.contains("`max_body`") && e.contains("`queue_type`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn access_rules_are_read_and_a_bad_one_is_named() {
+        let f = parse(
+            "port = 4731\n[[access]]\nname = \"ops\"\npeer = [\"10.0.0.0/8\"]\nadmin = \"write\"\n\
+             [[access]]\nname = \"rest\"\nsubmit = [\"*\"]\n",
+        )
+        .unwrap();
+        let rules = f.server.access.rules();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].name.as_deref(), Some("ops"));
+        assert_eq!(rules[1].submit, ["*"]);
+        let config = f.server.config(Verbosity::Error).unwrap();
+        assert_eq!(
+            config.access, f.server.access,
+            "the rules reach the server's config"
+        );
+        for (text, want) in [
+            (
+                "[[access]]\nname = \"ops\"\npeer = [\"10.0.0.0/40\"]\n",
+                "access rule `ops`: peer: `10.0.0.0/40`",
+            ),
+            (
+                "[[access]]\nname = \"w\"\nregister = [\"[x\"]\n",
+                "access rule `w`: register: `[x` is not a valid pattern",
+            ),
+            (
+                "[[access]]\nname = \"a\"\nadmin = \"root\"\n",
+                "access rule `a`: admin: `root` is not an admin level",
+            ),
+            ("[[access]]\nsubmits = [\"x\"]\n", "unknown field `submits`"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                e.contains("key `access`") && e.contains(want),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use gearbox_server::access::AccessPolicy;
 use gearbox_server::core::{TimeoutAction, TimeoutUnit};
 use gearbox_server::Config;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use crate::layers;
 use crate::level::Verbosity;
 use crate::log_format::LogFormat;
 use crate::store::StoreSection;
+use crate::tls::TlsSection;
 
 /// The `--help` heading of the size and time limits.
 const LIMITS: &str = "Limits";
@@ -43,13 +45,21 @@ pub struct Options {
     #[command(flatten)]
     #[serde(flatten)]
     pub http: HttpSection,
+    /// TLS on the Gearman port (`--ssl`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tls: TlsSection,
 }
 
 impl Options {
-    /// Every key, in `--help` order: the config file accepts these and no others.
+    /// Every key that is also a flag, in `--help` order: the config file accepts these and
+    /// the [`Options::FILE_ONLY_KEYS`], no others.
     pub fn keys() -> Vec<String> {
         layers::keys::<Options>()
     }
+
+    /// Keys of the config file that have no flag: `access` (the `[[access]]` rules).
+    pub const FILE_ONLY_KEYS: [&'static str; 1] = ["access"];
 }
 
 /// gearboxd's own settings: sockets, threads, logging, pid file.
@@ -182,6 +192,11 @@ pub struct ServerSection {
     /// Longest client id, bytes (default: 254).
     #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
     pub max_client_id: Option<usize>,
+
+    /// The `[[access]]` rules: config file only (no flag), checked when the file is read.
+    #[arg(skip)]
+    #[serde(skip_serializing_if = "AccessPolicy::is_empty")]
+    pub access: AccessPolicy,
 }
 
 impl ServerSection {

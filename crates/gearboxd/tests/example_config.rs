@@ -63,3 +63,18 @@ fn every_key_is_documented() {
         );
     }
 }
+
+/// The commented `[[access]]` example at the end, uncommented, is a valid rule set.
+#[test]
+fn the_access_example_is_valid() {
+    let start = EXAMPLE.find("# [[access]]").expect("an [[access]] example");
+    let text: String = EXAMPLE[start..]
+        .lines()
+        .map(|l| l.strip_prefix('#').unwrap_or(l).trim())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let options = config_file::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let rules = options.server.access.rules();
+    let names: Vec<_> = rules.iter().filter_map(|r| r.name.as_deref()).collect();
+    assert_eq!(names, ["image-workers", "web-frontends", "local-ops"]);
+}

@@ -130,6 +130,7 @@ async fn a_stop_refuses_new_connections_and_finishes_requests_in_flight() {
         allow: AllowList::loopback(),
         header_timeout: TIMEOUT,
         max_body: 1 << 20,
+        access: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

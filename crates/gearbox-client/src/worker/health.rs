@@ -18,6 +18,9 @@ struct State {
     /// Per server: `None` while connected, else since when it has been down.
     down_since: Vec<Option<Instant>>,
     last_error: String,
+    /// Per server: it refused the worker's registration (not retried).
+    refused: Vec<bool>,
+    refusal: String,
 }
 
 impl Health {
@@ -28,6 +31,8 @@ impl Health {
             state: Mutex::new(State {
                 down_since: vec![Some(now); servers],
                 last_error: "not connected yet".into(),
+                refused: vec![false; servers],
+                refusal: String::new(),
             }),
             changed: Notify::new(),
         }
@@ -51,6 +56,35 @@ impl Health {
             st.last_error = error;
         }
         self.changed.notify_waiters();
+    }
+
+    /// Server `i` refused the worker's registration with `error`; it is not retried.
+    pub(crate) fn refused(&self, i: usize, error: String) {
+        {
+            let mut st = self.lock();
+            if let Some(r) = st.refused.get_mut(i) {
+                *r = true;
+            }
+            st.refusal = error;
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves once every server has refused the worker's registration, with the last
+    /// refusal.
+    pub(crate) async fn all_refused(&self) -> String {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = self.lock();
+                if st.refused.iter().all(|r| *r) {
+                    return st.refusal.clone();
+                }
+            }
+            notified.await;
+        }
     }
 
     /// When every server is down: since when the last of them has been, and the latest error.

@@ -42,6 +42,9 @@
 //!   ([`WorkerBuilder::reconnect_backoff`]). A job running when its connection died cannot
 //!   report its result (the handle belongs to that connection): it is logged, and the server
 //!   re-queues the job or fails it.
+//! - **Refusals**: a server whose access rules refuse a registered function (ERROR
+//!   PERMISSION_DENIED during the handshake) is logged as an error and not retried; when
+//!   every server refuses, `run` returns [`StopReason::PermissionDenied`].
 //! - **Shutdown**: when the future given to [`Worker::run`] resolves, connections stop asking
 //!   for jobs (a grab already sent is answered, and a job it brings is run). Abilities are not
 //!   dropped with CANT_DO / RESET_ABILITIES, because gearmand re-queues the running jobs of a
@@ -123,6 +126,12 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// Why [`Worker::run`] stopped on its own.
+enum Ended {
+    Unreachable((std::time::Duration, String)),
+    Refused(String),
+}
+
 impl Worker {
     /// Starts building a worker; see [`WorkerBuilder`] for the settings and their defaults.
     ///
@@ -164,7 +173,9 @@ impl Worker {
 
     /// Serves jobs from every server until `shutdown` resolves (its output is ignored), then
     /// shuts down gracefully and says why it stopped. It also stops by itself when every
-    /// server stays unreachable for [`WorkerBuilder::give_up_after`].
+    /// server stays unreachable for [`WorkerBuilder::give_up_after`], and when every server
+    /// refuses its functions ([`StopReason::PermissionDenied`]; a refusing server is logged
+    /// and not retried).
     ///
     /// Unreachable servers are retried with back-off, not reported as errors; see the
     /// [module docs](self) for the whole life cycle. Dropping the returned future cancels
@@ -211,7 +222,8 @@ impl Worker {
 
         let gave_up = tokio::select! {
             _ = shutdown => None,
-            gave_up = shared.health.gave_up(settings.give_up_after) => Some(gave_up),
+            gave_up = shared.health.gave_up(settings.give_up_after) => Some(Ended::Unreachable(gave_up)),
+            error = shared.health.all_refused() => Some(Ended::Refused(error)),
         };
         // Giving up: no connection is left to report results on, so nothing waits.
         let deadline = match gave_up {
@@ -246,10 +258,11 @@ impl Worker {
                 finished,
                 abandoned,
             },
-            Some((down_for, last_error)) => StopReason::ServersUnreachable {
+            Some(Ended::Unreachable((down_for, last_error))) => StopReason::ServersUnreachable {
                 down_for,
                 last_error,
             },
+            Some(Ended::Refused(error)) => StopReason::PermissionDenied { error },
         };
         tracing::info!(%reason, "worker stopped");
         Ok(reason)

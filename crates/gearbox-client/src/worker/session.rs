@@ -112,6 +112,14 @@ impl Session {
                         }
                     }
                 }
+                Some(Err(Error::PermissionDenied(refusal))) => {
+                    // Not temporary: retrying would only repeat the refusal.
+                    if self.slot == 0 {
+                        tracing::error!(server = %self.label, error = %refusal, "the server's access rules refuse this worker's functions; not retrying this server");
+                    }
+                    self.shared.health.refused(self.index, refusal);
+                    break;
+                }
                 Some(Err(e)) => e,
             };
             let retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX);

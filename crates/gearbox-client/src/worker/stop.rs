@@ -33,6 +33,13 @@ pub enum StopReason {
         /// The last connection error seen, for the log.
         last_error: String,
     },
+    /// Every server refused to let the worker register a function (ERROR PERMISSION_DENIED
+    /// from its access rules). A refused server is not retried: the refusal is not
+    /// temporary. While some server accepts the worker, it keeps serving that one.
+    PermissionDenied {
+        /// The server's refusal, e.g. `permission denied: may not register for billing`.
+        error: String,
+    },
 }
 
 impl StopReason {
@@ -65,6 +72,11 @@ impl fmt::Display for StopReason {
                 f,
                 "no server reachable for {down_for:?} (last error: {last_error}); \
                  check the server list and that the servers are running"
+            ),
+            StopReason::PermissionDenied { error } => write!(
+                f,
+                "every server refused this worker's functions ({error}); register only the \
+                 functions the servers' access rules grant, or have them granted"
             ),
         }
     }

@@ -11,9 +11,11 @@
 //! - `timers`: EPOCH/SCHED jobs falling due, CAN_DO_TIMEOUT deadlines; `timeout`: the
 //!   CAN_DO_TIMEOUT settings (unit, expiry action).
 //! - `work`: WORK_* packets from workers, status queries.
+//! - `access`: refusing what a connection's access rule does not grant.
 //! - `admin`: the admin text commands and their gearmand-exact replies.
 //! - [`cron`]: schedules for SUBMIT_JOB_SCHED.
 
+mod access;
 mod admin;
 pub mod cron;
 mod functions;
@@ -42,6 +44,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, ErrorCode, Priority, Request, Response};
 
+use crate::access::AccessPolicy;
 use crate::metrics::ServerMetrics;
 use functions::Functions;
 pub use ids::{ConnId, JobId};
@@ -84,6 +87,8 @@ pub struct CoreConfig {
     /// A running job's worker silent this long (no WORK_STATUS, WORK_DATA or WORK_WARNING
     /// since it took the job or since its last one) logs one warning, milliseconds; 0 = never.
     pub stuck_worker_warning_ms: u64,
+    /// The access rules; each connection gets its grants from them when it connects.
+    pub access: AccessPolicy,
 }
 
 impl Default for CoreConfig {
@@ -103,6 +108,7 @@ impl Default for CoreConfig {
             verbose: "ERROR".into(),
             slow_job_warning_ms: 0,
             stuck_worker_warning_ms: 0,
+            access: AccessPolicy::default(),
         }
     }
 }
@@ -207,9 +213,14 @@ impl Core {
         &self.config
     }
 
-    /// A connection opened.
+    /// A connection opened: it gets the grants of the first access rule that matches its
+    /// certificate names and peer address (so `info.identity` must be filled by now).
     pub fn connect(&mut self, conn: ConnId, info: ConnInfo) {
-        self.conns.insert(conn, Conn::new(info));
+        let grants = self.config.access.resolve(&info.identity, &info.peer_ip);
+        if !self.config.access.is_empty() {
+            tracing::debug!(conn = conn.get(), peer = %info.peer_ip, identity = ?info.identity, rule = grants.rule(), "access rule chosen");
+        }
+        self.conns.insert(conn, Conn::new(info, grants));
     }
 
     /// A connection closed: its running jobs go back to the queue (or fail past the retry
@@ -237,6 +248,9 @@ impl Core {
     /// Handles one request from `conn`.
     pub fn request(&mut self, conn: ConnId, req: Request, now: UnixMillis, out: &mut Outbox) {
         if !self.conns.contains_key(&conn) {
+            return;
+        }
+        if !self.permits(conn, &req, out) {
             return;
         }
         match req {
@@ -371,6 +385,10 @@ impl Core {
 
     /// Handles one admin command from `conn`.
     pub fn admin(&mut self, conn: ConnId, cmd: AdminCommand, now: UnixMillis, out: &mut Outbox) {
+        if let Some(refused) = self.admin_refused(conn, &cmd) {
+            out.effects.push(Effect::Text(conn, refused));
+            return;
+        }
         let reply = self.admin_reply(conn, cmd, now, out);
         out.effects.push(Effect::Text(conn, reply));
     }

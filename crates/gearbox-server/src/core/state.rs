@@ -1,11 +1,13 @@
 //! The records the core keeps: jobs, functions, connections and their counters.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::functions::FnId;
 use super::ids::{ConnId, JobId};
 use super::table::IdSet;
 use super::time::UnixMillis;
+use crate::access::Grants;
 use crate::metrics::Histogram;
 
 use bytes::Bytes;
@@ -431,6 +433,8 @@ pub struct ConnInfo {
 pub struct Conn {
     /// Peer facts.
     pub info: ConnInfo,
+    /// What its access rule lets it do, chosen when it connected.
+    pub grants: Arc<Grants>,
     /// SET_CLIENT_ID value, `-` until set.
     pub client_id: Bytes,
     /// Registered functions, in registration order.
@@ -452,10 +456,11 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A fresh connection.
-    pub fn new(info: ConnInfo) -> Conn {
+    /// A fresh connection with the grants of its access rule.
+    pub fn new(info: ConnInfo, grants: Arc<Grants>) -> Conn {
         Conn {
             info,
+            grants,
             client_id: Bytes::from_static(b"-"),
             abilities: Vec::new(),
             rr: 0,

@@ -2,6 +2,7 @@
 //! hard to reach through sockets (timers, re-arming, counters). [`invariants`] checks every
 //! index and counter after each step; [`model`] is the random model test.
 
+mod access;
 mod invariants;
 mod metrics;
 mod model;

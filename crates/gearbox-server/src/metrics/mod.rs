@@ -34,8 +34,12 @@ pub struct ServerMetrics {
     pub error_packets: AtomicU64,
     /// Connections closed because the peer broke the protocol.
     pub protocol_closes: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
     /// Store operations handed to the persister and not yet taken into a commit.
     pub store_pending: AtomicU64,
+    /// Requests refused by the access rules, by [`Denied`] kind.
+    access_denied: [AtomicU64; 3],
     store_commit_seconds: AtomicHistogram,
     store_batch_size: AtomicHistogram,
     store_commit_errors: AtomicU64,
@@ -55,13 +59,40 @@ impl Default for ServerMetrics {
             bytes_sent: AtomicU64::new(0),
             error_packets: AtomicU64::new(0),
             protocol_closes: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
             store_pending: AtomicU64::new(0),
+            access_denied: Default::default(),
             store_commit_seconds: AtomicHistogram::new(&COMMIT_SECONDS),
             store_batch_size: AtomicHistogram::new(&BATCH_SIZE),
             store_commit_errors: AtomicU64::new(0),
             store_outages: AtomicU64::new(0),
             store_outage_since: AtomicU64::new(0),
             store_outage_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What kind of request the access rules refused (the `what` label of
+/// `gearbox_access_denied_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// A SUBMIT_JOB of any kind.
+    Submit,
+    /// A CAN_DO or CAN_DO_TIMEOUT.
+    Register,
+    /// An admin command.
+    Admin,
+}
+
+impl Denied {
+    const ALL: [Denied; 3] = [Denied::Submit, Denied::Register, Denied::Admin];
+
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Denied::Submit => "submit",
+            Denied::Register => "register",
+            Denied::Admin => "admin",
         }
     }
 }
@@ -74,7 +105,7 @@ pub fn add(counter: &AtomicU64, n: u64) {
 /// Plain counters: name, help, field.
 type Counter = (&'static str, &'static str, fn(&ServerMetrics) -> &AtomicU64);
 
-const COUNTERS: [Counter; 7] = [
+const COUNTERS: [Counter; 8] = [
     (
         "gearbox_connections_accepted_total",
         "Gearman connections accepted.",
@@ -102,6 +133,11 @@ const COUNTERS: [Counter; 7] = [
         "gearbox_protocol_closes_total",
         "Connections closed after a protocol error.",
         |m| &m.protocol_closes,
+    ),
+    (
+        "gearbox_tls_handshake_failures_total",
+        "TLS handshakes on the Gearman port that failed or timed out.",
+        |m| &m.tls_handshake_failures,
     ),
     (
         "gearbox_store_commit_errors_total",
@@ -134,11 +170,34 @@ impl ServerMetrics {
         }
     }
 
+    /// Counts one request refused by the access rules.
+    pub fn denied(&self, what: Denied) {
+        add(&self.access_denied[what as usize], 1);
+    }
+
     /// Appends every server-wide metric, at `now` (for an outage still going on).
     pub fn render(&self, t: &mut Text, now: UnixMillis) {
         for (name, help, field) in COUNTERS {
             t.header(name, help, Kind::Counter);
             t.sample(name, |_| {}, field(self).load(Relaxed));
+        }
+        let name = "gearbox_access_denied_total";
+        t.header(
+            name,
+            "Requests refused by the access rules, by kind (submit, register, admin).",
+            Kind::Counter,
+        );
+        for what in Denied::ALL {
+            let labels = |t: &mut Text| {
+                t.raw("what=\"");
+                t.raw(what.name());
+                t.raw("\"");
+            };
+            t.sample(
+                name,
+                labels,
+                self.access_denied[what as usize].load(Relaxed),
+            );
         }
         let since = self.store_outage_since.load(Relaxed);
         let ongoing = match since {

@@ -1,10 +1,11 @@
 //! The JSON API's per-job part: `POST /api/submit/{function}`, `GET /api/jobs/{handle}` and
 //! `GET /api/unique/{unique}` (GET_STATUS and GET_STATUS_UNIQUE over the gateway connection).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gearbox_client::raw::RawConnection;
@@ -55,6 +56,7 @@ pub(crate) struct Submitted {
 /// "priority": "normal"}`; answered once created (background) or finished (foreground).
 pub(super) async fn submit(
     State(g): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(function): Path<String>,
     Json(s): Json<Submit>,
 ) -> Result<Response, SubmitError> {
@@ -69,7 +71,7 @@ pub(super) async fn submit(
         },
         background: s.background,
     };
-    let o = run(&g, job).await?;
+    let o = run(&g, peer, job).await?;
     Ok(Json(Submitted {
         handle: String::from_utf8_lossy(&o.handle).into_owned(),
         status: o.command,

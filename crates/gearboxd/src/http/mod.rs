@@ -8,6 +8,7 @@
 //! - this file: the routes ([`router`]) and serving them on each listener ([`serve`]).
 //! - `settings`: [`HttpSection`] (the flags and config-file keys) and [`HttpSettings`].
 //! - `accept`: the accept loop (hyper, with the request-head timeout, graceful stop).
+//! - `access`: the `[[access]]` rules applied to each request by its peer address.
 //! - `allow`: [`AllowList`], the peers that may change state (`http_allow`).
 //! - `submit`: `POST`/`GET`/`HEAD /<function>` with gearmand's `X-Gearman-*` headers.
 //! - `admin`: admin listings over the same kind of connection; `GET /metrics`.
@@ -26,6 +27,7 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 mod accept;
+mod access;
 mod admin;
 mod allow;
 mod api;
@@ -52,6 +54,8 @@ pub(crate) struct Gateway {
     pub(crate) live: events::Live,
     /// The peers allowed to cancel, set limits, and make any other change (`http_allow`).
     pub(crate) allow: AllowList,
+    /// The `[[access]]` rules, applied to each request by its peer address.
+    pub(crate) access: gearbox_server::access::AccessPolicy,
 }
 
 /// The address to reach a listener at from this host: an unspecified address (`0.0.0.0`,
@@ -74,6 +78,7 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings, stop: CancellationTo
         gearman: reachable(gearman).to_string(),
         live: events::Live::new(stop),
         allow: settings.allow.clone(),
+        access: settings.access.clone(),
     });
     Router::new()
         // Other methods on the dashboard's paths are gearmand's submission, as before.
@@ -102,6 +107,10 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings, stop: CancellationTo
         .route("/api/maxqueue/{function}", put(api::maxqueue))
         .fallback(submit::handle)
         .layer(DefaultBodyLimit::max(settings.max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            access::guard,
+        ))
         .with_state(gateway)
 }
 

@@ -62,6 +62,9 @@ pub struct HttpSettings {
     pub header_timeout: Duration,
     /// Largest request body accepted (`--max-body`, the Gearman packet limit).
     pub max_body: usize,
+    /// The `[[access]]` rules of the Gearman port, applied to each request by its peer
+    /// address (set from the server's settings).
+    pub access: gearbox_server::access::AccessPolicy,
 }
 
 impl HttpSection {
@@ -127,6 +130,7 @@ impl HttpSection {
             allow,
             header_timeout: Duration::from_millis(timeout_ms),
             max_body,
+            access: Default::default(),
         }))
     }
 }

@@ -6,10 +6,11 @@
 //! background job, `WORK_COMPLETE`/`WORK_FAIL`/`WORK_EXCEPTION` for a foreground one) and, for
 //! a completed foreground job, the result as the body.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use gearbox_client::raw::RawConnection;
@@ -31,6 +32,8 @@ pub(crate) enum SubmitError {
     Header(&'static str, String),
     #[error("the job server is not reachable: {0}")]
     Unreachable(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the job server refused the job: {code} {text}")]
     Refused {
         /// gearmand's error code, e.g. `ARGUMENT_TOO_LARGE`.
@@ -46,6 +49,7 @@ impl IntoResponse for SubmitError {
             SubmitError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             SubmitError::NoFunction => StatusCode::NOT_FOUND,
             SubmitError::Header(..) => StatusCode::BAD_REQUEST,
+            SubmitError::Forbidden(_) => StatusCode::FORBIDDEN,
             SubmitError::Unreachable(_) => StatusCode::BAD_GATEWAY,
             // The packet (function, unique and body) is over --max-body.
             SubmitError::Refused { ref code, .. } if code == "ARGUMENT_TOO_LARGE" => {
@@ -131,8 +135,14 @@ pub(crate) struct Outcome {
 
 /// Submits `job` through a Gearman connection to this server and waits until it is created
 /// (background) or finished (foreground).
-pub(crate) async fn run(gateway: &Gateway, job: SubmitJob) -> Result<Outcome, SubmitError> {
+/// `peer` (the HTTP client) must be allowed to submit to the job's function.
+pub(crate) async fn run(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    job: SubmitJob,
+) -> Result<Outcome, SubmitError> {
     tracing::debug!(function = ?job.function, background = job.background, "http submit");
+    super::access::may_submit(gateway, peer, &job.function).map_err(SubmitError::Forbidden)?;
     let unreachable = |e: gearbox_client::Error| SubmitError::Unreachable(e.to_string());
     let mut conn = RawConnection::connect(&gateway.gearman)
         .await
@@ -176,13 +186,14 @@ pub(crate) async fn run(gateway: &Gateway, job: SubmitJob) -> Result<Outcome, Su
 /// or finished (foreground).
 pub(super) async fn handle(
     State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, SubmitError> {
     let job = parse(&method, &uri, &headers, body)?;
-    let o = run(&gateway, job).await?;
+    let o = run(&gateway, peer, job).await?;
     Ok(answer(&method, &o.handle, o.command, o.data))
 }
 
