@@ -64,7 +64,7 @@ impl Stream {
 }
 
 /// Opens a TCP connection to `addr` (Nagle off) and, with `tls`, runs the TLS handshake;
-/// each step within `limit`.
+/// both together within `limit`.
 ///
 /// A TCP failure or timeout is [`Error::Unreachable`]; a TLS failure or a handshake that
 /// does not finish in time is [`Error::Tls`] (or, for a host that cannot be a certificate
@@ -78,7 +78,8 @@ pub(crate) async fn connect(
         servers: addr.to_string(),
         source,
     };
-    let tcp = tokio::time::timeout(limit, TcpStream::connect(addr.connect_string()))
+    let deadline = tokio::time::Instant::now() + limit;
+    let tcp = tokio::time::timeout_at(deadline, TcpStream::connect(addr.connect_string()))
         .await
         .map_err(|_| {
             unreachable(io::Error::new(
@@ -99,11 +100,12 @@ pub(crate) async fn connect(
         reason,
     };
     let handshake = TlsConnector::from(tls.rustls_config()).connect(name, tcp);
-    let stream = tokio::time::timeout(limit, handshake)
+    let stream = tokio::time::timeout_at(deadline, handshake)
         .await
         .map_err(|_| {
             failed(format!(
-                "no TLS handshake within {limit:?}; does the server speak TLS on this port?"
+                "no TLS handshake within {limit:?} of connecting; \
+                 does the server speak TLS on this port?"
             ))
         })?
         .map_err(|e| failed(explain(&e, &shown)))?;

@@ -91,6 +91,12 @@ async fn jobs_over_tls_1_2_and_1_3() {
 }
 
 #[tokio::test]
+async fn python_gear_over_mtls_with_a_gearbox_tls_worker() {
+    let s = Setup::new(true, None).await;
+    python_gear_client(&s.ep()).await;
+}
+
+#[tokio::test]
 async fn background_job_over_tls() {
     let s = Setup::new(false, None).await;
     background_round_trip(&s.ep()).await;

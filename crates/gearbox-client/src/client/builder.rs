@@ -114,7 +114,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Limit for opening one connection (TCP connect plus the option handshake). It also
+    /// Limit for opening one connection (TCP connect, TLS handshake when configured, and the
+    /// option handshake). It also
     /// bounds how long a call waits for a server's back-off to end when every server is in
     /// back-off. Default 5 s.
     ///

@@ -25,7 +25,7 @@ pub(crate) struct ConnOptions {
     pub client_id: Option<Bytes>,
     /// Send `OPTION_REQ exceptions` on every new connection.
     pub exceptions: bool,
-    /// Limit for the TCP connect plus the option handshake.
+    /// Limit for the TCP connect, the TLS handshake and the option handshake.
     pub connect_timeout: Duration,
     /// First back-off after a failed connect.
     pub backoff_min: Duration,

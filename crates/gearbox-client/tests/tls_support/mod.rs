@@ -398,3 +398,44 @@ pub async fn sequential_connections_share_a_config(ep: &TlsEndpoint<'_>) {
         }
     }
 }
+
+/// Python's `gear` (OpenSSL underneath) as a TLS client with a client certificate, served by
+/// a gearbox TLS worker: the data chunk, the status and the result reach it. Skipped (with
+/// the reason printed) without python3 and gear, except under `CI=true`.
+pub async fn python_gear_client(ep: &TlsEndpoint<'_>) {
+    let Some(python) = gearbox_testkit::external::require_probed(
+        "python3",
+        "Python's gear as a third-party TLS client",
+        &["-c", "import gear"],
+        |out| {
+            format!(
+                "python3 lacks gear ({}); pip install gear",
+                out.stderr.trim()
+            )
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let (worker, _) = tls_worker(ep);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/scripts/gear_tls_client.py"
+    );
+    let p = |p: &std::path::Path| p.to_str().expect("UTF-8 path").to_string();
+    let args = [
+        script.to_string(),
+        p(&ep.pki.ca),
+        p(&ep.pki.client.cert),
+        p(&ep.pki.client.key),
+        ep.addr.port().to_string(),
+    ];
+    let out = gearbox_testkit::process::run(&python, &args, b"").await;
+    out.assert_success("gear_tls_client.py");
+    assert_eq!(
+        out.stdout, "data [b'first half', b'raeg olleh']\nstatus 1 2\nALL OK\n",
+        "{out:?}"
+    );
+    worker.stop().await;
+}
