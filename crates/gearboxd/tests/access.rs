@@ -1,6 +1,6 @@
 //! The `[[access]]` rules of a config file, against the real `gearboxd` over plain TCP (the
 //! peer is loopback): a rule for 127.0.0.0/8, and a rule that matches nothing. Raw packets,
-//! gearbox's client and worker, and the C `gearman`/`gearadmin` tools (skipped with a printed
+//! gearbox's client and worker, the C `gearman`/`gearadmin` tools and Python's `gear` (skipped with a printed
 //! reason when not installed, required under `CI=true`).
 
 mod support;
@@ -253,4 +253,48 @@ async fn the_c_tools_get_a_clean_error_and_do_not_hang() {
     let drop = process::run(&gearadmin, &args(&["--drop-function", "allowed_x"]), b"").await;
     let said = format!("{}{}", drop.stdout, drop.stderr);
     assert!(said.contains("PERMISSION_DENIED"), "{said}");
+}
+
+/// Python's `gear` client: a refused submit raises at once (gear logs the ERROR packet and
+/// gives up on the server), an allowed one gets its handle.
+const GEAR_CLIENT: &str = r#"
+import sys, gear
+client = gear.Client("access-test")
+client.addServer("127.0.0.1", int(sys.argv[1]))
+client.waitForServer(10)
+job = gear.Job(b"secret", b"x")
+try:
+    client.submitJob(job, timeout=10)
+    print("SUBMITTED", job.handle)
+except gear.GearmanError as e:
+    print("REFUSED", e)
+ok = gear.Job(b"allowed_py", b"x")
+client.submitJob(ok, background=True, timeout=10)
+print("CREATED", ok.handle.decode())
+client.shutdown()
+"#;
+
+#[tokio::test]
+async fn python_gear_gets_a_clean_error_and_does_not_hang() {
+    let Some(python) = external::require_probed(
+        "python3",
+        "Python with the `gear` library",
+        &["-c", "import gear"],
+        |out| format!("python3 lacks the `gear` library: {}", out.stderr.trim()),
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = TempDir::new();
+    let server = start(&dir, LOCAL);
+    let port = server.addr.port().to_string();
+    let out = process::run(&python, &["-c", GEAR_CLIENT, &port], b"").await;
+    out.assert_success("the gear client");
+    assert!(out.stdout.contains("REFUSED"), "{out:?}");
+    assert!(out.stdout.contains("CREATED H:"), "{out:?}");
+    assert!(
+        out.stderr.contains("PERMISSION_DENIED"),
+        "gear logs the server's error: {out:?}"
+    );
 }
