@@ -1,7 +1,7 @@
 //! The `[[access]]` rules of a config file, against the real `gearboxd` over plain TCP (the
 //! peer is loopback): a rule for 127.0.0.0/8, and a rule that matches nothing. Raw packets,
-//! gearbox's client and worker, the C `gearman`/`gearadmin` tools and Python's `gear` (skipped with a printed
-//! reason when not installed, required under `CI=true`).
+//! gearbox's client and worker, the C `gearman`/`gearadmin` tools and Python's `gear` (the
+//! last two skipped with a printed reason when not installed, required under `CI=true`).
 
 mod support;
 
