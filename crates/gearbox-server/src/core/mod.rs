@@ -223,6 +223,19 @@ impl Core {
         self.conns.insert(conn, Conn::new(info, grants));
     }
 
+    /// The connection proved the certificate names `identity` after it connected (a TLS
+    /// handshake finished later): they replace its identity and its access rule is chosen
+    /// again. A network layer that completes the handshake before [`Core::connect`] never
+    /// needs this.
+    pub fn identify(&mut self, conn: ConnId, identity: Vec<String>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.grants = self.config.access.resolve(&identity, &c.info.peer_ip);
+        c.info.identity = identity;
+        tracing::debug!(conn = conn.get(), identity = ?c.info.identity, rule = c.grants.rule(), "identified; access rule chosen again");
+    }
+
     /// A connection closed: its running jobs go back to the queue (or fail past the retry
     /// limit), it is detached from the jobs it waited on, and its abilities are dropped.
     pub fn disconnect(&mut self, conn: ConnId, now: UnixMillis, out: &mut Outbox) {

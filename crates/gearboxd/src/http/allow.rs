@@ -1,5 +1,6 @@
 //! The peers that may change the server through HTTP (`http_allow`): cancel, maxqueue, and any
-//! later request that changes state. Reads are open to every peer that reaches the listener.
+//! later request that changes state. Reads are open to every peer that reaches the listener,
+//! unless the `[[access]]` rules restrict them (see `access`).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

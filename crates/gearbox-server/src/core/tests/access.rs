@@ -281,3 +281,37 @@ fn loopback_write_access_still_runs_shutdown() {
         "nothing refused"
     );
 }
+
+#[test]
+fn an_identity_proved_later_chooses_the_rule_again() {
+    let mut t = harness(policy());
+    connect(&mut t, C1, "10.9.9.9", &[]);
+    assert_eq!(
+        t.req(C1, submit("img_a", "", true), T0),
+        [send(C1, Response::JobCreated { handle: h(1) })]
+    );
+    assert_eq!(
+        t.req(
+            C1,
+            Request::CanDo {
+                function: b("img_a")
+            },
+            T0
+        ),
+        [denied(C1, "permission denied: may not register for img_a")]
+    );
+    t.core.identify(C1, strings(&["w2.workers.test"]));
+    assert!(t
+        .req(
+            C1,
+            Request::CanDo {
+                function: b("img_a")
+            },
+            T0
+        )
+        .is_empty());
+    assert_eq!(
+        t.req(C1, submit("img_a", "", true), T0),
+        [denied(C1, "permission denied: may not submit to img_a")]
+    );
+}
