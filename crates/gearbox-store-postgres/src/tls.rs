@@ -259,6 +259,32 @@ mod tests {
     }
 
     #[test]
+    fn modes_set_tokio_postgres_and_need_a_ca_to_verify() {
+        let mode = |conninfo: &str| {
+            let (rest, tls) = split_conninfo(conninfo).unwrap();
+            let mut config: Config = rest.parse().unwrap();
+            tls.connector(&mut config, "pg")
+                .map(|_| config.get_ssl_mode())
+                .map_err(|e| {
+                    format!(
+                        "{e} {}",
+                        std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+                    )
+                })
+        };
+        assert_eq!(mode("host=h"), Ok(PgSslMode::Prefer));
+        assert_eq!(mode("host=h sslmode=disable"), Ok(PgSslMode::Disable));
+        assert_eq!(mode("host=h sslmode=require"), Ok(PgSslMode::Require));
+        let e = mode("host=h sslmode=verify-full").unwrap_err();
+        assert!(
+            e.contains("sslmode=verify-full") && e.contains("needs a CA file"),
+            "{e}"
+        );
+        let e = mode("host=h sslmode=require sslcert=/c.pem").unwrap_err();
+        assert!(e.contains("needs both the certificate and its key"), "{e}");
+    }
+
+    #[test]
     fn refuses_unknown_modes_and_bad_text() {
         let e = split_conninfo("host=h sslmode=allow").unwrap_err();
         assert!(e.contains("sslmode `allow`"), "{e}");
