@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
-use gearbox_client::admin::{Admin, MaxQueue};
+use gearbox_client::admin::{Admin, MaxQueue, DEFAULT_TIMEOUT};
 use gearbox_client::ServerAddr;
 use serde_json::{json, Value};
 
@@ -57,17 +57,18 @@ pub struct MaxqueueArgs {
 
 /// Runs `query` on a fresh admin connection to every server, concurrently, in list order.
 pub async fn query_all<T, F, Fut>(
-    servers: &[ServerAddr],
+    ctx: &Ctx,
     query: F,
 ) -> Vec<(ServerAddr, gearbox_client::Result<T>)>
 where
     F: Fn(Admin) -> Fut,
     Fut: Future<Output = gearbox_client::Result<T>>,
 {
-    let each = servers.iter().map(|s| {
+    let tls = ctx.tls.as_ref();
+    let each = ctx.servers.iter().map(|s| {
         let query = &query;
         async move {
-            let r = match Admin::connect(s.clone()).await {
+            let r = match Admin::connect_with(s.clone(), DEFAULT_TIMEOUT, tls).await {
                 Ok(a) => query(a).await,
                 Err(e) => Err(e),
             };
@@ -129,10 +130,7 @@ fn headers<'a>(ctx: &Ctx, cols: &[&'a str]) -> Vec<&'a str> {
 pub async fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     if args.priority {
-        let answers = query_all(
-            &ctx.servers,
-            |mut a| async move { a.priority_status().await },
-        );
+        let answers = query_all(ctx, |mut a| async move { a.priority_status().await });
         let (ok, failed) = report(answers.await);
         let h = headers(ctx, &["FUNCTION", ">HIGH", ">NORMAL", ">LOW", ">WORKERS"]);
         let mut t = Table::new(&h);
@@ -155,7 +153,7 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         return finish(ctx, t, rows, failed);
     }
-    let answers = query_all(&ctx.servers, |mut a| async move { a.status().await });
+    let answers = query_all(ctx, |mut a| async move { a.status().await });
     let (ok, failed) = report(answers.await);
     let h = headers(ctx, &["FUNCTION", ">QUEUED", ">RUNNING", ">WORKERS"]);
     let mut t = Table::new(&h);
@@ -181,7 +179,7 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 /// `gearbox workers [--all]`.
 pub async fn workers(ctx: &Ctx, args: WorkersArgs) -> anyhow::Result<ExitCode> {
-    let answers = query_all(&ctx.servers, |mut a| async move { a.workers().await });
+    let answers = query_all(ctx, |mut a| async move { a.workers().await });
     let (ok, failed) = report(answers.await);
     let h = headers(ctx, &["FD", "IP", "CLIENT-ID", "FUNCTIONS"]);
     let mut t = Table::new(&h);
@@ -207,10 +205,7 @@ pub async fn workers(ctx: &Ctx, args: WorkersArgs) -> anyhow::Result<ExitCode> {
 pub async fn jobs(ctx: &Ctx, args: JobsArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     if args.unique {
-        let answers = query_all(
-            &ctx.servers,
-            |mut a| async move { a.show_unique_jobs().await },
-        );
+        let answers = query_all(ctx, |mut a| async move { a.show_unique_jobs().await });
         let (ok, failed) = report(answers.await);
         let mut t = Table::new(&headers(ctx, &["UNIQUE"]));
         for (s, list) in ok {
@@ -221,7 +216,7 @@ pub async fn jobs(ctx: &Ctx, args: JobsArgs) -> anyhow::Result<ExitCode> {
         }
         return finish(ctx, t, rows, failed);
     }
-    let answers = query_all(&ctx.servers, |mut a| async move { a.show_jobs().await });
+    let answers = query_all(ctx, |mut a| async move { a.show_jobs().await });
     let (ok, failed) = report(answers.await);
     let h = headers(ctx, &["HANDLE", ">RETRIES", "KIND", "IGNORED"]);
     let mut t = Table::new(&h);
@@ -252,7 +247,7 @@ pub async fn jobs(ctx: &Ctx, args: JobsArgs) -> anyhow::Result<ExitCode> {
 /// `gearbox cancel HANDLE`: asks every server; succeeds if one of them cancelled it.
 pub async fn cancel(ctx: &Ctx, args: CancelArgs) -> anyhow::Result<ExitCode> {
     let handle = args.handle.clone();
-    let answers = query_all(&ctx.servers, |mut a| {
+    let answers = query_all(ctx, |mut a| {
         let h = handle.clone();
         async move { a.cancel(h).await }
     })
@@ -300,7 +295,7 @@ pub async fn maxqueue(ctx: &Ctx, args: MaxqueueArgs) -> anyhow::Result<ExitCode>
         _ => anyhow::bail!("give no limit, one limit, or three (HIGH NORMAL LOW)"),
     };
     let function = args.function.clone();
-    let answers = query_all(&ctx.servers, |mut a| {
+    let answers = query_all(ctx, |mut a| {
         let f = function.clone();
         async move { a.maxqueue(f, limit).await }
     })

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gearbox_client::{parse_servers, ServerAddr};
 
+use super::tls::TlsArgs;
 use super::{admin_cmds, bench, submit, top, watch, work};
 
 /// Submit jobs, run workers, and inspect Gearman servers (gearbox or gearmand).
@@ -26,6 +27,9 @@ pub struct Cli {
     /// Print JSON for scripts instead of tables and messages.
     #[arg(long, global = true)]
     pub json: bool,
+    /// TLS to the servers.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -69,6 +73,8 @@ pub struct Ctx {
     pub servers: Vec<ServerAddr>,
     /// `--json`.
     pub json: bool,
+    /// TLS for every connection (`--ssl`...), else plain TCP.
+    pub tls: Option<gearbox_client::TlsConfig>,
 }
 
 impl Ctx {
@@ -83,6 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx {
         servers: parse_servers(&cli.servers)?,
         json: cli.json,
+        tls: cli.tls.config()?,
     };
     match cli.command {
         Command::Submit(a) => submit::run(&ctx, a).await,

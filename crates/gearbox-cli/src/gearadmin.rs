@@ -7,15 +7,16 @@
 //! the text; `ERR <text>` prints `Error: <text>` on standard error (line ending kept, exit
 //! status still 0); anything else (a listing) is printed as received. It runs the requested
 //! operations in a fixed order: getpid, create, drop, show jobs, show unique jobs, cancel,
-//! verbose, version, workers, priority status, status. `-S` (SSL) is accepted and ignored,
-//! as Debian's build does.
+//! verbose, version, workers, priority status, status. `-S`/`--ssl` connects over TLS with
+//! the certificates named in the environment (see [`crate::tls`]; Debian's build of the C
+//! tool accepts `-S` but has no TLS).
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
-use gearbox_client::admin::Admin;
-use gearbox_client::ServerAddr;
+use gearbox_client::admin::{Admin, DEFAULT_TIMEOUT};
+use gearbox_client::{Error, ServerAddr, TlsConfig};
 
 use super::gai;
 
@@ -233,6 +234,17 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
     }
     let host = parsed.get("host").unwrap_or("localhost").to_string();
     let port = parsed.get("port").unwrap_or("4730").to_string();
+    // `-S`/`--ssl`, with the certificates from the environment (see `crate::tls`).
+    let tls = crate::tls::TlsArgs::from_env()
+        .and_then(|t| t.enable(parsed.has("ssl")).config())
+        .and_then(|t| Ok(t.map(|t| t.or_server_name(&host)).transpose()?));
+    let tls = match tls {
+        Ok(tls) => tls,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "Error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -243,7 +255,7 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(&host, &port, &ops))
+    runtime.block_on(run(&host, &port, &ops, tls.as_ref()))
 }
 
 /// gearadmin's words for a reply it could not read or a command it could not send.
@@ -266,21 +278,28 @@ fn io_error(host: &str, e: &gearbox_client::Error) -> String {
     }
 }
 
-async fn connect(host: &str, port: &str) -> Result<Admin, String> {
+async fn connect(host: &str, port: &str, tls: Option<&TlsConfig>) -> Result<Admin, String> {
     let addrs = gai::resolve(host, port)
         .map_err(|e| format!("Failed to connect on {host}:{port} with {e}\n"))?;
+    let mut tls_failure = None;
     for a in addrs {
         let addr = ServerAddr::new(a.ip().to_string(), a.port());
-        if let Ok(admin) = Admin::connect(addr).await {
-            return Ok(admin);
+        match Admin::connect_with(addr, DEFAULT_TIMEOUT, tls).await {
+            Ok(admin) => return Ok(admin),
+            Err(e @ (Error::Tls { .. } | Error::TlsSetup { .. })) => tls_failure = Some(e),
+            Err(_) => {}
         }
     }
-    Err(format!("Error connecting to {host}.\n\n"))
+    match tls_failure {
+        // libgearman has no words for this: say what failed.
+        Some(e) => Err(format!("{e}\n")),
+        None => Err(format!("Error connecting to {host}.\n\n")),
+    }
 }
 
-async fn run(host: &str, port: &str, ops: &[String]) -> ExitCode {
+async fn run(host: &str, port: &str, ops: &[String], tls: Option<&TlsConfig>) -> ExitCode {
     let mut stderr = std::io::stderr();
-    let mut admin = match connect(host, port).await {
+    let mut admin = match connect(host, port, tls).await {
         Ok(a) => a,
         Err(e) => {
             let _ = write!(stderr, "Error: {e}");

@@ -21,6 +21,8 @@
 //! - [`bench`](mod@bench): the load generator (`gearbox bench fg|bg|sweep`).
 //! - [`output`]: column tables and JSON values.
 //! - [`gearadmin`]: the `gearadmin` drop-in; [`gearman`]: the `gearman` drop-in.
+//! - [`tls`]: [`tls::TlsArgs`], the `--ssl*` flags and `GEARBOX_SSL*` variables of every
+//!   personality (the drop-ins' `-S` uses them too).
 //! - [`gai`]: host/port resolution with the C library's exact error texts.
 
 pub mod admin_cmds;
@@ -33,6 +35,7 @@ pub mod gearman;
 pub mod http_api;
 pub mod output;
 pub mod submit;
+pub mod tls;
 pub mod top;
 pub mod watch;
 pub mod work;

@@ -87,6 +87,9 @@ pub async fn run(ctx: &Ctx, args: SubmitArgs) -> anyhow::Result<ExitCode> {
     for s in &ctx.servers {
         builder = builder.server(s.clone());
     }
+    if let Some(tls) = &ctx.tls {
+        builder = builder.tls(tls.clone());
+    }
     let client = builder.build()?;
     let mut job = client.job(&args.function, payload).retries(args.retries);
     if args.high {

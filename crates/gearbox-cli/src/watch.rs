@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Args;
 use gearbox_client::admin::{Admin, FunctionStatus, PriorityStatus, WorkerInfo};
-use gearbox_client::ServerAddr;
+use gearbox_client::{ServerAddr, TlsConfig};
 use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -44,10 +44,15 @@ pub struct WatchArgs {
 /// What one server said in one frame.
 type Snapshot = Result<(Vec<FunctionStatus>, Vec<PriorityStatus>, Vec<WorkerInfo>), String>;
 
-async fn snapshot(addr: &ServerAddr, conn: &mut Option<Admin>, limit: Duration) -> Snapshot {
+async fn snapshot(
+    addr: &ServerAddr,
+    conn: &mut Option<Admin>,
+    limit: Duration,
+    tls: Option<&TlsConfig>,
+) -> Snapshot {
     let result = async {
         if conn.is_none() {
-            *conn = Some(Admin::connect_with_timeout(addr.clone(), limit).await?);
+            *conn = Some(Admin::connect_with(addr.clone(), limit, tls).await?);
         }
         let a = conn.as_mut().expect("just connected");
         let mut status = a.status().await?;
@@ -299,7 +304,7 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> anyhow::Result<ExitCode> {
                 .servers
                 .iter()
                 .zip(conns.iter_mut())
-                .map(|(addr, conn)| snapshot(addr, conn, limit));
+                .map(|(addr, conn)| snapshot(addr, conn, limit, ctx.tls.as_ref()));
             futures::future::join_all(queries).await
         } else {
             futures::future::join_all(apis.iter().map(http_snapshot)).await

@@ -153,6 +153,9 @@ pub async fn run(ctx: &Ctx, args: WorkArgs) -> anyhow::Result<ExitCode> {
     for s in &ctx.servers {
         builder = builder.server(s.clone());
     }
+    if let Some(tls) = &ctx.tls {
+        builder = builder.tls(tls.clone());
+    }
     builder = match args.timeout {
         Some(t) => builder.register_with_timeout(&args.function, t, handler),
         None => builder.register(&args.function, handler),

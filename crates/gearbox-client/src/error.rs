@@ -84,6 +84,24 @@ pub enum Error {
     /// The client or worker was shut down.
     #[error("shut down")]
     Shutdown,
+    /// The TLS settings are unusable: no CA given, a certificate or key file missing or
+    /// unreadable, a key that does not fit its certificate, a bad server name.
+    #[error("TLS setup: {what}: {reason}")]
+    TlsSetup {
+        /// What was being set up (which file, or which setting).
+        what: String,
+        /// What is wrong with it and what to do.
+        reason: String,
+    },
+    /// The TLS handshake with a server failed: its certificate did not verify (wrong CA,
+    /// wrong name, expired), it refused this client's certificate, or it does not speak TLS.
+    #[error("TLS with {server} failed: {reason}")]
+    Tls {
+        /// The server.
+        server: String,
+        /// What failed and what to do.
+        reason: String,
+    },
     /// A blocking facade could not start its private runtime (threads or the I/O driver).
     #[error("could not start the runtime of a blocking facade: {0}; check the thread and open-file limits")]
     Runtime(#[source] std::io::Error),

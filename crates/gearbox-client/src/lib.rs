@@ -43,6 +43,8 @@
 //!   [`cluster_status`](admin::cluster_status) over a server list.
 //! - [`raw`]: [`RawConnection`](raw::RawConnection), a bare connection with explicit writes
 //!   (load generators, protocol probes).
+//! - [`tls`]: [`TlsConfig`], TLS for every connection (CA, client certificate, server name);
+//!   `transport` (private): the plain-or-TLS stream under every connection.
 //! - [`blocking`]: blocking facades with a private runtime; [`blocking::Client`],
 //!   [`blocking::worker::Worker`].
 
@@ -53,6 +55,8 @@ mod conn;
 pub mod error;
 pub mod raw;
 pub mod servers;
+pub mod tls;
+mod transport;
 pub mod worker;
 
 pub use client::{
@@ -61,4 +65,5 @@ pub use client::{
 pub use error::{Error, Result};
 pub use gearbox_proto::Priority;
 pub use servers::{parse_servers, ServerAddr, DEFAULT_PORT};
+pub use tls::{TlsConfig, TlsConfigBuilder};
 pub use worker::Worker;

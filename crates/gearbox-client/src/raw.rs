@@ -23,18 +23,22 @@
 use bytes::BytesMut;
 use gearbox_proto::{ClientCodec, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
-use crate::{Error, Result};
+use crate::transport::{self, Stream};
+use crate::{Error, Result, ServerAddr, TlsConfig};
+
+/// Longest wait for the TCP connect, and then for the TLS handshake, of
+/// [`RawConnection::connect_with`].
+pub const CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Initial size of the read and write buffers.
 const BUFFER: usize = 16 * 1024;
 
-/// One TCP connection speaking the binary protocol, with explicit writes.
+/// One TCP (or TLS) connection speaking the binary protocol, with explicit writes.
 #[derive(Debug)]
 pub struct RawConnection {
-    stream: TcpStream,
+    stream: Stream,
     server: String,
     codec: ClientCodec,
     read: BytesMut,
@@ -44,15 +48,24 @@ pub struct RawConnection {
 impl RawConnection {
     /// Connects to `addr` (`host:port`) with Nagle's algorithm off.
     pub async fn connect(addr: &str) -> Result<RawConnection> {
-        let stream = TcpStream::connect(addr)
+        RawConnection::connect_with(addr, None).await
+    }
+
+    /// Connects to `addr` (`host:port`, Nagle off), over TLS when `tls` is given; the
+    /// server name checked is the host part of `addr` unless the config overrides it. A
+    /// failed handshake is [`Error::Tls`]. The TCP connect and the handshake each get
+    /// [`CONNECT_LIMIT`]; wrap the call in a timeout for a shorter one.
+    pub async fn connect_with(addr: &str, tls: Option<&TlsConfig>) -> Result<RawConnection> {
+        let server: ServerAddr = addr.parse()?;
+        let stream = transport::connect(&server, tls, CONNECT_LIMIT)
             .await
-            .map_err(|source| Error::Unreachable {
-                servers: addr.to_string(),
-                source,
+            .map_err(|e| match e {
+                Error::Unreachable { source, .. } => Error::Unreachable {
+                    servers: addr.to_string(),
+                    source,
+                },
+                e => e,
             })?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| disconnected(addr, &e.to_string()))?;
         Ok(RawConnection {
             stream,
             server: addr.to_string(),
@@ -60,6 +73,11 @@ impl RawConnection {
             read: BytesMut::with_capacity(BUFFER),
             write: BytesMut::with_capacity(BUFFER),
         })
+    }
+
+    /// Whether the connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
     }
 
     /// The address this connection was opened to.
@@ -82,7 +100,11 @@ impl RawConnection {
         if self.write.is_empty() {
             return Ok(());
         }
-        let result = self.stream.write_all(&self.write).await;
+        let mut result = self.stream.write_all(&self.write).await;
+        if result.is_ok() {
+            // Free on TCP; TLS may hold written records until it.
+            result = self.stream.flush().await;
+        }
         self.write.clear();
         result.map_err(|e| disconnected(&self.server, &e.to_string()))
     }

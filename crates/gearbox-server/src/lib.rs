@@ -19,6 +19,9 @@
 //! - [`metrics`]: [`metrics::ServerMetrics`], the server-wide counters kept outside the
 //!   core's lock (connections, bytes, ERROR packets, store commits and outages), and the
 //!   Prometheus text writer the `metrics` admin command renders with.
+//! - [`tls`]: TLS on the Gearman port: [`Listener`] (plain or TLS), [`ServerTls`] (the
+//!   reloadable rustls configuration and handshake timeout), loading PEM files, and the
+//!   identity a client certificate proves.
 //! - [`persister`]: the task that group-commits store writes and reports back to the core.
 //! - [`error`]: the error type, [`ServerError`].
 //!
@@ -34,7 +37,9 @@ pub mod net;
 pub mod outbound;
 pub mod outbuf;
 pub mod persister;
+pub mod tls;
 
 pub use config::Config;
 pub use error::ServerError;
 pub use net::{run, run_with_store, ShutdownMode};
+pub use tls::{Listener, ServerTls};

@@ -59,8 +59,9 @@ pub struct Outbound {
 
 impl Outbound {
     /// An empty queue for `sock` that aborts the connection past `cap` unsent bytes and
-    /// counts what it writes in `metrics`. Without a socket (tests), bytes stay queued until
-    /// [`take`](Self::take)n.
+    /// counts what it writes in `metrics`. Without a socket (a TLS connection, whose writer
+    /// task owns the stream; tests), bytes stay queued until [`take`](Self::take)n, and each
+    /// [`flush`](Self::flush) wakes the taker.
     pub fn new(cap: usize, sock: Option<OwnedWriteHalf>, metrics: Arc<ServerMetrics>) -> Outbound {
         Outbound {
             buf: Mutex::new(Pending {

@@ -8,6 +8,7 @@ use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes, BytesMut};
 use gearbox_proto::Response;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 
 /// Payloads at least this long are sent from where they are instead of being copied.
@@ -84,6 +85,21 @@ impl OutBuf {
             sock.try_write_vectored(&slices[..k])?
         };
         self.advance(n);
+        Ok(n)
+    }
+
+    /// Writes everything queued to `w` (a TLS stream) in order, then flushes it; the buffer is
+    /// empty afterwards. Returns the bytes written.
+    pub async fn write_to<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> io::Result<usize> {
+        let n = self.len();
+        while let Some(segment) = self.segments.front() {
+            w.write_all(segment).await?;
+            self.segments_len -= segment.len();
+            self.segments.pop_front();
+        }
+        w.write_all(&self.tail).await?;
+        self.tail.clear();
+        w.flush().await?;
         Ok(n)
     }
 

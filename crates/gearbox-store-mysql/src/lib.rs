@@ -33,6 +33,14 @@
 //! - `backend`: the [`gearbox_store::driver::Backend`]: the batch transaction, loading, the
 //!   gearmand import.
 //! - `sql`: the SQL text, row decoding and error classification.
+//!
+//! # TLS
+//!
+//! [`MysqlOptions::ssl_mode`] is MySQL's `--ssl-mode` ([`MysqlSslMode`]): `DISABLED` (the
+//! default), `REQUIRED` (encrypted, any certificate), `VERIFY_CA` (signed by the CA file) or
+//! `VERIFY_IDENTITY` (and naming the host). [`MysqlOptions::ssl`] holds the CA file (without
+//! one, the verifying modes trust the Mozilla roots that mysql_async bundles) and the client
+//! certificate and key for a user created `REQUIRE X509`. rustls with the ring provider.
 
 #![warn(missing_docs)]
 
@@ -44,8 +52,11 @@ use std::time::Duration;
 
 use gearbox_store::driver::{Backoff, Driver, DriverStore};
 use gearbox_store::sql::SqlTable;
+use gearbox_store::tls::read_pem;
 use gearbox_store::{Durability, StoreError};
-use mysql_async::{Opts, OptsBuilder};
+use mysql_async::{ClientIdentity, Opts, OptsBuilder, SslOpts};
+
+pub use gearbox_store::tls::{MysqlSslMode, TlsFiles};
 
 use backend::Mysql;
 
@@ -73,6 +84,10 @@ pub struct MysqlOptions {
     pub password: Option<String>,
     /// Database (`--mysql-db`).
     pub db: Option<String>,
+    /// TLS or not, and how much of the server's certificate is checked.
+    pub ssl_mode: MysqlSslMode,
+    /// The CA file and the client certificate and key (used with TLS only).
+    pub ssl: TlsFiles,
 }
 
 impl Default for MysqlOptions {
@@ -83,6 +98,8 @@ impl Default for MysqlOptions {
             user: None,
             password: None,
             db: None,
+            ssl_mode: MysqlSslMode::Disabled,
+            ssl: TlsFiles::default(),
         }
     }
 }
@@ -100,19 +117,76 @@ impl MysqlOptions {
             user: opts.user().map(str::to_owned),
             password: opts.pass().map(str::to_owned),
             db: opts.db_name().map(str::to_owned),
+            ssl_mode: MysqlSslMode::Disabled,
+            ssl: TlsFiles::default(),
         })
     }
 
-    /// `mysql://user@host:port/db`, without password, for logs and errors.
+    /// `mysql://user@host:port/db`, without password, for logs and errors (with
+    /// `?ssl-mode=...` when TLS is on).
     pub fn location(&self) -> String {
         let user = self.user.as_deref().unwrap_or("");
         let at = if user.is_empty() { "" } else { "@" };
         let db = self.db.as_deref().unwrap_or("");
-        format!("mysql://{user}{at}{}:{}/{db}", self.host, self.port)
+        let tls = match self.ssl_mode {
+            MysqlSslMode::Disabled => String::new(),
+            mode => format!("?ssl-mode={mode}"),
+        };
+        format!("mysql://{user}{at}{}:{}/{db}{tls}", self.host, self.port)
+    }
+
+    /// Reads the TLS files once, so that a wrong one is reported by name at start-up.
+    fn check_tls_files(&self, location: &str) -> Result<(), StoreError> {
+        if self.ssl_mode == MysqlSslMode::Disabled {
+            return Ok(());
+        }
+        let backend = |e: gearbox_store::tls::TlsError| StoreError::Backend {
+            location: location.to_owned(),
+            source: Arc::new(e),
+        };
+        let files = [
+            (&self.ssl.ca, "CA file"),
+            (&self.ssl.cert, "client certificate"),
+            (&self.ssl.key, "client key"),
+        ];
+        for (path, what) in files {
+            if let Some(path) = path {
+                read_pem(path, what).map_err(backend)?;
+            }
+        }
+        match (&self.ssl.cert, &self.ssl.key) {
+            (Some(_), None) => Err(backend(gearbox_store::tls::TlsError::Incomplete("the key"))),
+            (None, Some(_)) => Err(backend(gearbox_store::tls::TlsError::Incomplete(
+                "the certificate",
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// mysql_async's TLS options for [`MysqlOptions::ssl_mode`] and [`MysqlOptions::ssl`].
+    fn ssl_opts(&self) -> Option<SslOpts> {
+        use gearbox_store::tls::Verify;
+        let verify = self.ssl_mode.verify()?;
+        let mut ssl = SslOpts::default()
+            .with_danger_accept_invalid_certs(verify == Verify::Encrypt)
+            .with_danger_skip_domain_validation(verify != Verify::Full);
+        if let Some(ca) = &self.ssl.ca {
+            ssl = ssl
+                .with_root_certs(vec![ca.clone().into()])
+                .with_disable_built_in_roots(true);
+        }
+        if let (Some(cert), Some(key)) = (&self.ssl.cert, &self.ssl.key) {
+            ssl = ssl.with_client_identity(Some(ClientIdentity::new(
+                cert.clone().into(),
+                key.clone().into(),
+            )));
+        }
+        Some(ssl)
     }
 
     pub(crate) fn driver_opts(&self) -> Opts {
         OptsBuilder::default()
+            .ssl_opts(self.ssl_opts())
             .ip_or_hostname(self.host.clone())
             .tcp_port(self.port)
             .user(self.user.clone())
@@ -184,7 +258,8 @@ impl MysqlStore {
     /// Connects to the server (a `mysql://` URL or [`MysqlOptions`]), creates `table` if
     /// missing (use [`DEFAULT_TABLE`] unless configured otherwise) and starts the writer task.
     ///
-    /// TLS is not supported: use a local or otherwise trusted network. The first connection
+    /// TLS as [`MysqlOptions::ssl_mode`] says (see the [crate documentation](crate#tls)). The
+    /// first connection
     /// must succeed, so that a wrong address, password or table is reported at start-up
     /// ([`StoreError::Unavailable`], [`StoreError::Backend`] or
     /// [`StoreError::SchemaMismatch`]); later losses are handled by reconnecting. Must be
@@ -196,6 +271,7 @@ impl MysqlStore {
     ) -> Result<Self, StoreError> {
         let opts = opts.into_mysql_options()?;
         let location = opts.location();
+        opts.check_tls_files(&location)?;
         let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
         let driver = Driver::start(Mysql { opts, at }, location, Backoff::default()).await?;
         Ok(MysqlStore { driver })

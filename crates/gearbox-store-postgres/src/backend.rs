@@ -8,7 +8,8 @@ use bytes::Bytes;
 use gearbox_store::driver::{Backend, Imported};
 use gearbox_store::sql::{GearmandRow, SqlTable};
 use gearbox_store::{sql as shared, Batch, Durability, HandleMaker, StoreError, StoredJob};
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use gearbox_store::sql::Statements;
 
@@ -24,6 +25,8 @@ pub struct Conn {
 /// What the writer task needs to talk to PostgreSQL.
 pub struct Postgres {
     pub(crate) config: Config,
+    /// TLS as the conninfo's `sslmode` says (not used with `disable`).
+    pub(crate) connector: MakeRustlsConnect,
     pub(crate) sql: Statements,
     /// The database and our table in it.
     pub(crate) at: SqlTable,
@@ -77,7 +80,11 @@ impl Backend for Postgres {
     async fn connect(&mut self) -> Result<Conn, StoreError> {
         let location = self.at.location.clone();
         let db = |e| classify(e, &location);
-        let (mut client, connection) = self.config.connect(NoTls).await.map_err(db)?;
+        let (mut client, connection) = self
+            .config
+            .connect(self.connector.clone())
+            .await
+            .map_err(db)?;
         let log_location = location.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {

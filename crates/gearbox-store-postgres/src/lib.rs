@@ -32,11 +32,23 @@
 //! - `backend`: the [`gearbox_store::driver::Backend`]: the batch transaction, loading, the
 //!   gearmand import.
 //! - `sql`: the SQL text, row decoding and error classification.
+//! - `tls`: libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` keys ([`PgTls`]) and
+//!   the rustls connector they make.
+//!
+//! # TLS
+//!
+//! The conninfo (or the URL's query string) takes libpq's keys: `sslmode=disable`, `prefer`
+//! (the default, as with libpq: TLS if the server offers it), `require`, `verify-ca` or
+//! `verify-full`; `sslrootcert=FILE` (the CA, needed by the two `verify-` modes; with
+//! `prefer` or `require` it makes them check the chain, as libpq does); `sslcert=FILE` and
+//! `sslkey=FILE` for a server that requires a client certificate. TLS is rustls with the ring
+//! provider, TLS 1.2 and 1.3.
 
 #![warn(missing_docs)]
 
 mod backend;
 mod sql;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +62,7 @@ use tokio_postgres::Config;
 use backend::Postgres;
 
 pub use gearbox_store::sql::DEFAULT_TABLE;
+pub use tls::{split_conninfo, PgTls, SslMode};
 
 /// The table gearmand's libpq queue plugin uses by default.
 pub const DEFAULT_GEARMAND_TABLE: &str = "queue";
@@ -73,8 +86,8 @@ impl PostgresStore {
     /// [`DEFAULT_TABLE`] unless configured otherwise) and starts the writer task.
     ///
     /// `conninfo` is libpq-style (`host=127.0.0.1 port=5432 user=gearbox dbname=jobs`) or a
-    /// URL (`postgres://gearbox@127.0.0.1:5432/jobs`). TLS is not supported: use a local or
-    /// otherwise trusted network, or a Unix socket (`host=/run/postgresql`).
+    /// URL (`postgres://gearbox@127.0.0.1:5432/jobs`), with libpq's TLS keys (see the
+    /// [crate documentation](crate#tls)).
     ///
     /// The first connection must succeed, so that a wrong address, password or table is
     /// reported at start-up ([`StoreError::Unavailable`], [`StoreError::Backend`] or
@@ -85,20 +98,41 @@ impl PostgresStore {
         table: &str,
         durability: Durability,
     ) -> Result<Self, StoreError> {
+        Self::connect_with_password(conninfo, None, table, durability).await
+    }
+
+    /// [`PostgresStore::connect`], with the password to use when `conninfo` has none (read
+    /// from a file or the environment by the caller, so that it is never on a command line).
+    pub async fn connect_with_password(
+        conninfo: &str,
+        password: Option<&str>,
+        table: &str,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
+        let bad = |e: String| StoreError::Backend {
+            location: "postgres".into(),
+            source: Arc::new(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
+        };
+        let (conninfo, tls) = split_conninfo(conninfo).map_err(bad)?;
         let mut config: Config = conninfo.parse().map_err(|e| StoreError::Backend {
             location: "postgres".into(),
             source: Arc::new(e),
         })?;
+        if let (None, Some(p)) = (config.get_password(), password) {
+            config.password(p);
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("gearboxd");
         }
-        let location = describe(&config);
+        let location = describe(&config, tls.mode);
+        let connector = tls.connector(&mut config, &location)?;
         let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
         let backend = Postgres {
             config,
+            connector,
             sql: sql::statements(&at.quoted),
             at,
         };
@@ -115,8 +149,8 @@ impl DriverStore for PostgresStore {
     }
 }
 
-/// `postgres://user@host:port/dbname`, without password, for logs and errors.
-fn describe(config: &Config) -> String {
+/// `postgres://user@host:port/dbname?sslmode=...`, without password, for logs and errors.
+fn describe(config: &Config, mode: SslMode) -> String {
     let user = config.get_user().unwrap_or("");
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
@@ -127,5 +161,8 @@ fn describe(config: &Config) -> String {
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let db = config.get_dbname().unwrap_or(user);
     let at = if user.is_empty() { "" } else { "@" };
-    format!("postgres://{user}{at}{host}:{port}/{db}")
+    format!(
+        "postgres://{user}{at}{host}:{port}/{db}?sslmode={}",
+        mode.as_str()
+    )
 }

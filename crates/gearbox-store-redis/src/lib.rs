@@ -65,6 +65,14 @@
 //! applied: it was not acknowledged, so at worst the job runs once after a replay although
 //! its client got an error.
 
+//!
+//! # TLS
+//!
+//! With [`RedisOptions::tls`] set, the store connects over TLS (what a `rediss://` URL
+//! means): rustls with the ring provider, the server's certificate checked against the CA
+//! file (or the system's roots without one) and the host name; a client certificate is
+//! presented when its certificate and key files are given (Redis's `tls-auth-clients`).
+
 #![warn(missing_docs)]
 
 mod backend;
@@ -76,8 +84,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use gearbox_store::driver::{Backoff, Driver, DriverStore};
+use gearbox_store::tls::{read_pem, TlsFiles};
 use gearbox_store::{Durability, StoreError};
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
+use redis::{
+    ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
+    TlsCertificates,
+};
 
 use backend::Redis;
 pub use import::ImportError;
@@ -115,6 +127,9 @@ pub struct RedisOptions {
     pub response_timeout: Duration,
     /// The longest pause between two reconnection attempts.
     pub max_backoff: Duration,
+    /// TLS (`rediss://`) with these files, or plain TCP when `None`. Without a CA file the
+    /// system's roots are trusted.
+    pub tls: Option<TlsFiles>,
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -129,6 +144,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("max_backoff", &self.max_backoff)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -153,6 +169,7 @@ impl RedisOptions {
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
+            tls: None,
         }
     }
 
@@ -174,10 +191,48 @@ impl RedisOptions {
         self
     }
 
-    /// `redis://host:port/db`, without the password: how the store names itself in logs
-    /// and errors.
+    /// `redis://host:port/db` (`rediss://` with TLS), without the password: how the store
+    /// names itself in logs and errors.
     pub fn location(&self) -> String {
-        format!("redis://{}:{}/{}", self.host, self.port, self.db)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://{}:{}/{}", self.host, self.port, self.db)
+    }
+
+    /// The CA and client certificate, read from their files (errors name the file).
+    fn certificates(files: &TlsFiles, location: &str) -> Result<TlsCertificates, StoreError> {
+        let backend = |e: gearbox_store::tls::TlsError| StoreError::Backend {
+            location: location.to_owned(),
+            source: Arc::new(e),
+        };
+        let root_cert = files
+            .ca
+            .as_deref()
+            .map(|p| read_pem(p, "CA file"))
+            .transpose()
+            .map_err(backend)?;
+        let client_tls = match (&files.cert, &files.key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(ClientTlsConfig {
+                client_cert: read_pem(cert, "client certificate").map_err(backend)?,
+                client_key: read_pem(key, "client key").map_err(backend)?,
+            }),
+            (Some(_), None) => {
+                return Err(backend(gearbox_store::tls::TlsError::Incomplete("the key")))
+            }
+            (None, Some(_)) => {
+                return Err(backend(gearbox_store::tls::TlsError::Incomplete(
+                    "the certificate",
+                )))
+            }
+        };
+        Ok(TlsCertificates {
+            client_tls,
+            root_cert,
+        })
     }
 
     fn connection_info(&self) -> Result<ConnectionInfo, redis::RedisError> {
@@ -188,9 +243,16 @@ impl RedisOptions {
         if let Some(password) = &self.password {
             redis = redis.set_password(password);
         }
-        Ok(ConnectionAddr::Tcp(self.host.clone(), self.port)
-            .into_connection_info()?
-            .set_redis_settings(redis))
+        let addr = match self.tls {
+            None => ConnectionAddr::Tcp(self.host.clone(), self.port),
+            Some(_) => ConnectionAddr::TcpTls {
+                host: self.host.clone(),
+                port: self.port,
+                insecure: false,
+                tls_params: None,
+            },
+        };
+        Ok(addr.into_connection_info()?.set_redis_settings(redis))
     }
 }
 
@@ -239,7 +301,14 @@ impl RedisStore {
         let info = options
             .connection_info()
             .map_err(|e| backend::classify(e, &location))?;
-        let client = redis::Client::open(info).map_err(|e| backend::classify(e, &location))?;
+        let client = match &options.tls {
+            None => redis::Client::open(info),
+            Some(files) => {
+                let certificates = RedisOptions::certificates(files, &location)?;
+                redis::Client::build_with_tls(info, certificates)
+            }
+        }
+        .map_err(|e| backend::classify(e, &location))?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout));

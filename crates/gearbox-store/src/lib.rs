@@ -25,6 +25,8 @@
 //!   tests of replay).
 //! - [`sql`]: what the SQL stores share: table names, identifier checks, gearmand's columns
 //!   and priority numbers.
+//! - `tls` (feature `tls`): the rustls client configuration and PEM files of a TLS connection
+//!   to a database server, and how much of its certificate is checked.
 //!
 //! # Lifecycle
 //!
@@ -46,6 +48,8 @@ pub mod job;
 pub mod memory;
 pub mod sql;
 pub mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use error::StoreError;
 pub use job::{Batch, Durability, NetEffect, StoredJob};

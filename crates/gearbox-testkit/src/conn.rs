@@ -1,21 +1,27 @@
-//! [`RawConn`]: a raw packet connection to any Gearman server, with the packet-level steps
-//! almost every test takes (submit and read JOB_CREATED, expect an ERROR, drain what is
-//! queued, admin lines). Every read is bounded by [`READ_TIMEOUT`].
+//! [`RawConn`]: a raw packet connection to any Gearman server, plain or TLS, with the
+//! packet-level steps almost every test takes (submit and read JOB_CREATED, expect an ERROR,
+//! drain what is queued, admin lines). Every read is bounded by [`READ_TIMEOUT`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use gearbox_proto::{ClientCodec, Request, Response};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
 use crate::build::b;
 use crate::READ_TIMEOUT;
 
+/// A byte stream a [`RawConn`] runs over: a TCP socket or a TLS stream on one.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 /// A raw connection to any Gearman server.
 pub struct RawConn {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: BytesMut,
     codec: ClientCodec,
 }
@@ -25,10 +31,63 @@ impl RawConn {
     pub async fn connect(addr: SocketAddr) -> RawConn {
         let stream = TcpStream::connect(addr).await.expect("connect to server");
         stream.set_nodelay(true).expect("nodelay");
+        RawConn::over(stream)
+    }
+
+    /// A connection over an established stream (a TLS stream, say).
+    pub fn over(stream: impl Stream + 'static) -> RawConn {
         RawConn {
-            stream,
+            stream: Box::new(stream),
             buf: BytesMut::new(),
             codec: ClientCodec::default(),
+        }
+    }
+
+    /// Connects to `addr` over TLS with `config`, checking the server's certificate for
+    /// `localhost`; panics if the handshake fails.
+    pub async fn connect_tls(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> RawConn {
+        match RawConn::try_connect_tls(addr, config).await {
+            Ok(c) => c,
+            Err(e) => panic!("TLS handshake with {addr}: {e}"),
+        }
+    }
+
+    /// Connects to `addr` over TLS with `config` (server name `localhost`); the handshake's
+    /// error if it fails. (With TLS 1.3 a client certificate is checked after the client's
+    /// side of the handshake is done: a refusal then shows as the first read failing.)
+    pub async fn try_connect_tls(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> std::io::Result<RawConn> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("a DNS name");
+        let connect = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
+        let stream = tokio::time::timeout(READ_TIMEOUT, connect)
+            .await
+            .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
+        Ok(RawConn::over(stream))
+    }
+
+    /// Sends ECHO_REQ and returns whether its ECHO_RES came back (false if the connection
+    /// failed or closed instead): whether the server serves this connection.
+    pub async fn echo_works(&mut self) -> bool {
+        let mut b = BytesMut::new();
+        let data = Bytes::from_static(b"echo-check");
+        Request::EchoReq { data: data.clone() }.encode(&mut b);
+        if self.stream.write_all(&b).await.is_err() || self.stream.flush().await.is_err() {
+            return false;
+        }
+        loop {
+            match self.codec.decode(&mut self.buf) {
+                Ok(Some(Response::EchoRes { data: d })) => return d == data,
+                Ok(Some(_)) | Err(_) => return false,
+                Ok(None) => {}
+            }
+            match tokio::time::timeout(READ_TIMEOUT, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return false,
+            }
         }
     }
 
@@ -54,6 +113,7 @@ impl RawConn {
     /// Sends arbitrary bytes.
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write to server");
+        self.stream.flush().await.expect("flush to server");
     }
 
     /// Reads the next packet; panics after [`READ_TIMEOUT`] or if the connection closes.

@@ -23,7 +23,10 @@
 //!   Redis), each on a free 127.0.0.1 port in a temporary directory, stopped on drop, and
 //!   SKIPPED when not installed (a failure under CI).
 //! - [`tls`]: [`tls::TestPki`], test certificates (CA, server, clients, another CA's, an
-//!   expired one) generated per test and written as PEM files.
+//!   expired one) generated per test and written as PEM files; the server's TLS from them
+//!   ([`TestServer::start_tls`]) and client configurations ([`RawConn::connect_tls`]).
+//! - [`tls_proxy`]: [`tls_proxy::TlsProxy`], a TLS terminator (optionally requiring client
+//!   certificates) in front of a plain server, for testing TLS clients.
 
 pub mod build;
 pub mod conformance;
@@ -35,6 +38,7 @@ pub mod process;
 pub mod servers;
 pub mod target;
 pub mod tls;
+pub mod tls_proxy;
 
 pub use conn::RawConn;
 pub use poll::Poller;
@@ -44,7 +48,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gearbox_server::{Config, ShutdownMode};
+use gearbox_server::{Config, Listener, ServerTls, ShutdownMode};
 use gearbox_store::{MemoryStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -79,6 +83,18 @@ impl TestServer {
         TestServer::serve(listener, config)
     }
 
+    /// Starts a server with `config` whose one listener speaks TLS with `tls`.
+    pub async fn start_tls(config: Config, tls: Arc<ServerTls>) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        TestServer::serve_listener(
+            Listener::tls(listener, tls),
+            config,
+            Arc::new(MemoryStore::new()),
+        )
+    }
+
     /// Starts a server on `addr`, typically the address of a server just stopped (a restart).
     /// The old listener is released by its aborted accept task, which may run a moment after
     /// `stop` returned, so `AddrInUse` is retried (yielding, then briefly pausing) for 5 s.
@@ -108,7 +124,11 @@ impl TestServer {
     }
 
     fn serve_with(listener: TcpListener, config: Config, store: Arc<dyn Store>) -> TestServer {
-        let addr = listener.local_addr().expect("local addr");
+        TestServer::serve_listener(listener.into(), config, store)
+    }
+
+    fn serve_listener(listener: Listener, config: Config, store: Arc<dyn Store>) -> TestServer {
+        let addr = listener.tcp.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(gearbox_server::run_with_store(
             vec![listener],
@@ -126,6 +146,11 @@ impl TestServer {
     /// Opens a raw connection.
     pub async fn connect(&self) -> RawConn {
         RawConn::connect(self.addr).await
+    }
+
+    /// Opens a raw TLS connection with `config` (see [`RawConn::connect_tls`]).
+    pub async fn connect_tls(&self, config: Arc<rustls::ClientConfig>) -> RawConn {
+        RawConn::connect_tls(self.addr, config).await
     }
 
     /// Opens `N` raw connections, in order: `let [mut admin, mut c] = server.connections().await`.

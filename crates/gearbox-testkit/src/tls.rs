@@ -6,6 +6,12 @@
 //! Python's `ssl` and libgearman) accepts, over TLS 1.2 and 1.3.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gearbox_server::tls::{ServerTls, TlsFiles};
+use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -182,6 +188,68 @@ impl TestPki {
         write(&files.cert, &cert.pem());
         write(&files.key, &key.serialize_pem());
         files
+    }
+}
+
+/// TLS 1.2 and 1.3, as a client offers them by default.
+pub const ALL_VERSIONS: &[&SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// A client configuration that trusts `ca`, presents `client` (if any) and offers `versions`
+/// (ring provider).
+pub fn client_config(
+    ca: &Path,
+    client: Option<&CertFiles>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("read the CA file") {
+        roots
+            .add(cert.expect("a CA certificate"))
+            .expect("add the CA");
+    }
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some(files) => {
+            let chain = CertificateDer::pem_file_iter(&files.cert)
+                .expect("read the client certificate")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("a client certificate");
+            let key = PrivateKeyDer::from_pem_file(&files.key).expect("the client key");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client certificate and key")
+        }
+    };
+    Arc::new(config)
+}
+
+impl TestPki {
+    /// The server's TLS from this PKI's server certificate; `mutual` = client certificates
+    /// issued by the CA are required.
+    pub fn server_tls(&self, mutual: bool) -> ServerTls {
+        ServerTls::from_files(self.server_files(mutual)).expect("server TLS from the test PKI")
+    }
+
+    /// The server certificate's files, with the CA when `mutual`.
+    pub fn server_files(&self, mutual: bool) -> TlsFiles {
+        TlsFiles {
+            certificate: self.server.cert.clone(),
+            key: self.server.key.clone(),
+            ca: mutual.then(|| self.ca.clone()),
+        }
+    }
+
+    /// A client configuration trusting this PKI's CA, presenting `client` if given, TLS 1.2
+    /// and 1.3.
+    pub fn client_tls(&self, client: Option<&CertFiles>) -> Arc<ClientConfig> {
+        client_config(&self.ca, client, ALL_VERSIONS)
     }
 }
 

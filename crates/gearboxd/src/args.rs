@@ -2,9 +2,8 @@
 //!
 //! Every setting the config file can also give is a field of [`Options`], flattened in here;
 //! the fields of [`Args`] itself exist on the command line (and in gearmand's config file)
-//! only: the config files' paths, `--check-args`, `-v`, gearmand's process flags, the flags
-//! accepted and ignored, and the TLS flags refused
-//! until their issue lands.
+//! only: the config files' paths, `--check-args`, `-v`, gearmand's process flags, and the
+//! flags accepted and ignored. (gearmand's TLS flags are settings: [`crate::tls::TlsSection`].)
 
 use std::path::PathBuf;
 
@@ -14,7 +13,6 @@ use crate::options::Options;
 
 const COMPAT: &str = "Accepted for gearmand compatibility";
 const PROCESS: &str = "Process";
-const REFUSED: &str = "TLS (not yet: issue 13)";
 
 /// gearboxd: a Gearman job server, a drop-in replacement for gearmand.
 ///
@@ -24,7 +22,8 @@ const REFUSED: &str = "TLS (not yet: issue 13)";
 /// settings (and `gearboxd http listening on ADDR` for `-r http`). Under systemd
 /// (NOTIFY_SOCKET), it sends READY=1 once serving.
 /// Signals: SIGTERM/SIGINT stop now, SIGUSR1 stops once queued and running jobs are done,
-/// SIGHUP reopens the log file; a second SIGTERM/SIGINT during a stop ends it at once.
+/// SIGHUP reopens the log file and re-reads the TLS certificate, key and CA; a second
+/// SIGTERM/SIGINT during a stop ends it at once.
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "gearboxd", version, max_term_width = 100)]
 pub struct Args {
@@ -102,22 +101,6 @@ pub struct Args {
     /// none (gearmand's libsqlite3 option to store them only at shutdown).
     #[arg(long, help_heading = COMPAT)]
     pub store_queue_on_shutdown: bool,
-
-    /// TLS on client connections: refused until TLS lands (issue 13).
-    #[arg(long, help_heading = REFUSED)]
-    pub ssl: bool,
-
-    /// CA file for --ssl; without it, no effect (as in gearmand).
-    #[arg(long, value_name = "FILE", help_heading = REFUSED)]
-    pub ssl_ca_file: Option<PathBuf>,
-
-    /// Certificate for --ssl; without it, no effect (as in gearmand).
-    #[arg(long, value_name = "FILE", help_heading = REFUSED)]
-    pub ssl_certificate: Option<PathBuf>,
-
-    /// Key of the certificate for --ssl; without it, no effect (as in gearmand).
-    #[arg(long, value_name = "FILE", help_heading = REFUSED)]
-    pub ssl_key: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -101,7 +101,10 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
-    /// A gearmand flag whose feature gearboxd does not have yet (HTTP, TLS).
+    /// The TLS certificate, key or CA file is missing, unreadable or invalid.
+    #[error("{0}")]
+    Tls(#[source] gearbox_server::tls::TlsError),
+    /// A gearmand flag whose feature gearboxd does not have.
     #[error("{0}")]
     Refused(String),
     /// `--user`: the user is unknown, or switching to it is not allowed or failed.

@@ -122,10 +122,6 @@ fn merge(cli: Args, conf: Args) -> Args {
         hashtable_buckets,
         coredump,
         store_queue_on_shutdown,
-        ssl,
-        ssl_ca_file,
-        ssl_certificate,
-        ssl_key,
     } = cli;
     Args {
         // The TOML file's path: the command line's (or its environment's) only.
@@ -150,10 +146,6 @@ fn merge(cli: Args, conf: Args) -> Args {
         hashtable_buckets: hashtable_buckets.or(conf.hashtable_buckets),
         coredump: coredump || conf.coredump,
         store_queue_on_shutdown: store_queue_on_shutdown || conf.store_queue_on_shutdown,
-        ssl: ssl || conf.ssl,
-        ssl_ca_file: ssl_ca_file.or(conf.ssl_ca_file),
-        ssl_certificate: ssl_certificate.or(conf.ssl_certificate),
-        ssl_key: ssl_key.or(conf.ssl_key),
     }
 }
 

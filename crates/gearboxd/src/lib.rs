@@ -28,7 +28,10 @@
 //! - [`level`]: gearmand's verbosity names (`ERROR`, `INFO`, ...) and their `tracing` levels.
 //! - [`logging`]: standard error or a log file that SIGHUP reopens; the subscriber set-up.
 //! - [`listen`]: which addresses to bind, and binding them (backlog, SO_REUSEADDR, keepalive).
-//! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 as shutdown futures, SIGHUP as a log reopen.
+//! - [`signals`]: SIGTERM/SIGINT/SIGUSR1 as shutdown futures, SIGHUP as a log reopen and a
+//!   TLS reload.
+//! - [`tls`]: TLS on the Gearman port (`--ssl`, `--ssl-port`, ...): [`tls::TlsSection`] and
+//!   its checked [`tls::TlsSettings`].
 //! - [`store`]: which job store (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`, `--libpq-*`,
 //!   `--redis-*`, `--mysql-*`, `--durability`), opening it before binding with the drivers
 //!   the cargo features build in, and importing gearmand's queue table.
@@ -38,7 +41,7 @@
 //! - [`privileges`]: `--user`, after binding.
 //! - [`syslog_target`]: log lines to syslog (`--syslog`).
 //! - [`gearmand_conf`]: gearmand's `--config-file` (default `/etc/gearmand.conf`).
-//! - [`compat`]: gearmand's flags without an effect here (warned) and TLS (refused).
+//! - [`compat`]: gearmand's flags without an effect here (warned).
 //! - [`error`]: the [`CliError`] enum.
 //!
 //! ## What the binary prints
@@ -50,6 +53,13 @@
 //! gearboxd listening on 127.0.0.1:43121
 //! ```
 //!
+//! With `--ssl-port`, each TLS listening socket gets a line of its own:
+//!
+//! ```text
+//! gearboxd tls listening on 127.0.0.1:43122
+//! ```
+//!
+//! (With `--ssl` alone the Gearman ports speak TLS and keep the first form.)
 //! Test harnesses start it with `-p 0` and read the port from that line. The same addresses
 //! are also logged at INFO as `listening addr=...`. Errors that stop the start-up are printed
 //! as `gearboxd: error: ...` with a non-zero exit status; a signal-driven stop exits 0, an
@@ -76,6 +86,7 @@ pub mod settings;
 pub mod signals;
 pub mod store;
 pub mod syslog_target;
+pub mod tls;
 
 pub use args::Args;
 pub use error::CliError;
@@ -88,3 +99,6 @@ pub const IMMEDIATE_STOP_LIMIT: std::time::Duration = std::time::Duration::from_
 
 /// The prefix of the line reporting each bound address on standard error.
 pub const LISTENING_PREFIX: &str = "gearboxd listening on ";
+
+/// The prefix of the line reporting each `--ssl-port` address on standard error.
+pub const TLS_LISTENING_PREFIX: &str = "gearboxd tls listening on ";

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use gearbox_server::ShutdownMode;
+use gearbox_server::{Listener, ServerTls, ShutdownMode};
 use gearbox_store::Store;
 use gearboxd::daemon::{self, Detached};
 use gearboxd::http::{self, HTTP_LISTENING_PREFIX};
@@ -20,7 +20,8 @@ use gearboxd::process::{self, PidFile};
 use gearboxd::signals::StopSignals;
 use gearboxd::store;
 use gearboxd::syslog_target::Syslog;
-use gearboxd::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX};
+use gearboxd::tls::TlsPorts;
+use gearboxd::{Args, Settings, IMMEDIATE_STOP_LIMIT, LISTENING_PREFIX, TLS_LISTENING_PREFIX};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -44,6 +45,15 @@ fn start(args: Args) -> anyhow::Result<()> {
     if let Some(user) = &settings.user {
         privileges::look_up(user)?;
     }
+    // Read now (as the starting user, before detaching), so a bad file stops the start-up
+    // with its name, --check-args included; absolute, because SIGHUP re-reads them.
+    let tls = match &mut settings.tls {
+        Some(t) => {
+            t.absolutize(&std::env::current_dir().context("cannot read the working directory")?);
+            Some(Arc::new(t.load()?))
+        }
+        None => None,
+    };
     if settings.check_only {
         for w in &settings.warnings {
             let _ = writeln!(std::io::stderr(), "gearboxd: warning: {w}");
@@ -80,6 +90,13 @@ fn start(args: Args) -> anyhow::Result<()> {
         }
         None => Vec::new(),
     };
+    let tls_listeners = match settings.tls.as_ref().map(|t| &t.ports) {
+        Some(TlsPorts::Separate { port, listen }) => {
+            let targets = listen::targets(listen, *port)?;
+            listen::bind_all(&targets, settings.backlog, settings.keepalive)?
+        }
+        _ => Vec::new(),
+    };
     if let Some(user) = &settings.user {
         privileges::switch_to(user)?;
     }
@@ -106,7 +123,13 @@ fn start(args: Args) -> anyhow::Result<()> {
             let _ = writeln!(std::io::stderr(), "gearboxd: warning: {w}");
         }
     }
-    let result = serve(settings, [listeners, http_listeners], log, detached);
+    let result = serve(
+        settings,
+        [listeners, http_listeners, tls_listeners],
+        tls,
+        log,
+        detached,
+    );
     if let (Err(e), true) = (&result, logged_elsewhere) {
         tracing::error!("{e:#}");
     }
@@ -119,12 +142,14 @@ fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// The Gearman listeners, then the HTTP ones (empty without `-r http`).
-type Listeners = [Vec<std::net::TcpListener>; 2];
+/// The Gearman listeners, the HTTP ones (empty without `-r http`), and the TLS ones of
+/// `--ssl-port` (empty without it).
+type Listeners = [Vec<std::net::TcpListener>; 3];
 
 fn serve(
     settings: Settings,
     listeners: Listeners,
+    tls: Option<Arc<ServerTls>>,
     log: LogTarget,
     detached: Option<Detached>,
 ) -> anyhow::Result<()> {
@@ -139,7 +164,7 @@ fn serve(
         builder.worker_threads(settings.threads);
     }
     let runtime = builder.build().context("cannot start the Tokio runtime")?;
-    let result = runtime.block_on(serve_async(settings, listeners, log, detached));
+    let result = runtime.block_on(serve_async(settings, listeners, tls, log, detached));
     // After a forced or stalled stop, connection tasks may still be running: dropped here.
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
@@ -147,12 +172,14 @@ fn serve(
 
 async fn serve_async(
     settings: Settings,
-    [listeners, http_listeners]: Listeners,
+    [listeners, http_listeners, tls_listeners]: Listeners,
+    tls: Option<Arc<ServerTls>>,
     log: LogTarget,
     detached: Option<Detached>,
 ) -> anyhow::Result<()> {
     // Handlers first, so a signal sent as soon as the port is known is never fatal.
-    let signals = StopSignals::install(log.file()).context("cannot install signal handlers")?;
+    let signals =
+        StopSignals::install(log.file(), tls.clone()).context("cannot install signal handlers")?;
     // The sockets are bound but nothing is accepted before the stored jobs are back; a store
     // that cannot be opened stops the start-up.
     tracing::info!(store = %settings.store.describe(), "opening the job store");
@@ -169,10 +196,33 @@ async fn serve_async(
             let _ = writeln!(std::io::stderr(), "gearboxd: {text}");
         }
     }
-    let listeners = listen::into_tokio(listeners)?;
+    let main_tls = match settings.tls.as_ref().map(|t| &t.ports) {
+        Some(TlsPorts::Main) => tls.clone(),
+        _ => None,
+    };
+    let gearman = Ports {
+        main: listen::into_tokio(listeners)?
+            .into_iter()
+            .map(|tcp| Listener {
+                tcp,
+                tls: main_tls.clone(),
+            })
+            .collect(),
+        tls: listen::into_tokio(tls_listeners)?
+            .into_iter()
+            .filter_map(|tcp| Some(Listener::tls(tcp, tls.clone()?)))
+            .collect(),
+    };
     let http_listeners = listen::into_tokio(http_listeners)?;
-    let listeners = [listeners, http_listeners];
-    let result = serve_store(settings, listeners, signals, opened.store.clone(), detached).await;
+    let result = serve_store(
+        settings,
+        gearman,
+        http_listeners,
+        signals,
+        opened.store.clone(),
+        detached,
+    )
+    .await;
     // Acknowledged jobs are committed already; closing only finishes cleanly (a stuck disk
     // must not hold up the exit).
     if tokio::time::timeout(IMMEDIATE_STOP_LIMIT, opened.close())
@@ -184,9 +234,20 @@ async fn serve_async(
     result
 }
 
+/// The Gearman listeners: the main ports (plain, or TLS with `--ssl` alone), and the
+/// `--ssl-port` ones.
+struct Ports {
+    main: Vec<Listener>,
+    tls: Vec<Listener>,
+}
+
 async fn serve_store(
     settings: Settings,
-    [listeners, http_listeners]: [Vec<tokio::net::TcpListener>; 2],
+    Ports {
+        main: listeners,
+        tls: tls_listeners,
+    }: Ports,
+    http_listeners: Vec<tokio::net::TcpListener>,
     signals: StopSignals,
     store: Arc<dyn Store>,
     mut detached: Option<Detached>,
@@ -198,8 +259,11 @@ async fn serve_store(
         .transpose()?;
     {
         let mut err = std::io::stderr().lock();
-        for addr in listeners.iter().filter_map(|l| l.local_addr().ok()) {
+        for addr in listeners.iter().filter_map(|l| l.tcp.local_addr().ok()) {
             let _ = writeln!(err, "{LISTENING_PREFIX}{addr}");
+        }
+        for addr in tls_listeners.iter().filter_map(|l| l.tcp.local_addr().ok()) {
+            let _ = writeln!(err, "{TLS_LISTENING_PREFIX}{addr}");
         }
         for addr in http_listeners.iter().filter_map(|l| l.local_addr().ok()) {
             let _ = writeln!(err, "{HTTP_LISTENING_PREFIX}{addr}");
@@ -210,7 +274,8 @@ async fn serve_store(
     let http_stop = CancellationToken::new();
     let _http_stop_guard = http_stop.clone().drop_guard();
     if let (Some(h), Some(gearman)) = (&settings.http, listeners.first()) {
-        let router = http::router(gearman.local_addr()?, h, http_stop.clone());
+        // A plain port: settings refuse -r http when --ssl makes every Gearman port TLS.
+        let router = http::router(gearman.tcp.local_addr()?, h, http_stop.clone());
         let requested = signals.requested();
         tokio::spawn(async move {
             requested.await;
@@ -227,9 +292,11 @@ async fn serve_store(
             .collect();
         tokio::spawn(http::serve(listeners, router, h.header_timeout));
     }
+    let mut listeners = listeners;
+    listeners.extend(tls_listeners);
     let addrs: Vec<String> = listeners
         .iter()
-        .filter_map(|l| l.local_addr().ok())
+        .filter_map(|l| l.tcp.local_addr().ok())
         .map(|a| a.to_string())
         .collect();
     // Ready: bound, store replayed, pid file written.

@@ -20,6 +20,7 @@ use crate::layers;
 use crate::level::Verbosity;
 use crate::log_format::LogFormat;
 use crate::store::StoreSection;
+use crate::tls::TlsSection;
 
 /// The `--help` heading of the size and time limits.
 const LIMITS: &str = "Limits";
@@ -44,6 +45,10 @@ pub struct Options {
     #[command(flatten)]
     #[serde(flatten)]
     pub http: HttpSection,
+    /// TLS on the Gearman port (`--ssl`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tls: TlsSection,
 }
 
 impl Options {

@@ -21,6 +21,7 @@ use crate::level::Verbosity;
 use crate::log_format::{self, LogFormat};
 use crate::options::Options;
 use crate::store::StoreSettings;
+use crate::tls::{TlsPorts, TlsSettings};
 
 /// Default port, as gearmand.
 pub const DEFAULT_PORT: u16 = 4730;
@@ -79,6 +80,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// The HTTP listener (`-r http`), if on.
     pub http: Option<HttpSettings>,
+    /// TLS on the Gearman port (`--ssl`), if on.
+    pub tls: Option<TlsSettings>,
     /// Warnings about accepted-but-ignored flags, to show once logging is up.
     pub warnings: Vec<String>,
 }
@@ -108,6 +111,7 @@ impl Settings {
             daemon,
             server,
             http,
+            tls,
             ..
         } = layers::overlay(&args.options, &file)?;
         let verbosity = daemon.verbose.unwrap_or_default().raised(args.more_verbose);
@@ -115,12 +119,22 @@ impl Settings {
         log_format::filter(verbosity, daemon.log_filter.as_deref())?;
         let server = server.config(verbosity)?;
         let mut http = http.resolve(&daemon.listen, server.max_body, &mut warnings)?;
+        let tls = tls.resolve(&daemon.listen, &mut warnings)?;
+        if let (Some(_), Some(TlsPorts::Main)) = (&http, tls.as_ref().map(|t| &t.ports)) {
+            // The HTTP gateway submits through a plain Gearman connection to this server.
+            return Err(CliError::Invalid(
+                "-r http needs a plain Gearman port to submit through, and --ssl makes every \
+                 Gearman port TLS: add --ssl-port PORT to serve TLS on a port of its own"
+                    .into(),
+            ));
+        }
         if let Some(h) = &mut http {
             h.access = server.access.clone();
         }
         Ok(Settings {
             server,
             http,
+            tls,
             verbosity,
             listen: daemon.listen,
             port: daemon.port.unwrap_or(DEFAULT_PORT),
@@ -153,6 +167,9 @@ impl Settings {
             *path = cwd.join(&*path);
         }
         self.store.absolutize(cwd);
+        if let Some(tls) = &mut self.tls {
+            tls.absolutize(cwd);
+        }
     }
 }
 

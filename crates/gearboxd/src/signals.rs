@@ -2,7 +2,8 @@
 //!
 //! - SIGTERM, SIGINT: stop now ([`ShutdownMode::Immediate`]).
 //! - SIGUSR1: stop once queued and running jobs are done ([`ShutdownMode::Graceful`]).
-//! - SIGHUP: reopen the log file.
+//! - SIGHUP: reopen the log file, and re-read the TLS certificate, key and CA (new handshakes
+//!   use them; established connections keep theirs; a file that fails keeps the old ones).
 //! - A second SIGTERM/SIGINT while stopping: give up waiting ([`StopSignals::forced`]), so an
 //!   operator can always end a graceful stop that waits for a worker that never comes.
 
@@ -10,7 +11,7 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
-use gearbox_server::ShutdownMode;
+use gearbox_server::{ServerTls, ShutdownMode};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
@@ -32,7 +33,10 @@ pub struct StopSignals {
 impl StopSignals {
     /// Installs the handlers (from this call on, the signals no longer kill the process) and
     /// spawns the task that serves them. Must run inside a Tokio runtime.
-    pub fn install(log: Option<Arc<LogFile>>) -> io::Result<StopSignals> {
+    pub fn install(
+        log: Option<Arc<LogFile>>,
+        tls: Option<Arc<ServerTls>>,
+    ) -> io::Result<StopSignals> {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut usr1 = signal(SignalKind::user_defined1())?;
@@ -44,7 +48,12 @@ impl StopSignals {
                     _ = recv(&mut term) => stop(&tx, "SIGTERM", ShutdownMode::Immediate),
                     _ = recv(&mut int) => stop(&tx, "SIGINT", ShutdownMode::Immediate),
                     _ = recv(&mut usr1) => stop(&tx, "SIGUSR1", ShutdownMode::Graceful),
-                    _ = recv(&mut hup) => reopen(log.as_deref()),
+                    _ = recv(&mut hup) => {
+                        reopen(log.as_deref());
+                        if let Some(tls) = &tls {
+                            reload(tls);
+                        }
+                    }
                 }
             }
         });
@@ -111,6 +120,25 @@ fn stop(tx: &watch::Sender<Requests>, name: &str, mode: ShutdownMode) {
             tracing::info!(signal = name, "already stopping; ignored");
         }
     });
+}
+
+fn reload(tls: &ServerTls) {
+    match tls.reload() {
+        Ok(()) => {
+            let files = tls.files();
+            tracing::info!(
+                signal = "SIGHUP",
+                certificate = ?files.map(|f| &f.certificate),
+                ca = ?files.and_then(|f| f.ca.as_ref()),
+                "TLS certificate, key and CA reloaded: new connections use them"
+            );
+        }
+        Err(e) => tracing::error!(
+            signal = "SIGHUP",
+            error = %e,
+            "TLS files not reloaded; new connections still use the previous ones"
+        ),
+    }
 }
 
 fn reopen(log: Option<&LogFile>) {

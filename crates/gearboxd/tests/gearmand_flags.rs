@@ -1,6 +1,6 @@
 //! Every flag the real gearmand's `--help` lists is accepted by gearboxd (read from
 //! `/usr/sbin/gearmand --help` at test time, so the list cannot drift), with gearmand's value
-//! syntax; TLS is refused naming its issue, `-r http` serves HTTP; gearmand's `--config-file` is read as
+//! syntax; `--ssl` without a certificate says which flag is missing, `-r http` serves HTTP; gearmand's `--config-file` is read as
 //! gearmand reads it (the same files accepted and rejected by both) and has its effect.
 
 mod support;
@@ -79,10 +79,12 @@ fn value_for(long: &str) -> &'static str {
     }
 }
 
-/// What gearboxd must answer to a flag: `None` = accepted, `Some(text)` = refused naming it.
+/// What gearboxd must answer to a flag alone: `None` = accepted, `Some(text)` = an error
+/// saying this.
 fn refusal(long: &str) -> Option<&'static str> {
     match long {
-        "ssl" => Some("issue 13"),
+        // gearmand's certificate paths are build-time defaults; gearboxd asks for them.
+        "ssl" => Some("--ssl needs --ssl-certificate"),
         _ => None,
     }
 }
@@ -279,9 +281,11 @@ fn the_config_file_has_its_effect_and_the_command_line_wins() {
 }
 
 #[test]
-fn tls_is_refused_with_the_issue_named_and_protocol_http_serves_http() {
+fn ssl_without_its_files_is_an_error_and_protocol_http_serves_http() {
     let err = support::start_fails(&["--ssl", "--ssl-certificate", "/x.pem"]);
-    assert!(err.contains("issue 13 (security)"), "{err}");
+    assert!(err.contains("--ssl needs --ssl-key"), "{err}");
+    let err = support::start_fails(&["--ssl", "--ssl-certificate", "/x.pem", "--ssl-key", "/k"]);
+    assert!(err.contains("/x.pem"), "the missing file is named: {err}");
     let err = support::start_fails(&["--protocol=gopher"]);
     assert!(err.contains("unknown protocol module `gopher`"), "{err}");
     // `--protocol=http` (long form) turns the listener on, with no warning about --http-port.

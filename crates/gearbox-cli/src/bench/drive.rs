@@ -47,7 +47,7 @@ fn unexpected(what: &str, response: Response) -> anyhow::Error {
 }
 
 async fn connect(plan: &Plan) -> anyhow::Result<RawConnection> {
-    RawConnection::connect(&plan.addr)
+    RawConnection::connect_with(&plan.addr, plan.tls.as_ref())
         .await
         .with_context(|| format!("cannot connect to {}", plan.addr))
 }

@@ -151,7 +151,10 @@ pub async fn run(ctx: &Ctx, args: BenchArgs) -> anyhow::Result<ExitCode> {
         .servers
         .first()
         .context("bench needs a server (-s host:port)")?;
-    let addr = server.connect_string();
+    let addr = Target {
+        addr: server.connect_string(),
+        tls: ctx.tls.clone(),
+    };
     let phases = match args.scenario {
         Scenario::Fg(a) => {
             let deadline = a.duration.map(Duration::from_secs_f64);
@@ -189,9 +192,15 @@ pub async fn run(ctx: &Ctx, args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn new_plan(addr: &str, c: &Common, size: usize, jobs: u64, function: &str) -> Arc<Plan> {
-    Arc::new(Plan::new(
-        addr.to_string(),
+/// The server under load and how to reach it.
+struct Target {
+    addr: String,
+    tls: Option<gearbox_client::TlsConfig>,
+}
+
+fn new_plan(addr: &Target, c: &Common, size: usize, jobs: u64, function: &str) -> Arc<Plan> {
+    let mut plan = Plan::new(
+        addr.addr.clone(),
         Bytes::from(function.to_string()),
         Bytes::from(vec![b'x'; size]),
         jobs,
@@ -199,7 +208,9 @@ fn new_plan(addr: &str, c: &Common, size: usize, jobs: u64, function: &str) -> A
         c.priorities,
         !c.no_unique,
         c.depth,
-    ))
+    );
+    plan.tls = addr.tls.clone();
+    Arc::new(plan)
 }
 
 fn function_name(c: &Common) -> String {
@@ -213,7 +224,7 @@ fn function_name(c: &Common) -> String {
 }
 
 async fn foreground(
-    addr: &str,
+    addr: &Target,
     c: &Common,
     size: usize,
     jobs: u64,
@@ -222,7 +233,7 @@ async fn foreground(
 ) -> anyhow::Result<Phase> {
     let function = function_name(c);
     let mut plan = Plan::new(
-        addr.to_string(),
+        addr.addr.clone(),
         Bytes::from(function),
         Bytes::from(vec![b'x'; size]),
         if duration.is_some() { u64::MAX } else { jobs },
@@ -231,6 +242,7 @@ async fn foreground(
         !c.no_unique,
         c.depth,
     );
+    plan.tls = addr.tls.clone();
     let mut workers = JoinSet::new();
     // Workers first, so the first jobs do not measure worker start-up; the deadline starts
     // with the clients.
@@ -252,7 +264,7 @@ async fn foreground(
     result
 }
 
-async fn background(addr: &str, c: &Common, drain: bool) -> anyhow::Result<Vec<Phase>> {
+async fn background(addr: &Target, c: &Common, drain: bool) -> anyhow::Result<Vec<Phase>> {
     let function = function_name(c);
     let plan = new_plan(addr, c, c.size, c.jobs, &function);
     let mut idle = JoinSet::new();
@@ -273,7 +285,7 @@ async fn background(addr: &str, c: &Common, drain: bool) -> anyhow::Result<Vec<P
 }
 
 /// Workers complete `jobs` jobs of `function` (already queued or arriving).
-async fn drain(addr: &str, c: &Common, function: &str, jobs: u64) -> anyhow::Result<Phase> {
+async fn drain(addr: &Target, c: &Common, function: &str, jobs: u64) -> anyhow::Result<Phase> {
     let plan = new_plan(addr, c, c.size, jobs, function);
     if jobs == 0 {
         return measured("bg-drain", c, c.size, &plan, Some(0), async {

@@ -73,6 +73,8 @@ pub struct Plan {
     pub depth: usize,
     /// A per-run prefix that keeps unique ids of separate runs apart.
     pub run_id: u32,
+    /// TLS for every connection (`--ssl`), else plain TCP.
+    pub tls: Option<gearbox_client::TlsConfig>,
     next: AtomicU64,
     done: AtomicU64,
 }
@@ -92,6 +94,7 @@ impl Plan {
     ) -> Plan {
         Plan {
             addr,
+            tls: None,
             function,
             payload,
             jobs,

@@ -39,7 +39,7 @@ pub struct Args {
     pub usage: bool,
     /// `-v`.
     pub verbose: bool,
-    /// `-S` (accepted, ignored: no TLS).
+    /// `-S`: TLS (certificates from the environment, see [`crate::tls`]).
     pub ssl: bool,
     /// `-I` / `-L`.
     pub priority: Priority,

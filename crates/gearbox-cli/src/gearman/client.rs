@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_client::raw::RawConnection;
-use gearbox_client::Error;
+use gearbox_client::{Error, TlsConfig};
 use gearbox_proto::{Request, Response, SubmitJob};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -69,9 +69,10 @@ const ADD_TASK: &str = "gearman_client_add_task";
 const MAX_UNIQUE: usize = 64;
 
 /// Runs client mode with the servers already read; returns the exit status.
-pub async fn run(args: &Args, servers: Servers) -> u8 {
+pub async fn run(args: &Args, servers: Servers, tls: Option<TlsConfig>) -> u8 {
     let mut run = Run {
         args,
+        tls,
         conns: servers.order().map(|s| (s.clone(), None)).collect(),
         last_tried: servers.last_tried().clone(),
         timeout: (args.timeout >= 0).then(|| Duration::from_millis(args.timeout as u64)),
@@ -117,6 +118,8 @@ enum Stop {
 
 struct Run<'a> {
     args: &'a Args,
+    /// `-S`: TLS for every connection.
+    tls: Option<TlsConfig>,
     /// In the order libgearman tries them; `None` until connected.
     conns: Vec<(Server, Option<RawConnection>)>,
     last_tried: Server,
@@ -142,9 +145,10 @@ impl Run<'_> {
             if self.conns[i].1.is_some() {
                 return Ok(i);
             }
-            let addrs = self.conns[i].0.addrs.clone();
-            for addr in addrs {
-                if let Ok(Ok(c)) = self.within(RawConnection::connect(&addr.to_string())).await {
+            let server = self.conns[i].0.clone();
+            for &addr in &server.addrs {
+                let open = super::open(&server, addr, self.tls.as_ref());
+                if let Ok(Ok(c)) = self.within(open).await {
                     self.conns[i].1 = Some(c);
                     return Ok(i);
                 }

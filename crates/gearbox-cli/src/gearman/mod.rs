@@ -21,8 +21,12 @@
 //! workers send each output line once (the C tool resends all earlier lines with each one); a
 //! WORK_STATUS with denominator 0 prints `0% Complete` (the C tool dies of a division by
 //! zero); gearmand's malformed WORK_FAIL (its stand-in for an exception) is `Job failed` (the C
-//! tool hangs); a worker with no reachable server retries once a second (the C tool spins);
-//! `-S` is accepted and ignored.
+//! tool hangs); a worker with no reachable server retries once a second (the C tool spins).
+//!
+//! `-S` connects over TLS with the CA, client certificate and key from `GEARBOX_SSL_CA_FILE`,
+//! `GEARBOX_SSL_CERTIFICATE`, `GEARBOX_SSL_KEY` (or libgearman's `GEARMAND_CA_CERTIFICATE`,
+//! `GEARMAN_CLIENT_PEM`, `GEARMAN_CLIENT_KEY`); see [`crate::tls`]. A failed handshake is
+//! printed once on standard error (libgearman only says it could not connect).
 
 pub mod args;
 pub mod client;
@@ -33,10 +37,15 @@ pub mod worker;
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gearbox_client::raw::RawConnection;
+use gearbox_client::TlsConfig;
 
 pub use self::args::Args;
-use self::servers::{ListError, Servers};
+use self::servers::{ListError, Server, Servers};
 use self::stdio::ewrite;
 
 /// A pid file holding `PID\n`, removed on drop.
@@ -97,6 +106,13 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         let _ = write!(std::io::stderr(), "{}", args.usage_text(&name));
         return ExitCode::FAILURE;
     }
+    let tls = match crate::tls::TlsArgs::from_env().and_then(|t| t.enable(args.ssl).config()) {
+        Ok(tls) => tls,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "gearman: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     if args.daemon {
         if let Err(code) = daemonize() {
             return code;
@@ -135,9 +151,9 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         Err(_) => return ExitCode::FAILURE,
     };
     let end = if args.worker {
-        runtime.block_on(worker::run(&args, servers))
+        runtime.block_on(worker::run(&args, servers, tls))
     } else {
-        worker::End::Exit(runtime.block_on(client::run(&args, servers)))
+        worker::End::Exit(runtime.block_on(client::run(&args, servers, tls)))
     };
     runtime.shutdown_background();
     match end {
@@ -147,6 +163,35 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
             die_of(sig)
         }
     }
+}
+
+/// Connects to `addr`, one address of `server`, over TLS when `tls` is given (the
+/// certificate checked against the host as given, not the address). The first TLS failure
+/// is printed on standard error.
+async fn open(
+    server: &Server,
+    addr: SocketAddr,
+    tls: Option<&TlsConfig>,
+) -> gearbox_client::Result<RawConnection> {
+    static TLS_REPORTED: AtomicBool = AtomicBool::new(false);
+    let tls = match tls.map(|t| t.or_server_name(&server.host)).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            if !TLS_REPORTED.swap(true, Ordering::Relaxed) {
+                ewrite(format!("gearman: {e}\n").as_bytes());
+            }
+            return Err(e);
+        }
+    };
+    let result = RawConnection::connect_with(&addr.to_string(), tls.as_ref()).await;
+    if let Err(e @ (gearbox_client::Error::Tls { .. } | gearbox_client::Error::TlsSetup { .. })) =
+        &result
+    {
+        if !TLS_REPORTED.swap(true, Ordering::Relaxed) {
+            ewrite(format!("gearman: {e}\n").as_bytes());
+        }
+    }
+    result
 }
 
 /// Ends the process by `sig` with its default action, so the parent sees the same status

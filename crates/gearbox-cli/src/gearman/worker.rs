@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_client::raw::RawConnection;
+use gearbox_client::TlsConfig;
 use gearbox_proto::{Request, Response};
 
 use super::message::LibError;
@@ -54,7 +55,7 @@ async fn stop_signal() -> i32 {
 }
 
 /// Runs worker mode with the servers already read.
-pub async fn run(args: &Args, servers: Servers) -> End {
+pub async fn run(args: &Args, servers: Servers, tls: Option<TlsConfig>) -> End {
     for f in &args.functions {
         let at = ["libgearman/worker.cc:1323", "libgearman/worker.cc:1327"];
         if let Some(e) = LibError::bad_function(f, "_worker_function_create", at) {
@@ -66,6 +67,7 @@ pub async fn run(args: &Args, servers: Servers) -> End {
         conns: servers.order().map(|s| (s.clone(), None)).collect(),
         last_tried: servers.last_tried().clone(),
         functions: args.functions.clone(),
+        tls,
         timeout: (args.timeout >= 0).then(|| Duration::from_millis(args.timeout as u64)),
         spec: Spec {
             command: args.arguments.clone(),
@@ -120,6 +122,8 @@ struct RawWorker {
     conns: Vec<(Server, Option<RawConnection>)>,
     last_tried: Server,
     functions: Vec<String>,
+    /// `-S`: TLS for every connection.
+    tls: Option<TlsConfig>,
     timeout: Option<Duration>,
     spec: Spec,
 }
@@ -131,8 +135,8 @@ impl RawWorker {
             if slot.is_some() {
                 continue;
             }
-            for addr in &server.addrs {
-                let Ok(mut conn) = RawConnection::connect(&addr.to_string()).await else {
+            for &addr in &server.addrs {
+                let Ok(mut conn) = super::open(server, addr, self.tls.as_ref()).await else {
                     continue;
                 };
                 for f in &self.functions {

@@ -145,6 +145,7 @@ fn sources(ctx: &Ctx, http: &[String], limit: Duration) -> anyhow::Result<Vec<So
             .map(|addr| Source::Admin {
                 addr: addr.clone(),
                 conn: None,
+                tls: ctx.tls.clone(),
             })
             .collect());
     }

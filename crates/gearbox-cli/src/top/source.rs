@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use gearbox_client::admin::Admin;
-use gearbox_client::{Error, ServerAddr};
+use gearbox_client::{Error, ServerAddr, TlsConfig};
 
 use super::view::{Row, Sample};
 use crate::http_api::{blocking, HttpApi};
@@ -20,6 +20,8 @@ pub enum Source {
         addr: ServerAddr,
         /// The open connection, if any.
         conn: Option<Admin>,
+        /// TLS for the connection, else plain TCP.
+        tls: Option<TlsConfig>,
     },
     /// Its HTTP API.
     Http(HttpApi),
@@ -37,8 +39,8 @@ impl Source {
     /// The server's functions now; `limit` bounds connecting.
     pub async fn sample(&mut self, limit: Duration) -> Sample {
         match self {
-            Source::Admin { addr, conn } => {
-                let r = admin_sample(addr, conn, limit).await;
+            Source::Admin { addr, conn, tls } => {
+                let r = admin_sample(addr, conn, limit, tls.as_ref()).await;
                 r.map_err(|e| {
                     *conn = None;
                     e.to_string()
@@ -55,9 +57,10 @@ async fn admin_sample(
     addr: &ServerAddr,
     conn: &mut Option<Admin>,
     limit: Duration,
+    tls: Option<&TlsConfig>,
 ) -> Result<Vec<Row>, Error> {
     if conn.is_none() {
-        *conn = Some(Admin::connect_with_timeout(addr.clone(), limit).await?);
+        *conn = Some(Admin::connect_with(addr.clone(), limit, tls).await?);
     }
     let a = conn.as_mut().expect("just connected");
     let prio = a.priority_status().await?;

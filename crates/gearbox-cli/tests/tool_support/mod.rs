@@ -51,6 +51,15 @@ pub fn command(program: impl AsRef<OsStr>, arg0: &str, args: &[&str]) -> Command
         .env_remove("GEARMAN_SERVER")
         .env_remove("GEARMAN_SERVERS")
         .env_remove("GEARBOX_HTTP")
+        // TLS settings (tests/tool_tls.rs sets them where it means to).
+        .env_remove("GEARBOX_SSL")
+        .env_remove("GEARBOX_SSL_CA_FILE")
+        .env_remove("GEARBOX_SSL_CERTIFICATE")
+        .env_remove("GEARBOX_SSL_KEY")
+        .env_remove("GEARBOX_SSL_SERVER_NAME")
+        .env_remove("GEARMAND_CA_CERTIFICATE")
+        .env_remove("GEARMAN_CLIENT_PEM")
+        .env_remove("GEARMAN_CLIENT_KEY")
         .env_remove("POSIXLY_CORRECT");
     c
 }

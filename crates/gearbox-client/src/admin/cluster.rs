@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Admin, FunctionStatus, DEFAULT_TIMEOUT};
-use crate::{Result, ServerAddr};
+use crate::{Result, ServerAddr, TlsConfig};
 
 /// `status` from every server at once, keyed by server (duplicates collapse), like the
 /// classic libraries' server-status call; each server gets [`DEFAULT_TIMEOUT`] to connect and
@@ -32,9 +32,18 @@ pub async fn cluster_status_with_timeout(
     servers: &[ServerAddr],
     timeout: Duration,
 ) -> BTreeMap<ServerAddr, Result<Vec<FunctionStatus>>> {
+    cluster_status_with(servers, timeout, None).await
+}
+
+/// [`cluster_status`] with another per-server timeout, over TLS when `tls` is given.
+pub async fn cluster_status_with(
+    servers: &[ServerAddr],
+    timeout: Duration,
+    tls: Option<&TlsConfig>,
+) -> BTreeMap<ServerAddr, Result<Vec<FunctionStatus>>> {
     let queries = servers.iter().map(|addr| async move {
         let status = async {
-            let mut admin = Admin::connect_with_timeout(addr.clone(), timeout).await?;
+            let mut admin = Admin::connect_with(addr.clone(), timeout, tls).await?;
             admin.status().await
         }
         .await;

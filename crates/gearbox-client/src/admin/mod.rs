@@ -28,13 +28,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use gearbox_proto::{parse_admin_line, AdminCommand};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 
-pub use self::cluster::{cluster_status, cluster_status_with_timeout};
+pub use self::cluster::{cluster_status, cluster_status_with, cluster_status_with_timeout};
 use self::reply::{err_text, is_ok, listing_lines, ok_text, BadLine};
 pub use self::reply::{FunctionStatus, JobInfo, MaxQueue, PriorityStatus, WorkerInfo};
-use crate::{Error, Result, ServerAddr};
+use crate::transport::{self, ReadHalf, WriteHalf};
+use crate::{Error, Result, ServerAddr, TlsConfig};
 
 /// Default limit for connecting, and for each command's whole round trip.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,8 +48,8 @@ pub const MAX_REPLY: usize = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Admin {
     addr: ServerAddr,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<ReadHalf>,
+    writer: WriteHalf,
     timeout: Duration,
     /// Why the connection can no longer be used, once it cannot.
     broken: Option<String>,
@@ -85,20 +84,26 @@ impl Admin {
 
     /// Connects within `timeout`, which then also bounds each command.
     pub async fn connect_with_timeout(addr: ServerAddr, timeout: Duration) -> Result<Admin> {
-        let unreachable = |source| Error::Unreachable {
-            servers: addr.to_string(),
-            source,
-        };
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr.connect_string()))
-            .await
-            .map_err(|_| {
-                unreachable(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no connection within {timeout:?}"),
-                ))
-            })?
-            .map_err(unreachable)?;
-        let _ = stream.set_nodelay(true);
+        Admin::connect_with(addr, timeout, None).await
+    }
+
+    /// Connects within `timeout` (which then also bounds each command), over TLS when `tls`
+    /// is given. A failed handshake is [`Error::Tls`].
+    ///
+    /// ```no_run
+    /// # async fn f() -> gearbox_client::Result<()> {
+    /// use gearbox_client::{admin::{Admin, DEFAULT_TIMEOUT}, TlsConfig};
+    /// let tls = TlsConfig::builder().ca_file("ca.pem").build()?;
+    /// let mut admin = Admin::connect_with("gear1:4730".parse()?, DEFAULT_TIMEOUT, Some(&tls)).await?;
+    /// println!("{}", admin.version().await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with(
+        addr: ServerAddr,
+        timeout: Duration,
+        tls: Option<&TlsConfig>,
+    ) -> Result<Admin> {
+        let stream = transport::connect(&addr, tls, timeout).await?;
         let (read, writer) = stream.into_split();
         Ok(Admin {
             addr,
@@ -170,6 +175,11 @@ impl Admin {
     async fn round_trip(&mut self, out: &[u8], listing: bool) -> Result<Bytes, String> {
         self.writer
             .write_all(out)
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+        // Free on TCP; TLS may hold written records until it.
+        self.writer
+            .flush()
             .await
             .map_err(|e| format!("write failed: {e}"))?;
         let mut reply = BytesMut::new();

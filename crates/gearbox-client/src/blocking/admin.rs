@@ -47,6 +47,17 @@ impl Admin {
         Ok(Admin { rt, inner })
     }
 
+    /// See [`admin::Admin::connect_with`]: over TLS when `tls` is given.
+    pub fn connect_with(
+        addr: ServerAddr,
+        timeout: Duration,
+        tls: Option<&crate::TlsConfig>,
+    ) -> Result<Admin> {
+        let rt = runtime()?;
+        let inner = rt.block_on(admin::Admin::connect_with(addr, timeout, tls))?;
+        Ok(Admin { rt, inner })
+    }
+
     /// The server this connection talks to.
     pub fn server(&self) -> &ServerAddr {
         self.inner.server()

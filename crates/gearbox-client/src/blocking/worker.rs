@@ -156,6 +156,11 @@ impl WorkerBuilder {
         self.map(|b| b.exception_mode(mode))
     }
 
+    /// See [`crate::worker::WorkerBuilder::tls`].
+    pub fn tls(self, tls: crate::TlsConfig) -> Self {
+        self.map(|b| b.tls(tls))
+    }
+
     /// Runs `hook` on a blocking thread every `every`; see
     /// [`crate::worker::WorkerBuilder::periodic`].
     ///

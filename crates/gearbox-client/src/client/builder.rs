@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{Client, Inner};
 use crate::conn::{ConnOptions, Pool};
-use crate::{parse_servers, servers::servers_from_env, Error, Result, ServerAddr};
+use crate::{parse_servers, servers::servers_from_env, Error, Result, ServerAddr, TlsConfig};
 
 /// Default limit for opening a connection (TCP connect plus handshake).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,6 +28,7 @@ const MAX_CLIENT_ID: usize = 254;
 /// | exceptions | on: `OPTION_REQ exceptions` on every connection, so WORK_EXCEPTION arrives |
 /// | connect timeout | [`DEFAULT_CONNECT_TIMEOUT`] (5 s) |
 /// | back-off | [`DEFAULT_BACKOFF_MIN`] (100 ms) doubling to [`DEFAULT_BACKOFF_MAX`] (10 s) |
+/// | TLS | off: plain TCP ([`ClientBuilder::tls`]) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -47,6 +48,7 @@ pub struct ClientBuilder {
     exceptions: bool,
     connect_timeout: Duration,
     backoff: (Duration, Duration),
+    tls: Option<TlsConfig>,
 }
 
 impl Default for ClientBuilder {
@@ -58,6 +60,7 @@ impl Default for ClientBuilder {
             exceptions: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
+            tls: None,
         }
     }
 }
@@ -111,7 +114,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Limit for opening one connection (TCP connect plus the option handshake). It also
+    /// Limit for opening one connection (TCP connect, TLS handshake when configured, and the
+    /// option handshake). It also
     /// bounds how long a call waits for a server's back-off to end when every server is in
     /// back-off. Default 5 s.
     ///
@@ -133,6 +137,21 @@ impl ClientBuilder {
     /// ```
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.backoff = (min, max);
+        self
+    }
+
+    /// Connects to every server over TLS with these settings (CA, client certificate,
+    /// server name). A failed handshake is [`Error::Tls`]; like any failed connect, the
+    /// server then goes into back-off and the next one is tried.
+    ///
+    /// ```no_run
+    /// use gearbox_client::{Client, TlsConfig};
+    /// let tls = TlsConfig::builder().ca_file("ca.pem").build()?;
+    /// let client = Client::builder().servers("gear1:4730").tls(tls).build()?;
+    /// # Ok::<(), gearbox_client::Error>(())
+    /// ```
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -180,6 +199,7 @@ impl ClientBuilder {
             connect_timeout: self.connect_timeout,
             backoff_min,
             backoff_max,
+            tls: self.tls,
         };
         tracing::debug!(servers = servers.len(), "client built");
         Ok(Client {

@@ -18,11 +18,10 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use gearbox_proto::{ClientCodec, Request, Response};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 
+use crate::transport::{self, ReadHalf, Stream, WriteHalf};
 use crate::{Error, Result, ServerAddr};
 
 /// Requests queued for the writer; a full queue makes callers wait (back-pressure).
@@ -79,6 +78,8 @@ struct State {
     fifo: VecDeque<Waiter>,
     routes: HashMap<Bytes, Vec<Subscriber>>,
     closed: Option<String>,
+    /// The connection ended on a TLS error (e.g. the server refused the client certificate).
+    closed_by_tls: bool,
 }
 
 struct Shared {
@@ -189,7 +190,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// Starts the connection task on an established stream.
-    pub(crate) fn spawn(server: ServerAddr, stream: TcpStream) -> Conn {
+    pub(crate) fn spawn(server: ServerAddr, stream: Stream) -> Conn {
         let shared = Arc::new(Shared {
             id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
             server,
@@ -204,6 +205,11 @@ impl Conn {
     /// The server this connection talks to.
     pub(crate) fn server(&self) -> &ServerAddr {
         &self.shared.server
+    }
+
+    /// Whether the connection ended on a TLS error.
+    pub(crate) fn closed_by_tls(&self) -> bool {
+        self.shared.lock().closed_by_tls
     }
 
     /// Whether the connection has ended.
@@ -273,7 +279,7 @@ impl Conn {
     }
 }
 
-async fn run(shared: Arc<Shared>, stream: TcpStream, mut rx: mpsc::Receiver<Command>) {
+async fn run(shared: Arc<Shared>, stream: Stream, mut rx: mpsc::Receiver<Command>) {
     let (r, w) = stream.into_split();
     let reason = tokio::select! {
         reason = read_loop(&shared, r) => reason,
@@ -289,11 +295,15 @@ async fn run(shared: Arc<Shared>, stream: TcpStream, mut rx: mpsc::Receiver<Comm
     }
 }
 
-async fn read_loop(shared: &Shared, r: OwnedReadHalf) -> String {
+async fn read_loop(shared: &Shared, r: ReadHalf) -> String {
     let mut frames = FramedRead::new(r, ClientCodec::default());
     while let Some(item) = frames.next().await {
         let resp = match item {
             Ok(resp) => resp,
+            Err(gearbox_proto::ProtoError::Io(e)) if transport::is_tls_error(&e) => {
+                shared.lock().closed_by_tls = true;
+                return transport::explain(&e, &shared.server.host);
+            }
             Err(e) => return format!("unreadable data from the server: {e}"),
         };
         tracing::trace!(conn = shared.id, packet = ?resp.packet_type(), "received");
@@ -307,11 +317,7 @@ async fn read_loop(shared: &Shared, r: OwnedReadHalf) -> String {
     "the server closed the connection".to_string()
 }
 
-async fn write_loop(
-    shared: &Shared,
-    mut w: OwnedWriteHalf,
-    rx: &mut mpsc::Receiver<Command>,
-) -> String {
+async fn write_loop(shared: &Shared, mut w: WriteHalf, rx: &mut mpsc::Receiver<Command>) -> String {
     let mut buf = BytesMut::new();
     let mut cmds = Vec::with_capacity(WRITE_BATCH);
     loop {
@@ -333,7 +339,11 @@ async fn write_loop(
         if buf.is_empty() {
             continue;
         }
+        // The flush is free on TCP; TLS may hold written records until it.
         if let Err(e) = w.write_all(&buf).await {
+            return format!("could not write to the server: {e}");
+        }
+        if let Err(e) = w.flush().await {
             return format!("could not write to the server: {e}");
         }
         buf.clear();

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_proto::{Request, Response};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub(crate) use self::io::{Conn, ConnEvent, Subscriber};
+use crate::tls::TlsConfig;
+use crate::transport;
 use crate::{Error, Result, ServerAddr};
 
 /// How connections are opened; fixed when the client is built.
@@ -24,12 +25,14 @@ pub(crate) struct ConnOptions {
     pub client_id: Option<Bytes>,
     /// Send `OPTION_REQ exceptions` on every new connection.
     pub exceptions: bool,
-    /// Limit for the TCP connect plus the option handshake.
+    /// Limit for the TCP connect, the TLS handshake and the option handshake.
     pub connect_timeout: Duration,
     /// First back-off after a failed connect.
     pub backoff_min: Duration,
     /// Longest back-off.
     pub backoff_max: Duration,
+    /// TLS for every connection, when set.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ConnOptions {
@@ -60,7 +63,7 @@ struct SlotState {
 enum Attempt {
     Ready(Conn),
     BackOff(Instant, String),
-    Failed(std::io::Error),
+    Failed(Error),
 }
 
 impl Slot {
@@ -95,24 +98,45 @@ impl Slot {
     }
 }
 
-/// Connects and performs the handshake (client id, exceptions option).
-async fn open(addr: &ServerAddr, opts: &ConnOptions) -> std::io::Result<Conn> {
+/// Connects (TCP, then TLS when configured) and performs the handshake (client id,
+/// exceptions option).
+///
+/// Errors are [`Error::Unreachable`] for TCP and timeouts, [`Error::Tls`] or
+/// [`Error::TlsSetup`] for TLS, and [`Error::Unreachable`] wrapping the reason when the
+/// option handshake fails.
+async fn open(addr: &ServerAddr, opts: &ConnOptions) -> Result<Conn> {
     use std::io::{Error as IoError, ErrorKind};
     let limit = opts.connect_timeout;
     let deadline = Instant::now() + limit;
+    let unreachable = |source: IoError| Error::Unreachable {
+        servers: addr.to_string(),
+        source,
+    };
     let timed_out = |what: &str| {
-        IoError::new(
+        unreachable(IoError::new(
             ErrorKind::TimedOut,
             format!("{addr}: {what} within {limit:?} (connect_timeout)"),
-        )
+        ))
     };
-    let stream = tokio::time::timeout_at(deadline, TcpStream::connect(addr.connect_string()))
+    let stream = transport::connect(addr, opts.tls.as_ref(), limit)
         .await
-        .map_err(|_| timed_out("no connection"))?
-        .map_err(|e| IoError::new(e.kind(), format!("{addr}: {e}")))?;
-    stream.set_nodelay(true)?;
+        .map_err(|e| match e {
+            Error::Unreachable { source, .. } => {
+                unreachable(IoError::new(source.kind(), format!("{addr}: {source}")))
+            }
+            other => other,
+        })?;
+    let tls = stream.is_tls();
     let conn = Conn::spawn(addr.clone(), stream);
-    let handshake_failed = |e: Error| IoError::new(ErrorKind::ConnectionAborted, e.to_string());
+    let handshake_failed = |e: Error| match e {
+        // Over TLS 1.3 a server refuses a client certificate after the client's side of the
+        // handshake is done: the refusal arrives as the first read.
+        Error::Disconnected { reason, .. } if tls && conn.closed_by_tls() => Error::Tls {
+            server: addr.to_string(),
+            reason,
+        },
+        e => unreachable(IoError::new(ErrorKind::ConnectionAborted, e.to_string())),
+    };
     if let Some(id) = &opts.client_id {
         conn.send_only(Request::SetClientId { id: id.clone() })
             .await
@@ -189,11 +213,18 @@ impl Pool {
 
     async fn first_of(&self, order: &[usize]) -> Result<Conn> {
         let mut last: Option<std::io::Error> = None;
+        // A TLS failure says more (wrong CA, refused certificate) than a later refused TCP
+        // connect, so it wins.
+        let mut tls_failure: Option<Error> = None;
         let mut soonest: Option<(Instant, usize, String)> = None;
+        let mut failed = |e: Error, last: &mut Option<std::io::Error>| match e {
+            Error::Unreachable { source, .. } => *last = Some(source),
+            e => tls_failure = Some(e),
+        };
         for &i in order {
             match self.slots[i].attempt(&self.opts).await {
                 Attempt::Ready(c) => return Ok(c),
-                Attempt::Failed(e) => last = Some(e),
+                Attempt::Failed(e) => failed(e, &mut last),
                 Attempt::BackOff(at, why) => {
                     tracing::debug!(server = %self.slots[i].addr, "skipped: in back-off");
                     let sooner = match &soonest {
@@ -211,11 +242,11 @@ impl Pool {
                 tokio::time::sleep_until(at).await;
                 match self.slots[i].attempt(&self.opts).await {
                     Attempt::Ready(c) => return Ok(c),
-                    Attempt::Failed(e) => last = Some(e),
+                    Attempt::Failed(e) => failed(e, &mut last),
                     Attempt::BackOff(..) => {}
                 }
             }
-            if last.is_none() {
+            if last.is_none() && tls_failure.is_none() {
                 let left = at.saturating_duration_since(Instant::now()).as_millis();
                 let left = Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX));
                 last = Some(std::io::Error::new(
@@ -226,6 +257,9 @@ impl Pool {
                     ),
                 ));
             }
+        }
+        if let Some(e) = tls_failure {
+            return Err(e);
         }
         let servers = if order.len() == self.slots.len() {
             self.list()
@@ -255,6 +289,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),
+            tls: None,
         };
         let got: Vec<u64> = (1..=6).map(|f| o.backoff(f).as_millis() as u64).collect();
         assert_eq!(got, [100, 200, 400, 800, 1000, 1000]);

@@ -13,7 +13,7 @@ use futures::FutureExt;
 use super::handler::{ExceptionMode, Handler};
 use super::Worker;
 use crate::servers::{parse_servers, servers_from_env};
-use crate::{Error, Result, ServerAddr};
+use crate::{Error, Result, ServerAddr, TlsConfig};
 
 /// Default for [`WorkerBuilder::concurrency`]: one job at a time.
 pub const DEFAULT_CONCURRENCY: usize = 1;
@@ -60,6 +60,7 @@ pub(crate) struct Settings {
     pub give_up_after: Option<Duration>,
     pub periodic: Vec<Periodic>,
     pub exception_mode: ExceptionMode,
+    pub tls: Option<TlsConfig>,
 }
 
 /// Builds a [`Worker`]. Start with [`Worker::builder`].
@@ -73,6 +74,7 @@ pub(crate) struct Settings {
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 30 s |
 /// | [`give_up_after`](Self::give_up_after) | never: reconnect forever |
 /// | [`exception_mode`](Self::exception_mode) | WORK_EXCEPTION |
+/// | [`tls`](Self::tls) | off: plain TCP |
 ///
 /// Mistakes (a bad server list, an invalid function name) are reported by
 /// [`build`](Self::build), so the calls chain.
@@ -105,6 +107,7 @@ pub struct WorkerBuilder {
     give_up_after: Option<Duration>,
     periodic: Vec<Periodic>,
     exception_mode: ExceptionMode,
+    tls: Option<TlsConfig>,
     /// The first mistake made while building, reported by `build`.
     error: Option<Error>,
 }
@@ -122,6 +125,7 @@ impl Default for WorkerBuilder {
             give_up_after: None,
             periodic: Vec::new(),
             exception_mode: ExceptionMode::Exception,
+            tls: None,
             error: None,
         }
     }
@@ -159,6 +163,21 @@ impl WorkerBuilder {
     /// ```
     pub fn server(mut self, addr: ServerAddr) -> Self {
         self.servers.push(addr);
+        self
+    }
+
+    /// Connects to every server over TLS with these settings (CA, client certificate,
+    /// server name). A failed handshake ([`Error::Tls`]) is logged and retried with the
+    /// reconnect back-off, like any unreachable server.
+    ///
+    /// ```no_run
+    /// use gearbox_client::TlsConfig;
+    /// let tls = TlsConfig::builder().ca_file("ca.pem").build()?;
+    /// let b = gearbox_client::worker::Worker::builder().servers("gm1").tls(tls);
+    /// # Ok::<(), gearbox_client::Error>(())
+    /// ```
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -364,6 +383,7 @@ impl WorkerBuilder {
             give_up_after: self.give_up_after,
             periodic: self.periodic,
             exception_mode: self.exception_mode,
+            tls: self.tls,
         }))
     }
 

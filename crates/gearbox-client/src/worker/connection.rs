@@ -10,13 +10,12 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use gearbox_proto::{ClientCodec, Request, Response};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 
 use super::builder::Settings;
+use crate::transport::{self, ReadHalf, WriteHalf};
 use crate::{Error, ServerAddr};
 
 /// How long connecting and registering may take before the attempt counts as failed.
@@ -33,7 +32,7 @@ const HELLO: &[u8] = b"gearbox-worker-hello";
 /// A registered, live connection.
 pub(crate) struct Connection {
     /// Packets from the server.
-    pub reader: FramedRead<OwnedReadHalf, ClientCodec>,
+    pub reader: FramedRead<ReadHalf, ClientCodec>,
     /// Queue to the writer task.
     pub out: mpsc::Sender<Request>,
     /// The writer task; it ends when every sender is gone or it was told to close (after
@@ -57,14 +56,7 @@ impl Connection {
     }
 
     async fn open_inner(addr: &ServerAddr, settings: &Settings) -> Result<Connection, Error> {
-        let stream = TcpStream::connect(addr.connect_string())
-            .await
-            .map_err(|source| Error::Unreachable {
-                servers: addr.to_string(),
-                source,
-            })?;
-        // Small packets (status updates) should leave at once.
-        let _ = stream.set_nodelay(true);
+        let stream = transport::connect(addr, settings.tls.as_ref(), HANDSHAKE_TIMEOUT).await?;
         let (read, write) = stream.into_split();
         let (out, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let (close, closed) = oneshot::channel();
@@ -103,6 +95,8 @@ impl Connection {
         .await?;
         // Neither CAN_DO nor SET_CLIENT_ID has a reply; an ERROR means one was refused.
         loop {
+            // Over TLS 1.3 a refused client certificate shows as this first read:
+            // `read_packet` makes it `Error::Tls`.
             match conn.next_packet(addr).await? {
                 Response::EchoRes { data } if data == hello => return Ok(conn),
                 Response::Error { code, text } => {
@@ -152,11 +146,17 @@ impl Connection {
 
 /// The next packet from `reader`; a closed connection or undecodable bytes are errors.
 pub(crate) async fn read_packet(
-    reader: &mut FramedRead<OwnedReadHalf, ClientCodec>,
+    reader: &mut FramedRead<ReadHalf, ClientCodec>,
     addr: &ServerAddr,
 ) -> Result<Response, Error> {
     match reader.next().await {
         Some(Ok(r)) => Ok(r),
+        Some(Err(gearbox_proto::ProtoError::Io(e))) if transport::is_tls_error(&e) => {
+            Err(Error::Tls {
+                server: addr.to_string(),
+                reason: transport::explain(&e, &addr.host),
+            })
+        }
         Some(Err(source)) => Err(Error::Protocol {
             server: addr.to_string(),
             source,
@@ -172,7 +172,7 @@ pub(crate) async fn read_packet(
 /// sender is gone or `close` fires, it writes what is still queued and shuts the write side
 /// down (FIN).
 async fn write_loop(
-    mut w: OwnedWriteHalf,
+    mut w: WriteHalf,
     mut rx: mpsc::Receiver<Request>,
     mut close: oneshot::Receiver<()>,
 ) -> io::Result<()> {
@@ -200,6 +200,8 @@ async fn write_loop(
             }
         }
         w.write_all(&buf).await?;
+        // Free on TCP; TLS may hold written records until it.
+        w.flush().await?;
         buf.clear();
     }
     w.shutdown().await

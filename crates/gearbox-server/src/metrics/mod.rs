@@ -34,6 +34,8 @@ pub struct ServerMetrics {
     pub error_packets: AtomicU64,
     /// Connections closed because the peer broke the protocol.
     pub protocol_closes: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
     /// Store operations handed to the persister and not yet taken into a commit.
     pub store_pending: AtomicU64,
     /// Requests refused by the access rules, by [`Denied`] kind.
@@ -57,6 +59,7 @@ impl Default for ServerMetrics {
             bytes_sent: AtomicU64::new(0),
             error_packets: AtomicU64::new(0),
             protocol_closes: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
             store_pending: AtomicU64::new(0),
             access_denied: Default::default(),
             store_commit_seconds: AtomicHistogram::new(&COMMIT_SECONDS),
@@ -102,7 +105,7 @@ pub fn add(counter: &AtomicU64, n: u64) {
 /// Plain counters: name, help, field.
 type Counter = (&'static str, &'static str, fn(&ServerMetrics) -> &AtomicU64);
 
-const COUNTERS: [Counter; 7] = [
+const COUNTERS: [Counter; 8] = [
     (
         "gearbox_connections_accepted_total",
         "Gearman connections accepted.",
@@ -130,6 +133,11 @@ const COUNTERS: [Counter; 7] = [
         "gearbox_protocol_closes_total",
         "Connections closed after a protocol error.",
         |m| &m.protocol_closes,
+    ),
+    (
+        "gearbox_tls_handshake_failures_total",
+        "TLS handshakes on the Gearman port that failed or timed out.",
+        |m| &m.tls_handshake_failures,
     ),
     (
         "gearbox_store_commit_errors_total",

@@ -1,5 +1,11 @@
 //! One connection: a reader task that decodes and feeds the core, and a writer task that
 //! takes over the output when the socket is full (see [`crate::outbound`]).
+//!
+//! A TLS connection first completes its handshake here, bounded by the listener's timeout;
+//! then the same reader runs over the TLS stream's read half, and its writer task, which owns
+//! the write half, sends every batch of output (producers cannot write TLS records without
+//! it) and ends with close_notify. Plain connections take the code path they always took:
+//! the reader is generic over the stream, so neither pays for the other.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,8 +13,11 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use gearbox_proto::{Incoming, Response, ServerCodec};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Decoder;
 
 use super::{now_ms, Shared, Touched};
@@ -16,6 +25,7 @@ use crate::core::{ConnInfo, Effect, Outbox};
 use crate::metrics;
 use crate::outbound::Outbound;
 use crate::outbuf::OutBuf;
+use crate::tls::{self, ServerTls};
 
 /// How long a closing connection may take to flush its remaining output.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,16 +47,141 @@ fn conn_info(stream: &TcpStream, peer: SocketAddr) -> ConnInfo {
     }
 }
 
-/// Serves one accepted connection until it closes or the server stops.
-pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+/// Serves one accepted connection until it closes or the server stops; with `tls`, after a
+/// successful handshake.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<ServerTls>>,
+) {
     let _ = stream.set_nodelay(true);
-    let info = conn_info(&stream, peer);
-    let (mut rd, wr) = stream.into_split();
+    let mut info = conn_info(&stream, peer);
+    let Some(tls) = tls else {
+        let (rd, wr) = stream.into_split();
+        let outbound = Arc::new(Outbound::new(
+            shared.config.max_unsent,
+            Some(wr),
+            shared.metrics.clone(),
+        ));
+        let writer = tokio::spawn(plain_writer(outbound.clone()));
+        return session(shared, rd, outbound, writer, info, peer).await;
+    };
+    let Some(stream) = handshake(&shared, &tls, stream, peer).await else {
+        return;
+    };
+    if let Some(cert) = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+    {
+        info.identity = tls::identity(cert);
+    }
+    tracing::debug!(
+        %peer,
+        version = ?stream.get_ref().1.protocol_version(),
+        identity = ?info.identity,
+        "TLS handshake done"
+    );
+    let (rd, wr) = tokio::io::split(stream);
+    // No socket for producers to write to: every flush wakes the writer task, which owns the
+    // TLS write half.
     let outbound = Arc::new(Outbound::new(
         shared.config.max_unsent,
-        Some(wr),
+        None,
         shared.metrics.clone(),
     ));
+    let writer = tokio::spawn(tls_writer(outbound.clone(), wr, shared.metrics.clone()));
+    session(shared, rd, outbound, writer, info, peer).await
+}
+
+/// Runs the TLS handshake, bounded by the listener's timeout and cut short by a server stop.
+/// A failure is logged (at INFO: it is the peer's doing) and counted.
+async fn handshake(
+    shared: &Shared,
+    tls: &ServerTls,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<TlsStream<TcpStream>> {
+    let acceptor = TlsAcceptor::from(tls.current());
+    let timeout = tls.handshake_timeout();
+    let result = tokio::select! {
+        r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
+        _ = shared.closing.cancelled() => return None,
+    };
+    let error = match result {
+        Ok(Ok(stream)) => return Some(stream),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no handshake within {} ms", timeout.as_millis()),
+    };
+    metrics::add(&shared.metrics.tls_handshake_failures, 1);
+    tracing::info!(%peer, %error, "TLS handshake failed; connection dropped");
+    None
+}
+
+/// A plain connection's writer: takes over the output when the socket is full (see
+/// [`crate::outbound`]), then sends FIN.
+async fn plain_writer(ob: Arc<Outbound>) {
+    let mut wbuf = OutBuf::with_capacity(4096);
+    loop {
+        tokio::select! {
+            _ = ob.take(&mut wbuf) => {}
+            _ = ob.aborted() => break,
+        }
+        if wbuf.is_empty() {
+            break;
+        }
+        tokio::select! {
+            r = ob.write_all(&mut wbuf) => if r.is_err() { ob.abort(); break; },
+            _ = ob.aborted() => break,
+        }
+        ob.wrote();
+    }
+    ob.shutdown_write();
+}
+
+/// A TLS connection's writer: sends each batch of output, one write and flush per wake-up,
+/// then close_notify and FIN.
+async fn tls_writer<W: AsyncWrite + Unpin>(
+    ob: Arc<Outbound>,
+    mut wr: W,
+    metrics: Arc<metrics::ServerMetrics>,
+) {
+    let mut wbuf = OutBuf::with_capacity(4096);
+    loop {
+        tokio::select! {
+            _ = ob.take(&mut wbuf) => {}
+            _ = ob.aborted() => return,
+        }
+        if wbuf.is_empty() {
+            break;
+        }
+        tokio::select! {
+            r = wbuf.write_to(&mut wr) => match r {
+                Ok(n) => metrics::add(&metrics.bytes_sent, n as u64),
+                Err(_) => { ob.abort(); return; }
+            },
+            _ = ob.aborted() => return,
+        }
+        ob.wrote();
+    }
+    tokio::select! {
+        _ = wr.shutdown() => {}
+        _ = ob.aborted() => {}
+    }
+}
+
+/// The reader of an established connection (plain or TLS): registers it with the core, feeds
+/// the core what arrives, and unregisters it at the end.
+async fn session<R: AsyncRead + Unpin>(
+    shared: Arc<Shared>,
+    mut rd: R,
+    outbound: Arc<Outbound>,
+    writer: JoinHandle<()>,
+    info: ConnInfo,
+    peer: SocketAddr,
+) {
     let id = {
         let mut st = shared.lock();
         let id = st.next_conn;
@@ -56,28 +191,6 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         id
     };
     tracing::debug!(conn = id.get(), %peer, "connected");
-    // Output is written by whoever produced it (see `outbound`); this task only takes over
-    // when the socket is full, and sends what is left at close.
-    let ob = outbound.clone();
-    let writer = tokio::spawn(async move {
-        let mut wbuf = OutBuf::with_capacity(4096);
-        loop {
-            tokio::select! {
-                _ = ob.take(&mut wbuf) => {}
-                _ = ob.aborted() => break,
-            }
-            if wbuf.is_empty() {
-                break;
-            }
-            tokio::select! {
-                r = ob.write_all(&mut wbuf) => if r.is_err() { ob.abort(); break; },
-                _ = ob.aborted() => break,
-            }
-            ob.wrote();
-        }
-        ob.shutdown_write();
-    });
-
     let mut codec = ServerCodec::new(shared.config.limits());
     let mut buf = BytesMut::with_capacity(8192);
     let mut out = Outbox::default();

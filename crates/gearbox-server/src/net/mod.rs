@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use gearbox_proto::{ErrorCode, Response};
 use gearbox_store::{MemoryStore, Store};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,7 @@ use crate::core::{ConnId, Core, Effect, IdMap, Outbox, UnixMillis};
 use crate::metrics::{self, ServerMetrics};
 use crate::outbound::Outbound;
 use crate::persister::{self, StoreOp};
+use crate::tls::{Listener, ServerTls};
 use crate::{Config, ServerError};
 
 mod conn;
@@ -147,8 +148,9 @@ impl Shared {
 
 /// Runs the job server on `listeners` with in-memory queues until `shutdown` resolves (or an
 /// admin `shutdown` arrives from a loopback peer), then stops as the [`ShutdownMode`] says.
+/// Each listener is plain TCP or TLS ([`Listener`]; a `TcpListener` converts to a plain one).
 pub async fn run(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<impl Into<Listener>>,
     config: Config,
     shutdown: impl Future<Output = ShutdownMode>,
 ) -> Result<(), ServerError> {
@@ -161,7 +163,7 @@ pub async fn run(
 /// waits until every store write is done. A store that is not durable (gearmand's `builtin`
 /// queue) is not used at all.
 pub async fn run_with_store(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<impl Into<Listener>>,
     config: Config,
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ShutdownMode>,
@@ -240,11 +242,12 @@ pub async fn run_with_store(
     let mut conns = JoinSet::new();
     let timer = tokio::spawn(timer_loop(shared.clone(), shared.stop.subscribe()));
     let flusher = tokio::spawn(flush_loop(shared.clone()));
-    let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel::<Accepted>(64);
     let mut acceptors = JoinSet::new();
     for l in listeners {
-        if let Ok(addr) = l.local_addr() {
-            tracing::info!(%addr, "listening");
+        let l: Listener = l.into();
+        if let Ok(addr) = l.tcp.local_addr() {
+            tracing::info!(%addr, tls = l.tls.is_some(), "listening");
         }
         acceptors.spawn(accept_loop(l, accepted_tx.clone()));
     }
@@ -261,20 +264,23 @@ pub async fn run_with_store(
                     return Err(e);
                 }
             }
-            Some((stream, peer)) = accepted.recv() => {
+            Some((stream, peer, tls)) = accepted.recv() => {
                 match limit.clone().try_acquire_owned() {
                     Ok(permit) => {
                         metrics::add(&shared.metrics.connections_accepted, 1);
                         let shared = shared.clone();
                         conns.spawn(async move {
-                            serve(shared, stream, peer).await;
+                            serve(shared, stream, peer, tls).await;
                             drop(permit);
                         });
                     }
                     Err(_) => {
                         tracing::warn!(%peer, limit = shared.config.max_connections, "connection refused: limit reached");
                         metrics::add(&shared.metrics.connections_refused, 1);
-                        tokio::spawn(refuse(stream, shared.metrics.clone()));
+                        // A TLS peer could not read a plain ERROR packet: it is only closed.
+                        if tls.is_none() {
+                            tokio::spawn(refuse(stream, shared.metrics.clone()));
+                        }
                     }
                 }
             }
@@ -307,16 +313,20 @@ pub async fn run_with_store(
     Ok(())
 }
 
+/// An accepted socket, its peer, and the TLS its listener asks for (the handshake runs in the
+/// connection's own task).
+type Accepted = (TcpStream, SocketAddr, Option<Arc<ServerTls>>);
+
 async fn accept_loop(
-    listener: TcpListener,
-    tx: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr)>,
+    listener: Listener,
+    tx: tokio::sync::mpsc::Sender<Accepted>,
 ) -> Result<(), ServerError> {
     let mut backoff = Duration::from_millis(5);
     loop {
-        match listener.accept().await {
-            Ok(pair) => {
+        match listener.tcp.accept().await {
+            Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
-                if tx.send(pair).await.is_err() {
+                if tx.send((stream, peer, listener.tls.clone())).await.is_err() {
                     return Ok(());
                 }
             }

@@ -1,5 +1,6 @@
 //! A throwaway MariaDB server, started from Debian's binaries (`apt-get install
-//! mariadb-server`) in a temporary directory and killed on drop.
+//! mariadb-server`) in a temporary directory and killed on drop; [`MariaDb::start_tls`]
+//! serves TLS with test certificates.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 
 use super::{free_port, skip};
+use crate::tls::CertFiles;
 
 /// The database the tests use (created at start-up).
 pub const DB: &str = "gearbox";
@@ -21,12 +23,29 @@ pub struct MariaDb {
     /// The TCP port on 127.0.0.1.
     pub port: u16,
     child: Mutex<Option<Child>>,
+    /// More server options (TLS).
+    extra: Vec<String>,
 }
 
 impl MariaDb {
     /// Initialises a data directory and starts the server, or returns `None` (after printing
     /// `SKIPPED`) when MariaDB is not installed outside CI.
     pub fn start(test: &str) -> Option<MariaDb> {
+        Self::start_with(test, Vec::new())
+    }
+
+    /// [`MariaDb::start`] with TLS: `server` is the server's certificate and key, `ca` the CA
+    /// of client certificates. Plain connections are still accepted.
+    pub fn start_tls(test: &str, ca: &Path, server: &CertFiles) -> Option<MariaDb> {
+        let extra = vec![
+            format!("--ssl-cert={}", server.cert.display()),
+            format!("--ssl-key={}", server.key.display()),
+            format!("--ssl-ca={}", ca.display()),
+        ];
+        Self::start_with(test, extra)
+    }
+
+    fn start_with(test: &str, extra: Vec<String>) -> Option<MariaDb> {
         let (Some(server), Some(install)) = (
             find(&["mariadbd", "mysqld"]),
             find(&["mariadb-install-db", "mysql_install_db"]),
@@ -71,6 +90,7 @@ impl MariaDb {
             port: free_port(),
             dir,
             child: Mutex::new(None),
+            extra,
         };
         db.start_again();
         Some(db)
@@ -108,6 +128,7 @@ impl MariaDb {
                 "--skip-name-resolve",
                 "--innodb-buffer-pool-size=32M",
             ])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -1,5 +1,6 @@
 //! A throwaway PostgreSQL server, started from Debian's binaries (`apt-get install postgresql`)
-//! in a temporary directory and stopped on drop.
+//! in a temporary directory and stopped on drop; [`PgServer::start_tls`] also serves TLS with
+//! test certificates.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use super::{free_port, skip};
+use crate::tls::CertFiles;
 
 /// The superuser initdb creates; trust authentication on 127.0.0.1, so no password.
 pub const USER: &str = "gearbox";
@@ -19,6 +21,8 @@ pub struct PgServer {
     pub port: u16,
     /// Run the server's tools as this user (`postgres` when we are root; initdb refuses root).
     run_as: Option<String>,
+    /// More `-c` settings for the server (TLS).
+    extra: String,
 }
 
 impl PgServer {
@@ -54,7 +58,73 @@ impl PgServer {
             port: free_port(),
             dir,
             run_as,
+            extra: String::new(),
         };
+        server.init();
+        server.start_again();
+        Some(server)
+    }
+
+    /// [`PgServer::start`] with TLS: `server` is the server's certificate and key, `ca` the
+    /// CA that client certificates must chain to. Plain connections (the helpers'
+    /// [`PgServer::conninfo`]) are trusted as before; TLS connections on 127.0.0.1 must pass
+    /// `ssl_auth`, a pg_hba method: `trust`, `cert` (a client certificate whose common name is
+    /// the user, [`USER`]) or `scram-sha-256` (set a password with [`PgServer::query`]).
+    pub fn start_tls(
+        test: &str,
+        ca: &std::path::Path,
+        server: &CertFiles,
+        ssl_auth: &str,
+    ) -> Option<PgServer> {
+        let mut pg = PgServer::start(test)?;
+        pg.stop();
+        let dir = pg.dir.path();
+        let copy = |from: &std::path::Path, name: &str| {
+            let to = dir.join(name);
+            std::fs::copy(from, &to).unwrap();
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+            to
+        };
+        let (cert, key, ca) = (
+            copy(&server.cert, "server.pem"),
+            copy(&server.key, "server.key"),
+            copy(ca, "ca.pem"),
+        );
+        if pg.run_as.is_some() {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .args([&cert, &key, &ca])
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown of the certificate files failed");
+        }
+        let hba = format!(
+            "local all all trust\nhostnossl all all 127.0.0.1/32 trust\n\
+             hostssl all all 127.0.0.1/32 {ssl_auth}\n"
+        );
+        let hba_file = pg.data().join("pg_hba.conf");
+        std::fs::write(&hba_file, hba).unwrap();
+        if pg.run_as.is_some() {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&hba_file)
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown of pg_hba.conf failed");
+        }
+        pg.extra = format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c ssl_ca_file={}",
+            cert.display(),
+            key.display(),
+            ca.display()
+        );
+        pg.start_again();
+        Some(pg)
+    }
+
+    /// Creates the cluster (initdb).
+    fn init(&self) {
+        let server = self;
         let data = server.data();
         let out = server.tool(
             "initdb",
@@ -72,8 +142,6 @@ impl PgServer {
             ],
         );
         assert!(out.status.success(), "initdb failed: {}", text(&out));
-        server.start_again();
-        Some(server)
     }
 
     fn data(&self) -> PathBuf {
@@ -96,9 +164,10 @@ impl PgServer {
     /// Starts the server (after [`PgServer::stop`]) and waits until it accepts connections.
     pub fn start_again(&self) {
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {}",
+            "-c listen_addresses=127.0.0.1 -p {} -k {}{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.extra
         );
         let log = self.dir.path().join("server.log");
         let data = self.data();

@@ -1,6 +1,6 @@
 //! A private `redis-server` (`apt-get install redis-server`): a free port on 127.0.0.1, a
 //! temporary directory, no RDB snapshots, an append-only file fsynced on every write. Killed
-//! on drop.
+//! on drop. [`RedisServer::start_tls`] adds a TLS port with test certificates.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{free_port, skip};
+use crate::tls::CertFiles;
 
 const BINARY: &str = "/usr/bin/redis-server";
 
@@ -17,12 +18,46 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// The TLS port and the arguments that set it up, if started with TLS.
+    tls: Option<(u16, Vec<String>)>,
 }
 
 impl RedisServer {
     /// Starts a server and waits until it answers `PING`, or returns `None` (after printing
     /// `SKIPPED`) when redis-server is not installed outside CI.
     pub fn start(test: &str) -> Option<RedisServer> {
+        Self::start_with(test, None)
+    }
+
+    /// [`RedisServer::start`] with a TLS port as well (see [`RedisServer::tls_port`]):
+    /// `server` is the server's certificate and key, `ca` the CA that client certificates
+    /// must chain to, and `client_certs` whether clients must present one
+    /// (`tls-auth-clients`). The plain port stays open for the tests' own inspection.
+    pub fn start_tls(
+        test: &str,
+        ca: &Path,
+        server: &CertFiles,
+        client_certs: bool,
+    ) -> Option<RedisServer> {
+        let args = vec![
+            "--tls-cert-file".to_owned(),
+            server.cert.display().to_string(),
+            "--tls-key-file".to_owned(),
+            server.key.display().to_string(),
+            "--tls-ca-cert-file".to_owned(),
+            ca.display().to_string(),
+            "--tls-auth-clients".to_owned(),
+            if client_certs { "yes" } else { "no" }.to_owned(),
+        ];
+        Self::start_with(test, Some((free_port(), args)))
+    }
+
+    /// The TLS port, if started with [`RedisServer::start_tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|(port, _)| *port)
+    }
+
+    fn start_with(test: &str, tls: Option<(u16, Vec<String>)>) -> Option<RedisServer> {
         if !Path::new(BINARY).exists() {
             skip(
                 test,
@@ -39,6 +74,7 @@ impl RedisServer {
                 .prefix("gearbox-redis-")
                 .tempdir()
                 .expect("temporary directory for redis-server"),
+            tls,
         };
         server.spawn();
         Some(server)
@@ -66,7 +102,11 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let log = self.dir.path().join("redis.log");
-        let child = Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        if let Some((port, args)) = &self.tls {
+            command.arg("--tls-port").arg(port.to_string()).args(args);
+        }
+        let child = command
             .arg("--port")
             .arg(self.port.to_string())
             .args(["--bind", "127.0.0.1"])

@@ -59,17 +59,22 @@ mod lock;
 mod open;
 mod parse;
 mod resolve;
+mod secret;
 mod section;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_secure;
 
 use std::path::PathBuf;
 
+use gearbox_store::tls::{MysqlSslMode, TlsFiles};
 use gearbox_store::Durability;
 
 pub use data_dir::{default_data_dir_from, ServingAs, SYSTEM_DATA_DIR};
 pub use kind::QueueType;
 pub use open::{open, OpenedStore};
+pub use secret::PASSWORD_VAR;
 pub use section::{
     MemcachedSection, MysqlSection, MysqlServer, Password, PostgresSection, RedisSection,
     RedisServer, SqliteSection, StoreSection, TokyoCabinetSection,
@@ -163,8 +168,12 @@ pub struct SqliteSettings {
 /// The PostgreSQL queue's settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PostgresSettings {
-    /// libpq conninfo (`host=... user=... dbname=...`) or a `postgres://` URL.
+    /// libpq conninfo (`host=... user=... dbname=...`) or a `postgres://` URL, with libpq's
+    /// TLS keys (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`).
     pub conninfo: String,
+    /// The password if the conninfo has none (from `--store-password-file` or the
+    /// environment).
+    pub password: Option<Password>,
     /// gearmand's queue table to import from, if it exists (`--libpq-table`).
     pub gearmand_table: String,
     /// Whether the table was named by the user (see [`SqliteSettings::gearmand_table_given`]).
@@ -177,6 +186,7 @@ impl std::fmt::Debug for PostgresSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresSettings")
             .field("conninfo", &parse::redact_conninfo(&self.conninfo))
+            .field("password", &self.password)
             .field("gearmand_table", &self.gearmand_table)
             .field("gearmand_table_given", &self.gearmand_table_given)
             .field("durability", &self.durability)
@@ -201,6 +211,20 @@ pub struct RedisSettings {
     pub prefix: String,
     /// gearmand's key prefix, whose queued jobs are imported (`--redis-gearmand-prefix`).
     pub gearmand_prefix: String,
+    /// TLS with these files (`rediss://`, `--redis-tls`), or plain TCP.
+    pub tls: Option<TlsFiles>,
+}
+
+impl RedisSettings {
+    /// `redis://host:port/db` (`rediss://` with TLS), without the password.
+    pub fn location(&self) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://{}:{}/{}", self.host, self.port, self.db)
+    }
 }
 
 /// The MySQL/MariaDB queue's settings.
@@ -223,14 +247,26 @@ pub struct MysqlSettings {
     /// `fsync` checks that the server flushes at every commit; `normal` and `none` accept
     /// what it does.
     pub durability: Durability,
+    /// TLS or not (`--mysql-ssl-mode`).
+    pub ssl_mode: MysqlSslMode,
+    /// The CA file and client certificate (`--mysql-ssl-ca`, `-cert`, `-key`).
+    pub ssl: TlsFiles,
 }
 
 impl MysqlSettings {
-    /// `mysql://user@host:port/db`, without the password, for logs and errors.
+    /// `mysql://user@host:port/db`, without the password, for logs and errors (with
+    /// `?ssl-mode=...` when TLS is on).
     pub fn location(&self) -> String {
         let user = self.user.as_deref().unwrap_or("");
         let at = if user.is_empty() { "" } else { "@" };
-        format!("mysql://{user}{at}{}:{}/{}", self.host, self.port, self.db)
+        let tls = match self.ssl_mode {
+            MysqlSslMode::Disabled => String::new(),
+            mode => format!("?ssl-mode={mode}"),
+        };
+        format!(
+            "mysql://{user}{at}{}:{}/{}{tls}",
+            self.host, self.port, self.db
+        )
     }
 }
 
@@ -273,9 +309,10 @@ impl StoreSettings {
                 s.durability
             ),
             StoreSettings::Redis(s) => format!(
-                "redis redis://{}:{}/{} (prefix {:?}; durability per the server's appendonly \
-                 and appendfsync settings)",
-                s.host, s.port, s.db, s.prefix
+                "redis {} (prefix {:?}; durability per the server's appendonly and \
+                 appendfsync settings)",
+                s.location(),
+                s.prefix
             ),
             StoreSettings::Mysql(s) => format!(
                 "mysql {} (table {}, durability {})",
@@ -320,8 +357,9 @@ impl StoreSettings {
             )),
             StoreSettings::Mysql(s) => Some(table(&s.gearmand_table, s.location())),
             StoreSettings::Redis(s) => Some(format!(
-                "gearmand's Redis queue (keys `{}-*`) in redis://{}:{}/{}; those keys are deleted",
-                s.gearmand_prefix, s.host, s.port, s.db
+                "gearmand's Redis queue (keys `{}-*`) in {}; those keys are deleted",
+                s.gearmand_prefix,
+                s.location()
             )),
             StoreSettings::Builtin | StoreSettings::Memcached(_) => None,
         }

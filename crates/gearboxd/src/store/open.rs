@@ -80,8 +80,9 @@ pub async fn open(settings: &StoreSettings, handle_prefix: &str) -> anyhow::Resu
         #[cfg(feature = "postgres")]
         StoreSettings::Postgres(s) => {
             let shown = super::parse::redact_conninfo(&s.conninfo);
-            let store = PostgresStore::connect(
+            let store = PostgresStore::connect_with_password(
                 &s.conninfo,
+                s.password.as_deref(),
                 gearbox_store::sql::DEFAULT_TABLE,
                 s.durability,
             )
@@ -187,6 +188,8 @@ fn mysql_options(s: &MysqlSettings) -> gearbox_store_mysql::MysqlOptions {
         user: s.user.clone(),
         password: s.password.as_deref().map(str::to_owned),
         db: Some(s.db.clone()),
+        ssl_mode: s.ssl_mode,
+        ssl: s.ssl.clone(),
     }
 }
 
@@ -198,6 +201,7 @@ fn redis_options(s: &RedisSettings) -> gearbox_store_redis::RedisOptions {
     o.password = s.password.as_deref().map(str::to_owned);
     o.username.clone_from(&s.username);
     o.db = s.db;
+    o.tls.clone_from(&s.tls);
     o
 }
 

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use percent_encoding::percent_decode_str;
+
 use super::kind::Kind;
 use super::section::{MysqlServer, Password, RedisServer};
 use super::{DEFAULT_MYSQL_PORT, DEFAULT_REDIS_PORT};
@@ -15,6 +17,8 @@ pub(super) struct RedisUrl {
     pub server: RedisServer,
     pub username: Option<String>,
     pub db: i64,
+    /// `rediss://`: TLS.
+    pub tls: bool,
 }
 
 /// What a `--store` URL names.
@@ -76,12 +80,8 @@ pub(super) fn parse_url(url: &str) -> Result<Url, CliError> {
             }
             Ok(Url::Postgres(url.to_owned()))
         }
-        "redis" => parse_redis(url, rest).map(Url::Redis),
-        "rediss" => Err(CliError::Invalid(format!(
-            "store URL `{}`: TLS (rediss://) is not supported; use redis:// on a local or \
-             trusted network",
-            redact_url(url)
-        ))),
+        "redis" => parse_redis(url, rest, false).map(Url::Redis),
+        "rediss" => parse_redis(url, rest, true).map(Url::Redis),
         "mysql" | "mariadb" => parse_mysql(url, rest).map(Url::Mysql),
         "memcached" => {
             let servers = rest.strip_prefix("//").unwrap_or_default();
@@ -96,81 +96,74 @@ pub(super) fn parse_url(url: &str) -> Result<Url, CliError> {
         _ => Err(CliError::Invalid(format!(
             "unknown store URL `{}`: use sqlite:///absolute/path.sqlite, \
              sqlite:relative/path.sqlite, postgres://user@host/database, \
-             redis://[:password@]host:port[/db], mysql://user[:password]@host[:port]/database, \
+             redis[s]://[:password@]host:port[/db], mysql://user[:password]@host[:port]/database, \
              memcached://host[:port][,host[:port]...] or memory:",
             redact_url(url)
         ))),
     }
 }
 
-/// The parts of `//[userinfo@]host[:port][/path]`, as written (not decoded).
-struct ServerUrl<'a> {
-    userinfo: Option<&'a str>,
-    host: &'a str,
+/// The parts of `scheme://[user[:password]@]host[:port][/path]`, read by the `url` crate;
+/// user and password percent-decoded.
+struct ServerUrl {
+    user: Option<String>,
+    password: Option<String>,
+    host: String,
     port: Option<u16>,
-    path: &'a str,
+    /// The path without its leading `/`, as written.
+    path: String,
 }
 
-/// Splits `rest` (what follows the scheme's `:`); `bad` makes the error for what is wrong.
-fn parse_server_url<'a>(
-    rest: &'a str,
+/// Reads `url` (whose part after the scheme's `:` is `rest`); `bad` makes the error for what
+/// is wrong.
+fn parse_server_url(
+    url: &str,
+    rest: &str,
     bad: &dyn Fn(&str) -> CliError,
-) -> Result<ServerUrl<'a>, CliError> {
-    let rest = rest.strip_prefix("//").ok_or_else(|| bad("no `//`"))?;
-    if rest.contains('?') {
+) -> Result<ServerUrl, CliError> {
+    if !rest.starts_with("//") {
+        return Err(bad("no `//`"));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| match e {
+        url::ParseError::EmptyHost => bad("no host"),
+        url::ParseError::InvalidPort => bad("the port is not a number"),
+        other => bad(&other.to_string()),
+    })?;
+    if parsed.query().is_some() {
         return Err(bad("parameters (`?...`) are not supported"));
     }
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let (host, port) = match hostport.strip_prefix('[') {
-        // [IPv6]:port
-        Some(v6) => {
-            let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed `[`"))?;
-            (host, after.strip_prefix(':'))
-        }
-        None => match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        },
-    };
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if host.is_empty() {
         return Err(bad("no host"));
     }
-    let port = port
-        .map(|p| {
-            p.parse::<u16>()
-                .map_err(|_| bad("the port is not a number"))
-        })
-        .transpose()?;
+    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
     Ok(ServerUrl {
-        userinfo,
-        host,
-        port,
-        path,
+        user: Some(decode(parsed.username())).filter(|u| !u.is_empty()),
+        password: parsed.password().map(decode),
+        host: decode(host),
+        port: parsed.port(),
+        path: parsed.path().trim_start_matches('/').to_owned(),
     })
 }
 
-/// `redis://[[user]:password@]host[:port][/db]`.
-fn parse_redis(url: &str, rest: &str) -> Result<RedisUrl, CliError> {
+/// `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS; percent-encoded.
+fn parse_redis(url: &str, rest: &str, tls: bool) -> Result<RedisUrl, CliError> {
     let bad = |why: &str| {
         CliError::Invalid(format!(
-            "store URL `{}`: {why}; use redis://[:password@]host:port[/db]",
+            "store URL `{}`: {why}; use redis://[:password@]host:port[/db] or rediss://... \
+             for TLS (percent-encode special characters)",
             redact_url(url)
         ))
     };
-    let parts = parse_server_url(rest, &bad)?;
-    let (username, password) = match parts.userinfo {
-        None => (None, None),
-        Some(u) => match u.split_once(':') {
-            Some((user, pass)) => (
-                Some(user.to_owned()).filter(|u| !u.is_empty()),
-                Some(pass.to_owned()),
-            ),
-            None => (None, Some(u.to_owned())),
-        },
+    let parts = parse_server_url(url, rest, &bad)?;
+    // `redis://secret@host`: a user part alone is the password, as redis-cli reads it.
+    let (username, password) = match (parts.user, parts.password) {
+        (Some(alone), None) => (None, Some(alone)),
+        (user, password) => (user, password),
     };
     let db = if parts.path.is_empty() {
         0
@@ -182,12 +175,13 @@ fn parse_redis(url: &str, rest: &str) -> Result<RedisUrl, CliError> {
     };
     Ok(RedisUrl {
         server: RedisServer {
-            redis_server: Some(parts.host.to_owned()),
+            redis_server: Some(parts.host),
             redis_port: Some(parts.port.unwrap_or(DEFAULT_REDIS_PORT)),
             redis_password: password.map(Password::from),
         },
         username,
         db,
+        tls,
     })
 }
 
@@ -200,75 +194,103 @@ fn parse_mysql(url: &str, rest: &str) -> Result<MysqlServer, CliError> {
             redact_url(url)
         ))
     };
-    let parts = parse_server_url(rest, &bad)?;
-    let (user, password) = match parts.userinfo {
-        None => ("", None),
-        Some(u) => match u.split_once(':') {
-            Some((user, pass)) => (user, Some(percent_decode(pass))),
-            None => (u, None),
-        },
-    };
+    let parts = parse_server_url(url, rest, &bad)?;
     let db = parts.path.split('/').next().unwrap_or("");
+    let db = percent_decode_str(db).decode_utf8_lossy().into_owned();
     Ok(MysqlServer {
-        mysql_host: Some(percent_decode(parts.host)),
+        mysql_host: Some(parts.host),
         mysql_port: Some(parts.port.unwrap_or(DEFAULT_MYSQL_PORT)),
-        mysql_user: Some(percent_decode(user)).filter(|u| !u.is_empty()),
-        mysql_password: password.map(Password::from),
-        mysql_db: Some(percent_decode(db)).filter(|d| !d.is_empty()),
+        mysql_user: parts.user,
+        mysql_password: parts.password.map(Password::from),
+        mysql_db: Some(db).filter(|d| !d.is_empty()),
     })
 }
 
-/// `%XX` escapes decoded; invalid UTF-8 replaced.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `url` with the password of its user part (`user:password@`) replaced by `***`.
+/// `url` with its password hidden (`***`): the password of its user part, a user part that
+/// is a Redis password, and a `password=` parameter. Read by the `url` crate; a URL it cannot
+/// read is hidden after its scheme.
 pub(super) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, _)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..end].rfind('@') else {
-        return url.to_owned();
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return format!("{scheme}://***");
     };
-    match rest[..at].split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-        None if scheme.starts_with("redis") => format!("{scheme}://***{}", &rest[at..]),
-        None => url.to_owned(),
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    } else if scheme.starts_with("redis") && !parsed.username().is_empty() {
+        let _ = parsed.set_username("***");
     }
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
-/// A libpq conninfo (`key=value ...` or a URL) with its password hidden.
+/// A libpq conninfo (`key=value ...` or a URL) with its password hidden, also a quoted one.
 pub(super) fn redact_conninfo(conninfo: &str) -> String {
     if conninfo.contains("://") {
         return redact_url(conninfo);
     }
-    conninfo
-        .split_whitespace()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => kv.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = String::with_capacity(conninfo.len());
+    let mut rest = conninfo;
+    while let Some(at) = find_password_key(rest) {
+        out.push_str(&rest[..at]);
+        out.push_str("password=***");
+        let value = rest[at..]
+            .split_once('=')
+            .map_or("", |(_, v)| v)
+            .trim_start();
+        rest = &value[value_len(value)..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where a `password` key starts in `s` (at the start or after white space).
+fn find_password_key(s: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password") {
+        let at = from + i;
+        let before_ok = at == 0 || lower[..at].ends_with(char::is_whitespace);
+        let after = lower[at + "password".len()..].trim_start();
+        if before_ok && after.starts_with('=') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The length of a conninfo value at the start of `v`: quoted (`'...'`, with `\\` escapes)
+/// or up to white space.
+fn value_len(v: &str) -> usize {
+    let mut chars = v.char_indices();
+    let quoted = v.starts_with('\'');
+    if quoted {
+        chars.next();
+    }
+    let mut escaped = false;
+    for (i, c) in chars {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '\'' if quoted => return i + 1,
+            c if !quoted && c.is_whitespace() => return i,
+            _ => {}
+        }
+    }
+    v.len()
 }

@@ -2,11 +2,13 @@
 //! rules of the module documentation ("Which layer wins"), all of them here.
 
 use gearbox_store::sql::DEFAULT_TABLE;
+use gearbox_store::tls::{MysqlSslMode, TlsFiles};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::kind::Kind;
 use super::parse::{parse_url, redact_url, Url};
+use super::secret;
 use super::section::{MysqlServer, RedisServer, StoreSection};
 use super::{
     MemcachedSettings, MysqlSettings, PostgresSettings, RedisSettings, SqliteSettings,
@@ -207,6 +209,16 @@ fn unused_flags(cli: &StoreSection, kind: Kind) -> Result<Vec<String>, CliError>
             warnings.extend(keys.keys().map(|key| unused(&flag(key), kind, *used_by)));
         }
     }
+    warnings.extend(secret::on_command_line(cli));
+    if cli.store_password_file.is_some()
+        && matches!(kind, Kind::Builtin | Kind::Sqlite | Kind::Memcached)
+    {
+        warnings.push(format!(
+            "--store-password-file has no effect with the {} queue (it is for PostgreSQL, \
+             Redis and MySQL/MariaDB)",
+            kind.what()
+        ));
+    }
     if cli.durability.is_some() && matches!(kind, Kind::Builtin | Kind::Redis | Kind::Memcached) {
         warnings.push(unused("--durability", kind, Kind::Sqlite));
     }
@@ -315,11 +327,17 @@ fn postgres(layers: &Layers) -> Result<PostgresSettings, CliError> {
     let (gearmand_table, gearmand_table_given) =
         gearmand_table(table, "libpq_table", DEFAULT_LIBPQ_TABLE)?;
     Ok(PostgresSettings {
+        password: secret::password(None, password_file(layers), "PGPASSWORD")?,
         conninfo,
         gearmand_table,
         gearmand_table_given,
         durability: layers.each.durability.unwrap_or_default(),
     })
+}
+
+/// The password file key, from either layer.
+fn password_file<'a>(layers: &'a Layers) -> Option<&'a std::path::Path> {
+    layers.each.store_password_file.as_deref()
 }
 
 fn redis(layers: &Layers) -> Result<RedisSettings, CliError> {
@@ -339,12 +357,21 @@ fn redis(layers: &Layers) -> Result<RedisSettings, CliError> {
     } = server;
     let prefix = layers.each.redis.redis_prefix.clone();
     let gearmand_prefix = layers.each.redis.redis_gearmand_prefix.clone();
+    let keys = &layers.each.redis;
+    let files = TlsFiles {
+        ca: keys.redis_ca_file.clone(),
+        cert: keys.redis_cert_file.clone(),
+        key: keys.redis_key_file.clone(),
+    };
+    let url_tls = url.as_ref().is_some_and(|u| u.tls);
+    let tls = (url_tls || keys.redis_tls || files != TlsFiles::default()).then_some(files);
     let s = RedisSettings {
         host: redis_server.unwrap_or_else(|| DEFAULT_REDIS_SERVER.to_owned()),
         port: redis_port.unwrap_or(DEFAULT_REDIS_PORT),
         username: url.as_ref().and_then(|u| u.username.clone()),
-        password: redis_password,
+        password: secret::password(redis_password, password_file(layers), "REDISCLI_AUTH")?,
         db: url.as_ref().map_or(0, |u| u.db),
+        tls,
         prefix: prefix
             .clone()
             .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned()),
@@ -398,15 +425,30 @@ fn mysql(layers: &Layers) -> Result<MysqlSettings, CliError> {
     let table = layers.each.mysql.mysql_table.clone();
     let (gearmand_table, gearmand_table_given) =
         gearmand_table(table, "mysql_table", DEFAULT_MYSQL_TABLE)?;
+    let keys = &layers.each.mysql;
+    let ssl = TlsFiles {
+        ca: keys.mysql_ssl_ca.clone(),
+        cert: keys.mysql_ssl_cert.clone(),
+        key: keys.mysql_ssl_key.clone(),
+    };
+    let ssl_mode = keys
+        .mysql_ssl_mode
+        .unwrap_or(if ssl == TlsFiles::default() {
+            MysqlSslMode::Disabled
+        } else {
+            MysqlSslMode::VerifyIdentity
+        });
     Ok(MysqlSettings {
         host,
         port,
         user: mysql_user,
-        password: mysql_password,
+        password: secret::password(mysql_password, password_file(layers), "MYSQL_PWD")?,
         db,
         gearmand_table,
         gearmand_table_given,
         durability: layers.each.durability.unwrap_or_default(),
+        ssl_mode,
+        ssl,
     })
 }
 

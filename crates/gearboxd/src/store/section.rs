@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use gearbox_store::tls::MysqlSslMode;
 use gearbox_store::Durability;
 use serde::{Deserialize, Serialize};
 
@@ -30,12 +31,20 @@ pub struct StoreSection {
 
     /// The job store as a URL, instead of -q and the location flags:
     /// `sqlite:///abs/file.sqlite`, `sqlite:relative/file.sqlite`,
-    /// `postgres://user[:password]@host[:port]/database`,
-    /// `redis://[:password@]host:port[/db]`,
+    /// `postgres://user[:password]@host[:port]/database[?sslmode=...]`,
+    /// `redis://[:password@]host:port[/db]` (`rediss://` for TLS),
     /// `mysql://user[:password]@host[:port]/database`,
     /// `memcached://host[:port][,host[:port]...]`, or `memory:` (the builtin queue).
     #[arg(long = "store", value_name = "URL", help_heading = STORE)]
     pub store: Option<String>,
+
+    /// File holding the password of the PostgreSQL, Redis or MySQL/MariaDB store (one line;
+    /// a final newline is not part of it), for when the URL and the password keys give none.
+    /// Then come the environment variables GEARBOX_STORE_PASSWORD and the database's own
+    /// (PGPASSWORD, REDISCLI_AUTH, MYSQL_PWD). Unlike a password flag, it is not visible in
+    /// the process list.
+    #[arg(long = "store-password-file", value_name = "FILE", help_heading = STORE)]
+    pub store_password_file: Option<PathBuf>,
 
     /// The SQLite queue's keys.
     #[command(flatten)]
@@ -112,8 +121,10 @@ pub struct SqliteSection {
 #[serde(default)]
 pub struct PostgresSection {
     /// PostgreSQL server and database for `-q libpq`, as libpq conninfo
-    /// (`host=127.0.0.1 port=5432 user=gearman dbname=gearman`) or a `postgres://` URL. No
-    /// TLS: use a local or trusted network, or a Unix socket (`host=/run/postgresql`).
+    /// (`host=127.0.0.1 port=5432 user=gearman dbname=gearman`) or a `postgres://` URL. TLS
+    /// with libpq's keys (URL parameters `?sslmode=...&sslrootcert=...`): sslmode=disable,
+    /// prefer (the default), require, verify-ca or verify-full; sslrootcert=FILE (the CA);
+    /// sslcert=FILE and sslkey=FILE (a client certificate).
     #[arg(long = "libpq-conninfo", value_name = "STR", help_heading = STORE)]
     pub libpq_conninfo: Option<String>,
 
@@ -143,6 +154,27 @@ pub struct RedisSection {
     /// --redis-prefix if that is given, as gearmand's command line names its prefix so).
     #[arg(long = "redis-gearmand-prefix", value_name = "P", help_heading = STORE)]
     pub redis_gearmand_prefix: Option<String>,
+
+    /// Connect to Redis over TLS, as a `rediss://` URL does; the server's certificate must
+    /// name the host (--redis-server) and chain to --redis-ca-file (or to the system's CAs).
+    /// Also on when --redis-ca-file, --redis-cert-file or --redis-key-file is given.
+    #[arg(long = "redis-tls", help_heading = STORE)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub redis_tls: bool,
+
+    /// CA certificates (PEM) that the Redis server's certificate must chain to (default: the
+    /// system's).
+    #[arg(long = "redis-ca-file", value_name = "FILE", help_heading = STORE)]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// Client certificate (PEM) for a Redis server that requires one (tls-auth-clients);
+    /// needs --redis-key-file.
+    #[arg(long = "redis-cert-file", value_name = "FILE", help_heading = STORE)]
+    pub redis_cert_file: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM, unencrypted).
+    #[arg(long = "redis-key-file", value_name = "FILE", help_heading = STORE)]
+    pub redis_key_file: Option<PathBuf>,
 }
 
 /// The Redis server's keys, each overriding the same part of a `redis://` URL.
@@ -157,7 +189,8 @@ pub struct RedisServer {
     #[arg(long = "redis-port", value_name = "N", help_heading = STORE)]
     pub redis_port: Option<u16>,
 
-    /// Redis password (AUTH). Visible in the process list: prefer the config file.
+    /// Redis password (AUTH). Visible in the process list: prefer --store-password-file, the
+    /// config file or REDISCLI_AUTH.
     #[arg(long = "redis-password", value_name = "P", help_heading = STORE)]
     pub redis_password: Option<Password>,
 }
@@ -177,6 +210,27 @@ pub struct MysqlSection {
     /// (default: gearman_queue).
     #[arg(long = "mysql-table", value_name = "NAME", help_heading = STORE)]
     pub mysql_table: Option<String>,
+
+    /// TLS to MySQL/MariaDB, as mysql's --ssl-mode: DISABLED, REQUIRED (encrypted, any
+    /// certificate), VERIFY_CA (signed by --mysql-ssl-ca) or VERIFY_IDENTITY (and naming
+    /// --mysql-host) (default: DISABLED, or VERIFY_IDENTITY when a --mysql-ssl-* file is
+    /// given).
+    #[arg(long = "mysql-ssl-mode", value_name = "MODE", help_heading = STORE)]
+    pub mysql_ssl_mode: Option<MysqlSslMode>,
+
+    /// CA certificates (PEM) that the MySQL/MariaDB server's certificate must chain to
+    /// (default: the Mozilla roots bundled with the driver).
+    #[arg(long = "mysql-ssl-ca", value_name = "FILE", help_heading = STORE)]
+    pub mysql_ssl_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for a MySQL/MariaDB user created REQUIRE X509; needs
+    /// --mysql-ssl-key.
+    #[arg(long = "mysql-ssl-cert", value_name = "FILE", help_heading = STORE)]
+    pub mysql_ssl_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM, unencrypted).
+    #[arg(long = "mysql-ssl-key", value_name = "FILE", help_heading = STORE)]
+    pub mysql_ssl_key: Option<PathBuf>,
 }
 
 /// The MySQL/MariaDB server's keys, each overriding the same part of a `mysql://` URL.
@@ -195,7 +249,8 @@ pub struct MysqlServer {
     #[arg(long = "mysql-user", value_name = "USER", help_heading = STORE)]
     pub mysql_user: Option<String>,
 
-    /// MySQL/MariaDB password. Visible in the process list: prefer the config file.
+    /// MySQL/MariaDB password. Visible in the process list: prefer --store-password-file, the
+    /// config file or MYSQL_PWD.
     #[arg(long = "mysql-password", value_name = "P", help_heading = STORE)]
     pub mysql_password: Option<Password>,
 

@@ -170,7 +170,7 @@ fn contradictions_and_unknown_names_are_errors() {
         "redis://",
         "redis://h:port",
         "redis://h/x",
-        "rediss://h",
+        "rediss://h?insecure",
         "mysql:h",
         "mysql://h",
         "mysql://h:port/db",
@@ -279,6 +279,7 @@ fn redis_takes_gearmands_names_and_urls() {
         db: 0,
         prefix: "jobs:".into(),
         gearmand_prefix: "gm".into(),
+        tls: None,
     };
     assert_eq!(s, expected);
     // gearmand's own command line: its --redis-prefix also names the keys to import.
@@ -371,6 +372,8 @@ fn mysql_takes_gearmands_names_and_urls() {
         gearmand_table: "old_queue".into(),
         gearmand_table_given: true,
         durability: Durability::Normal,
+        ssl_mode: gearbox_store::tls::MysqlSslMode::Disabled,
+        ssl: gearbox_store::tls::TlsFiles::default(),
     };
     assert_eq!(s, expected);
     assert!(!format!("{s:?}").contains("s3cret"), "{s:?}");
