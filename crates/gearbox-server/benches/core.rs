@@ -37,6 +37,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gearbox_proto::{AdminCommand, Priority, Request, Response, SubmitJob};
+use gearbox_server::access::{AccessPolicy, AccessRule};
 use gearbox_server::core::{ConnId, ConnInfo, Core, CoreConfig, Effect, Outbox, UnixMillis};
 
 /// The system allocator, counting allocations (reallocations included).
@@ -263,29 +264,57 @@ fn foreground_cycle(c: &mut Criterion) {
     g.finish();
 }
 
-/// Scenario (b): fill a queue with background jobs, then drain it.
+/// Access rules as a shared server might have them: the connections match the third rule,
+/// whose patterns the submits and the CAN_DO are checked against.
+fn access_rules() -> AccessPolicy {
+    let rule = |name: &str, peer: &str, pattern: &str| AccessRule {
+        name: Some(name.into()),
+        peer: vec![peer.into()],
+        submit: vec![format!("{pattern}_*"), "mail".into()],
+        register: vec![format!("{pattern}_*")],
+        ..AccessRule::default()
+    };
+    AccessPolicy::new(vec![
+        rule("billing", "192.0.2.0/24", "billing"),
+        rule("reports", "198.51.100.0/24", "report"),
+        rule("images", "10.0.0.0/8", "resize"),
+    ])
+    .expect("valid rules")
+}
+
+/// Scenario (b): fill a queue with background jobs, then drain it; without access rules, and
+/// with rules every submit and CAN_DO is checked against.
 fn background_batch(c: &mut Criterion) {
     const N: usize = 10_000;
-    let mut sim = Sim::new(CoreConfig::default());
-    let function = sim.function.clone();
-    let worker = sim.workers(1, &function)[0];
-    let client = sim.clients(1)[0];
-    let uniques: Vec<Bytes> = (0..N).map(|i| Bytes::from(format!("bg-{i:08}"))).collect();
-    let batch = |sim: &mut Sim| {
-        for u in &uniques {
-            sim.submit(client, u.clone(), true);
-        }
-        for _ in 0..N {
-            sim.run_one(worker);
-        }
-        assert_eq!(sim.core.job_count(), 0);
-    };
-    report_allocs("background_batch", 1, N as u64, || batch(&mut sim));
-
     let mut g = c.benchmark_group("background_batch");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
-    g.bench_function("submit_then_drain_10000", |b| b.iter(|| batch(&mut sim)));
+    for (name, access) in [
+        ("submit_then_drain_10000", AccessPolicy::default()),
+        ("submit_then_drain_10000_access_rules", access_rules()),
+    ] {
+        let mut sim = Sim::new(CoreConfig {
+            access,
+            ..CoreConfig::default()
+        });
+        let function = sim.function.clone();
+        let worker = sim.workers(1, &function)[0];
+        let client = sim.clients(1)[0];
+        let uniques: Vec<Bytes> = (0..N).map(|i| Bytes::from(format!("bg-{i:08}"))).collect();
+        let batch = |sim: &mut Sim| {
+            for u in &uniques {
+                sim.submit(client, u.clone(), true);
+            }
+            for _ in 0..N {
+                sim.run_one(worker);
+            }
+            assert_eq!(sim.core.job_count(), 0, "every submit was allowed");
+        };
+        report_allocs(&format!("background_batch/{name}"), 1, N as u64, || {
+            batch(&mut sim)
+        });
+        g.bench_function(name, |b| b.iter(|| batch(&mut sim)));
+    }
     g.finish();
 }
 
