@@ -197,6 +197,11 @@ pub async fn admin_over_tls(ep: &TlsEndpoint<'_>) {
         }
         poll.again().await;
     }
+    let servers = [ep.list().parse().unwrap()];
+    let all = gearbox_client::admin::cluster_status_with(&servers, DEFAULT_TIMEOUT, Some(&tls));
+    let all = within("cluster status", all).await;
+    let status = all[&servers[0]].as_ref().expect("cluster status over TLS");
+    assert!(status.iter().any(|s| s.function == "reverse"), "{status:?}");
     worker.stop().await;
 }
 
