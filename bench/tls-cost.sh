@@ -16,12 +16,14 @@
 # pipelined (submit, then drain). Certificates are ECDSA P-256, made with openssl in $OUT. The
 # summary prints the median of the rounds and each configuration's ratio to plain.
 #
-# Environment: ROUNDS (5), JOBS (40000), CLIENTS (16), WORKERS (4), DEPTH (32),
-# GEARBOXD_THREADS (1), BASE_GEARBOXD (unset), OUT (a new temp dir).
+# Environment: ROUNDS (5), JOBS (40000, fg classic), PIPELINED_JOBS (10 x JOBS), CLIENTS (16), WORKERS (4), DEPTH (32),
+# GEARBOXD_THREADS (1), BASE_GEARBOXD (unset), CONFIGS ("plain tls mtls plain2"; plain must be
+# one of them), OUT (a new temp dir).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
 JOBS=${JOBS:-40000}
+PIPELINED_JOBS=${PIPELINED_JOBS:-$((JOBS * 10))}
 CLIENTS=${CLIENTS:-16}
 WORKERS=${WORKERS:-4}
 DEPTH=${DEPTH:-32}
@@ -92,12 +94,12 @@ bench() {
         --server-pid "$PID" --json >"$OUT/$name.json"
 }
 
-CONFIGS=(plain tls mtls plain2)
+read -r -a CONFIGS <<<"${CONFIGS:-plain tls mtls plain2}"
 [ -n "${BASE_GEARBOXD:-}" ] && CONFIGS+=(base)
 {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
     echo "gearbox: $("$GEARBOXD" --version 2>&1 | head -1), -t $GEARBOXD_THREADS"
-    echo "rounds: $ROUNDS, jobs: $JOBS, clients: $CLIENTS, workers: $WORKERS, depth: $DEPTH, configs: ${CONFIGS[*]}"
+    echo "rounds: $ROUNDS, jobs: $JOBS (pipelined $PIPELINED_JOBS), clients: $CLIENTS, workers: $WORKERS, depth: $DEPTH, configs: ${CONFIGS[*]}"
 } | tee "$OUT/machine.txt" >&2
 
 n=${#CONFIGS[@]}
@@ -108,8 +110,8 @@ for r in $(seq 1 "$ROUNDS"); do
         echo "round $r/$ROUNDS: $config" >&2
         start "$config"
         bench "$config.r$r.fgc" fg --mode classic -c "$CLIENTS" -w "$WORKERS" -n "$JOBS"
-        bench "$config.r$r.fgp" fg --mode pipelined --depth "$DEPTH" -c "$CLIENTS" -w "$WORKERS" -n "$JOBS"
-        bench "$config.r$r.bgp" bg --mode pipelined --depth "$DEPTH" -c "$CLIENTS" -w "$WORKERS" -n "$JOBS"
+        bench "$config.r$r.fgp" fg --mode pipelined --depth "$DEPTH" -c "$CLIENTS" -w "$WORKERS" -n "$PIPELINED_JOBS"
+        bench "$config.r$r.bgp" bg --mode pipelined --depth "$DEPTH" -c "$CLIENTS" -w "$WORKERS" -n "$PIPELINED_JOBS"
         stop
     done
 done
