@@ -25,6 +25,8 @@ pub struct MariaDb {
     child: Mutex<Option<Child>>,
     /// More server options (TLS).
     extra: Vec<String>,
+    /// Whether the grant tables are loaded (needed for user-defined functions).
+    grants: bool,
 }
 
 impl MariaDb {
@@ -45,7 +47,19 @@ impl MariaDb {
         Self::start_with(test, extra)
     }
 
+    /// [`MariaDb::start`] with user-defined functions: `--plugin-dir` is `plugin_dir`, and the
+    /// grant tables are loaded (MariaDB refuses `CREATE FUNCTION` without them); `root` has
+    /// no password.
+    pub fn start_with_plugins(test: &str, plugin_dir: &Path) -> Option<MariaDb> {
+        let extra = vec![format!("--plugin-dir={}", plugin_dir.display())];
+        Self::start_opts(test, extra, true)
+    }
+
     fn start_with(test: &str, extra: Vec<String>) -> Option<MariaDb> {
+        Self::start_opts(test, extra, false)
+    }
+
+    fn start_opts(test: &str, extra: Vec<String>, grants: bool) -> Option<MariaDb> {
         let (Some(server), Some(install)) = (
             find(&["mariadbd", "mysqld"]),
             find(&["mariadb-install-db", "mysql_install_db"]),
@@ -91,6 +105,7 @@ impl MariaDb {
             dir,
             child: Mutex::new(None),
             extra,
+            grants,
         };
         db.start_again();
         Some(db)
@@ -124,10 +139,10 @@ impl MariaDb {
             .args([
                 "--bind-address=127.0.0.1",
                 "--user=root",
-                "--skip-grant-tables",
                 "--skip-name-resolve",
                 "--innodb-buffer-pool-size=32M",
             ])
+            .args((!self.grants).then_some("--skip-grant-tables"))
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

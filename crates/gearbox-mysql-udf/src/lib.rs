@@ -1,0 +1,322 @@
+//! # gearbox-mysql-udf
+//!
+//! MySQL/MariaDB user-defined functions that submit gearbox (Gearman) jobs from SQL, built as
+//! `libgearbox_mysql_udf.so` and loaded with `CREATE FUNCTION ... SONAME`:
+//!
+//! - `gman_servers_set(servers)`: the `host[:port],...` list that later calls on this
+//!   connection use (default `127.0.0.1:4730`); returns the list.
+//! - `gman_do(function, payload)`, `gman_do_high`, `gman_do_low`: run a job in the foreground
+//!   and return its result.
+//! - `gman_do_background(function, payload)`, `gman_do_high_background`,
+//!   `gman_do_low_background`: submit a background job and return its handle.
+//!
+//! A NULL payload is sent as an empty one. A failure (unreachable server, failed job) is
+//! written to the server's error log and the call returns NULL with the UDF error flag set;
+//! a panic never crosses into the server (`catch_unwind`).
+//!
+//! # Layout
+//!
+//! - [`ffi`]: the C ABI (`UDF_INIT`, `UDF_ARGS`) and safe helpers over it.
+//! - this file: the exported `xxx_init` / `xxx` / `xxx_deinit` symbols, the per-thread
+//!   server list and the shared clients.
+
+pub mod ffi;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::raw::{c_char, c_ulong};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, OnceLock};
+
+use ffi::{MyBool, UdfArgs, UdfInit};
+use gearbox_client::blocking::Client;
+
+/// The servers used until `gman_servers_set` is called.
+pub const DEFAULT_SERVERS: &str = "127.0.0.1:4730";
+
+/// The longest result a string function announces (16 MiB - 1, a MEDIUMBLOB).
+const MAX_LENGTH: c_ulong = 16 * 1024 * 1024 - 1;
+
+thread_local! {
+    /// The server list of the connection on this thread (MariaDB runs one connection per
+    /// thread by default), set by `gman_servers_set`.
+    static SERVERS: RefCell<String> = RefCell::new(DEFAULT_SERVERS.to_owned());
+}
+
+/// One client per server list, shared by all connections: a client keeps its connections
+/// and a runtime thread, so it is built once and cloned (cheaply) per call.
+fn client(servers: &str) -> Result<Client, String> {
+    static CLIENTS: OnceLock<Mutex<HashMap<String, Client>>> = OnceLock::new();
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = clients.get(servers) {
+        return Ok(c.clone());
+    }
+    let c = Client::new(servers).map_err(|e| format!("servers {servers:?}: {e}"))?;
+    clients.insert(servers.to_owned(), c.clone());
+    Ok(c)
+}
+
+/// The state behind `UDF_INIT::ptr`: the buffer that holds the last result.
+struct State {
+    result: Vec<u8>,
+}
+
+/// Which job a function submits.
+#[derive(Clone, Copy)]
+enum Kind {
+    Foreground(Prio),
+    Background(Prio),
+}
+
+/// A job's priority.
+#[derive(Clone, Copy)]
+enum Prio {
+    Normal,
+    High,
+    Low,
+}
+
+/// `gman_servers_set(servers)`: checks and stores the list for this thread.
+fn servers_set(args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
+    let list = args[0].ok_or("the server list is NULL")?;
+    let list = std::str::from_utf8(list).map_err(|_| "the server list is not UTF-8")?;
+    let list = list.trim();
+    let list = if list.is_empty() {
+        DEFAULT_SERVERS
+    } else {
+        list
+    };
+    client(list)?;
+    SERVERS.with(|s| *s.borrow_mut() = list.to_owned());
+    Ok(list.as_bytes().to_vec())
+}
+
+/// `gman_do*(function, payload)`: submits the job to this thread's servers.
+fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
+    let function = args[0].ok_or("the function name is NULL")?;
+    if function.is_empty() {
+        return Err("the function name is empty".into());
+    }
+    let payload = args[1].unwrap_or_default().to_vec();
+    let servers = SERVERS.with(|s| s.borrow().clone());
+    let client = client(&servers)?;
+    let job = client.job(function, payload);
+    let prio = |job: gearbox_client::blocking::client::Job, p| match p {
+        Prio::Normal => job,
+        Prio::High => job.high(),
+        Prio::Low => job.low(),
+    };
+    let out = match kind {
+        Kind::Foreground(p) => prio(job, p).run(),
+        Kind::Background(p) => prio(job, p).background(),
+    };
+    out.map(|b| b.to_vec()).map_err(|e| {
+        format!(
+            "job {} on {servers}: {e}",
+            String::from_utf8_lossy(function)
+        )
+    })
+}
+
+/// Writes a line to the database server's error log (our stderr), ignoring failures.
+fn log(name: &str, msg: &str) {
+    let _ = writeln!(std::io::stderr(), "gearbox-mysql-udf: {name}: {msg}");
+}
+
+/// The body of every `xxx_init`: checks the argument count, asks for string arguments and
+/// allocates the result buffer.
+unsafe fn init(
+    name: &str,
+    nargs: usize,
+    initid: *mut UdfInit,
+    args: *mut UdfArgs,
+    message: *mut c_char,
+) -> MyBool {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let (initid, args) = (&mut *initid, &mut *args);
+        if args.count() != nargs {
+            let usage = if nargs == 1 {
+                format!("{name}(servers) takes 1 argument")
+            } else {
+                format!("{name}(function, payload) takes 2 arguments")
+            };
+            ffi::set_message(message, &usage);
+            return 1;
+        }
+        args.all_strings();
+        initid.maybe_null = 1;
+        initid.const_item = 0;
+        initid.max_length = MAX_LENGTH;
+        initid.ptr = Box::into_raw(Box::new(State { result: Vec::new() })) as *mut c_char;
+        0
+    }));
+    r.unwrap_or_else(|_| {
+        ffi::set_message(message, "gearbox-mysql-udf: internal error (panic)");
+        1
+    })
+}
+
+/// The body of every `xxx`: reads the arguments, runs `f`, and hands back its result (in
+/// the buffer behind `UDF_INIT::ptr`) or NULL with `*error = 1`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn call(
+    name: &str,
+    f: impl FnOnce(&[Option<&[u8]>]) -> Result<Vec<u8>, String>,
+    initid: *mut UdfInit,
+    args: *mut UdfArgs,
+    length: *mut c_ulong,
+    is_null: *mut c_char,
+    error: *mut c_char,
+) -> *mut c_char {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let args = &*args;
+        let values: Vec<Option<&[u8]>> = (0..args.count()).map(|i| args.bytes(i)).collect();
+        f(&values)
+    }));
+    let r = r.unwrap_or_else(|_| Err("internal error (panic)".into()));
+    let state = (*initid).ptr as *mut State;
+    match r {
+        Ok(out) if !state.is_null() => {
+            let state = &mut *state;
+            state.result = out;
+            state.result.reserve(1);
+            *length = state.result.len() as c_ulong;
+            *is_null = 0;
+            state.result.as_mut_ptr() as *mut c_char
+        }
+        Ok(_) => {
+            log(name, "called without init");
+            *is_null = 1;
+            *error = 1;
+            std::ptr::null_mut()
+        }
+        Err(msg) => {
+            log(name, &msg);
+            *is_null = 1;
+            *error = 1;
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The body of every `xxx_deinit`: frees the result buffer.
+unsafe fn deinit(initid: *mut UdfInit) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let p = (*initid).ptr as *mut State;
+        if !p.is_null() {
+            drop(Box::from_raw(p));
+            (*initid).ptr = std::ptr::null_mut();
+        }
+    }));
+}
+
+/// Exports `$init`, `$main` and `$deinit` for one SQL function.
+macro_rules! udf {
+    ($doc:literal, $name:literal, $nargs:expr, $init:ident, $main:ident, $deinit:ident, $f:expr) => {
+        #[doc = concat!("`", $name, "_init`: see the crate docs. Called by the database server.")]
+        ///
+        /// # Safety
+        /// Only the database server calls it, with valid `UDF_INIT`, `UDF_ARGS` and message buffer.
+        #[no_mangle]
+        pub unsafe extern "C" fn $init(
+            initid: *mut UdfInit,
+            args: *mut UdfArgs,
+            message: *mut c_char,
+        ) -> MyBool {
+            init($name, $nargs, initid, args, message)
+        }
+
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// Only the database server calls it, after a successful init.
+        #[no_mangle]
+        pub unsafe extern "C" fn $main(
+            initid: *mut UdfInit,
+            args: *mut UdfArgs,
+            _result: *mut c_char,
+            length: *mut c_ulong,
+            is_null: *mut c_char,
+            error: *mut c_char,
+        ) -> *mut c_char {
+            call($name, $f, initid, args, length, is_null, error)
+        }
+
+        #[doc = concat!("`", $name, "_deinit`: frees what init allocated.")]
+        ///
+        /// # Safety
+        /// Only the database server calls it, once, after init.
+        #[no_mangle]
+        pub unsafe extern "C" fn $deinit(initid: *mut UdfInit) {
+            deinit(initid)
+        }
+    };
+}
+
+udf!(
+    "`gman_servers_set(servers)`: sets this connection's server list.",
+    "gman_servers_set",
+    1,
+    gman_servers_set_init,
+    gman_servers_set,
+    gman_servers_set_deinit,
+    servers_set
+);
+udf!(
+    "`gman_do(function, payload)`: runs a job, returns its result.",
+    "gman_do",
+    2,
+    gman_do_init,
+    gman_do,
+    gman_do_deinit,
+    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::Normal), a)
+);
+udf!(
+    "`gman_do_high(function, payload)`: runs a high-priority job, returns its result.",
+    "gman_do_high",
+    2,
+    gman_do_high_init,
+    gman_do_high,
+    gman_do_high_deinit,
+    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::High), a)
+);
+udf!(
+    "`gman_do_low(function, payload)`: runs a low-priority job, returns its result.",
+    "gman_do_low",
+    2,
+    gman_do_low_init,
+    gman_do_low,
+    gman_do_low_deinit,
+    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::Low), a)
+);
+udf!(
+    "`gman_do_background(function, payload)`: submits a background job, returns its handle.",
+    "gman_do_background",
+    2,
+    gman_do_background_init,
+    gman_do_background,
+    gman_do_background_deinit,
+    |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::Normal), a)
+);
+udf!(
+    "`gman_do_high_background(function, payload)`: a high-priority background job's handle.",
+    "gman_do_high_background",
+    2,
+    gman_do_high_background_init,
+    gman_do_high_background,
+    gman_do_high_background_deinit,
+    |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::High), a)
+);
+udf!(
+    "`gman_do_low_background(function, payload)`: a low-priority background job's handle.",
+    "gman_do_low_background",
+    2,
+    gman_do_low_background_init,
+    gman_do_low_background,
+    gman_do_low_background_deinit,
+    |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::Low), a)
+);

@@ -1,0 +1,131 @@
+//! The functions loaded into a throwaway MariaDB (`--plugin-dir` = the directory holding the
+//! freshly built `libgearbox_mysql_udf.so`), against an in-process gearbox server and a
+//! blocking test worker. Skipped (with a printed reason) without mariadbd, except under CI.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use gearbox_client::blocking::worker::{Job, Worker};
+use gearbox_client::worker::JobError;
+use gearbox_testkit::servers::mariadb::MariaDb;
+use gearbox_testkit::TestServer;
+use mysql_async::prelude::Queryable;
+
+/// Every function of the library: (name, returns).
+const FUNCTIONS: &[&str] = &[
+    "gman_servers_set",
+    "gman_do",
+    "gman_do_high",
+    "gman_do_low",
+    "gman_do_background",
+    "gman_do_high_background",
+    "gman_do_low_background",
+];
+
+/// The directory of the built library: cargo puts it next to the `deps` directory that holds
+/// this test binary (`target/<profile>/`).
+fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .to_path_buf();
+    let lib = dir.join("libgearbox_mysql_udf.so");
+    assert!(
+        lib.is_file(),
+        "{} is missing: cargo builds it with the tests",
+        lib.display()
+    );
+    dir
+}
+
+/// Runs `sql`, returning its single value (None for SQL NULL).
+async fn value(conn: &mut mysql_async::Conn, sql: &str) -> Option<String> {
+    let row: Option<Option<Vec<u8>>> = conn.query_first(sql).await.expect(sql);
+    row.expect("one row")
+        .map(|v| String::from_utf8(v).expect("utf-8"))
+}
+
+#[test]
+fn udfs_submit_jobs_from_sql() {
+    let Some(db) = MariaDb::start_with_plugins("udfs_submit_jobs_from_sql", &plugin_dir()) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(TestServer::start());
+    let servers = format!("127.0.0.1:{}", server.port());
+
+    // The test worker: `rev` reverses, `bg` hands each payload to the test.
+    let (seen_tx, seen) = mpsc::channel::<String>();
+    let seen_tx = std::sync::Mutex::new(seen_tx);
+    let worker = Worker::builder()
+        .servers(&servers)
+        .concurrency(2)
+        .register("rev", |job: &Job| {
+            Ok::<_, JobError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+        })
+        .register("bg", move |job: &Job| {
+            let _ = seen_tx.lock().unwrap().send(job.payload_str()?.to_owned());
+            Ok::<_, JobError>("")
+        })
+        .build()
+        .expect("worker");
+    let (stop, stop_rx) = mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || worker.run_until(stop_rx));
+
+    rt.block_on(async {
+        let mut conn = db.conn().await;
+        for f in FUNCTIONS {
+            conn.query_drop(format!(
+                "CREATE FUNCTION {f} RETURNS STRING SONAME 'libgearbox_mysql_udf.so'"
+            ))
+            .await
+            .expect(f);
+        }
+        let set = format!("SELECT gman_servers_set('{servers}')");
+        assert_eq!(value(&mut conn, &set).await.as_deref(), Some(&*servers));
+
+        // Foreground: the worker's result, for every priority; NULL payload is empty.
+        for f in ["gman_do", "gman_do_high", "gman_do_low"] {
+            let out = value(&mut conn, &format!("SELECT {f}('rev', 'abc')")).await;
+            assert_eq!(out.as_deref(), Some("cba"), "{f}");
+        }
+        let out = value(&mut conn, "SELECT gman_do('rev', NULL)").await;
+        assert_eq!(out.as_deref(), Some(""));
+
+        // Background: a job handle, and the worker gets the payload.
+        for f in [
+            "gman_do_background",
+            "gman_do_high_background",
+            "gman_do_low_background",
+        ] {
+            let handle = value(&mut conn, &format!("SELECT {f}('bg', '{f}')")).await;
+            let handle = handle.unwrap_or_else(|| panic!("{f} returned NULL"));
+            assert!(handle.starts_with("H:test"), "{f}: handle {handle:?}");
+            let got = seen.recv_timeout(Duration::from_secs(10)).expect(f);
+            assert_eq!(got, *f);
+        }
+
+        // Errors are NULL results, not crashes: a NULL function name.
+        assert_eq!(value(&mut conn, "SELECT gman_do(NULL, 'x')").await, None);
+        // A wrong argument count is refused when the statement is prepared.
+        let err = conn
+            .query_drop("SELECT gman_do('rev')")
+            .await
+            .expect_err("one argument");
+        assert!(err.to_string().contains("takes 2 arguments"), "{err}");
+        // The connection still works.
+        let out = value(&mut conn, "SELECT gman_do('rev', 'xy')").await;
+        assert_eq!(out.as_deref(), Some("yx"));
+        drop(conn);
+    });
+
+    stop.send(()).expect("worker running");
+    worker.join().expect("worker thread").expect("worker");
+}
