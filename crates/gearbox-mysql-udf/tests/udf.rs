@@ -70,6 +70,7 @@ fn udfs_submit_jobs_from_sql() {
         .register("rev", |job: &Job| {
             Ok::<_, JobError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
         })
+        .register("fail", |_job: &Job| Err::<&str, _>(JobError::Fail))
         .register("bg", move |job: &Job| {
             let _ = seen_tx.lock().unwrap().send(job.payload_str()?.to_owned());
             Ok::<_, JobError>("")
@@ -123,6 +124,22 @@ fn udfs_submit_jobs_from_sql() {
         // The connection still works.
         let out = value(&mut conn, "SELECT gman_do('rev', 'xy')").await;
         assert_eq!(out.as_deref(), Some("yx"));
+
+        // A failed job and an unreachable server: NULL, and the connection goes on.
+        assert_eq!(value(&mut conn, "SELECT gman_do('fail', 'x')").await, None);
+        let free = gearbox_testkit::servers::free_port();
+        let set = format!("SELECT gman_servers_set('127.0.0.1:{free}')");
+        assert!(value(&mut conn, &set).await.is_some());
+        let started = std::time::Instant::now();
+        assert_eq!(
+            value(&mut conn, "SELECT gman_do_background('bg', 'x')").await,
+            None
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
         drop(conn);
     });
 
