@@ -5,6 +5,8 @@
 //!
 //! - `gman_servers_set(servers)`: the `host[:port],...` list that later calls on this
 //!   connection use (default `127.0.0.1:4730`); returns the list.
+//! - `gman_timeout_set(seconds)`: a limit for later foreground calls on this connection
+//!   (submit to result); 0 or NULL means none (the default). Returns the seconds.
 //! - `gman_do(function, payload)`, `gman_do_high`, `gman_do_low`: run a job in the foreground
 //!   and return its result.
 //! - `gman_do_background(function, payload)`, `gman_do_high_background`,
@@ -22,12 +24,13 @@
 
 pub mod ffi;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::raw::{c_char, c_ulong};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use ffi::{MyBool, UdfArgs, UdfInit};
 use gearbox_client::blocking::Client;
@@ -42,6 +45,8 @@ thread_local! {
     /// The server list of the connection on this thread (MariaDB runs one connection per
     /// thread by default), set by `gman_servers_set`.
     static SERVERS: RefCell<String> = RefCell::new(DEFAULT_SERVERS.to_owned());
+    /// The limit of foreground calls on this thread, set by `gman_timeout_set`.
+    static TIMEOUT: Cell<Option<Duration>> = const { Cell::new(None) };
 }
 
 /// One client per server list, shared by all connections: a client keeps its connections
@@ -95,6 +100,21 @@ fn servers_set(args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     Ok(list.as_bytes().to_vec())
 }
 
+/// `gman_timeout_set(seconds)`: stores the foreground limit for this thread.
+fn timeout_set(args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
+    let secs = match args[0] {
+        None => 0.0,
+        Some(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or("the timeout is not a number of seconds >= 0")?,
+    };
+    let limit = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+    TIMEOUT.with(|t| t.set(limit));
+    Ok(secs.to_string().into_bytes())
+}
+
 /// `gman_do*(function, payload)`: submits the job to this thread's servers.
 fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     let function = args[0].ok_or("the function name is NULL")?;
@@ -104,7 +124,10 @@ fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     let payload = args[1].unwrap_or_default().to_vec();
     let servers = SERVERS.with(|s| s.borrow().clone());
     let client = client(&servers)?;
-    let job = client.job(function, payload);
+    let mut job = client.job(function, payload);
+    if let (Kind::Foreground(_), Some(limit)) = (kind, TIMEOUT.with(Cell::get)) {
+        job = job.timeout(limit);
+    }
     let prio = |job: gearbox_client::blocking::client::Job, p| match p {
         Prio::Normal => job,
         Prio::High => job.high(),
@@ -130,7 +153,7 @@ fn log(name: &str, msg: &str) {
 /// The body of every `xxx_init`: checks the argument count, asks for string arguments and
 /// allocates the result buffer.
 unsafe fn init(
-    name: &str,
+    usage: &str,
     nargs: usize,
     initid: *mut UdfInit,
     args: *mut UdfArgs,
@@ -139,12 +162,8 @@ unsafe fn init(
     let r = catch_unwind(AssertUnwindSafe(|| {
         let (initid, args) = (&mut *initid, &mut *args);
         if args.count() != nargs {
-            let usage = if nargs == 1 {
-                format!("{name}(servers) takes 1 argument")
-            } else {
-                format!("{name}(function, payload) takes 2 arguments")
-            };
-            ffi::set_message(message, &usage);
+            let s = if nargs == 1 { "" } else { "s" };
+            ffi::set_message(message, &format!("{usage} takes {nargs} argument{s}"));
             return 1;
         }
         args.all_strings();
@@ -216,7 +235,7 @@ unsafe fn deinit(initid: *mut UdfInit) {
 
 /// Exports `$init`, `$main` and `$deinit` for one SQL function.
 macro_rules! udf {
-    ($doc:literal, $name:literal, $nargs:expr, $init:ident, $main:ident, $deinit:ident, $f:expr) => {
+    ($doc:literal, $name:literal, $usage:literal, $nargs:expr, $init:ident, $main:ident, $deinit:ident, $f:expr) => {
         #[doc = concat!("`", $name, "_init`: see the crate docs. Called by the database server.")]
         ///
         /// # Safety
@@ -227,7 +246,7 @@ macro_rules! udf {
             args: *mut UdfArgs,
             message: *mut c_char,
         ) -> MyBool {
-            init($name, $nargs, initid, args, message)
+            init($usage, $nargs, initid, args, message)
         }
 
         #[doc = $doc]
@@ -260,6 +279,7 @@ macro_rules! udf {
 udf!(
     "`gman_servers_set(servers)`: sets this connection's server list.",
     "gman_servers_set",
+    "gman_servers_set(servers)",
     1,
     gman_servers_set_init,
     gman_servers_set,
@@ -269,6 +289,7 @@ udf!(
 udf!(
     "`gman_do(function, payload)`: runs a job, returns its result.",
     "gman_do",
+    "gman_do(function, payload)",
     2,
     gman_do_init,
     gman_do,
@@ -278,6 +299,7 @@ udf!(
 udf!(
     "`gman_do_high(function, payload)`: runs a high-priority job, returns its result.",
     "gman_do_high",
+    "gman_do_high(function, payload)",
     2,
     gman_do_high_init,
     gman_do_high,
@@ -287,6 +309,7 @@ udf!(
 udf!(
     "`gman_do_low(function, payload)`: runs a low-priority job, returns its result.",
     "gman_do_low",
+    "gman_do_low(function, payload)",
     2,
     gman_do_low_init,
     gman_do_low,
@@ -296,6 +319,7 @@ udf!(
 udf!(
     "`gman_do_background(function, payload)`: submits a background job, returns its handle.",
     "gman_do_background",
+    "gman_do_background(function, payload)",
     2,
     gman_do_background_init,
     gman_do_background,
@@ -305,6 +329,7 @@ udf!(
 udf!(
     "`gman_do_high_background(function, payload)`: a high-priority background job's handle.",
     "gman_do_high_background",
+    "gman_do_high_background(function, payload)",
     2,
     gman_do_high_background_init,
     gman_do_high_background,
@@ -314,9 +339,20 @@ udf!(
 udf!(
     "`gman_do_low_background(function, payload)`: a low-priority background job's handle.",
     "gman_do_low_background",
+    "gman_do_low_background(function, payload)",
     2,
     gman_do_low_background_init,
     gman_do_low_background,
     gman_do_low_background_deinit,
     |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::Low), a)
+);
+udf!(
+    "`gman_timeout_set(seconds)`: limits this connection's foreground calls (0: none).",
+    "gman_timeout_set",
+    "gman_timeout_set(seconds)",
+    1,
+    gman_timeout_set_init,
+    gman_timeout_set,
+    gman_timeout_set_deinit,
+    timeout_set
 );

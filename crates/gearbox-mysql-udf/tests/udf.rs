@@ -15,6 +15,7 @@ use mysql_async::prelude::Queryable;
 /// Every function of the library: (name, returns).
 const FUNCTIONS: &[&str] = &[
     "gman_servers_set",
+    "gman_timeout_set",
     "gman_do",
     "gman_do_high",
     "gman_do_low",
@@ -23,15 +24,12 @@ const FUNCTIONS: &[&str] = &[
     "gman_do_low_background",
 ];
 
-/// The directory of the built library: cargo puts it next to the `deps` directory that holds
-/// this test binary (`target/<profile>/`).
+/// The directory of the freshly built library: `target/<profile>/deps`, next to this test
+/// binary (cargo builds the cdylib there for the tests; it copies it up to
+/// `target/<profile>/` only for `cargo build`, so that copy may be stale or missing).
 fn plugin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .to_path_buf();
+    let dir = exe.parent().expect("target/<profile>/deps").to_path_buf();
     let lib = dir.join("libgearbox_mysql_udf.so");
     assert!(
         lib.is_file(),
@@ -124,6 +122,26 @@ fn udfs_submit_jobs_from_sql() {
         // The connection still works.
         let out = value(&mut conn, "SELECT gman_do('rev', 'xy')").await;
         assert_eq!(out.as_deref(), Some("yx"));
+
+        // A foreground call with no worker ends at the timeout.
+        assert_eq!(
+            value(&mut conn, "SELECT gman_timeout_set(0.5)")
+                .await
+                .as_deref(),
+            Some("0.5")
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(
+            value(&mut conn, "SELECT gman_do('nobody', 'x')").await,
+            None
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let out = value(&mut conn, "SELECT gman_do('rev', 'ab')").await;
+        assert_eq!(out.as_deref(), Some("ba"));
 
         // A failed job and an unreachable server: NULL, and the connection goes on.
         assert_eq!(value(&mut conn, "SELECT gman_do('fail', 'x')").await, None);
