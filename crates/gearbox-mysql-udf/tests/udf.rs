@@ -46,6 +46,51 @@ async fn value(conn: &mut mysql_async::Conn, sql: &str) -> Option<String> {
         .map(|v| String::from_utf8(v).expect("utf-8"))
 }
 
+/// The test worker on `servers`: `rev` reverses, `fail` fails, `bg` hands each payload to the
+/// returned receiver. Stop it by sending on the returned sender, then join the thread.
+#[allow(clippy::type_complexity)]
+fn start_worker(
+    servers: &str,
+) -> (
+    mpsc::Receiver<String>,
+    mpsc::Sender<()>,
+    std::thread::JoinHandle<Result<(), gearbox_client::Error>>,
+) {
+    let (seen_tx, seen) = mpsc::channel::<String>();
+    let seen_tx = std::sync::Mutex::new(seen_tx);
+    let worker = Worker::builder()
+        .servers(servers)
+        .concurrency(2)
+        .register("rev", |job: &Job| {
+            Ok::<_, JobError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+        })
+        .register("fail", |_job: &Job| Err::<&str, _>(JobError::Fail))
+        .register("bg", move |job: &Job| {
+            let _ = seen_tx.lock().unwrap().send(job.payload_str()?.to_owned());
+            Ok::<_, JobError>("")
+        })
+        .build()
+        .expect("worker");
+    let (stop, stop_rx) = mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || worker.run_until(stop_rx).map(|_| ()));
+    (seen, stop, worker)
+}
+
+/// A connection to `db` with every function created and `servers` set.
+async fn connect(db: &MariaDb, servers: &str) -> mysql_async::Conn {
+    let mut conn = db.conn().await;
+    for f in FUNCTIONS {
+        conn.query_drop(format!(
+            "CREATE FUNCTION {f} RETURNS STRING SONAME 'libgearbox_mysql_udf.so'"
+        ))
+        .await
+        .expect(f);
+    }
+    let set = format!("SELECT gman_servers_set('{servers}')");
+    assert_eq!(value(&mut conn, &set).await.as_deref(), Some(servers));
+    conn
+}
+
 #[test]
 fn udfs_submit_jobs_from_sql() {
     let Some(db) = MariaDb::start_with_plugins("udfs_submit_jobs_from_sql", &plugin_dir()) else {
@@ -59,36 +104,10 @@ fn udfs_submit_jobs_from_sql() {
     let server = rt.block_on(TestServer::start());
     let servers = format!("127.0.0.1:{}", server.port());
 
-    // The test worker: `rev` reverses, `bg` hands each payload to the test.
-    let (seen_tx, seen) = mpsc::channel::<String>();
-    let seen_tx = std::sync::Mutex::new(seen_tx);
-    let worker = Worker::builder()
-        .servers(&servers)
-        .concurrency(2)
-        .register("rev", |job: &Job| {
-            Ok::<_, JobError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
-        })
-        .register("fail", |_job: &Job| Err::<&str, _>(JobError::Fail))
-        .register("bg", move |job: &Job| {
-            let _ = seen_tx.lock().unwrap().send(job.payload_str()?.to_owned());
-            Ok::<_, JobError>("")
-        })
-        .build()
-        .expect("worker");
-    let (stop, stop_rx) = mpsc::channel::<()>();
-    let worker = std::thread::spawn(move || worker.run_until(stop_rx));
+    let (seen, stop, worker) = start_worker(&servers);
 
     rt.block_on(async {
-        let mut conn = db.conn().await;
-        for f in FUNCTIONS {
-            conn.query_drop(format!(
-                "CREATE FUNCTION {f} RETURNS STRING SONAME 'libgearbox_mysql_udf.so'"
-            ))
-            .await
-            .expect(f);
-        }
-        let set = format!("SELECT gman_servers_set('{servers}')");
-        assert_eq!(value(&mut conn, &set).await.as_deref(), Some(&*servers));
+        let mut conn = connect(&db, &servers).await;
 
         // Foreground: the worker's result, for every priority; NULL payload is empty.
         for f in ["gman_do", "gman_do_high", "gman_do_low"] {
@@ -161,6 +180,53 @@ fn udfs_submit_jobs_from_sql() {
         drop(conn);
     });
 
+    stop.send(()).expect("worker running");
+    worker.join().expect("worker thread").expect("worker");
+}
+
+/// The trigger example of the crate's README: an `AFTER INSERT` trigger submits one
+/// background job per row, with the row's id in the payload.
+#[test]
+fn an_insert_trigger_submits_a_job_per_row() {
+    let Some(db) =
+        MariaDb::start_with_plugins("an_insert_trigger_submits_a_job_per_row", &plugin_dir())
+    else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(TestServer::start());
+    let servers = format!("127.0.0.1:{}", server.port());
+    let (seen, stop, worker) = start_worker(&servers);
+    rt.block_on(async {
+        let mut conn = connect(&db, &servers).await;
+        conn.query_drop("CREATE TABLE pages (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB")
+            .await
+            .expect("table");
+        conn.query_drop(
+            "CREATE TRIGGER pages_reindex AFTER INSERT ON pages FOR EACH ROW \
+             SET @gearman_handle = gman_do_background('bg', CONCAT('reindex ', NEW.id))",
+        )
+        .await
+        .expect("trigger");
+        conn.query_drop("INSERT INTO pages VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+            .await
+            .expect("insert");
+        let mut got: Vec<String> = (0..3)
+            .map(|_| {
+                seen.recv_timeout(Duration::from_secs(10))
+                    .expect("a job per row")
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, ["reindex 1", "reindex 2", "reindex 3"]);
+        let handle = value(&mut conn, "SELECT @gearman_handle").await;
+        assert!(handle.is_some_and(|h| h.starts_with("H:test")));
+        drop(conn);
+    });
     stop.send(()).expect("worker running");
     worker.join().expect("worker thread").expect("worker");
 }
