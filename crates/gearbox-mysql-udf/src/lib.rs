@@ -7,9 +7,9 @@
 //!   connection use (default `127.0.0.1:4730`); returns the list.
 //! - `gman_timeout_set(seconds)`: a limit for later foreground calls on this connection
 //!   (submit to result); 0 or NULL means none (the default). Returns the seconds.
-//! - `gman_do(function, payload)`, `gman_do_high`, `gman_do_low`: run a job in the foreground
+//! - `gman_do(function, payload[, unique])`, `gman_do_high`, `gman_do_low`: run a job in the foreground
 //!   and return its result.
-//! - `gman_do_background(function, payload)`, `gman_do_high_background`,
+//! - `gman_do_background(function, payload[, unique])`, `gman_do_high_background`,
 //!   `gman_do_low_background`: submit a background job and return its handle.
 //!
 //! A NULL payload is sent as an empty one. A failure (unreachable server, failed job) is
@@ -115,7 +115,7 @@ fn timeout_set(args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     Ok(secs.to_string().into_bytes())
 }
 
-/// `gman_do*(function, payload)`: submits the job to this thread's servers.
+/// `gman_do*(function, payload[, unique])`: submits the job to this thread's servers.
 fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     let function = args[0].ok_or("the function name is NULL")?;
     if function.is_empty() {
@@ -125,6 +125,11 @@ fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     let servers = SERVERS.with(|s| s.borrow().clone());
     let client = client(&servers)?;
     let mut job = client.job(function, payload);
+    // An optional third argument: the unique id (NULL or empty: none), so that a job still
+    // queued or running is not submitted twice.
+    if let Some(unique) = args.get(2).copied().flatten().filter(|u| !u.is_empty()) {
+        job = job.unique(unique);
+    }
     if let (Kind::Foreground(_), Some(limit)) = (kind, TIMEOUT.with(Cell::get)) {
         job = job.timeout(limit);
     }
@@ -154,16 +159,20 @@ fn log(name: &str, msg: &str) {
 /// allocates the result buffer.
 unsafe fn init(
     usage: &str,
-    nargs: usize,
+    nargs: std::ops::RangeInclusive<usize>,
     initid: *mut UdfInit,
     args: *mut UdfArgs,
     message: *mut c_char,
 ) -> MyBool {
     let r = catch_unwind(AssertUnwindSafe(|| {
         let (initid, args) = (&mut *initid, &mut *args);
-        if args.count() != nargs {
-            let s = if nargs == 1 { "" } else { "s" };
-            ffi::set_message(message, &format!("{usage} takes {nargs} argument{s}"));
+        if !nargs.contains(&args.count()) {
+            let counted = match (nargs.start(), nargs.end()) {
+                (1, 1) => "1 argument".to_owned(),
+                (a, b) if a == b => format!("{a} arguments"),
+                (a, b) => format!("{a} or {b} arguments"),
+            };
+            ffi::set_message(message, &format!("{usage} takes {counted}"));
             return 1;
         }
         args.all_strings();
@@ -280,67 +289,67 @@ udf!(
     "`gman_servers_set(servers)`: sets this connection's server list.",
     "gman_servers_set",
     "gman_servers_set(servers)",
-    1,
+    1..=1,
     gman_servers_set_init,
     gman_servers_set,
     gman_servers_set_deinit,
     servers_set
 );
 udf!(
-    "`gman_do(function, payload)`: runs a job, returns its result.",
+    "`gman_do(function, payload[, unique])`: runs a job, returns its result.",
     "gman_do",
-    "gman_do(function, payload)",
-    2,
+    "gman_do(function, payload[, unique])",
+    2..=3,
     gman_do_init,
     gman_do,
     gman_do_deinit,
     |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::Normal), a)
 );
 udf!(
-    "`gman_do_high(function, payload)`: runs a high-priority job, returns its result.",
+    "`gman_do_high(function, payload[, unique])`: runs a high-priority job, returns its result.",
     "gman_do_high",
-    "gman_do_high(function, payload)",
-    2,
+    "gman_do_high(function, payload[, unique])",
+    2..=3,
     gman_do_high_init,
     gman_do_high,
     gman_do_high_deinit,
     |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::High), a)
 );
 udf!(
-    "`gman_do_low(function, payload)`: runs a low-priority job, returns its result.",
+    "`gman_do_low(function, payload[, unique])`: runs a low-priority job, returns its result.",
     "gman_do_low",
-    "gman_do_low(function, payload)",
-    2,
+    "gman_do_low(function, payload[, unique])",
+    2..=3,
     gman_do_low_init,
     gman_do_low,
     gman_do_low_deinit,
     |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::Low), a)
 );
 udf!(
-    "`gman_do_background(function, payload)`: submits a background job, returns its handle.",
+    "`gman_do_background(function, payload[, unique])`: submits a background job, returns its handle.",
     "gman_do_background",
-    "gman_do_background(function, payload)",
-    2,
+    "gman_do_background(function, payload[, unique])",
+    2..=3,
     gman_do_background_init,
     gman_do_background,
     gman_do_background_deinit,
     |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::Normal), a)
 );
 udf!(
-    "`gman_do_high_background(function, payload)`: a high-priority background job's handle.",
+    "`gman_do_high_background(function, payload[, unique])`: a high-priority background job's handle.",
     "gman_do_high_background",
-    "gman_do_high_background(function, payload)",
-    2,
+    "gman_do_high_background(function, payload[, unique])",
+    2..=3,
     gman_do_high_background_init,
     gman_do_high_background,
     gman_do_high_background_deinit,
     |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::High), a)
 );
 udf!(
-    "`gman_do_low_background(function, payload)`: a low-priority background job's handle.",
+    "`gman_do_low_background(function, payload[, unique])`: a low-priority background job's handle.",
     "gman_do_low_background",
-    "gman_do_low_background(function, payload)",
-    2,
+    "gman_do_low_background(function, payload[, unique])",
+    2..=3,
     gman_do_low_background_init,
     gman_do_low_background,
     gman_do_low_background_deinit,
@@ -350,7 +359,7 @@ udf!(
     "`gman_timeout_set(seconds)`: limits this connection's foreground calls (0: none).",
     "gman_timeout_set",
     "gman_timeout_set(seconds)",
-    1,
+    1..=1,
     gman_timeout_set_init,
     gman_timeout_set,
     gman_timeout_set_deinit,

@@ -130,6 +130,20 @@ fn udfs_submit_jobs_from_sql() {
             assert_eq!(got, *f);
         }
 
+        // A unique id as the third argument: a job still queued is not submitted twice
+        // (nobody serves `held`, so the first stays queued), and foreground jobs take one too.
+        let first = value(&mut conn, "SELECT gman_do_background('held', 'x', 'once')").await;
+        let again = value(&mut conn, "SELECT gman_do_background('held', 'y', 'once')").await;
+        assert!(first.is_some());
+        assert_eq!(first, again, "the same unique id, the same job");
+        let other = value(&mut conn, "SELECT gman_do_background('held', 'x', NULL)").await;
+        assert!(
+            other.is_some() && other != first,
+            "NULL: no unique id, a new job"
+        );
+        let out = value(&mut conn, "SELECT gman_do('rev', 'abc', 'u-fg')").await;
+        assert_eq!(out.as_deref(), Some("cba"));
+
         // Errors are NULL results, not crashes: a NULL function name.
         assert_eq!(value(&mut conn, "SELECT gman_do(NULL, 'x')").await, None);
         // A wrong argument count is refused when the statement is prepared.
@@ -137,7 +151,7 @@ fn udfs_submit_jobs_from_sql() {
             .query_drop("SELECT gman_do('rev')")
             .await
             .expect_err("one argument");
-        assert!(err.to_string().contains("takes 2 arguments"), "{err}");
+        assert!(err.to_string().contains("takes 2 or 3 arguments"), "{err}");
         // The connection still works.
         let out = value(&mut conn, "SELECT gman_do('rev', 'xy')").await;
         assert_eq!(out.as_deref(), Some("yx"));
