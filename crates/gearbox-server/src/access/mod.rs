@@ -13,7 +13,7 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use globset::GlobSet;
 use serde::{Deserialize, Serialize};
@@ -105,22 +105,30 @@ pub struct Grants {
 impl Grants {
     /// Everything: what every connection may do when there are no rules.
     pub fn all() -> Arc<Grants> {
-        Arc::new(Grants {
-            rule: "(no access rules)".into(),
-            submit: Patterns::Any,
-            register: Patterns::Any,
-            admin: AdminLevel::Write,
-        })
+        // Shared: every connection of a server without rules (the default) gets these, so a
+        // connect costs a reference count, not an allocation.
+        static ALL: LazyLock<Arc<Grants>> = LazyLock::new(|| {
+            Arc::new(Grants {
+                rule: "(no access rules)".into(),
+                submit: Patterns::Any,
+                register: Patterns::Any,
+                admin: AdminLevel::Write,
+            })
+        });
+        ALL.clone()
     }
 
     /// Nothing: what a connection no rule matches may do.
     fn nothing() -> Arc<Grants> {
-        Arc::new(Grants {
-            rule: "(no rule matched)".into(),
-            submit: Patterns::Set(GlobSet::empty()),
-            register: Patterns::Set(GlobSet::empty()),
-            admin: AdminLevel::None,
-        })
+        static NOTHING: LazyLock<Arc<Grants>> = LazyLock::new(|| {
+            Arc::new(Grants {
+                rule: "(no rule matched)".into(),
+                submit: Patterns::Set(GlobSet::empty()),
+                register: Patterns::Set(GlobSet::empty()),
+                admin: AdminLevel::None,
+            })
+        });
+        NOTHING.clone()
     }
 
     /// The name of the rule these grants come from, for logs.
