@@ -91,23 +91,56 @@ async fn connect(db: &MariaDb, servers: &str) -> mysql_async::Conn {
     conn
 }
 
+/// A throwaway MariaDB with the library's directory as its plugin directory, an in-process
+/// gearbox server, and the test worker on it.
+struct Fixture {
+    db: MariaDb,
+    rt: tokio::runtime::Runtime,
+    _server: TestServer,
+    servers: String,
+    seen: mpsc::Receiver<String>,
+    stop: mpsc::Sender<()>,
+    worker: std::thread::JoinHandle<Result<(), gearbox_client::Error>>,
+}
+
+impl Fixture {
+    /// None (the test is skipped, with the reason printed) without mariadbd outside CI.
+    fn start(test: &str) -> Option<Fixture> {
+        let db = MariaDb::start_with_plugins(test, &plugin_dir())?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt.block_on(TestServer::start());
+        let servers = format!("127.0.0.1:{}", server.port());
+        let (seen, stop, worker) = start_worker(&servers);
+        Some(Fixture {
+            db,
+            rt,
+            _server: server,
+            servers,
+            seen,
+            stop,
+            worker,
+        })
+    }
+
+    /// Stops the test worker and checks that it ended cleanly.
+    fn finish(self) {
+        self.stop.send(()).expect("worker running");
+        self.worker.join().expect("worker thread").expect("worker");
+    }
+}
+
 #[test]
 fn udfs_submit_jobs_from_sql() {
-    let Some(db) = MariaDb::start_with_plugins("udfs_submit_jobs_from_sql", &plugin_dir()) else {
+    let Some(fx) = Fixture::start("udfs_submit_jobs_from_sql") else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt.block_on(TestServer::start());
-    let servers = format!("127.0.0.1:{}", server.port());
-
-    let (seen, stop, worker) = start_worker(&servers);
-
-    rt.block_on(async {
-        let mut conn = connect(&db, &servers).await;
+    let (seen, servers) = (&fx.seen, fx.servers.clone());
+    fx.rt.block_on(async {
+        let mut conn = connect(&fx.db, &servers).await;
 
         // Foreground: the worker's result, for every priority; NULL payload is empty.
         for f in ["gman_do", "gman_do_high", "gman_do_low"] {
@@ -194,29 +227,19 @@ fn udfs_submit_jobs_from_sql() {
         drop(conn);
     });
 
-    stop.send(()).expect("worker running");
-    worker.join().expect("worker thread").expect("worker");
+    fx.finish();
 }
 
 /// The trigger example of the crate's README: an `AFTER INSERT` trigger submits one
 /// background job per row, with the row's id in the payload.
 #[test]
 fn an_insert_trigger_submits_a_job_per_row() {
-    let Some(db) =
-        MariaDb::start_with_plugins("an_insert_trigger_submits_a_job_per_row", &plugin_dir())
-    else {
+    let Some(fx) = Fixture::start("an_insert_trigger_submits_a_job_per_row") else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt.block_on(TestServer::start());
-    let servers = format!("127.0.0.1:{}", server.port());
-    let (seen, stop, worker) = start_worker(&servers);
-    rt.block_on(async {
-        let mut conn = connect(&db, &servers).await;
+    let (seen, servers) = (&fx.seen, fx.servers.clone());
+    fx.rt.block_on(async {
+        let mut conn = connect(&fx.db, &servers).await;
         conn.query_drop("CREATE TABLE pages (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB")
             .await
             .expect("table");
@@ -241,6 +264,5 @@ fn an_insert_trigger_submits_a_job_per_row() {
         assert!(handle.is_some_and(|h| h.starts_with("H:test")));
         drop(conn);
     });
-    stop.send(()).expect("worker running");
-    worker.join().expect("worker thread").expect("worker");
+    fx.finish();
 }
