@@ -11,3 +11,11 @@ wait_port() { # waits until 127.0.0.1:$1 accepts connections (10 s at most)
     done
     echo "server on port $1 did not start" >&2; return 1
 }
+
+build_gearbox() { # builds gearbox and gearboxd (release); sets GEARBOX and GEARBOXD
+    echo "building gearbox (release)" >&2
+    (cd "$ROOT" && cargo build --release --quiet --bin gearbox --bin gearboxd)
+    local target=${CARGO_TARGET_DIR:-$ROOT/target}
+    GEARBOX=$target/release/gearbox
+    GEARBOXD=$target/release/gearboxd
+}

@@ -31,14 +31,10 @@ GEARBOXD_THREADS=${GEARBOXD_THREADS:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$(mktemp -d /tmp/gearbox-tls-cost.XXXXXX)}
 mkdir -p "$OUT"
-# free_port, wait_port
+# free_port, wait_port, build_gearbox
 . "$ROOT/bench/lib.sh"
 
-echo "building gearbox (release)" >&2
-(cd "$ROOT" && cargo build --release --quiet --bin gearbox --bin gearboxd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-GEARBOX=$TARGET/release/gearbox
-GEARBOXD=$TARGET/release/gearboxd
+build_gearbox
 
 # A CA, a server certificate for 127.0.0.1 and a client certificate.
 pki() {
