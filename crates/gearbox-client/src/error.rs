@@ -70,6 +70,10 @@ pub enum Error {
     /// A timeout expired.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// The caller stopped waiting for a foreground job (the `keep_going` callback of
+    /// [`crate::blocking::client::Job::run_while`] said no). The job may still run on the server.
+    #[error("stopped waiting for the job: the caller cancelled it (the job may still run on the server)")]
+    Cancelled,
     /// The caller passed something unusable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -143,3 +143,49 @@ fn the_blocking_client_reports_an_unreachable_server() {
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("no server reachable"), "{err}");
 }
+
+#[test]
+fn the_blocking_client_abandons_a_job_when_asked() {
+    let rt = runtime();
+    for srv in servers(&rt) {
+        let name = srv.name();
+        let client = Client::new(&srv.list()).expect("client");
+
+        // Nobody serves `held`: the wait goes on until `keep_going` says no (on its third
+        // call: the check before the submit, then two polls).
+        let mut asked = 0;
+        let started = std::time::Instant::now();
+        let err = client
+            .job("held", "x")
+            .run_while(Duration::from_millis(20), || {
+                asked += 1;
+                asked < 3
+            })
+            .expect_err("abandoned");
+        assert!(matches!(err, Error::Cancelled), "{name}: {err:?}");
+        assert_eq!(asked, 3, "{name}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}");
+
+        // Already cancelled before the submit: nothing is sent.
+        let err = client
+            .job("held", "y")
+            .run_while(Duration::from_millis(20), || false)
+            .expect_err("abandoned");
+        assert!(matches!(err, Error::Cancelled), "{name}: {err:?}");
+
+        // The same client (and connection) runs the next job; a job that ends is returned
+        // as by `run`, failures included.
+        let worker = reverse_worker(&rt, &srv, "rev", 2);
+        let out = client
+            .job("rev", "abc")
+            .run_while(Duration::from_millis(20), || true)
+            .expect("run");
+        assert_eq!(out, b("cba"), "{name}");
+        let err = client
+            .job("rev", "fail")
+            .run_while(Duration::from_millis(20), || true)
+            .expect_err("fails");
+        assert!(matches!(err, Error::JobFailed { .. }), "{name}: {err:?}");
+        rt.block_on(worker).expect("worker");
+    }
+}

@@ -229,6 +229,43 @@ impl Job {
         self.rt.block_on(self.inner.run())
     }
 
+    /// Runs the job in the foreground like [`Job::run`], but asks `keep_going` before the
+    /// submit and then every `poll` (at least 1 ms) while waiting, on the calling thread. When
+    /// it answers `false` the job is abandoned: the wait ends with [`Error::Cancelled`], the
+    /// client stops following the job (its connection stays usable: later packets for the job
+    /// are dropped), and the server may still run it. For callers that must notice an outside
+    /// event, such as a database statement being killed.
+    ///
+    /// ```no_run
+    /// # let client = gearbox_client::blocking::Client::new("localhost")?;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    /// let stop = AtomicBool::new(false); // set by another thread
+    /// let out = client
+    ///     .job("slow", "x")
+    ///     .run_while(Duration::from_millis(100), || !stop.load(Ordering::Relaxed));
+    /// # Ok::<(), gearbox_client::Error>(())
+    /// ```
+    pub fn run_while(self, poll: Duration, mut keep_going: impl FnMut() -> bool) -> Result<Bytes> {
+        let poll = poll.max(Duration::from_millis(1));
+        let run = self.inner.run();
+        self.rt.block_on(async move {
+            tokio::pin!(run);
+            let mut ticks = tokio::time::interval(poll);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    // The first tick is immediate: a caller that already gave up submits nothing.
+                    _ = ticks.tick() => if !keep_going() {
+                        return Err(Error::Cancelled);
+                    },
+                    out = &mut run => return out,
+                }
+            }
+        })
+    }
+
     /// Submits the job in the background and returns its handle; see
     /// [`JobBuilder::background`].
     pub fn background(self) -> Result<Bytes> {
