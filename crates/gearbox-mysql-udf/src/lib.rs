@@ -3,67 +3,55 @@
 //! MySQL/MariaDB user-defined functions that submit gearbox (Gearman) jobs from SQL, built as
 //! `libgearbox_mysql_udf.so` and loaded with `CREATE FUNCTION ... SONAME`:
 //!
-//! - `gman_servers_set(servers)`: the `host[:port],...` list that later calls on this
+//! - `gman_servers_set(servers)`: the `host[:port],...` list that later calls on every
 //!   connection use (default `127.0.0.1:4730`); returns the list.
-//! - `gman_timeout_set(seconds)`: a limit for later foreground calls on this connection
+//! - `gman_timeout_set(seconds)`: a limit for later foreground calls on every connection
 //!   (submit to result); 0 or NULL means none (the default). Returns the seconds.
-//! - `gman_do(function, payload[, unique])`, `gman_do_high`, `gman_do_low`: run a job in the foreground
-//!   and return its result.
+//! - `gman_do(function, payload[, unique])`, `gman_do_high`, `gman_do_low`: run a job in the
+//!   foreground and return its result.
 //! - `gman_do_background(function, payload[, unique])`, `gman_do_high_background`,
 //!   `gman_do_low_background`: submit a background job and return its handle.
 //!
-//! A NULL payload is sent as an empty one. A failure (unreachable server, failed job) is
-//! written to the server's error log and the call returns NULL with the UDF error flag set;
-//! a panic never crosses into the server (`catch_unwind`).
+//! Payloads and results are bytes, passed through unchanged (binary included). A NULL payload
+//! is sent as an empty one. A failure (unreachable server, failed job, timeout, killed
+//! statement) is written to the server's error log and the call returns NULL with the UDF
+//! error flag set; a panic never crosses into the server (`catch_unwind`).
+//!
+//! # Decisions
+//!
+//! - **The settings are process-wide**, shared by every connection (as in the classic gearman
+//!   UDFs), because MariaDB's thread pool moves connections between threads: see
+//!   [`settings`] for why not per thread or per connection.
+//! - **`KILL QUERY` / `KILL CONNECTION` end a foreground wait** within [`KILL_POLL`] on
+//!   MariaDB, which exports the functions to notice it; elsewhere only the timeout does
+//!   (see [`kill`]). The job is abandoned, not cancelled: the server may still run it.
+//! - **No submit on commit**: the UDF API has no transaction hooks; the crate's README says
+//!   what to do instead.
 //!
 //! # Layout
 //!
 //! - [`ffi`]: the C ABI (`UDF_INIT`, `UDF_ARGS`) and safe helpers over it.
-//! - this file: the exported `xxx_init` / `xxx` / `xxx_deinit` symbols, the per-thread
-//!   server list and the shared clients.
+//! - [`settings`]: the shared server list, timeout and clients.
+//! - [`kill`]: noticing a killed statement, through the server's exported functions.
+//! - this file: the exported `xxx_init` / `xxx` / `xxx_deinit` symbols and what they do.
 
 pub mod ffi;
+pub mod kill;
+pub mod settings;
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::io::Write;
 use std::os::raw::{c_char, c_ulong};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use ffi::{MyBool, UdfArgs, UdfInit};
-use gearbox_client::blocking::Client;
-
-/// The servers used until `gman_servers_set` is called.
-pub const DEFAULT_SERVERS: &str = "127.0.0.1:4730";
+pub use settings::DEFAULT_SERVERS;
 
 /// The longest result a string function announces (16 MiB - 1, a MEDIUMBLOB).
 const MAX_LENGTH: c_ulong = 16 * 1024 * 1024 - 1;
 
-thread_local! {
-    /// The server list of the connection on this thread (MariaDB runs one connection per
-    /// thread by default), set by `gman_servers_set`.
-    static SERVERS: RefCell<String> = RefCell::new(DEFAULT_SERVERS.to_owned());
-    /// The limit of foreground calls on this thread, set by `gman_timeout_set`.
-    static TIMEOUT: Cell<Option<Duration>> = const { Cell::new(None) };
-}
-
-/// One client per server list, shared by all connections: a client keeps its connections
-/// and a runtime thread, so it is built once and cloned (cheaply) per call.
-fn client(servers: &str) -> Result<Client, String> {
-    static CLIENTS: OnceLock<Mutex<HashMap<String, Client>>> = OnceLock::new();
-    let mut clients = CLIENTS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = clients.get(servers) {
-        return Ok(c.clone());
-    }
-    let c = Client::new(servers).map_err(|e| format!("servers {servers:?}: {e}"))?;
-    clients.insert(servers.to_owned(), c.clone());
-    Ok(c)
-}
+/// How often a foreground call checks whether its statement was killed.
+pub const KILL_POLL: Duration = Duration::from_millis(100);
 
 /// The state behind `UDF_INIT::ptr`: the buffer that holds the last result.
 struct State {
@@ -85,7 +73,7 @@ enum Prio {
     Low,
 }
 
-/// `gman_servers_set(servers)`: checks and stores the list for this thread.
+/// `gman_servers_set(servers)`: checks and stores the list for every connection.
 fn servers_set(args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     let list = args[0].ok_or("the server list is NULL")?;
     let list = std::str::from_utf8(list).map_err(|_| "the server list is not UTF-8")?;
@@ -95,12 +83,11 @@ fn servers_set(args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     } else {
         list
     };
-    client(list)?;
-    SERVERS.with(|s| *s.borrow_mut() = list.to_owned());
+    settings::set_servers(list)?;
     Ok(list.as_bytes().to_vec())
 }
 
-/// `gman_timeout_set(seconds)`: stores the foreground limit for this thread.
+/// `gman_timeout_set(seconds)`: stores the foreground limit for every connection.
 fn timeout_set(args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     let secs = match args[0] {
         None => 0.0,
@@ -111,26 +98,26 @@ fn timeout_set(args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
             .ok_or("the timeout is not a number of seconds >= 0")?,
     };
     let limit = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
-    TIMEOUT.with(|t| t.set(limit));
+    settings::set_timeout(limit);
     Ok(secs.to_string().into_bytes())
 }
 
-/// `gman_do*(function, payload[, unique])`: submits the job to this thread's servers.
+/// `gman_do*(function, payload[, unique])`: submits the job to the current servers.
 fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     let function = args[0].ok_or("the function name is NULL")?;
     if function.is_empty() {
         return Err("the function name is empty".into());
     }
     let payload = args[1].unwrap_or_default().to_vec();
-    let servers = SERVERS.with(|s| s.borrow().clone());
-    let client = client(&servers)?;
+    let servers = settings::servers();
+    let client = settings::client(&servers)?;
     let mut job = client.job(function, payload);
     // An optional third argument: the unique id (NULL or empty: none), so that a job still
     // queued or running is not submitted twice.
     if let Some(unique) = args.get(2).copied().flatten().filter(|u| !u.is_empty()) {
         job = job.unique(unique);
     }
-    if let (Kind::Foreground(_), Some(limit)) = (kind, TIMEOUT.with(Cell::get)) {
+    if let (Kind::Foreground(_), Some(limit)) = (kind, settings::timeout()) {
         job = job.timeout(limit);
     }
     let prio = |job: gearbox_client::blocking::client::Job, p| match p {
@@ -139,7 +126,11 @@ fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
         Prio::Low => job.low(),
     };
     let out = match kind {
-        Kind::Foreground(p) => prio(job, p).run(),
+        // Killed statements end the wait where the server tells us about kills.
+        Kind::Foreground(p) => match kill::Session::current() {
+            Some(session) => prio(job, p).run_while(KILL_POLL, || !session.killed()),
+            None => prio(job, p).run(),
+        },
         Kind::Background(p) => prio(job, p).background(),
     };
     out.map(|b| b.to_vec()).map_err(|e| {
@@ -286,7 +277,7 @@ macro_rules! udf {
 }
 
 udf!(
-    "`gman_servers_set(servers)`: sets this connection's server list.",
+    "`gman_servers_set(servers)`: sets the server list of every connection.",
     "gman_servers_set",
     "gman_servers_set(servers)",
     1..=1,
@@ -356,7 +347,7 @@ udf!(
     |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::Low), a)
 );
 udf!(
-    "`gman_timeout_set(seconds)`: limits this connection's foreground calls (0: none).",
+    "`gman_timeout_set(seconds)`: limits every connection's foreground calls (0: none).",
     "gman_timeout_set",
     "gman_timeout_set(seconds)",
     1..=1,
