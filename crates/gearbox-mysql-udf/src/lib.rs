@@ -356,3 +356,29 @@ udf!(
     gman_timeout_set_deinit,
     timeout_set
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The setters' checks and answers (one test: the settings are process-wide).
+    #[test]
+    fn setters_check_and_echo_their_values() {
+        let secs = |v: Option<&[u8]>| timeout_set(&[v]);
+        assert_eq!(secs(Some(b" 1.5 ")).unwrap(), b"1.5");
+        assert_eq!(settings::timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(secs(None).unwrap(), b"0");
+        assert_eq!(settings::timeout(), None);
+        for bad in [&b"-1"[..], b"soon", b"NaN", b"inf"] {
+            assert!(secs(Some(bad)).is_err(), "{bad:?}");
+        }
+
+        let set = |v: Option<&[u8]>| servers_set(&[v]);
+        assert_eq!(set(Some(b" a:1,b ")).unwrap(), b"a:1,b");
+        assert_eq!(settings::servers(), "a:1,b");
+        assert_eq!(set(Some(b"")).unwrap(), DEFAULT_SERVERS.as_bytes());
+        assert!(set(None).is_err());
+        assert!(set(Some(b"\xff")).is_err());
+        assert_eq!(settings::servers(), DEFAULT_SERVERS);
+    }
+}
