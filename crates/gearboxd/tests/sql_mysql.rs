@@ -406,3 +406,51 @@ fn an_insert_trigger_submits_a_job_per_row() {
     });
     fx.finish();
 }
+
+/// The outbox of the crate's README, in place of a submit on commit: jobs are rows written in
+/// the transaction, and a drain submits the committed rows (unique id = row id) and deletes
+/// the submitted ones. A rolled-back transaction submits nothing.
+#[test]
+fn an_outbox_submits_only_committed_rows() {
+    let Some(fx) = Fixture::start("an_outbox_submits_only_committed_rows") else {
+        return;
+    };
+    fx.rt.block_on(async {
+        let mut conn = fx.db.conn().await;
+        conn.query_drop(
+            "CREATE TABLE job_outbox (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+             fn VARCHAR(64) NOT NULL, payload BLOB, handle VARCHAR(255)) ENGINE=InnoDB",
+        )
+        .await
+        .expect("table");
+        for (payload, end) in [
+            ("kept 1", "COMMIT"),
+            ("gone", "ROLLBACK"),
+            ("kept 2", "COMMIT"),
+        ] {
+            conn.query_drop(format!(
+                "START TRANSACTION; \
+                 INSERT INTO job_outbox (fn, payload) VALUES ('bg', '{payload}'); {end}"
+            ))
+            .await
+            .expect(end);
+        }
+        let drain = "UPDATE job_outbox \
+             SET handle = gman_do_background(fn, payload, CONCAT('outbox-', id)) \
+             WHERE handle IS NULL; \
+             DELETE FROM job_outbox WHERE handle IS NOT NULL";
+        conn.query_drop(drain).await.expect("drain");
+        let mut got = vec![fx.next_seen(), fx.next_seen()];
+        got.sort();
+        assert_eq!(got, [&b"kept 1"[..], b"kept 2"]);
+        let left = text(&mut conn, "SELECT COUNT(*) FROM job_outbox").await;
+        assert_eq!(left.as_deref(), Some("0"));
+        // Nothing more was submitted (the rolled-back row never was).
+        conn.query_drop(drain).await.expect("drain again");
+        let sql = "SELECT gman_do_background('bg', 'last')";
+        assert!(text(&mut conn, sql).await.is_some());
+        assert_eq!(fx.next_seen(), b"last");
+        conn.disconnect().await.expect("disconnect");
+    });
+    fx.finish();
+}
