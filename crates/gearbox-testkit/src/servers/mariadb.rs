@@ -51,7 +51,18 @@ impl MariaDb {
     /// grant tables are loaded (MariaDB refuses `CREATE FUNCTION` without them); `root` has
     /// no password.
     pub fn start_with_plugins(test: &str, plugin_dir: &Path) -> Option<MariaDb> {
-        let extra = vec![format!("--plugin-dir={}", plugin_dir.display())];
+        Self::start_with_plugins_and(test, plugin_dir, &[])
+    }
+
+    /// [`MariaDb::start_with_plugins`] with more server options (such as
+    /// `--thread-handling=pool-of-threads`).
+    pub fn start_with_plugins_and(
+        test: &str,
+        plugin_dir: &Path,
+        options: &[&str],
+    ) -> Option<MariaDb> {
+        let mut extra = vec![format!("--plugin-dir={}", plugin_dir.display())];
+        extra.extend(options.iter().map(|o| o.to_string()));
         Self::start_opts(test, extra, true)
     }
 
