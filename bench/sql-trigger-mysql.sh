@@ -69,7 +69,7 @@ sql <<SQL
 CREATE DATABASE bench;
 CREATE FUNCTION gman_servers_set RETURNS STRING SONAME 'libgearbox_mysql_udf.so';
 CREATE FUNCTION gman_do_background RETURNS STRING SONAME 'libgearbox_mysql_udf.so';
-SELECT gman_servers_set('127.0.0.1:$GB_PORT');
+SELECT gman_servers_set('127.0.0.1:$GB_PORT') INTO @servers;
 USE bench;
 CREATE TABLE plain (id INT PRIMARY KEY, body VARCHAR(64)) ENGINE=InnoDB;
 CREATE TABLE triggered (id INT PRIMARY KEY, body VARCHAR(64)) ENGINE=InnoDB;
