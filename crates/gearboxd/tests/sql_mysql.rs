@@ -247,6 +247,55 @@ fn kill_ends_the_wait(fx: Fixture) {
     fx.finish();
 }
 
+/// One pool thread, and stalls noticed only after 30 s: a connection waiting in `gman_do`
+/// tells the pool it waits (`thd_wait_begin`), so the pool serves the others meanwhile.
+#[test]
+fn a_foreground_wait_frees_its_pool_thread() {
+    let options = [
+        "--thread-handling=pool-of-threads",
+        "--thread-pool-size=1",
+        "--thread-pool-stall-limit=30000",
+    ];
+    let test = "a_foreground_wait_frees_its_pool_thread";
+    let Some(fx) = Fixture::start_with(test, &options) else {
+        return;
+    };
+    fx.rt.block_on(async {
+        let mut other = fx.db.conn().await;
+        let mut conn = fx.db.conn().await;
+        let id: u64 = conn
+            .query_first("SELECT CONNECTION_ID()")
+            .await
+            .unwrap()
+            .unwrap();
+        let call = tokio::spawn(async move {
+            let out = conn.query_first::<Option<Vec<u8>>, _>("SELECT gman_do('nobody', 'x')");
+            out.await
+        });
+        // Both the process list and the next job are served while `conn` waits.
+        let started = Instant::now();
+        wait_running(&mut other, id, "SELECT gman_do").await;
+        let out = text(&mut other, "SELECT gman_do('rev', 'ab')").await;
+        assert_eq!(out.as_deref(), Some("ba"));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        other
+            .query_drop(format!("KILL QUERY {id}"))
+            .await
+            .expect("kill");
+        let out = tokio::time::timeout(TIMEOUT, call)
+            .await
+            .expect("ended")
+            .expect("task");
+        assert!(!matches!(out, Ok(Some(Some(_)))), "{out:?}");
+        other.disconnect().await.expect("disconnect");
+    });
+    fx.finish();
+}
+
 #[test]
 fn settings_are_shared_by_every_connection() {
     if let Some(fx) = Fixture::start("settings_are_shared_by_every_connection") {
