@@ -24,7 +24,9 @@
 //!   [`settings`] for why not per thread or per connection.
 //! - **`KILL QUERY` / `KILL CONNECTION` end a foreground wait** within [`KILL_POLL`] on
 //!   MariaDB, which exports the functions to notice it; elsewhere only the timeout does
-//!   (see [`kill`]). The job is abandoned, not cancelled: the server may still run it.
+//!   (see [`session`]). The job is abandoned, not cancelled: the server may still run it.
+//! - **A foreground wait is announced** to MariaDB (`thd_wait_begin`), so that under the
+//!   thread pool other connections of the same thread group are served meanwhile.
 //! - **No submit on commit**: the UDF API has no transaction hooks; the crate's README says
 //!   what to do instead.
 //!
@@ -32,11 +34,12 @@
 //!
 //! - [`ffi`]: the C ABI (`UDF_INIT`, `UDF_ARGS`) and safe helpers over it.
 //! - [`settings`]: the shared server list, timeout and clients.
-//! - [`kill`]: noticing a killed statement, through the server's exported functions.
+//! - [`session`]: the statement's session, through the server's exported functions: kills
+//!   and waits.
 //! - this file: the exported `xxx_init` / `xxx` / `xxx_deinit` symbols and what they do.
 
 pub mod ffi;
-pub mod kill;
+pub mod session;
 pub mod settings;
 
 use std::io::Write;
@@ -126,9 +129,10 @@ fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
         Prio::Low => job.low(),
     };
     let out = match kind {
-        // Killed statements end the wait where the server tells us about kills.
-        Kind::Foreground(p) => match kill::Session::current() {
-            Some(session) => prio(job, p).run_while(KILL_POLL, || !session.killed()),
+        // Where the server says so: a killed statement ends the wait, and the thread pool
+        // knows the thread waits.
+        Kind::Foreground(p) => match session::Session::current() {
+            Some(s) => s.waiting(|| prio(job, p).run_while(KILL_POLL, || !s.killed())),
             None => prio(job, p).run(),
         },
         Kind::Background(p) => prio(job, p).background(),
