@@ -15,12 +15,23 @@ fn raise(sql_fn: &str, function: &[u8], e: Error) -> ! {
         Error::Unreachable { .. } | Error::Io { .. } => PgSqlErrorCode::ERRCODE_CONNECTION_FAILURE,
         Error::BadServers(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         Error::Protocol { .. } => PgSqlErrorCode::ERRCODE_PROTOCOL_VIOLATION,
-        Error::Server { .. } | Error::Failed | Error::Exception(_) | Error::Timeout(_) => {
+        Error::Server { .. } | Error::Failed | Error::Exception(_) | Error::Timeout => {
             PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION
         }
     };
     let function = String::from_utf8_lossy(function);
-    ereport!(ERROR, code, format!("gearbox: {sql_fn}('{function}'): {e}"));
+    let what = match e {
+        Error::Timeout => format!(
+            "no answer after {} ms (gearbox.timeout); is a worker registered for the function?",
+            settings::TIMEOUT_MS.get()
+        ),
+        e => e.to_string(),
+    };
+    ereport!(
+        ERROR,
+        code,
+        format!("gearbox: {sql_fn}('{function}'): {what}")
+    );
 }
 
 /// Checks the arguments and builds the job.
