@@ -73,13 +73,7 @@ unsafe extern "C-unwind" fn xact_callback(
     use pg_sys::XactEvent::*;
     match event {
         XACT_EVENT_PRE_COMMIT => pre_commit(),
-        XACT_EVENT_COMMIT => {
-            // Nothing may raise an ERROR after the commit: a panic would become a PANIC.
-            if catch_unwind(commit).is_err() {
-                discard();
-                warning!("gearbox: submitting the jobs queued by the committed transaction panicked; they may be lost");
-            }
-        }
+        XACT_EVENT_COMMIT => after_commit(),
         XACT_EVENT_PRE_PREPARE if queued() > 0 => {
             let n = queued();
             discard();
@@ -143,6 +137,14 @@ fn pre_commit() {
         Err(e) => fail(e),
     };
     COMMIT_CONN.with(|c| *c.borrow_mut() = Some(conn));
+}
+
+/// [`commit`], which must not unwind: after the commit, an ERROR (a panic) becomes a PANIC.
+fn after_commit() {
+    if catch_unwind(commit).is_err() {
+        discard();
+        warning!("gearbox: submitting the jobs queued by the committed transaction panicked; they may be lost");
+    }
 }
 
 /// Submits the queued jobs after the commit; failures are WARNINGs.
