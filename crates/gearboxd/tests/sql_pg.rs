@@ -188,6 +188,21 @@ async fn failures_are_sql_errors() {
         Some("ba")
     );
     fx.next_seen();
+    // The server's ERROR packet: a full queue.
+    assert!(fx
+        .server
+        .connect()
+        .admin("maxqueue full 1")
+        .starts_with("OK"));
+    assert!(text(&c, "SELECT gman_do_background('full', 'a')")
+        .await
+        .is_some());
+    let (code, msg) = error(&c, "SELECT gman_do_background('full', 'b')").await;
+    assert_eq!(code, "38000");
+    assert!(
+        msg.contains("answered ERROR") && msg.contains("Job queue is full"),
+        "{msg}"
+    );
     let (_, msg) = error(&c, "SELECT gman_servers_set('host:port')").await;
     assert!(msg.contains("bad port"), "{msg}");
     fx.finish();
