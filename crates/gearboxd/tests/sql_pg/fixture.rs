@@ -150,6 +150,17 @@ impl Fixture {
         (0..n).map(|_| self.next_seen()).collect()
     }
 
+    /// The connections to the job server without functions (clients): this listing's own and
+    /// the backends'.
+    pub fn clients(&self) -> usize {
+        self.server
+            .connect()
+            .admin_listing("workers")
+            .into_iter()
+            .filter(|l| l.trim_end().ends_with(':'))
+            .count()
+    }
+
     /// Checks that the worker ran nothing else, and stops it.
     pub fn finish(self) {
         assert_eq!(
