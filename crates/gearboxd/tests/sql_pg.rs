@@ -162,6 +162,22 @@ async fn failures_are_sql_errors() {
         Some("ko")
     );
     fx.next_seen();
+    // A result that is not UTF-8 (the bytes of 'é' reversed) cannot be text; bytea takes it.
+    let (code, msg) = error(&c, "SELECT gman_do('rev', 'é')").await;
+    assert_eq!(code, "22021");
+    assert!(msg.contains("not valid UTF-8"), "{msg}");
+    let row = c
+        .query_one("SELECT gman_do('rev', convert_to('é', 'UTF8'))", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Vec<u8>>(0), b"\xa9\xc3");
+    assert_eq!(
+        fx.seen(2),
+        [
+            seen("rev", b"", "é".as_bytes()),
+            seen("rev", b"", "é".as_bytes())
+        ]
+    );
     // No worker for the function: gearbox.timeout ends the wait.
     c.batch_execute("SET gearbox.timeout = 300").await.unwrap();
     let start = Instant::now();
