@@ -21,23 +21,29 @@ pub const DEFAULT_PORT: u16 = 4730;
 const READ_SLICE: Duration = Duration::from_millis(100);
 
 /// A failure of a call, with the text the SQL error shows.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No server of the list accepted a connection.
+    #[error("cannot connect to any job server ({}); check gearbox.servers or gman_servers_set()", .tried.join("; "))]
     Unreachable {
         /// Each server with the reason it failed.
         tried: Vec<String>,
     },
     /// The server list does not parse.
+    #[error("bad server list: {0}")]
     BadServers(String),
     /// The connection broke in the middle of a call.
+    #[error("connection to {server} failed: {source}")]
     Io {
         /// The server.
         server: String,
         /// What happened.
+        #[source]
         source: io::Error,
     },
     /// The server sent something this client cannot use.
+    #[error("unexpected answer from {server}: {what}")]
     Protocol {
         /// The server.
         server: String,
@@ -45,6 +51,7 @@ pub enum Error {
         what: String,
     },
     /// The server answered with an ERROR packet.
+    #[error("job server {server} answered ERROR {code}: {text}")]
     Server {
         /// The server.
         server: String,
@@ -54,36 +61,14 @@ pub enum Error {
         text: String,
     },
     /// The worker reported WORK_FAIL.
+    #[error("job failed (the worker sent WORK_FAIL)")]
     Failed,
     /// The worker reported WORK_EXCEPTION with this text.
+    #[error("job failed with an exception: {}", String::from_utf8_lossy(.0))]
     Exception(Vec<u8>),
     /// No answer before the deadline.
+    #[error("no answer in time")]
     Timeout,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Unreachable { tried } => write!(
-                f,
-                "cannot connect to any job server ({}); check gearbox.servers or gman_servers_set()",
-                tried.join("; ")
-            ),
-            Error::BadServers(what) => write!(f, "bad server list: {what}"),
-            Error::Io { server, source } => write!(f, "connection to {server} failed: {source}"),
-            Error::Protocol { server, what } => write!(f, "unexpected answer from {server}: {what}"),
-            Error::Server { server, code, text } => {
-                write!(f, "job server {server} answered ERROR {code}: {text}")
-            }
-            Error::Failed => write!(f, "job failed (the worker sent WORK_FAIL)"),
-            Error::Exception(text) => write!(
-                f,
-                "job failed with an exception: {}",
-                String::from_utf8_lossy(text)
-            ),
-            Error::Timeout => write!(f, "no answer in time"),
-        }
-    }
 }
 
 /// One server of the list, `host:port`.
