@@ -420,3 +420,60 @@ async fn on_commit_jobs_follow_the_transaction() {
     assert_eq!(fx.seen(1), reindexed(&["13"]));
     fx.finish();
 }
+
+/// After the commit nothing can fail the transaction: a job the server refuses then (here a
+/// full queue) is reported to the client as a WARNING, and the commit stands.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_refused_after_commit_is_a_warning() {
+    let Some(fx) = Fixture::start("a_job_refused_after_commit_is_a_warning") else {
+        return;
+    };
+    // A connection driven through `poll_message`, which hands over the server's notices.
+    let (c, mut conn) = tokio_postgres::connect(&fx.pg.conninfo(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (notice_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(m) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            if let Ok(tokio_postgres::AsyncMessage::Notice(n)) = m {
+                let _ = notice_tx.send((n.severity().to_owned(), n.message().to_owned()));
+            }
+        }
+    });
+    // The queue of `full` holds one job, which no worker takes.
+    assert!(fx
+        .server
+        .connect()
+        .admin("maxqueue full 1")
+        .starts_with("OK"));
+    assert!(text(&c, "SELECT gman_do_background('full', 'a')")
+        .await
+        .is_some());
+    c.batch_execute(
+        "CREATE TABLE t (id int);
+         BEGIN; INSERT INTO t VALUES (1); SELECT gman_do_background_on_commit('full', 'b'); COMMIT",
+    )
+    .await
+    .expect("the COMMIT stands");
+    let (severity, msg) = tokio::time::timeout(TIMEOUT, notices.recv())
+        .await
+        .expect("a notice in time")
+        .expect("the connection is open");
+    assert_eq!(severity, "WARNING");
+    assert!(
+        msg.contains(
+            "1 of 1 job(s) queued by the committed transaction may not have been submitted"
+        ) && msg.contains("Job queue is full"),
+        "{msg}"
+    );
+    assert_eq!(
+        text(&c, "SELECT count(*)::text FROM t").await.as_deref(),
+        Some("1")
+    );
+    // The backend carries on with a new connection to the job server.
+    c.batch_execute("BEGIN; SELECT gman_do_background_on_commit('row', 'c'); COMMIT")
+        .await
+        .unwrap();
+    assert_eq!(fx.next_seen(), seen("row", b"", b"c"));
+    fx.finish();
+}
