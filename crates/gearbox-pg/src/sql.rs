@@ -2,11 +2,13 @@
 //! string literal resolves to the text one); the third argument, the unique id, defaults to
 //! NULL (none). A NULL payload is sent as an empty one, as the MySQL UDFs do.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use gearbox_proto::Priority;
 use pgrx::prelude::*;
 
-use crate::client::{Error, Job};
+use crate::client::{Conn, Error, Job};
 use crate::{on_commit, pool, settings};
 
 /// Raises the SQL ERROR for a failed call of `sql_fn` on `function`.
@@ -64,39 +66,39 @@ fn job(
     }
 }
 
-/// Runs a foreground job and returns its result.
-fn foreground(sql_fn: &str, job: Job) -> Vec<u8> {
+/// Sends `job` on a connection of this backend's servers and runs `exchange` on it (submit,
+/// then whatever the caller waits for); a failure is the SQL ERROR.
+fn call<T>(
+    sql_fn: &str,
+    job: &Job,
+    mut exchange: impl FnMut(&mut Conn, Option<Instant>, &mut dyn FnMut()) -> Result<T, Error>,
+) -> T {
     let servers = settings::servers().unwrap_or_else(|e| raise(sql_fn, &job.function, e));
     let deadline = settings::deadline();
-    let result = pool::with_conn(
+    pool::with_conn(
         &servers,
         settings::connect_timeout(),
         &mut crate::check_interrupts,
-        |conn, tick| {
-            let handle = conn.submit(job.packet(false), deadline, tick)?;
-            conn.result(&handle, deadline, tick)
-        },
-    );
-    match result {
-        Ok(data) => data.to_vec(),
-        Err(e) => raise(sql_fn, &job.function, e),
-    }
+        |conn, tick| exchange(conn, deadline, tick),
+    )
+    .unwrap_or_else(|e| raise(sql_fn, &job.function, e))
+}
+
+/// Runs a foreground job and returns its result.
+fn foreground(sql_fn: &str, job: Job) -> Vec<u8> {
+    call(sql_fn, &job, |conn, deadline, tick| {
+        let handle = conn.submit(job.packet(false), deadline, tick)?;
+        conn.result(&handle, deadline, tick)
+    })
+    .to_vec()
 }
 
 /// Submits a background job and returns its handle.
 fn background(sql_fn: &str, job: Job) -> String {
-    let servers = settings::servers().unwrap_or_else(|e| raise(sql_fn, &job.function, e));
-    let deadline = settings::deadline();
-    let result = pool::with_conn(
-        &servers,
-        settings::connect_timeout(),
-        &mut crate::check_interrupts,
-        |conn, tick| conn.submit(job.packet(true), deadline, tick),
-    );
-    match result {
-        Ok(handle) => String::from_utf8_lossy(&handle).into_owned(),
-        Err(e) => raise(sql_fn, &job.function, e),
-    }
+    let handle = call(sql_fn, &job, |conn, deadline, tick| {
+        conn.submit(job.packet(true), deadline, tick)
+    });
+    String::from_utf8_lossy(&handle).into_owned()
 }
 
 /// Queues a background job for the commit of the transaction.
@@ -129,220 +131,118 @@ fn gman_servers_set(servers: Option<&str>) -> String {
     settings::set_servers(servers).unwrap_or_else(|e| raise("gman_servers_set", b"", e))
 }
 
-/// `gman_do(function, payload text[, unique])`: runs a job (normal priority), returns its result.
-#[pg_extern(volatile)]
-fn gman_do(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do";
-    text(
-        n,
-        foreground(
-            n,
-            job(n, function, bytes(payload), unique, Priority::Normal),
-        ),
-    )
+/// Defines one SQL function's text and bytea overloads: `$sql(function, payload[, unique])`
+/// at `$priority`, each run by `$run` (`foreground`, `background` or `later`); `$text_out`
+/// turns the text overload's outcome into its SQL result.
+macro_rules! job_functions {
+    (
+        $(#[$doc:meta])*
+        $sql:literal, $text_fn:ident, $bytea_fn:ident, $priority:expr,
+        $run:ident -> text: $text_ret:ty = $text_out:expr, bytea: $bytea_ret:ty
+    ) => {
+        $(#[$doc])*
+        #[pg_extern(volatile, name = $sql)]
+        fn $text_fn(
+            function: Option<&str>,
+            payload: Option<&str>,
+            unique: default!(Option<&str>, "NULL"),
+        ) -> $text_ret {
+            let out = $run($sql, job($sql, function, bytes(payload), unique, $priority));
+            $text_out($sql, out)
+        }
+
+        #[doc = concat!("`", $sql, "(function, payload bytea[, unique])`: the binary form.")]
+        #[pg_extern(volatile, name = $sql)]
+        fn $bytea_fn(
+            function: Option<&str>,
+            payload: Option<&[u8]>,
+            unique: default!(Option<&str>, "NULL"),
+        ) -> $bytea_ret {
+            $run($sql, job($sql, function, payload, unique, $priority))
+        }
+    };
+    // Functions that return void (pgrx takes no `-> ()`).
+    (
+        $(#[$doc:meta])*
+        $sql:literal, $text_fn:ident, $bytea_fn:ident, $priority:expr, $run:ident -> void
+    ) => {
+        $(#[$doc])*
+        #[pg_extern(volatile, name = $sql)]
+        fn $text_fn(
+            function: Option<&str>,
+            payload: Option<&str>,
+            unique: default!(Option<&str>, "NULL"),
+        ) {
+            $run($sql, job($sql, function, bytes(payload), unique, $priority))
+        }
+
+        #[doc = concat!("`", $sql, "(function, payload bytea[, unique])`: the binary form.")]
+        #[pg_extern(volatile, name = $sql)]
+        fn $bytea_fn(
+            function: Option<&str>,
+            payload: Option<&[u8]>,
+            unique: default!(Option<&str>, "NULL"),
+        ) {
+            $run($sql, job($sql, function, payload, unique, $priority))
+        }
+    };
 }
 
-/// `gman_do(function, payload bytea[, unique])`: the binary form of `gman_do`.
-#[pg_extern(volatile, name = "gman_do")]
-fn gman_do_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) -> Vec<u8> {
-    let n = "gman_do";
-    foreground(n, job(n, function, payload, unique, Priority::Normal))
+/// The outcome as it is (the text overloads of the background functions).
+fn same<T>(_sql_fn: &str, out: T) -> T {
+    out
 }
 
-/// `gman_do_high(function, payload text[, unique])`: a high-priority `gman_do`.
-#[pg_extern(volatile)]
-fn gman_do_high(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do_high";
-    text(
-        n,
-        foreground(n, job(n, function, bytes(payload), unique, Priority::High)),
-    )
-}
-
-/// `gman_do_high(function, payload bytea[, unique])`.
-#[pg_extern(volatile, name = "gman_do_high")]
-fn gman_do_high_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) -> Vec<u8> {
-    let n = "gman_do_high";
-    foreground(n, job(n, function, payload, unique, Priority::High))
-}
-
-/// `gman_do_low(function, payload text[, unique])`: a low-priority `gman_do`.
-#[pg_extern(volatile)]
-fn gman_do_low(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do_low";
-    text(
-        n,
-        foreground(n, job(n, function, bytes(payload), unique, Priority::Low)),
-    )
-}
-
-/// `gman_do_low(function, payload bytea[, unique])`.
-#[pg_extern(volatile, name = "gman_do_low")]
-fn gman_do_low_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) -> Vec<u8> {
-    let n = "gman_do_low";
-    foreground(n, job(n, function, payload, unique, Priority::Low))
-}
-
-/// `gman_do_background(function, payload text[, unique])`: submits a background job now,
-/// returns its handle.
-#[pg_extern(volatile)]
-fn gman_do_background(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do_background";
-    background(
-        n,
-        job(n, function, bytes(payload), unique, Priority::Normal),
-    )
-}
-
-/// `gman_do_background(function, payload bytea[, unique])`.
-#[pg_extern(volatile, name = "gman_do_background")]
-fn gman_do_background_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do_background";
-    background(n, job(n, function, payload, unique, Priority::Normal))
-}
-
-/// `gman_do_high_background(function, payload text[, unique])`.
-#[pg_extern(volatile)]
-fn gman_do_high_background(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do_high_background";
-    background(n, job(n, function, bytes(payload), unique, Priority::High))
-}
-
-/// `gman_do_high_background(function, payload bytea[, unique])`.
-#[pg_extern(volatile, name = "gman_do_high_background")]
-fn gman_do_high_background_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do_high_background";
-    background(n, job(n, function, payload, unique, Priority::High))
-}
-
-/// `gman_do_low_background(function, payload text[, unique])`.
-#[pg_extern(volatile)]
-fn gman_do_low_background(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do_low_background";
-    background(n, job(n, function, bytes(payload), unique, Priority::Low))
-}
-
-/// `gman_do_low_background(function, payload bytea[, unique])`.
-#[pg_extern(volatile, name = "gman_do_low_background")]
-fn gman_do_low_background_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) -> String {
-    let n = "gman_do_low_background";
-    background(n, job(n, function, payload, unique, Priority::Low))
-}
-
-/// `gman_do_background_on_commit(function, payload text[, unique])`: queues a background
-/// job that is submitted when the transaction commits (see the `on_commit` module).
-#[pg_extern(volatile)]
-fn gman_do_background_on_commit(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) {
-    let n = "gman_do_background_on_commit";
-    later(
-        n,
-        job(n, function, bytes(payload), unique, Priority::Normal),
-    )
-}
-
-/// `gman_do_background_on_commit(function, payload bytea[, unique])`.
-#[pg_extern(volatile, name = "gman_do_background_on_commit")]
-fn gman_do_background_on_commit_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) {
-    let n = "gman_do_background_on_commit";
-    later(n, job(n, function, payload, unique, Priority::Normal))
-}
-
-/// `gman_do_high_background_on_commit(function, payload text[, unique])`.
-#[pg_extern(volatile)]
-fn gman_do_high_background_on_commit(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) {
-    let n = "gman_do_high_background_on_commit";
-    later(n, job(n, function, bytes(payload), unique, Priority::High))
-}
-
-/// `gman_do_high_background_on_commit(function, payload bytea[, unique])`.
-#[pg_extern(volatile, name = "gman_do_high_background_on_commit")]
-fn gman_do_high_background_on_commit_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) {
-    let n = "gman_do_high_background_on_commit";
-    later(n, job(n, function, payload, unique, Priority::High))
-}
-
-/// `gman_do_low_background_on_commit(function, payload text[, unique])`.
-#[pg_extern(volatile)]
-fn gman_do_low_background_on_commit(
-    function: Option<&str>,
-    payload: Option<&str>,
-    unique: default!(Option<&str>, "NULL"),
-) {
-    let n = "gman_do_low_background_on_commit";
-    later(n, job(n, function, bytes(payload), unique, Priority::Low))
-}
-
-/// `gman_do_low_background_on_commit(function, payload bytea[, unique])`.
-#[pg_extern(volatile, name = "gman_do_low_background_on_commit")]
-fn gman_do_low_background_on_commit_bytea(
-    function: Option<&str>,
-    payload: Option<&[u8]>,
-    unique: default!(Option<&str>, "NULL"),
-) {
-    let n = "gman_do_low_background_on_commit";
-    later(n, job(n, function, payload, unique, Priority::Low))
-}
+job_functions!(
+    /// `gman_do(function, payload text[, unique])`: runs a job (normal priority), returns its
+    /// result.
+    "gman_do", gman_do, gman_do_bytea, Priority::Normal,
+    foreground -> text: String = text, bytea: Vec<u8>
+);
+job_functions!(
+    /// `gman_do_high(function, payload text[, unique])`: a high-priority `gman_do`.
+    "gman_do_high", gman_do_high, gman_do_high_bytea, Priority::High,
+    foreground -> text: String = text, bytea: Vec<u8>
+);
+job_functions!(
+    /// `gman_do_low(function, payload text[, unique])`: a low-priority `gman_do`.
+    "gman_do_low", gman_do_low, gman_do_low_bytea, Priority::Low,
+    foreground -> text: String = text, bytea: Vec<u8>
+);
+job_functions!(
+    /// `gman_do_background(function, payload text[, unique])`: submits a background job now,
+    /// returns its handle.
+    "gman_do_background", gman_do_background, gman_do_background_bytea, Priority::Normal,
+    background -> text: String = same, bytea: String
+);
+job_functions!(
+    /// `gman_do_high_background(function, payload text[, unique])`.
+    "gman_do_high_background", gman_do_high_background, gman_do_high_background_bytea,
+    Priority::High,
+    background -> text: String = same, bytea: String
+);
+job_functions!(
+    /// `gman_do_low_background(function, payload text[, unique])`.
+    "gman_do_low_background", gman_do_low_background, gman_do_low_background_bytea,
+    Priority::Low,
+    background -> text: String = same, bytea: String
+);
+job_functions!(
+    /// `gman_do_background_on_commit(function, payload text[, unique])`: queues a background
+    /// job that is submitted when the transaction commits (see the `on_commit` module).
+    "gman_do_background_on_commit", gman_do_background_on_commit,
+    gman_do_background_on_commit_bytea, Priority::Normal,
+    later -> void
+);
+job_functions!(
+    /// `gman_do_high_background_on_commit(function, payload text[, unique])`.
+    "gman_do_high_background_on_commit", gman_do_high_background_on_commit,
+    gman_do_high_background_on_commit_bytea, Priority::High,
+    later -> void
+);
+job_functions!(
+    /// `gman_do_low_background_on_commit(function, payload text[, unique])`.
+    "gman_do_low_background_on_commit", gman_do_low_background_on_commit,
+    gman_do_low_background_on_commit_bytea, Priority::Low,
+    later -> void
+);
