@@ -48,6 +48,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use ffi::{MyBool, UdfArgs, UdfInit};
+use gearbox_client::Priority;
 pub use settings::DEFAULT_SERVERS;
 
 /// The longest result a string function announces (16 MiB - 1, a MEDIUMBLOB).
@@ -64,16 +65,8 @@ struct State {
 /// Which job a function submits.
 #[derive(Clone, Copy)]
 enum Kind {
-    Foreground(Prio),
-    Background(Prio),
-}
-
-/// A job's priority.
-#[derive(Clone, Copy)]
-enum Prio {
-    Normal,
-    High,
-    Low,
+    Foreground(Priority),
+    Background(Priority),
 }
 
 /// `gman_servers_set(servers)`: checks and stores the list for every connection.
@@ -123,19 +116,14 @@ fn submit(kind: Kind, args: &[Option<&[u8]>]) -> Result<Vec<u8>, String> {
     if let (Kind::Foreground(_), Some(limit)) = (kind, settings::timeout()) {
         job = job.timeout(limit);
     }
-    let prio = |job: gearbox_client::blocking::client::Job, p| match p {
-        Prio::Normal => job,
-        Prio::High => job.high(),
-        Prio::Low => job.low(),
-    };
     let out = match kind {
         // Where the server says so: a killed statement ends the wait, and the thread pool
         // knows the thread waits.
         Kind::Foreground(p) => match session::Session::current() {
-            Some(s) => s.waiting(|| prio(job, p).run_while(KILL_POLL, || !s.killed())),
-            None => prio(job, p).run(),
+            Some(s) => s.waiting(|| job.priority(p).run_while(KILL_POLL, || !s.killed())),
+            None => job.priority(p).run(),
         },
-        Kind::Background(p) => prio(job, p).background(),
+        Kind::Background(p) => job.priority(p).background(),
     };
     out.map(|b| b.to_vec()).map_err(|e| {
         format!(
@@ -298,7 +286,7 @@ udf!(
     gman_do_init,
     gman_do,
     gman_do_deinit,
-    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::Normal), a)
+    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Priority::Normal), a)
 );
 udf!(
     "`gman_do_high(function, payload[, unique])`: runs a high-priority job, returns its result.",
@@ -308,7 +296,7 @@ udf!(
     gman_do_high_init,
     gman_do_high,
     gman_do_high_deinit,
-    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::High), a)
+    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Priority::High), a)
 );
 udf!(
     "`gman_do_low(function, payload[, unique])`: runs a low-priority job, returns its result.",
@@ -318,7 +306,7 @@ udf!(
     gman_do_low_init,
     gman_do_low,
     gman_do_low_deinit,
-    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Prio::Low), a)
+    |a: &[Option<&[u8]>]| submit(Kind::Foreground(Priority::Low), a)
 );
 udf!(
     "`gman_do_background(function, payload[, unique])`: submits a background job, returns its handle.",
@@ -328,7 +316,7 @@ udf!(
     gman_do_background_init,
     gman_do_background,
     gman_do_background_deinit,
-    |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::Normal), a)
+    |a: &[Option<&[u8]>]| submit(Kind::Background(Priority::Normal), a)
 );
 udf!(
     "`gman_do_high_background(function, payload[, unique])`: a high-priority background job's handle.",
@@ -338,7 +326,7 @@ udf!(
     gman_do_high_background_init,
     gman_do_high_background,
     gman_do_high_background_deinit,
-    |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::High), a)
+    |a: &[Option<&[u8]>]| submit(Kind::Background(Priority::High), a)
 );
 udf!(
     "`gman_do_low_background(function, payload[, unique])`: a low-priority background job's handle.",
@@ -348,7 +336,7 @@ udf!(
     gman_do_low_background_init,
     gman_do_low_background,
     gman_do_low_background_deinit,
-    |a: &[Option<&[u8]>]| submit(Kind::Background(Prio::Low), a)
+    |a: &[Option<&[u8]>]| submit(Kind::Background(Priority::Low), a)
 );
 udf!(
     "`gman_timeout_set(seconds)`: limits every connection's foreground calls (0: none).",
