@@ -18,6 +18,8 @@
 //! - [`error`]: [`StoreError`], the one error type, cloneable so that every waiter on a
 //!   failed commit gets it.
 //! - [`stats`]: [`StoreStats`], the same counters for every store.
+//! - [`cluster`]: [`cluster::ClusterStore`], a store several servers share, each claiming
+//!   and releasing jobs, with heartbeats and takeover.
 //! - [`driver`]: the writer task every database store runs on: a [`driver::Backend`] says how
 //!   to talk to the database, the [`driver::Driver`] serves requests in order, reconnects
 //!   with back-off and logs outages once.
@@ -39,9 +41,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub mod cluster;
 pub mod driver;
 pub mod error;
 pub mod job;
@@ -107,4 +111,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The counters since the store was opened.
     fn stats(&self) -> StoreStats;
+
+    /// This store as a cluster store, when it is one (several servers share it).
+    fn as_cluster(self: Arc<Self>) -> Option<Arc<dyn cluster::ClusterStore>> {
+        None
+    }
 }
