@@ -59,6 +59,10 @@ pub struct Config {
     /// allowed. See `docs/security.md`.
     #[serde(skip_serializing_if = "AccessPolicy::is_empty")]
     pub access: AccessPolicy,
+    /// Cluster mode: how often a member looks for free jobs in the shared queue when no
+    /// other member woke it, in milliseconds (default 1000). Notifications make claims
+    /// prompt; this bounds the delay when one is lost.
+    pub cluster_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             slow_job_warning: 300,
             stuck_worker_warning: 600,
             access: AccessPolicy::default(),
+            cluster_poll_ms: 1000,
         }
     }
 }
@@ -111,6 +116,7 @@ impl Config {
             slow_job_warning_ms: self.slow_job_warning.saturating_mul(1000),
             stuck_worker_warning_ms: self.stuck_worker_warning.saturating_mul(1000),
             access: self.access.clone(),
+            cluster: false,
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use gearbox_store::cluster::{ClusterStore, Coalesced};
 use gearbox_store::{Batch, Store, StoreError, StoredJob};
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,16 +36,26 @@ pub enum StoreOp {
     Flush(oneshot::Sender<()>),
 }
 
-/// What the persister reports after each commit: the handles it tried to persist and how it
-/// went. The caller feeds this to `Core::committed`.
-pub type Report = (Vec<Bytes>, Result<(), StoreError>);
+/// What the persister reports after each commit that carried persists. The caller feeds
+/// `coalesced` to `Core::cluster_coalesced`, then the rest to `Core::committed`.
+#[derive(Debug)]
+pub struct Report {
+    /// The handles it tried to persist, except those in `coalesced`.
+    pub handles: Vec<Bytes>,
+    /// How the commit went.
+    pub result: Result<(), StoreError>,
+    /// Cluster mode: jobs not written because their unique id was already in the cluster.
+    pub coalesced: Vec<Coalesced>,
+}
 
 /// Runs until every sender is dropped. `report` is called after each commit that carried
 /// persists. A commit taking longer than `commit_timeout` is reported as failed. Each commit's
 /// latency, size and outcome go to `metrics`, which also counts the operations taken off the
-/// queue (senders count them in: see [`ServerMetrics::store_pending`]).
+/// queue (senders count them in: see [`ServerMetrics::store_pending`]). A cluster store
+/// commits with [`ClusterStore::commit_cluster`], so that unique ids coalesce across members.
 pub async fn run(
     store: Arc<dyn Store>,
+    cluster: Option<Arc<dyn ClusterStore>>,
     commit_timeout: Duration,
     mut rx: mpsc::UnboundedReceiver<StoreOp>,
     metrics: Arc<ServerMetrics>,
@@ -89,18 +100,26 @@ pub async fn run(
         metrics.store_pending.fetch_sub(taken, Ordering::Relaxed);
         let operations = (batch.persist.len() + batch.complete.len()) as u64;
         let started = tokio::time::Instant::now();
-        let result = if batch.is_empty() {
-            Ok(())
+        let (result, coalesced) = if batch.is_empty() {
+            (Ok(()), Vec::new())
         } else {
             // A store that does not answer in time counts as failing: the submitters get an
             // error, never a JOB_CREATED the store may not honour. (If the late commit does
             // land, the job only runs again after a restart: at least once, never lost.)
-            match tokio::time::timeout(commit_timeout, store.commit(batch)).await {
-                Ok(r) => r,
-                Err(_) => Err(StoreError::TimedOut {
-                    location: store.location().to_owned(),
-                    millis: commit_timeout.as_millis() as u64,
-                }),
+            let commit = async {
+                match &cluster {
+                    Some(cluster) => cluster.commit_cluster(batch).await,
+                    None => store.commit(batch).await.map(|()| Vec::new()),
+                }
+            };
+            match tokio::time::timeout(commit_timeout, commit).await {
+                Ok(Ok(coalesced)) => (Ok(()), coalesced),
+                Ok(Err(e)) => (Err(e), Vec::new()),
+                Err(_) => {
+                    let location = store.location().to_owned();
+                    let millis = commit_timeout.as_millis() as u64;
+                    (Err(StoreError::TimedOut { location, millis }), Vec::new())
+                }
             }
         };
         if operations > 0 {
@@ -125,7 +144,21 @@ pub async fn run(
             retry_completes = completes;
         }
         if !handles.is_empty() {
-            report((handles, result));
+            let handles = if coalesced.is_empty() {
+                handles
+            } else {
+                let gone: std::collections::HashSet<&[u8]> =
+                    coalesced.iter().map(|c| &c.handle[..]).collect();
+                handles
+                    .into_iter()
+                    .filter(|h| !gone.contains(&h[..]))
+                    .collect()
+            };
+            report(Report {
+                handles,
+                result,
+                coalesced,
+            });
         }
         for done in flushes {
             let _ = done.send(());

@@ -67,6 +67,13 @@ impl Functions {
         }
     }
 
+    /// Every function's number, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = FnId> + '_ {
+        (0..)
+            .zip(&self.slots)
+            .filter_map(|(id, f)| f.as_ref().map(|_| id))
+    }
+
     /// Every function, in no particular order.
     pub fn values(&self) -> impl Iterator<Item = &Function> {
         self.slots.iter().flatten()

@@ -177,6 +177,7 @@ impl Core {
         job.since = now;
         let (function, p) = (job.function, job.priority.index());
         self.log_job(id, if front { "requeued" } else { "queued" }, None);
+        self.cluster_touch(function, out);
         let f = &mut self.functions[function];
         if front {
             f.queues[p].push_front(id);
@@ -233,8 +234,14 @@ impl Core {
         self.conn_mut(conn).sleeping = false;
         let Some(id) = self.pick(conn, out) else {
             out.send(conn, Response::NoJob);
+            if !std::mem::replace(&mut self.conn_mut(conn).wants_work, true) {
+                self.cluster_touch_conn(conn, out);
+            }
             return;
         };
+        if std::mem::replace(&mut self.conn_mut(conn).wants_work, false) {
+            self.cluster_touch_conn(conn, out);
+        }
         let c = self
             .conns
             .get_mut(&conn)
@@ -454,6 +461,14 @@ impl Core {
         let Some(id) = self.job_by_handle(handle) else {
             return false;
         };
+        self.unqueue(id);
+        self.fail_job(id, Outcome::Cancelled, now, out);
+        true
+    }
+
+    /// Takes a queued job out of its queue, or a waiting one off its timer; a running or
+    /// persisting job is left as it is.
+    pub(super) fn unqueue(&mut self, id: JobId) {
         let job = &self.jobs[&id];
         let (function, p) = (job.function, job.priority.index());
         match job.state {
@@ -470,7 +485,5 @@ impl Core {
             }
             JobState::Running { .. } | JobState::Persisting => {}
         }
-        self.fail_job(id, Outcome::Cancelled, now, out);
-        true
     }
 }

@@ -14,9 +14,12 @@
 //! - `access`: refusing what a connection's access rule does not grant.
 //! - `admin`: the admin text commands and their gearmand-exact replies.
 //! - [`cron`]: schedules for SUBMIT_JOB_SCHED.
+//! - [`cluster`]: cluster mode: which queued jobs to give back to the shared queue, which to
+//!   claim, taking claimed jobs in.
 
 mod access;
 mod admin;
+pub mod cluster;
 pub mod cron;
 mod functions;
 mod ids;
@@ -89,6 +92,9 @@ pub struct CoreConfig {
     pub stuck_worker_warning_ms: u64,
     /// The access rules; each connection gets its grants from them when it connects.
     pub access: AccessPolicy,
+    /// A member of a cluster sharing one queue (see [`cluster`]): queued jobs beyond the
+    /// workers ready for them are given back to the shared queue.
+    pub cluster: bool,
 }
 
 impl Default for CoreConfig {
@@ -109,6 +115,7 @@ impl Default for CoreConfig {
             slow_job_warning_ms: 0,
             stuck_worker_warning_ms: 0,
             access: AccessPolicy::default(),
+            cluster: false,
         }
     }
 }
@@ -141,6 +148,9 @@ pub struct Outbox {
     pub effects: Vec<Effect>,
     /// The earliest timer may have moved: re-read [`Core::next_deadline`].
     pub timers_changed: bool,
+    /// Cluster mode: a function's balance of ready workers and queued jobs changed; run a
+    /// [`Core::cluster_pass`].
+    pub cluster_changed: bool,
 }
 
 impl Outbox {
@@ -181,6 +191,8 @@ pub struct Core {
     timers: BTreeSet<(UnixMillis, JobId, TimerKind)>,
     next_job: JobId,
     draining: bool,
+    /// Cluster mode's bookkeeping; `None` on a server of its own.
+    cluster: Option<cluster::ClusterBook>,
     /// The server-wide counters the network layer and the persister keep (rendered by the
     /// `metrics` command with the core's own).
     server_metrics: Arc<ServerMetrics>,
@@ -190,7 +202,6 @@ impl Core {
     /// An empty core.
     pub fn new(config: CoreConfig) -> Core {
         Core {
-            config,
             functions: Functions::default(),
             jobs: JobTable::default(),
             uniques: UniqueIndex::default(),
@@ -199,6 +210,8 @@ impl Core {
             timers: BTreeSet::new(),
             next_job: JobId::FIRST,
             draining: false,
+            cluster: config.cluster.then(cluster::ClusterBook::default),
+            config,
             server_metrics: Arc::default(),
         }
     }
@@ -239,6 +252,7 @@ impl Core {
     /// A connection closed: its running jobs go back to the queue (or fail past the retry
     /// limit), it is detached from the jobs it waited on, and its abilities are dropped.
     pub fn disconnect(&mut self, conn: ConnId, now: UnixMillis, out: &mut Outbox) {
+        self.cluster_touch_conn(conn, out);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -279,8 +293,9 @@ impl Core {
                     "CAN_DO_TIMEOUT timeout is not a number",
                 ),
             },
-            Request::CantDo { function } => self.cant_do(conn, &function),
+            Request::CantDo { function } => self.cant_do(conn, &function, out),
             Request::ResetAbilities => {
+                self.cluster_touch_conn(conn, out);
                 let abilities = std::mem::take(&mut self.conn_mut(conn).abilities);
                 for a in abilities {
                     self.functions[a.function].workers.retain(|w| *w != conn);
@@ -418,9 +433,13 @@ impl Core {
         self.draining
     }
 
-    /// Graceful shutdown has begun: no new jobs are accepted.
+    /// Graceful shutdown has begun: no new jobs are accepted (and a cluster member's next
+    /// [`Core::cluster_pass`] gives back every queued job it can).
     pub fn start_draining(&mut self) {
         self.draining = true;
+        if let Some(book) = &mut self.cluster {
+            book.dirty.extend(self.functions.ids());
+        }
     }
 
     /// Number of jobs held (queued, running and waiting for their time).
@@ -459,15 +478,17 @@ impl Core {
             function,
             timeout_ms,
         });
+        self.cluster_touch(function, out);
     }
 
-    fn cant_do(&mut self, conn: ConnId, function: &[u8]) {
+    fn cant_do(&mut self, conn: ConnId, function: &[u8], out: &mut Outbox) {
         let Some(function) = self.functions.id(function) else {
             return;
         };
         let c = self.conn_mut(conn);
         c.abilities.retain(|a| a.function != function);
         self.functions[function].workers.retain(|w| *w != conn);
+        self.cluster_touch(function, out);
     }
 
     fn pre_sleep(&mut self, conn: ConnId, out: &mut Outbox) {
@@ -481,6 +502,9 @@ impl Core {
             out.send(conn, Response::Noop);
         } else {
             self.conn_mut(conn).sleeping = true;
+        }
+        if !std::mem::replace(&mut self.conn_mut(conn).wants_work, true) {
+            self.cluster_touch_conn(conn, out);
         }
     }
 }

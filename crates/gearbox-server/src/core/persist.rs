@@ -159,6 +159,18 @@ impl Core {
     /// removed from the store; one whose schedule no longer parses is kept in the store and
     /// skipped, with a warning.
     pub fn restore(&mut self, record: StoredJob, now: UnixMillis, out: &mut Outbox) {
+        self.restore_as(record, now, out, true);
+    }
+
+    /// [`Core::restore`]; without `dedupe`, a record whose unique id a held job already has
+    /// is taken in anyway, outside the unique index (cluster claims: see `cluster`).
+    pub(super) fn restore_as(
+        &mut self,
+        record: StoredJob,
+        now: UnixMillis,
+        out: &mut Outbox,
+        dedupe: bool,
+    ) {
         let Some(kind) = kind_of(&record) else {
             tracing::warn!(
                 handle = %Lossy(&record.handle),
@@ -180,10 +192,14 @@ impl Core {
                 .and_then(|f| self.find_unique(hash, f, key));
             (hash, found)
         });
-        if let Some((_, Some(_))) = hash {
-            out.effects.push(Effect::Complete(record.handle));
-            return;
-        }
+        let hash = match hash {
+            Some((_, Some(_))) if dedupe => {
+                out.effects.push(Effect::Complete(record.handle));
+                return;
+            }
+            Some((_, Some(_))) => None,
+            other => other,
+        };
         // Our own handles keep their number as the job id, so new handles continue after the
         // highest one replayed. Any other handle (another prefix, a number not in canonical
         // form, a number taken, or the last one, which leaves none to continue with) is kept

@@ -443,6 +443,9 @@ pub struct Conn {
     pub rr: usize,
     /// Sent PRE_SLEEP and has not been woken since.
     pub sleeping: bool,
+    /// Ready for a job: its last GRAB_JOB got NO_JOB, or it sent PRE_SLEEP, and it has not
+    /// taken a job since (cluster mode holds queued jobs only for such workers).
+    pub wants_work: bool,
     /// Asked for WORK_EXCEPTION packets.
     pub exceptions: bool,
     /// Jobs assigned to this worker.
@@ -465,6 +468,7 @@ impl Conn {
             abilities: Vec::new(),
             rr: 0,
             sleeping: false,
+            wants_work: false,
             exceptions: false,
             running: IdSet::default(),
             attached: IdSet::default(),

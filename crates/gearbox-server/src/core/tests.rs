@@ -3,6 +3,7 @@
 //! index and counter after each step; [`model`] is the random model test.
 
 mod access;
+mod cluster;
 mod invariants;
 mod metrics;
 mod model;

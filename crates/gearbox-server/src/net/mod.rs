@@ -8,6 +8,7 @@
 //! - this file: [`run`], [`run_with_store`], the shared state, accept and timer loops.
 //! - `conn`: one connection's reader and writer tasks.
 //! - `output`: which queues a batch touched, and the flusher task that writes them.
+//! - `cluster`: cluster mode's task: heartbeats, freeing and claiming jobs in the shared queue.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ use crate::persister::{self, StoreOp};
 use crate::tls::{Listener, ServerTls};
 use crate::{Config, ServerError};
 
+mod cluster;
 mod conn;
 mod output;
 
@@ -69,6 +71,8 @@ struct Shared {
     state: Mutex<State>,
     timers: Notify,
     idle: Notify,
+    /// Wakes the cluster task (cluster mode only).
+    cluster_kick: Notify,
     stop: watch::Sender<Option<ShutdownMode>>,
     /// Cancelled when every connection must close, including ones still starting up.
     closing: CancellationToken,
@@ -140,6 +144,9 @@ impl Shared {
         if std::mem::take(&mut out.timers_changed) {
             self.timers.notify_one();
         }
+        if std::mem::take(&mut out.cluster_changed) {
+            self.cluster_kick.notify_one();
+        }
         if st.core.is_draining() && st.core.is_idle() {
             self.idle.notify_one();
         }
@@ -171,10 +178,16 @@ pub async fn run_with_store(
     if listeners.is_empty() {
         return Err(ServerError::Config("no listening socket".into()));
     }
+    let cluster = store.clone().as_cluster();
     let store = Some(store).filter(|s| s.is_durable());
     let (stop, mut stop_rx) = watch::channel(None);
     let mut core_config = config.core();
     core_config.persistent = store.is_some();
+    if let Some(c) = &cluster {
+        core_config.cluster = true;
+        core_config.handle_prefix = cluster_prefix(&config, &c.member().id);
+        tracing::info!(member = %c.member().id, address = %c.member().address, handles = %core_config.handle_prefix, "cluster member");
+    }
     let mut core = Core::new(core_config);
     let metrics = core.server_metrics();
     let (store_tx, store_rx) = mpsc::unbounded_channel();
@@ -203,6 +216,7 @@ pub async fn run_with_store(
         }),
         timers: Notify::new(),
         idle: Notify::new(),
+        cluster_kick: Notify::new(),
         stop,
         closing: CancellationToken::new(),
         flusher: Notify::new(),
@@ -223,21 +237,28 @@ pub async fn run_with_store(
         let timeout = Duration::from_millis(shared.config.store_timeout_ms);
         tokio::spawn(persister::run(
             store,
+            cluster.clone(),
             timeout,
             store_rx,
             shared.metrics.clone(),
-            move |(handles, result)| {
+            move |report| {
                 let mut out = Outbox::default();
                 let mut touched = Touched::default();
                 let mut st = reporter.lock();
+                st.core.cluster_coalesced(&report.coalesced, &mut out);
+                let result = report.result.as_ref().map(|_| ());
                 st.core
-                    .committed(&handles, result.as_ref().map(|_| ()), now_ms(), &mut out);
+                    .committed(&report.handles, result, now_ms(), &mut out);
                 reporter.apply(&mut st, &mut out, &mut touched);
                 drop(st);
                 touched.flush();
             },
         ))
     });
+    let cluster_stop = CancellationToken::new();
+    let cluster_task = cluster
+        .clone()
+        .map(|store| tokio::spawn(cluster::run(shared.clone(), store, cluster_stop.clone())));
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let mut conns = JoinSet::new();
     let timer = tokio::spawn(timer_loop(shared.clone(), shared.stop.subscribe()));
@@ -291,6 +312,8 @@ pub async fn run_with_store(
     tracing::info!(?mode, "shutting down");
     if mode == ShutdownMode::Graceful {
         shared.lock().core.start_draining();
+        // A member gives its queued jobs back to the cluster rather than running them.
+        shared.cluster_kick.notify_one();
         loop {
             let idle = shared.idle.notified();
             if shared.lock().core.is_idle() {
@@ -310,7 +333,28 @@ pub async fn run_with_store(
         let _ = flushed.await;
         persister.abort();
     }
+    cluster_stop.cancel();
+    if let Some(task) = cluster_task {
+        let _ = task.await;
+    }
+    if let Some(store) = cluster {
+        // Every job still held (a timer, a job whose worker was cut off) is freed for the
+        // other members now rather than after the dead-after bound.
+        if let Err(error) = store.leave().await {
+            tracing::warn!(%error, "could not leave the cluster; the others take its jobs over when its heartbeat is stale");
+        }
+    }
     Ok(())
+}
+
+/// The handle prefix of a cluster member: its id and the moment it started, so that no
+/// two members, and no two lives of one member, hand out the same handle.
+fn cluster_prefix(config: &Config, member: &str) -> String {
+    let started = now_ms().as_millis();
+    match &config.job_handle_prefix {
+        Some(prefix) => format!("{prefix}.{member}.{started:x}"),
+        None => format!("H:{member}.{started:x}"),
+    }
 }
 
 /// An accepted socket, its peer, and the TLS its listener asks for (the handshake runs in the

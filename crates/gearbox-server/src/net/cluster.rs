@@ -1,0 +1,130 @@
+//! The cluster task: keeps this member's share of the shared queue balanced.
+//!
+//! It wakes when the core reports a change in a function's balance of ready workers and
+//! queued jobs (`Outbox::cluster_changed`), when another member freed jobs (the store's
+//! notification), at every heartbeat and at every poll. Each round it
+//!
+//! 1. heartbeats when one is due (which also frees the jobs of dead members);
+//! 2. asks the core for a [`ClusterPass`](crate::core::cluster::ClusterPass) and frees the
+//!    jobs the core gave up (kept and tried again while the store is unreachable: the store
+//!    still lists them as ours, so nothing is lost, only delayed);
+//! 3. claims free jobs for the workers waiting here and hands them to the core.
+//!
+//! A function whose last claim found fewer free jobs than wanted is not asked for again
+//! until another member frees jobs or the next poll, so that a worker finishing a job does
+//! not cost a query when the shared queue is empty.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gearbox_store::cluster::{ClusterStore, Want};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::output::Touched;
+use super::{now_ms, Shared};
+use crate::core::Outbox;
+
+/// Free jobs waiting for a time or a schedule (a dead member's timers) taken per poll.
+const TIMED_PER_POLL: u32 = 100;
+
+/// Runs until `stop` is cancelled.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    store: Arc<dyn ClusterStore>,
+    stop: CancellationToken,
+) {
+    let member = store.member().clone();
+    let poll = Duration::from_millis(shared.config.cluster_poll_ms.max(10));
+    let wake = store.wake();
+    let mut next_beat = Instant::now();
+    let mut next_poll = Instant::now() + poll;
+    let mut unreleased: Vec<Bytes> = Vec::new();
+    let mut dry: HashSet<Bytes> = HashSet::new();
+    let mut failing = false;
+    loop {
+        let mut all = tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = shared.cluster_kick.notified() => false,
+            _ = wake.notified() => true,
+            _ = tokio::time::sleep_until(next_beat.min(next_poll)) => false,
+        };
+        let now = Instant::now();
+        if now >= next_beat {
+            next_beat = now + member.heartbeat;
+            match store.heartbeat().await {
+                Ok(beat) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::warn!(member = %member.id, "cluster heartbeat works again");
+                    }
+                    if beat.was_dead {
+                        let dropped = shared.lock().core.cluster_forget_held();
+                        tracing::error!(
+                            member = %member.id,
+                            dropped,
+                            "this server had been declared dead by the cluster (heartbeats \
+                             stalled); its queued jobs were freed for the others"
+                        );
+                    }
+                    all |= beat.freed > 0 || beat.was_dead;
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::error!(member = %member.id, %error, "cluster heartbeat failed; \
+                            other members take this server's jobs over if it lasts");
+                    }
+                    failing = true;
+                }
+            }
+        }
+        if now >= next_poll {
+            next_poll = now + poll;
+            all = true;
+        }
+        if all {
+            dry.clear();
+        }
+        let pass = shared.lock().core.cluster_pass(all);
+        unreleased.extend(pass.release);
+        if !unreleased.is_empty() {
+            match store.release(unreleased.clone()).await {
+                Ok(()) => unreleased.clear(),
+                Err(error) => {
+                    tracing::debug!(%error, jobs = unreleased.len(), "could not free jobs; will retry")
+                }
+            }
+        }
+        let wants: Vec<Want> = pass
+            .wants
+            .into_iter()
+            .filter(|w| !dry.contains(&w.function))
+            .collect();
+        let timed = if all { TIMED_PER_POLL } else { 0 };
+        if wants.is_empty() && timed == 0 {
+            continue;
+        }
+        match store.claim(wants.clone(), timed).await {
+            Ok(jobs) => {
+                for w in &wants {
+                    let got = jobs.iter().filter(|j| j.function == w.function).count();
+                    if got < w.count as usize {
+                        dry.insert(w.function.clone());
+                    }
+                }
+                if !jobs.is_empty() {
+                    tracing::debug!(jobs = jobs.len(), "claimed jobs from the shared queue");
+                    let mut out = Outbox::default();
+                    let mut touched = Touched::default();
+                    let mut st = shared.lock();
+                    st.core.cluster_adopt(jobs, now_ms(), &mut out);
+                    shared.apply(&mut st, &mut out, &mut touched);
+                    drop(st);
+                    touched.flush();
+                }
+            }
+            Err(error) => tracing::debug!(%error, "claim failed; will retry"),
+        }
+    }
+}
