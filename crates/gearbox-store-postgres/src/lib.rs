@@ -47,6 +47,9 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod cluster;
+mod cluster_backend;
+mod cluster_sql;
 mod sql;
 mod tls;
 
@@ -61,6 +64,7 @@ use tokio_postgres::Config;
 
 use backend::Postgres;
 
+pub use cluster::PostgresClusterStore;
 pub use gearbox_store::sql::DEFAULT_TABLE;
 pub use tls::{split_conninfo, PgTls, SslMode};
 
@@ -109,36 +113,50 @@ impl PostgresStore {
         table: &str,
         durability: Durability,
     ) -> Result<Self, StoreError> {
-        let bad = |e: String| StoreError::Backend {
-            location: "postgres".into(),
-            source: Arc::new(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
-        };
-        let (conninfo, tls) = split_conninfo(conninfo).map_err(bad)?;
-        let mut config: Config = conninfo.parse().map_err(|e| StoreError::Backend {
-            location: "postgres".into(),
-            source: Arc::new(e),
-        })?;
-        if let (None, Some(p)) = (config.get_password(), password) {
-            config.password(p);
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("gearboxd");
-        }
-        let location = describe(&config, tls.mode);
-        let connector = tls.connector(&mut config, &location)?;
-        let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
-        let backend = Postgres {
-            config,
-            connector,
-            sql: sql::statements(&at.quoted),
-            at,
-        };
+        let (backend, location) = backend(conninfo, password, table, durability, None)?;
         let driver = Driver::start(backend, location, Backoff::default()).await?;
         Ok(PostgresStore { driver })
     }
+}
+
+/// The backend for `table` at `conninfo` (parsed as [`PostgresStore::connect`] says), in
+/// cluster mode when `cluster` is given, and the store's location for logs.
+pub(crate) fn backend(
+    conninfo: &str,
+    password: Option<&str>,
+    table: &str,
+    durability: Durability,
+    cluster: Option<backend::ClusterState>,
+) -> Result<(Postgres, String), StoreError> {
+    let bad = |e: String| StoreError::Backend {
+        location: "postgres".into(),
+        source: Arc::new(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
+    };
+    let (conninfo, tls) = split_conninfo(conninfo).map_err(bad)?;
+    let mut config: Config = conninfo.parse().map_err(|e| StoreError::Backend {
+        location: "postgres".into(),
+        source: Arc::new(e),
+    })?;
+    if let (None, Some(p)) = (config.get_password(), password) {
+        config.password(p);
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("gearboxd");
+    }
+    let location = describe(&config, tls.mode);
+    let connector = tls.connector(&mut config, &location)?;
+    let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
+    let backend = Postgres {
+        config,
+        connector,
+        sql: sql::statements(&at.quoted),
+        at,
+        cluster,
+    };
+    Ok((backend, location))
 }
 
 impl DriverStore for PostgresStore {
