@@ -49,6 +49,7 @@
 mod backend;
 mod cluster;
 mod cluster_backend;
+mod cluster_ops;
 mod cluster_sql;
 mod sql;
 mod tls;

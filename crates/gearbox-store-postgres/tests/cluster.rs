@@ -456,3 +456,34 @@ async fn duplicate_unique_ids_keep_a_table_out_of_cluster_mode() {
     let got = a.claim(vec![want("f", 5)], 0).await.unwrap();
     assert_eq!(handles(&got), ["H:1"]);
 }
+
+#[tokio::test]
+async fn requests_fail_while_the_database_is_down_and_work_again_after() {
+    let Some(pg) = PgServer::start("requests_fail_while_the_database_is_down_and_work_again_after")
+    else {
+        return;
+    };
+    let (a, b) = (open(&pg, "a").await, open(&pg, "b").await);
+    a.commit_cluster(batch(vec![job("H:a:1", "f", Priority::Normal)]))
+        .await
+        .unwrap();
+    pg.stop();
+    let err = a.claim(vec![want("f", 1)], 0).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    let err = b.heartbeat().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    pg.start_again();
+    let mut poll = Poller::new("the members to reconnect");
+    for store in [&a, &b] {
+        while store.heartbeat().await.is_err() {
+            poll.again().await;
+        }
+    }
+    // Both listen again: a release still wakes the other member.
+    let wake = b.wake();
+    a.release(bytes(&["H:a:1"])).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), wake.notified())
+        .await
+        .expect("b woken after reconnecting");
+    assert_eq!(b.claim(vec![want("f", 1)], 0).await.unwrap().len(), 1);
+}
