@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -25,12 +26,48 @@ use crate::cluster_backend::Reply;
 /// It runs on the same writer task as the single-server store (reconnection, outage logs);
 /// the cluster requests go to it in order with the others. [`Store::load`] gives nothing (a
 /// member claims jobs instead of replaying the table), and [`Store::commit`] is
-/// [`ClusterStore::commit_cluster`] without the list of coalesced jobs. Cluster commits are
-/// not counted in [`Store::stats`].
+/// [`ClusterStore::commit_cluster`] without the list of coalesced jobs.
 pub struct PostgresClusterStore {
     driver: Driver<Postgres>,
     member: ClusterMember,
     wake: Arc<Notify>,
+    /// The cluster commits, which do not go through the driver's own commit and its counters.
+    commits: Arc<CommitCounts>,
+}
+
+/// What the cluster commits did, added to the driver's [`StoreStats`].
+#[derive(Debug, Default)]
+struct CommitCounts {
+    transactions: AtomicU64,
+    persisted: AtomicU64,
+    removed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl CommitCounts {
+    /// Counts a commit of `persisted` jobs and `removed` removals that gave `result`.
+    fn count<T>(&self, persisted: usize, removed: usize, result: &Result<T, StoreError>) {
+        let add = |counter: &AtomicU64, n: usize| {
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+        };
+        match result {
+            Ok(_) => {
+                add(&self.transactions, 1);
+                add(&self.persisted, persisted);
+                add(&self.removed, removed);
+            }
+            Err(_) => add(&self.failed, 1),
+        }
+    }
+
+    /// `stats` with these counts added.
+    fn add_to(&self, mut stats: StoreStats) -> StoreStats {
+        stats.transactions += self.transactions.load(Ordering::Relaxed);
+        stats.jobs_persisted += self.persisted.load(Ordering::Relaxed);
+        stats.jobs_removed += self.removed.load(Ordering::Relaxed);
+        stats.failed_transactions += self.failed.load(Ordering::Relaxed);
+        stats
+    }
 }
 
 impl std::fmt::Debug for PostgresClusterStore {
@@ -69,6 +106,7 @@ impl PostgresClusterStore {
             driver,
             member,
             wake,
+            commits: Arc::default(),
         })
     }
 
@@ -127,7 +165,7 @@ impl Store for PostgresClusterStore {
     }
 
     fn stats(&self) -> StoreStats {
-        self.driver.stats()
+        self.commits.add_to(self.driver.stats())
     }
 
     fn as_cluster(self: Arc<Self>) -> Option<Arc<dyn ClusterStore>> {
@@ -147,7 +185,14 @@ impl ClusterStore for PostgresClusterStore {
         if let Some(err) = batch.persist.iter().find_map(Postgres::refuse) {
             return Box::pin(std::future::ready(Err(err)));
         }
-        self.ask(|reply| Control::Commit { batch, reply })
+        let (persisted, removed) = (batch.persist.len(), batch.complete.len());
+        let answer = self.ask(|reply| Control::Commit { batch, reply });
+        let counts = self.commits.clone();
+        Box::pin(async move {
+            let result = answer.await;
+            counts.count(persisted, removed, &result);
+            result
+        })
     }
 
     fn claim(&self, wants: Vec<Want>, timed: u32) -> BoxFuture<'_, Vec<StoredJob>> {

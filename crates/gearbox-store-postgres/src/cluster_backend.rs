@@ -145,6 +145,9 @@ impl ClusterState {
                             wake.notify_one();
                         }
                     }
+                    Some(Ok(AsyncMessage::Notice(n))) => {
+                        tracing::debug!(store = %location, severity = n.severity(), notice = n.message(), "job store notice");
+                    }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
                         tracing::debug!(store = %location, error = %e, "job store connection ended");

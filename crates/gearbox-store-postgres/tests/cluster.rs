@@ -122,6 +122,12 @@ async fn owned_jobs_are_claimed_only_once_released() {
     // A removal deletes whoever holds the row.
     a.commit_cluster(Batch::complete("H:a:1")).await.unwrap();
     assert_eq!(b.view().await.unwrap().members[1].jobs, 1);
+    let stats = a.stats();
+    assert_eq!(
+        (stats.transactions, stats.jobs_persisted, stats.jobs_removed),
+        (2, 3, 1)
+    );
+    assert_eq!((stats.failed_transactions, stats.connects), (0, 1));
 }
 
 #[tokio::test]
