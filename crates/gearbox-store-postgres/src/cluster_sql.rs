@@ -130,8 +130,9 @@ impl ClusterSql {
             gearbox_store::sql::ON_CONFLICT_UPDATE
         );
         let claimed = format!("{WRITE_COLUMNS}, seq");
-        let due = "owner IS NULL AND when_to_run <= extract(epoch from now())::bigint \
-                   AND schedule IS NULL";
+        // The database's clock, in whole UNIX seconds as when_to_run is.
+        let now = "floor(extract(epoch from now()))::bigint";
+        let due = format!("owner IS NULL AND when_to_run <= {now} AND schedule IS NULL");
         let claim = format!(
             "WITH picked AS ( \
                SELECT j.seq FROM UNNEST($1::bytea[], $2::bigint[]) AS w(f, n), LATERAL ( \
@@ -139,7 +140,7 @@ impl ClusterSql {
                  ORDER BY priority, seq LIMIT w.n FOR UPDATE SKIP LOCKED) AS j \
                UNION ALL \
                SELECT seq FROM (SELECT seq FROM {t} WHERE owner IS NULL \
-                 AND (when_to_run > extract(epoch from now())::bigint OR schedule IS NOT NULL) \
+                 AND (when_to_run > {now} OR schedule IS NOT NULL) \
                  ORDER BY when_to_run, seq LIMIT $4 FOR UPDATE SKIP LOCKED) AS timed) \
              UPDATE {t} SET owner = $3 WHERE seq IN (SELECT seq FROM picked) \
              RETURNING {claimed}"
