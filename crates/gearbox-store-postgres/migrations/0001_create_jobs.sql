@@ -6,11 +6,9 @@
 -- were first persisted. handle is the job's key: rewriting a job (ON CONFLICT (handle) DO
 -- UPDATE) keeps its seq.
 --
--- Reserved for the cluster mode (Store::claim / Store::release), not created yet:
---   owner        TEXT   NULL  -- the server holding the lease, NULL when free
---   lease_until  BIGINT NULL  -- UNIX seconds; an expired lease may be taken over
--- claim would be `UPDATE {table} SET owner = $me, lease_until = $t WHERE handle = $h AND
--- (owner IS NULL OR owner = $me OR lease_until < $now)`, granted when one row changed.
+-- The cluster mode (PostgresClusterStore) adds an owner column, its indexes, a unique index on
+-- (function, unique_key) and a members table: see 0002_cluster.sql. This file is unchanged by
+-- it, and a single-server store works on a table that has them (its rows are free: no owner).
 CREATE TABLE IF NOT EXISTS {table} (
     seq         BIGSERIAL PRIMARY KEY,
     handle      TEXT      NOT NULL UNIQUE,

@@ -13,13 +13,14 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use gearbox_store::sql::Statements;
 
+pub(crate) use crate::cluster_backend::{ClusterState, Control};
 use crate::sql::{self, classify};
 
 /// A live connection with its prepared statements.
 pub struct Conn {
-    client: Client,
+    pub(crate) client: Client,
     upsert: Statement,
-    delete: Statement,
+    pub(crate) delete: Statement,
 }
 
 /// What the writer task needs to talk to PostgreSQL.
@@ -30,6 +31,8 @@ pub struct Postgres {
     pub(crate) sql: Statements,
     /// The database and our table in it.
     pub(crate) at: SqlTable,
+    /// The cluster mode's settings and state, `None` for a single server.
+    pub(crate) cluster: Option<ClusterState>,
 }
 
 impl Postgres {
@@ -51,16 +54,19 @@ impl Postgres {
             .query(sql::COLUMNS_OF, &[&self.at.name])
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)?;
         let have: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-        shared::check_our_columns(&self.at.name, &have)
+        shared::check_our_columns(&self.at.name, &have)?;
+        if let Some(cluster) = &self.cluster {
+            cluster.migrate(&tx, &self.at).await?;
+        }
+        tx.commit().await.map_err(db)
     }
 }
 
 impl Backend for Postgres {
     const NAME: &'static str = "postgres";
     type Conn = Conn;
-    type Control = ();
+    type Control = Control;
 
     /// PostgreSQL TEXT holds neither NUL nor invalid UTF-8: a handle or schedule with them is
     /// refused. Every other field is stored as bytes.
@@ -85,12 +91,18 @@ impl Backend for Postgres {
             .connect(self.connector.clone())
             .await
             .map_err(db)?;
-        let log_location = location.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(store = %log_location, error = %e, "job store connection ended");
+        let pid = match &self.cluster {
+            Some(cluster) => Some(cluster.drive(connection, &location)),
+            None => {
+                let log_location = location.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(store = %log_location, error = %e, "job store connection ended");
+                    }
+                });
+                None
             }
-        });
+        };
         let sync = match self.at.durability {
             Durability::Fsync => "on",
             Durability::Normal | Durability::None => "off",
@@ -102,6 +114,9 @@ impl Backend for Postgres {
         self.migrate(&mut client).await?;
         let upsert = client.prepare(&self.sql.upsert).await.map_err(db)?;
         let delete = client.prepare(&self.sql.delete).await.map_err(db)?;
+        if let (Some(cluster), Some(pid)) = (self.cluster.as_mut(), pid) {
+            cluster.attach(&mut client, &pid, &location).await?;
+        }
         Ok(Conn {
             client,
             upsert,
@@ -120,12 +135,7 @@ impl Backend for Postgres {
     /// One transaction: one DELETE of the removed handles, one multi-row upsert of the rest.
     async fn apply(&mut self, conn: &mut Conn, batch: Arc<Batch>) -> Result<(), StoreError> {
         let net = batch.net_effect();
-        // A handle that TEXT cannot hold was never stored: nothing to delete.
-        let deletes: Vec<&str> = net
-            .removed
-            .iter()
-            .filter_map(|h| std::str::from_utf8(h).ok().filter(|h| !h.contains('\0')))
-            .collect();
+        let deletes = stored_handles(&net.removed);
         let upserts = net.written;
         let location = self.at.location.clone();
         let db = |e| classify(e, &location);
@@ -137,7 +147,11 @@ impl Backend for Postgres {
         tx.commit().await.map_err(db)
     }
 
+    /// Every job in replay order; none in cluster mode, where a member claims jobs instead.
     async fn load(&mut self, conn: &mut Conn) -> Result<Vec<StoredJob>, StoreError> {
+        if self.cluster.is_some() {
+            return Ok(Vec::new());
+        }
         let location = self.at.location.clone();
         let rows = conn
             .client
@@ -145,6 +159,13 @@ impl Backend for Postgres {
             .await
             .map_err(|e| classify(e, &location))?;
         rows.iter().map(|r| sql::decode_job(r, &location)).collect()
+    }
+
+    async fn control(&mut self, conn: &mut Conn, request: Control) {
+        match &self.cluster {
+            Some(cluster) => cluster.serve(conn, &self.at, request).await,
+            None => request.refuse(&self.at.location),
+        }
     }
 
     async fn import(&mut self, conn: &mut Conn, table: &str, make: &mut HandleMaker) -> Imported {
@@ -218,6 +239,14 @@ impl Backend for Postgres {
     }
 }
 
+/// The handles TEXT can hold, for a removal: any other was never stored.
+pub(crate) fn stored_handles<'a>(handles: &[&'a Bytes]) -> Vec<&'a str> {
+    handles
+        .iter()
+        .filter_map(|h| std::str::from_utf8(h).ok().filter(|h| !h.contains('\0')))
+        .collect()
+}
+
 /// Runs `statement` (the upsert or the insert) with `jobs` bound as eight parallel arrays to
 /// its UNNEST; nothing when there are no jobs. The jobs must have passed
 /// [`Backend::refuse`] (UTF-8 handles).
@@ -229,25 +258,55 @@ async fn write_rows(
     if jobs.is_empty() {
         return Ok(0);
     }
-    let handle: Vec<&str> = jobs
-        .iter()
-        .map(|j| std::str::from_utf8(&j.handle).unwrap_or_default())
-        .collect();
-    let function: Vec<&[u8]> = jobs.iter().map(|j| &j.function[..]).collect();
-    let unique: Vec<&[u8]> = jobs.iter().map(|j| &j.unique[..]).collect();
-    let priority: Vec<i32> = jobs.iter().map(|j| j.priority.index() as i32).collect();
-    let data: Vec<&[u8]> = jobs.iter().map(|j| &j.data[..]).collect();
-    let when: Vec<i64> = jobs
-        .iter()
-        .map(|j| i64::try_from(j.when_to_run).unwrap_or(i64::MAX))
-        .collect();
-    let schedule: Vec<Option<&str>> = jobs.iter().map(|j| j.schedule.as_deref()).collect();
-    let reducer: Vec<Option<&[u8]>> = jobs.iter().map(|j| j.reducer.as_deref()).collect();
-    tx.execute(
-        statement,
-        &[
-            &handle, &function, &unique, &priority, &data, &when, &schedule, &reducer,
-        ],
-    )
-    .await
+    let arrays = JobArrays::new(jobs);
+    tx.execute(statement, &arrays.params()).await
+}
+
+/// The fields of some jobs as the eight parallel arrays the UNNEST statements bind as
+/// `$1` to `$8`.
+pub(crate) struct JobArrays<'a> {
+    handle: Vec<&'a str>,
+    function: Vec<&'a [u8]>,
+    unique: Vec<&'a [u8]>,
+    priority: Vec<i32>,
+    data: Vec<&'a [u8]>,
+    when: Vec<i64>,
+    schedule: Vec<Option<&'a str>>,
+    reducer: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> JobArrays<'a> {
+    /// The arrays of `jobs`, which must have passed [`Backend::refuse`] (UTF-8 handles).
+    pub(crate) fn new(jobs: &[&'a StoredJob]) -> Self {
+        JobArrays {
+            handle: jobs
+                .iter()
+                .map(|j| std::str::from_utf8(&j.handle).unwrap_or_default())
+                .collect(),
+            function: jobs.iter().map(|j| &j.function[..]).collect(),
+            unique: jobs.iter().map(|j| &j.unique[..]).collect(),
+            priority: jobs.iter().map(|j| j.priority.index() as i32).collect(),
+            data: jobs.iter().map(|j| &j.data[..]).collect(),
+            when: jobs
+                .iter()
+                .map(|j| i64::try_from(j.when_to_run).unwrap_or(i64::MAX))
+                .collect(),
+            schedule: jobs.iter().map(|j| j.schedule.as_deref()).collect(),
+            reducer: jobs.iter().map(|j| j.reducer.as_deref()).collect(),
+        }
+    }
+
+    /// `$1` to `$8`.
+    pub(crate) fn params(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+        vec![
+            &self.handle,
+            &self.function,
+            &self.unique,
+            &self.priority,
+            &self.data,
+            &self.when,
+            &self.schedule,
+            &self.reducer,
+        ]
+    }
 }

@@ -25,12 +25,50 @@
 //! last few hundred milliseconds of commits (never corrupting the database). PostgreSQL's own
 //! `fsync` setting is the operator's.
 //!
+//! # Cluster mode
+//!
+//! [`PostgresClusterStore`] is the same store shared by several gearboxd servers
+//! ([`gearbox_store::cluster::ClusterStore`]). At connect it adds to the table (under the
+//! same advisory lock, once, from `migrations/0002_cluster.sql`) an `owner` column (the
+//! member holding the job, NULL while it is free), a partial index on the free jobs in claim
+//! order, an index on the owner, a partial unique index on `(function, unique_key)` (the
+//! cross-server coalescing; a table already holding duplicates is refused with an error
+//! saying so) and the members table `<table>_members` (id, address, heartbeat, joined). It
+//! then `LISTEN`s on `<table>_wake` and joins: refuses to start when a member with its id
+//! has a live heartbeat, otherwise frees the jobs a previous life of the server left.
+//!
+//! - **Claim** is one `UPDATE ... SET owner = $me WHERE seq IN (...)` over a
+//!   `LATERAL (... ORDER BY priority, seq LIMIT n FOR UPDATE SKIP LOCKED)` per function
+//!   wanted, plus the timed jobs: two members never take the same row, and neither waits
+//!   for the other.
+//! - **Commit** upserts jobs without a unique id as the member's own; jobs with one are
+//!   inserted `ON CONFLICT DO NOTHING`, and those left out are looked up: another job's
+//!   handle is reported as coalesced, the job's own row (a batch applied again) is updated.
+//! - **Heartbeat** upserts the member's row by the database's clock, deletes the members
+//!   silent for longer than the dead-after bound and frees every job whose owner is no
+//!   member; **release**, **leave** and any freeing `NOTIFY` the channel, and the
+//!   connection's task turns the other members' notifications into [`wake`] calls.
+//!
+//! Cluster requests run on the same writer task and connection as commits, in order; one
+//! made while the database is unreachable fails with [`StoreError::Unavailable`].
+//!
+//! [`wake`]: gearbox_store::cluster::ClusterStore::wake
+//!
 //! # Layout
 //!
-//! - this file: [`PostgresStore`] and connecting; its [`Store`](gearbox_store::Store)
-//!   implementation is the driver's ([`gearbox_store::driver::DriverStore`]).
+//! - this file: [`PostgresStore`] and connecting (the conninfo and TLS parsing both stores
+//!   share); its [`Store`](gearbox_store::Store) implementation is the driver's
+//!   ([`gearbox_store::driver::DriverStore`]).
 //! - `backend`: the [`gearbox_store::driver::Backend`]: the batch transaction, loading, the
-//!   gearmand import.
+//!   gearmand import; in cluster mode it also drives the notifications and serves the
+//!   cluster requests.
+//! - `cluster`: [`PostgresClusterStore`], its [`Store`](gearbox_store::Store) and
+//!   [`ClusterStore`](gearbox_store::cluster::ClusterStore) implementations.
+//! - `cluster_backend`: the cluster side of the backend: the cluster requests
+//!   (`Control`), the migration's additions, LISTEN and joining.
+//! - `cluster_ops`: the cluster requests' transactions (commit, claim, release, heartbeat,
+//!   view, leave).
+//! - `cluster_sql`: the cluster mode's derived names (kept within 63 bytes) and SQL text.
 //! - `sql`: the SQL text, row decoding and error classification.
 //! - `tls`: libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` keys ([`PgTls`]) and
 //!   the rustls connector they make.
@@ -47,6 +85,10 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod cluster;
+mod cluster_backend;
+mod cluster_ops;
+mod cluster_sql;
 mod sql;
 mod tls;
 
@@ -61,6 +103,7 @@ use tokio_postgres::Config;
 
 use backend::Postgres;
 
+pub use cluster::PostgresClusterStore;
 pub use gearbox_store::sql::DEFAULT_TABLE;
 pub use tls::{split_conninfo, PgTls, SslMode};
 
@@ -109,36 +152,50 @@ impl PostgresStore {
         table: &str,
         durability: Durability,
     ) -> Result<Self, StoreError> {
-        let bad = |e: String| StoreError::Backend {
-            location: "postgres".into(),
-            source: Arc::new(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
-        };
-        let (conninfo, tls) = split_conninfo(conninfo).map_err(bad)?;
-        let mut config: Config = conninfo.parse().map_err(|e| StoreError::Backend {
-            location: "postgres".into(),
-            source: Arc::new(e),
-        })?;
-        if let (None, Some(p)) = (config.get_password(), password) {
-            config.password(p);
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("gearboxd");
-        }
-        let location = describe(&config, tls.mode);
-        let connector = tls.connector(&mut config, &location)?;
-        let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
-        let backend = Postgres {
-            config,
-            connector,
-            sql: sql::statements(&at.quoted),
-            at,
-        };
+        let (backend, location) = backend(conninfo, password, table, durability, None)?;
         let driver = Driver::start(backend, location, Backoff::default()).await?;
         Ok(PostgresStore { driver })
     }
+}
+
+/// The backend for `table` at `conninfo` (parsed as [`PostgresStore::connect`] says), in
+/// cluster mode when `cluster` is given, and the store's location for logs.
+pub(crate) fn backend(
+    conninfo: &str,
+    password: Option<&str>,
+    table: &str,
+    durability: Durability,
+    cluster: Option<backend::ClusterState>,
+) -> Result<(Postgres, String), StoreError> {
+    let bad = |e: String| StoreError::Backend {
+        location: "postgres".into(),
+        source: Arc::new(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
+    };
+    let (conninfo, tls) = split_conninfo(conninfo).map_err(bad)?;
+    let mut config: Config = conninfo.parse().map_err(|e| StoreError::Backend {
+        location: "postgres".into(),
+        source: Arc::new(e),
+    })?;
+    if let (None, Some(p)) = (config.get_password(), password) {
+        config.password(p);
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("gearboxd");
+    }
+    let location = describe(&config, tls.mode);
+    let connector = tls.connector(&mut config, &location)?;
+    let at = SqlTable::new(&location, table, sql::IDENTIFIERS, durability)?;
+    let backend = Postgres {
+        config,
+        connector,
+        sql: sql::statements(&at.quoted),
+        at,
+        cluster,
+    };
+    Ok((backend, location))
 }
 
 impl DriverStore for PostgresStore {

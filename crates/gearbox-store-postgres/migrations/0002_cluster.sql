@@ -1,0 +1,23 @@
+-- The cluster mode's additions to gearbox's job table, run by PostgresClusterStore when one of
+-- them is missing (under the same advisory lock as 0001_create_jobs.sql). Every statement is
+-- idempotent. {table} is our table, {members}, {free}, {owner} the derived names, all quoted.
+--
+-- owner is the id of the cluster member holding the job in its core (queued, running or
+-- waiting for its time there), NULL while the job is free for any member to claim. Rows a
+-- single-server gearboxd writes have no owner: they are free.
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS owner TEXT NULL;
+
+-- What claim scans: the free jobs of one function, highest priority first, FIFO within one.
+CREATE INDEX IF NOT EXISTS {free} ON {table} (function, priority, seq) WHERE owner IS NULL;
+
+-- What release, leave and the takeover of a dead member's jobs look up.
+CREATE INDEX IF NOT EXISTS {owner} ON {table} (owner);
+
+-- The live members: each one's heartbeat, by the database's clock. A member whose heartbeat
+-- is older than the dead-after bound is deleted by the next member to beat, and its jobs freed.
+CREATE TABLE IF NOT EXISTS {members} (
+    id        TEXT        PRIMARY KEY,
+    address   TEXT        NOT NULL,
+    heartbeat TIMESTAMPTZ NOT NULL,
+    joined    TIMESTAMPTZ NOT NULL
+);

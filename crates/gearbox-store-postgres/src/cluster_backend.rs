@@ -1,0 +1,283 @@
+//! The cluster mode on the writer task: what the [`Postgres`](crate::backend::Postgres)
+//! backend does differently when it is a cluster member (the migration's additions, LISTEN,
+//! joining), and the cluster requests it serves ([`Control`]; served in `cluster_ops`).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gearbox_store::cluster::{Beat, ClusterMember, ClusterView, Coalesced, Want};
+use gearbox_store::sql::SqlTable;
+use gearbox_store::{Batch, StoreError, StoredJob};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{oneshot, Notify};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, Client, Transaction};
+
+use crate::cluster_sql::ClusterSql;
+use crate::sql::classify;
+
+/// Where the answer to a cluster request goes.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A cluster request to the writer task, with its reply channel. A request the task cannot
+/// serve (no connection) is dropped with its channel, which the store reports as
+/// [`StoreError::Unavailable`].
+pub enum Control {
+    /// [`gearbox_store::cluster::ClusterStore::commit_cluster`].
+    Commit {
+        /// The batch.
+        batch: Batch,
+        /// The jobs coalesced with one already in the cluster.
+        reply: Reply<Vec<Coalesced>>,
+    },
+    /// [`gearbox_store::cluster::ClusterStore::claim`].
+    Claim {
+        /// Free due jobs wanted per function.
+        wants: Vec<Want>,
+        /// Free timed jobs wanted, whatever their function.
+        timed: u32,
+        /// The jobs now held.
+        reply: Reply<Vec<StoredJob>>,
+    },
+    /// [`gearbox_store::cluster::ClusterStore::release`].
+    Release {
+        /// The handles to free.
+        handles: Vec<Bytes>,
+        /// Answered once committed.
+        reply: Reply<()>,
+    },
+    /// [`gearbox_store::cluster::ClusterStore::heartbeat`].
+    Heartbeat {
+        /// What the heartbeat found.
+        reply: Reply<Beat>,
+    },
+    /// [`gearbox_store::cluster::ClusterStore::view`].
+    View {
+        /// The members and the free jobs.
+        reply: Reply<ClusterView>,
+    },
+    /// [`gearbox_store::cluster::ClusterStore::leave`].
+    Leave {
+        /// Answered once committed.
+        reply: Reply<()>,
+    },
+}
+
+/// Sends `result` to `reply` (a caller that gave up is no error).
+pub(crate) fn answer<T>(reply: Reply<T>, result: Result<T, StoreError>) {
+    let _ = reply.send(result);
+}
+
+impl Control {
+    /// Answers the request with an error: the store is not in cluster mode.
+    pub(crate) fn refuse(self, location: &str) {
+        let err = || StoreError::Backend {
+            location: location.to_owned(),
+            source: Arc::new(std::io::Error::other("not a cluster store")),
+        };
+        match self {
+            Control::Commit { reply, .. } => answer(reply, Err(err())),
+            Control::Claim { reply, .. } => answer(reply, Err(err())),
+            Control::Release { reply, .. } | Control::Leave { reply } => answer(reply, Err(err())),
+            Control::Heartbeat { reply } => answer(reply, Err(err())),
+            Control::View { reply } => answer(reply, Err(err())),
+        }
+    }
+}
+
+/// The cluster side of the backend: this member, its statements and its wake-up.
+pub struct ClusterState {
+    pub(crate) member: ClusterMember,
+    /// Notified when another member frees jobs.
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) sql: ClusterSql,
+    /// Set once the first connection has joined the cluster (checked that no live server
+    /// uses our id, freed what a previous life left).
+    joined: bool,
+}
+
+/// A message for a store error that has no database error behind it.
+pub(crate) fn failure(location: &str, message: String) -> StoreError {
+    StoreError::Backend {
+        location: location.to_owned(),
+        source: Arc::new(std::io::Error::other(message)),
+    }
+}
+
+impl ClusterState {
+    /// The cluster state of `member` on our table `at`.
+    pub(crate) fn new(member: ClusterMember, at: &SqlTable) -> ClusterState {
+        ClusterState {
+            member,
+            wake: Arc::new(Notify::new()),
+            sql: ClusterSql::new(&at.name, &at.quoted),
+            joined: false,
+        }
+    }
+
+    /// The member's dead-after bound in milliseconds.
+    pub(crate) fn dead_after_ms(&self) -> i64 {
+        i64::try_from(self.member.dead_after.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Drives `connection` on a task of its own, waking the store on every notification
+    /// that does not come from this connection's own backend, whose process id is to be
+    /// stored in the returned cell.
+    pub(crate) fn drive<S, T>(
+        &self,
+        mut connection: tokio_postgres::Connection<S, T>,
+        location: &str,
+    ) -> Arc<AtomicI32>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let pid = Arc::new(AtomicI32::new(0));
+        let own = pid.clone();
+        let wake = self.wake.clone();
+        let location = location.to_owned();
+        tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        if n.process_id() != own.load(Ordering::Relaxed) {
+                            wake.notify_one();
+                        }
+                    }
+                    Some(Ok(AsyncMessage::Notice(n))) => {
+                        tracing::debug!(store = %location, severity = n.severity(), notice = n.message(), "job store notice");
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::debug!(store = %location, error = %e, "job store connection ended");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        });
+        pid
+    }
+
+    /// The migration's cluster additions, in the migration's transaction (under its
+    /// advisory lock); nothing when they are all there.
+    pub(crate) async fn migrate(
+        &self,
+        tx: &Transaction<'_>,
+        at: &SqlTable,
+    ) -> Result<(), StoreError> {
+        let db = |e| classify(e, &at.location);
+        let n = &self.sql.names;
+        let quoted = |s: &str| format!("\"{s}\"");
+        let done: bool = tx
+            .query_one(
+                &self.sql.migrated,
+                &[
+                    &at.name,
+                    &quoted(&n.members),
+                    &quoted(&n.free),
+                    &quoted(&n.owner),
+                    &quoted(&n.unique),
+                ],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        if done {
+            return Ok(());
+        }
+        tx.batch_execute(&self.sql.migrate).await.map_err(db)?;
+        match tx.batch_execute(&self.sql.unique_index).await {
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(failure(
+                &at.location,
+                format!(
+                    "table {} holds several jobs with the same function and unique id, which \
+                     cluster mode cannot share: delete the duplicates (keep one row of each \
+                     function and unique_key) and start again ({e})",
+                    at.name
+                ),
+            )),
+            other => other.map_err(db),
+        }?;
+        tracing::info!(store = %at.location, table = %at.name, "job table prepared for cluster mode");
+        Ok(())
+    }
+
+    /// On a new connection: records its process id, listens on the wake channel, and on
+    /// the first connection joins the cluster (see [`ClusterState::join`]).
+    pub(crate) async fn attach(
+        &mut self,
+        client: &mut Client,
+        pid: &AtomicI32,
+        location: &str,
+    ) -> Result<(), StoreError> {
+        let db = |e| classify(e, location);
+        let id: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map_err(db)?
+            .get(0);
+        pid.store(id, Ordering::Relaxed);
+        client.batch_execute(&self.sql.listen).await.map_err(db)?;
+        if !self.joined {
+            self.join(client, location).await?;
+            self.joined = true;
+        }
+        Ok(())
+    }
+
+    /// Refuses to start when a live member has our id; otherwise becomes a member and frees
+    /// the jobs a previous life of this server left with our id.
+    async fn join(&self, client: &mut Client, location: &str) -> Result<(), StoreError> {
+        let db = |e| classify(e, location);
+        let me = &self.member;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('gearbox:member:' || $1::text))",
+            &[&me.id],
+        )
+        .await
+        .map_err(db)?;
+        let age: Option<i64> = tx
+            .query_opt(&self.sql.member_age, &[&me.id])
+            .await
+            .map_err(db)?
+            .map(|r| r.get(0));
+        if let Some(ms) = age.filter(|ms| *ms < self.dead_after_ms()) {
+            return Err(failure(
+                location,
+                format!(
+                    "another gearboxd with cluster id {} is alive (last heartbeat {ms} ms ago); \
+                     give each server its own --cluster-id",
+                    me.id
+                ),
+            ));
+        }
+        tx.query_one(&self.sql.beat, &[&me.id, &me.address])
+            .await
+            .map_err(db)?;
+        let freed = tx
+            .execute(&self.sql.free_own, &[&me.id])
+            .await
+            .map_err(db)?;
+        if freed > 0 {
+            self.notify(&tx, location).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        tracing::info!(store = %location, member = %me.id, address = %me.address, freed, "joined the cluster");
+        Ok(())
+    }
+
+    /// Wakes the other members when the transaction commits.
+    pub(crate) async fn notify(
+        &self,
+        tx: &Transaction<'_>,
+        location: &str,
+    ) -> Result<(), StoreError> {
+        tx.execute(&self.sql.notify, &[&self.sql.names.channel])
+            .await
+            .map(drop)
+            .map_err(|e| classify(e, location))
+    }
+}
