@@ -35,6 +35,8 @@
 //! - [`store`]: which job store (`-q`, `--store`, `--data-dir`, `--libsqlite3-*`, `--libpq-*`,
 //!   `--redis-*`, `--mysql-*`, `--durability`), opening it before binding with the drivers
 //!   the cargo features build in, and importing gearmand's queue table.
+//! - [`cluster`]: cluster mode (`--cluster`, `--cluster-id`, ...): [`cluster::ClusterSection`]
+//!   and its checked [`cluster::ClusterSettings`].
 //! - [`process`]: the pid file and the open-file limit.
 //! - [`daemon`]: `--daemon` (fork, setsid, fork, the ready pipe) and systemd's READY=1 and
 //!   STOPPING=1 (`Type=notify`).
@@ -68,6 +70,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod cluster;
 pub mod compat;
 pub mod config_file;
 pub mod daemon;

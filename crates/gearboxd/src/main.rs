@@ -184,7 +184,14 @@ async fn serve_async(
     // that cannot be opened stops the start-up.
     tracing::info!(store = %settings.store.describe(), "opening the job store");
     let prefix = settings.server.core().handle_prefix;
-    let opened = store::open(&settings.store, &prefix).await?;
+    let member = settings.cluster.as_ref().map(|c| {
+        let port = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(settings.port, |a| a.port());
+        c.member(port)
+    });
+    let opened = store::open(&settings.store, &prefix, member).await?;
     if opened.imported > 0 {
         let source = settings
             .store

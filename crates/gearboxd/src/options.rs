@@ -14,6 +14,7 @@ use gearbox_server::core::{TimeoutAction, TimeoutUnit};
 use gearbox_server::Config;
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::ClusterSection;
 use crate::error::CliError;
 use crate::http::HttpSection;
 use crate::layers;
@@ -49,6 +50,10 @@ pub struct Options {
     #[command(flatten)]
     #[serde(flatten)]
     pub tls: TlsSection,
+    /// Cluster mode (`--cluster`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub cluster: ClusterSection,
 }
 
 impl Options {
@@ -192,6 +197,12 @@ pub struct ServerSection {
     /// Longest client id, bytes (default: 254).
     #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
     pub max_client_id: Option<usize>,
+
+    /// With --cluster: how often this server looks for free jobs in the shared queue when
+    /// no other server woke it, milliseconds (default: 1000). Servers wake each other when
+    /// they free jobs; this bounds the delay when a wake-up is lost.
+    #[arg(long, value_name = "MS", help_heading = "Cluster (docs/cluster.md)")]
+    pub cluster_poll_ms: Option<u64>,
 
     /// The `[[access]]` rules: config file only (no flag), checked when the file is read.
     #[arg(skip)]

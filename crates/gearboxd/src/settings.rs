@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use gearbox_server::Config;
 
 use crate::args::Args;
+use crate::cluster::ClusterSettings;
 use crate::compat;
 use crate::config_file;
 use crate::error::CliError;
@@ -82,6 +83,8 @@ pub struct Settings {
     pub http: Option<HttpSettings>,
     /// TLS on the Gearman port (`--ssl`), if on.
     pub tls: Option<TlsSettings>,
+    /// Cluster mode (`--cluster`), if on.
+    pub cluster: Option<ClusterSettings>,
     /// Warnings about accepted-but-ignored flags, to show once logging is up.
     pub warnings: Vec<String>,
 }
@@ -112,6 +115,7 @@ impl Settings {
             server,
             http,
             tls,
+            cluster,
             ..
         } = layers::overlay(&args.options, &file)?;
         let verbosity = daemon.verbose.unwrap_or_default().raised(args.more_verbose);
@@ -120,6 +124,12 @@ impl Settings {
         let server = server.config(verbosity)?;
         let mut http = http.resolve(&daemon.listen, server.max_body, &mut warnings)?;
         let tls = tls.resolve(&daemon.listen, &mut warnings)?;
+        let cluster = cluster.resolve(&store, &mut warnings)?;
+        if server.cluster_poll_ms == 0 {
+            return Err(CliError::Invalid(
+                "--cluster-poll-ms must be at least 1".into(),
+            ));
+        }
         if let (Some(_), Some(TlsPorts::Main)) = (&http, tls.as_ref().map(|t| &t.ports)) {
             // The HTTP gateway submits through a plain Gearman connection to this server.
             return Err(CliError::Invalid(
@@ -135,6 +145,7 @@ impl Settings {
             server,
             http,
             tls,
+            cluster,
             verbosity,
             listen: daemon.listen,
             port: daemon.port.unwrap_or(DEFAULT_PORT),

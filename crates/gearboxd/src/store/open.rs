@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use gearbox_store::cluster::ClusterMember;
 #[cfg(feature = "redis")]
 use gearbox_store::Durability;
 use gearbox_store::{
@@ -15,7 +16,7 @@ use gearbox_store_memcached::{MemcachedOptions, MemcachedStore};
 #[cfg(feature = "mysql")]
 use gearbox_store_mysql::MysqlStore;
 #[cfg(feature = "postgres")]
-use gearbox_store_postgres::PostgresStore;
+use gearbox_store_postgres::{PostgresClusterStore, PostgresStore};
 #[cfg(feature = "redis")]
 use gearbox_store_redis::RedisStore;
 #[cfg(feature = "sqlite")]
@@ -72,11 +73,33 @@ impl OpenedStore {
 ///
 /// Errors name the directory, file or server at fault; a server that cannot be reached is an
 /// error (gearboxd does not start without its store).
-pub async fn open(settings: &StoreSettings, handle_prefix: &str) -> anyhow::Result<OpenedStore> {
+///
+/// With `cluster` (only for PostgreSQL: the settings check that), the store is the shared
+/// queue of a cluster and this server joins it as that member.
+pub async fn open(
+    settings: &StoreSettings,
+    handle_prefix: &str,
+    cluster: Option<ClusterMember>,
+) -> anyhow::Result<OpenedStore> {
     let (store, lock): (Arc<dyn Store>, Lock) = match settings {
         StoreSettings::Builtin => (Arc::new(MemoryStore::new()), None),
         #[cfg(feature = "sqlite")]
         StoreSettings::Sqlite(s) => open_sqlite(s).await?,
+        #[cfg(feature = "postgres")]
+        StoreSettings::Postgres(s) if cluster.is_some() => {
+            let shown = super::parse::redact_conninfo(&s.conninfo);
+            let member = cluster.expect("checked by the guard");
+            let store = PostgresClusterStore::connect_with_password(
+                &s.conninfo,
+                s.password.as_deref(),
+                gearbox_store::sql::DEFAULT_TABLE,
+                s.durability,
+                member,
+            )
+            .await
+            .map_err(|e| unreachable_store(e, "PostgreSQL", &shown))?;
+            (Arc::new(store), None)
+        }
         #[cfg(feature = "postgres")]
         StoreSettings::Postgres(s) => {
             let shown = super::parse::redact_conninfo(&s.conninfo);
@@ -353,5 +376,9 @@ impl Store for Preloaded {
 
     fn stats(&self) -> StoreStats {
         self.inner.stats()
+    }
+
+    fn as_cluster(self: Arc<Self>) -> Option<Arc<dyn gearbox_store::cluster::ClusterStore>> {
+        self.inner.clone().as_cluster()
     }
 }

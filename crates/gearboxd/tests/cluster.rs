@@ -1,0 +1,342 @@
+//! Cluster mode (`--cluster`): three real `gearboxd` processes on loopback ports sharing one
+//! throwaway PostgreSQL (SKIPPED without PostgreSQL, a failure with CI=true). Jobs submitted
+//! on one member run on workers connected to another; priorities, FIFO order and unique ids
+//! hold across members; a member killed with SIGKILL under load loses no acknowledged job.
+//!
+//! The members run with short bounds (heartbeat 200 ms, dead after 1 s, poll 200 ms) so that
+//! takeover is quick; every wait is bounded and none is a bare sleep.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use gearbox_client::worker::{Job, JobError, Worker};
+use gearbox_client::Client;
+use gearbox_testkit::servers::postgres::PgServer;
+use support::Gearboxd;
+use tokio::sync::{mpsc, oneshot};
+
+/// The bounds the members run with.
+const HEARTBEAT_MS: u64 = 200;
+const DEAD_AFTER_MS: u64 = 1000;
+const POLL_MS: u64 = 200;
+/// The longest any expected event may take.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Starts member `id` of the cluster on `pg`.
+fn member(pg: &PgServer, id: &str) -> Gearboxd {
+    let conninfo = pg.conninfo();
+    let (hb, dead, poll) = (
+        HEARTBEAT_MS.to_string(),
+        DEAD_AFTER_MS.to_string(),
+        POLL_MS.to_string(),
+    );
+    Gearboxd::start(&[
+        "-p",
+        "0",
+        "-L",
+        "127.0.0.1",
+        "-q",
+        "libpq",
+        "--libpq-conninfo",
+        &conninfo,
+        "--cluster",
+        "--cluster-id",
+        id,
+        "--cluster-heartbeat-ms",
+        &hb,
+        "--cluster-dead-after-ms",
+        &dead,
+        "--cluster-poll-ms",
+        &poll,
+    ])
+}
+
+fn members(pg: &PgServer, n: usize) -> Vec<Gearboxd> {
+    (1..=n).map(|i| member(pg, &format!("s{i}"))).collect()
+}
+
+/// A worker connected to `addr` only, running `concurrency` jobs of `function` at once; each
+/// job's payload goes to `ran`. Stops when the returned sender is dropped or used.
+fn worker(
+    addr: SocketAddr,
+    function: &str,
+    concurrency: usize,
+    ran: mpsc::UnboundedSender<String>,
+) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let w = Worker::builder()
+        .servers(&addr.to_string())
+        .concurrency(concurrency)
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .register(function, move |job: Job| {
+            let ran = ran.clone();
+            async move {
+                let _ = ran.send(job.payload_str().unwrap_or("?").to_owned());
+                Ok::<_, JobError>(Vec::<u8>::new())
+            }
+        })
+        .build()
+        .unwrap();
+    tokio::spawn(w.run(async move {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+/// A worker on `addr` that takes jobs of `function` and never finishes them.
+fn stuck_worker(
+    addr: SocketAddr,
+    function: &str,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<()> {
+    let w = Worker::builder()
+        .servers(&addr.to_string())
+        .concurrency(concurrency)
+        .register(function, |_job: Job| async move {
+            std::future::pending::<()>().await;
+            Ok::<_, JobError>(Vec::<u8>::new())
+        })
+        .build()
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = w.run(std::future::pending::<()>()).await;
+    })
+}
+
+/// Receives payloads until `done` holds for the counts so far; fails after [`TIMEOUT`].
+async fn collect_until(
+    rx: &mut mpsc::UnboundedReceiver<String>,
+    counts: &mut BTreeMap<String, usize>,
+    done: impl Fn(&BTreeMap<String, usize>) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !done(counts) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(payload)) => *counts.entry(payload).or_default() += 1,
+            Ok(None) => panic!("the workers stopped"),
+            Err(_) => panic!(
+                "timed out; ran so far ({}): {:?}",
+                counts.len(),
+                counts.keys().take(20).collect::<Vec<_>>()
+            ),
+        }
+    }
+}
+
+/// Submits a marker job on `client` and waits for it: every job queued before it at the
+/// same priority has run by then, so the counts are final.
+async fn settle(
+    client: &Client,
+    function: &str,
+    rx: &mut mpsc::UnboundedReceiver<String>,
+    counts: &mut BTreeMap<String, usize>,
+) {
+    client
+        .job(function, "marker")
+        .low()
+        .background()
+        .await
+        .unwrap();
+    collect_until(rx, counts, |c| c.contains_key("marker")).await;
+    counts.remove("marker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn background_jobs_submitted_on_any_member_run_on_workers_of_the_others() {
+    let Some(pg) =
+        PgServer::start("background_jobs_submitted_on_any_member_run_on_workers_of_the_others")
+    else {
+        return;
+    };
+    let servers = members(&pg, 3);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // The only worker is connected to s2.
+    let _stop = worker(servers[1].addr, "f", 2, tx);
+    let mut expected = Vec::new();
+    for s in [0, 2, 1] {
+        let client = Client::new(&servers[s].addr.to_string()).unwrap();
+        for n in 0..25 {
+            let payload = format!("s{}-{n}", s + 1);
+            client.job("f", payload.clone()).background().await.unwrap();
+            expected.push(payload);
+        }
+    }
+    let mut counts = BTreeMap::new();
+    collect_until(&mut rx, &mut counts, |c| {
+        expected.iter().all(|p| c.contains_key(p))
+    })
+    .await;
+    let client = Client::new(&servers[0].addr.to_string()).unwrap();
+    settle(&client, "f", &mut rx, &mut counts).await;
+    assert_eq!(counts.len(), expected.len());
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "each job runs once: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn priorities_and_fifo_order_hold_across_members() {
+    let Some(pg) = PgServer::start("priorities_and_fifo_order_hold_across_members") else {
+        return;
+    };
+    let servers = members(&pg, 3);
+    let clients: Vec<Client> = servers
+        .iter()
+        .map(|s| Client::new(&s.addr.to_string()).unwrap())
+        .collect();
+    // No worker yet: every member gives its jobs to the shared queue. Interleaved in time:
+    // low on s1, normal on s2, high on s3.
+    for n in 0..4 {
+        clients[0]
+            .job("p", format!("low-{n}"))
+            .low()
+            .background()
+            .await
+            .unwrap();
+        clients[1]
+            .job("p", format!("normal-{n}"))
+            .background()
+            .await
+            .unwrap();
+        clients[2]
+            .job("p", format!("high-{n}"))
+            .high()
+            .background()
+            .await
+            .unwrap();
+    }
+    let free = || {
+        pg.query("SELECT count(*) FROM gearbox_jobs WHERE owner IS NULL")
+            .first()
+            .cloned()
+            == Some("12".to_owned())
+    };
+    assert!(
+        support::wait_until(TIMEOUT, free),
+        "all 12 jobs freed to the shared queue"
+    );
+    // One worker, one job at a time, on s2: it gets them in cluster-wide order.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _stop = worker(servers[1].addr, "p", 1, tx);
+    let mut order = Vec::new();
+    while order.len() < 12 {
+        let payload = tokio::time::timeout(TIMEOUT, rx.recv())
+            .await
+            .expect("a job within the timeout")
+            .unwrap();
+        order.push(payload);
+    }
+    let expected: Vec<String> = ["high", "normal", "low"]
+        .iter()
+        .flat_map(|p| (0..4).map(move |n| format!("{p}-{n}")))
+        .collect();
+    assert_eq!(order, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_unique_id_coalesces_across_members() {
+    let Some(pg) = PgServer::start("a_unique_id_coalesces_across_members") else {
+        return;
+    };
+    let servers = members(&pg, 3);
+    let clients: Vec<Client> = servers
+        .iter()
+        .map(|s| Client::new(&s.addr.to_string()).unwrap())
+        .collect();
+    let mut handles = Vec::new();
+    for c in &clients {
+        let h = c
+            .job("u", "payload")
+            .unique("order-17")
+            .background()
+            .await
+            .unwrap();
+        handles.push(h);
+    }
+    assert!(
+        handles.iter().all(|h| *h == handles[0]),
+        "one job, one handle: {handles:?}"
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _stop = worker(servers[2].addr, "u", 1, tx);
+    let mut counts = BTreeMap::new();
+    collect_until(&mut rx, &mut counts, |c| c.contains_key("payload")).await;
+    settle(&clients[0], "u", &mut rx, &mut counts).await;
+    assert_eq!(counts.get("payload"), Some(&1), "{counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_killed_under_load_loses_no_acknowledged_job() {
+    let Some(pg) = PgServer::start("a_member_killed_under_load_loses_no_acknowledged_job") else {
+        return;
+    };
+    let mut servers = members(&pg, 3);
+    // s1's worker takes jobs and never finishes them: they die with s1.
+    let stuck = stuck_worker(servers[0].addr, "k", 2);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _w2 = worker(servers[1].addr, "k", 4, tx.clone());
+    let _w3 = worker(servers[2].addr, "k", 4, tx);
+    // The client knows s1 and s2 and fails over when s1 goes.
+    let list = format!("{},{}", servers[0].addr, servers[1].addr);
+    let client = Client::new(&list).unwrap();
+    let mut acknowledged = Vec::new();
+    let mut killed_at = None;
+    for n in 0..300 {
+        let payload = format!("job-{n}");
+        // A submit cut off by the kill is not acknowledged: it is sent again.
+        for attempt in 0.. {
+            match client
+                .job("k", payload.clone())
+                .unique(&payload)
+                .background()
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 50 => {
+                    assert!(killed_at.is_some(), "a submit failed before the kill: {e}");
+                }
+                Err(e) => panic!("no member took {payload}: {e}"),
+            }
+        }
+        acknowledged.push(payload);
+        if n == 100 {
+            // s1 holds the jobs its stuck worker took: those must be taken over.
+            let held = || {
+                pg.query("SELECT count(*) FROM gearbox_jobs WHERE owner = 's1'")
+                    .first()
+                    .is_some_and(|n| n.parse::<u32>().unwrap_or(0) >= 2)
+            };
+            assert!(support::wait_until(TIMEOUT, held), "s1 holds two jobs");
+            servers[0].signal(libc::SIGKILL);
+            killed_at = Some(Instant::now());
+        }
+    }
+    let killed_at = killed_at.unwrap();
+    let mut counts = BTreeMap::new();
+    collect_until(&mut rx, &mut counts, |c| {
+        acknowledged.iter().all(|p| c.contains_key(p))
+    })
+    .await;
+    let took = killed_at.elapsed();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|p| !counts.contains_key(*p))
+        .collect();
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    let bound = Duration::from_millis(DEAD_AFTER_MS + HEARTBEAT_MS + POLL_MS);
+    println!(
+        "all {} acknowledged jobs ran; the last {:?} after the kill (takeover bound {bound:?})",
+        acknowledged.len(),
+        took
+    );
+    assert!(
+        took < bound + Duration::from_secs(5),
+        "takeover took {took:?}, bound {bound:?}"
+    );
+    stuck.abort();
+    let _ = servers.remove(0).wait_exit();
+}
