@@ -7,6 +7,7 @@
 //! of them runs on a worker connected to any of them, and the jobs of a server that dies are
 //! taken over by the others. See `docs/cluster.md`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use gearbox_store::cluster::ClusterMember;
@@ -39,8 +40,10 @@ pub struct ClusterSection {
     #[arg(long, value_name = "ID", help_heading = CLUSTER)]
     pub cluster_id: Option<String>,
 
-    /// Where the other servers and operators reach this server's Gearman port, shown in the
-    /// cluster views (default: HOSTNAME:PORT).
+    /// Where the other servers reach this server's Gearman port (their bridges bring it the
+    /// foreground jobs its workers can run), also shown in the cluster views (default: the
+    /// first --listen address with its port, or HOSTNAME:PORT when listening on every
+    /// address).
     #[arg(long, value_name = "HOST:PORT", help_heading = CLUSTER)]
     pub cluster_address: Option<String>,
 
@@ -124,9 +127,12 @@ impl ClusterSection {
 }
 
 impl ClusterSettings {
-    /// This server's membership, once its Gearman port is bound.
-    pub fn member(&self, port: u16) -> ClusterMember {
+    /// This server's membership, once its first Gearman socket is bound at `bound`. The
+    /// default address is `bound` itself, or the host name with its port when it listens
+    /// on every address.
+    pub fn member(&self, bound: SocketAddr) -> ClusterMember {
         let host = gearbox_server::config::hostname();
+        let port = bound.port();
         let id = self.id.clone().unwrap_or_else(|| {
             let host: String = host
                 .chars()
@@ -142,10 +148,10 @@ impl ClusterSettings {
         });
         ClusterMember {
             id,
-            address: self
-                .address
-                .clone()
-                .unwrap_or_else(|| format!("{host}:{port}")),
+            address: self.address.clone().unwrap_or_else(|| match bound.ip() {
+                ip if ip.is_unspecified() => format!("{host}:{port}"),
+                _ => bound.to_string(),
+            }),
             heartbeat: self.heartbeat,
             dead_after: self.dead_after,
         }
@@ -182,8 +188,14 @@ mod tests {
         assert!(e.to_string().contains("-q libpq"), "{e}");
         let s = on.resolve(&postgres(), &mut warnings).unwrap().unwrap();
         assert_eq!(s.dead_after, Duration::from_millis(DEFAULT_DEAD_AFTER_MS));
-        let m = s.member(4730);
+        let m = s.member("0.0.0.0:4730".parse().unwrap());
         assert!(m.id.ends_with("-4730"), "{m:?}");
+        assert!(
+            m.address.ends_with(":4730") && !m.address.starts_with("0.0.0.0"),
+            "{m:?}"
+        );
+        let m = s.member("127.0.0.1:4731".parse().unwrap());
+        assert_eq!(m.address, "127.0.0.1:4731");
         let tight = ClusterSection {
             cluster_heartbeat_ms: Some(1000),
             cluster_dead_after_ms: Some(1500),

@@ -185,11 +185,11 @@ async fn serve_async(
     tracing::info!(store = %settings.store.describe(), "opening the job store");
     let prefix = settings.server.core().handle_prefix;
     let member = settings.cluster.as_ref().map(|c| {
-        let port = listeners
+        let bound = listeners
             .first()
             .and_then(|l| l.local_addr().ok())
-            .map_or(settings.port, |a| a.port());
-        c.member(port)
+            .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], settings.port)));
+        c.member(bound)
     });
     let opened = store::open(&settings.store, &prefix, member).await?;
     if opened.imported > 0 {

@@ -340,3 +340,102 @@ async fn a_member_killed_under_load_loses_no_acknowledged_job() {
     stuck.abort();
     let _ = servers.remove(0).wait_exit();
 }
+
+/// A worker on `addr` for `function` that streams two data chunks, a warning and progress,
+/// then returns the payload reversed; fails a job whose payload is `fail`.
+fn streaming_worker(addr: SocketAddr, function: &str) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let w = Worker::builder()
+        .servers(&addr.to_string())
+        .concurrency(2)
+        .register(function, |job: Job| async move {
+            if job.payload().as_ref() == b"fail" {
+                return Err(JobError::Fail);
+            }
+            job.send_data("chunk-1").await?;
+            job.send_status(1, 2).await?;
+            job.send_warning("careful").await?;
+            job.send_data("chunk-2").await?;
+            job.send_status(2, 2).await?;
+            Ok::<_, JobError>(job.payload().iter().rev().copied().collect::<Vec<u8>>())
+        })
+        .build()
+        .unwrap();
+    tokio::spawn(w.run(async move {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_foreground_client_gets_every_work_packet_from_a_worker_on_another_member() {
+    let Some(pg) = PgServer::start(
+        "a_foreground_client_gets_every_work_packet_from_a_worker_on_another_member",
+    ) else {
+        return;
+    };
+    let servers = members(&pg, 3);
+    // The worker is on s3 only; the clients are on s1 and s2.
+    let _stop = streaming_worker(servers[2].addr, "stream");
+    for s in [0, 1] {
+        let client = Client::new(&servers[s].addr.to_string()).unwrap();
+        for n in 0..5 {
+            let payload = format!("s{}-job-{n}", s + 1);
+            let mut task = client.job("stream", payload.clone()).start().await.unwrap();
+            let mut events = Vec::new();
+            loop {
+                let event = tokio::time::timeout(TIMEOUT, task.next_event())
+                    .await
+                    .expect("an event within the timeout")
+                    .expect("events until the final one")
+                    .unwrap();
+                let last = event.is_final();
+                if !matches!(event, gearbox_client::client::TaskEvent::Created { .. }) {
+                    events.push(event);
+                }
+                if last {
+                    break;
+                }
+            }
+            use gearbox_client::client::TaskEvent as E;
+            let reversed: Vec<u8> = payload.bytes().rev().collect();
+            assert_eq!(
+                events,
+                [
+                    E::Data("chunk-1".into()),
+                    E::Status {
+                        numerator: 1,
+                        denominator: 2
+                    },
+                    E::Warning("careful".into()),
+                    E::Data("chunk-2".into()),
+                    E::Status {
+                        numerator: 2,
+                        denominator: 2
+                    },
+                    E::Complete(reversed.into()),
+                ]
+            );
+        }
+        // A failure crosses members too.
+        let failed = client.job("stream", "fail").run().await;
+        assert!(failed.is_err(), "{failed:?}");
+    }
+    // Many at once, from both members.
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let addr = servers[n % 2].addr;
+        set.spawn(async move {
+            let client = Client::new(&addr.to_string()).unwrap();
+            let payload = format!("many-{n}");
+            let out = client.job("stream", payload.clone()).run().await.unwrap();
+            assert_eq!(out.to_vec(), payload.bytes().rev().collect::<Vec<u8>>());
+        });
+    }
+    while let Some(r) = tokio::time::timeout(TIMEOUT, set.join_next())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}

@@ -24,10 +24,23 @@ use super::state::{JobKind, JobState};
 use super::time::UnixMillis;
 use super::{Core, Outbox};
 
+/// The start of the client id a member's bridge connections announce themselves with (see
+/// `Conn::peer`); the member's id follows.
+pub const PEER_CLIENT_ID_PREFIX: &[u8] = b"gearbox-cluster-peer:";
+
 /// Cluster bookkeeping: the functions whose balance changed since the last pass.
 #[derive(Debug, Default)]
 pub(super) struct ClusterBook {
     pub(super) dirty: HashSet<FnId>,
+}
+
+/// See [`Core::bridge_demand`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BridgeDemand {
+    /// Functions with at least one ready worker here.
+    pub functions: std::collections::BTreeSet<Bytes>,
+    /// Ready workers here.
+    pub ready: usize,
 }
 
 /// What one pass found: jobs to give back and jobs to claim.
@@ -68,13 +81,49 @@ impl Core {
         }
     }
 
-    /// Workers of `function` ready for a job.
+    /// Workers of `function` ready for a job (other members' bridges are not workers).
     fn ready_workers(&self, function: FnId) -> usize {
         self.functions[function]
             .workers
             .iter()
-            .filter(|w| self.conns.get(w).is_some_and(|c| c.wants_work))
+            .filter(|w| self.conns.get(w).is_some_and(|c| c.wants_work && !c.peer))
             .count()
+    }
+
+    /// What this member's bridges may take from the others: the functions its own workers
+    /// are ready for, and how many such workers there are. Nothing while draining.
+    pub fn bridge_demand(&self) -> BridgeDemand {
+        let mut demand = BridgeDemand::default();
+        if self.cluster.is_none() || self.draining {
+            return demand;
+        }
+        for c in self.conns.values() {
+            if c.wants_work && !c.peer && !c.abilities.is_empty() {
+                demand.ready += 1;
+                for a in &c.abilities {
+                    demand
+                        .functions
+                        .insert(self.functions[a.function].name.clone());
+                }
+            }
+        }
+        demand
+    }
+
+    /// The first job at priority `p` of `function` a bridge may take: a foreground job with
+    /// a client of this member (not one another bridge brought here); out of its queue.
+    pub(super) fn pick_for_peer(&mut self, function: FnId, p: usize) -> Option<JobId> {
+        let (jobs, conns) = (&self.jobs, &self.conns);
+        let queue = &mut self.functions[function].queues[p];
+        let pos = queue.iter().position(|id| {
+            let job = &jobs[id];
+            !job.background
+                && job
+                    .clients()
+                    .iter()
+                    .any(|c| conns.get(c).is_some_and(|c| !c.peer))
+        })?;
+        queue.remove(pos)
     }
 
     /// Balances the functions touched since the last pass (every function when `all`):

@@ -208,11 +208,18 @@ impl Core {
     /// a priority, round-robin between functions of equal priority.
     fn pick(&mut self, conn: ConnId, out: &mut Outbox) -> Option<JobId> {
         let c = self.conns.get(&conn)?;
-        let (n, rr) = (c.abilities.len(), c.rr);
+        let (n, rr, peer) = (c.abilities.len(), c.rr, c.peer);
         for p in 0..3 {
             for i in 0..n {
                 let idx = (rr + i) % n;
                 let function = self.conns[&conn].abilities[idx].function;
+                if peer {
+                    if let Some(id) = self.pick_for_peer(function, p) {
+                        self.conns.get_mut(&conn)?.rr = idx + 1;
+                        return Some(id);
+                    }
+                    continue;
+                }
                 while let Some(id) = self.functions[function].queues[p].pop_front() {
                     let job = &self.jobs[&id];
                     if !job.background && job.clients().is_empty() {

@@ -391,7 +391,11 @@ impl Core {
                     out.error(conn, ErrorCode::ArgumentTooLarge, "client id too long");
                 } else {
                     // A copy: a slice would keep the whole read buffer alive.
-                    self.conn_mut(conn).client_id = Bytes::copy_from_slice(&id);
+                    let peer =
+                        self.cluster.is_some() && id.starts_with(cluster::PEER_CLIENT_ID_PREFIX);
+                    let c = self.conn_mut(conn);
+                    c.peer = peer;
+                    c.client_id = Bytes::copy_from_slice(&id);
                 }
             }
             Request::OptionReq { option } => {

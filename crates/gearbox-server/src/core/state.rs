@@ -443,6 +443,11 @@ pub struct Conn {
     pub rr: usize,
     /// Sent PRE_SLEEP and has not been woken since.
     pub sleeping: bool,
+    /// Another cluster member's bridge (its client id starts with
+    /// [`PEER_CLIENT_ID_PREFIX`](super::cluster::PEER_CLIENT_ID_PREFIX)): as a worker it takes
+    /// only foreground jobs with a client here, and jobs it submits are never handed to
+    /// another bridge.
+    pub peer: bool,
     /// Ready for a job: its last GRAB_JOB got NO_JOB, or it sent PRE_SLEEP, and it has not
     /// taken a job since (cluster mode holds queued jobs only for such workers).
     pub wants_work: bool,
@@ -469,6 +474,7 @@ impl Conn {
             rr: 0,
             sleeping: false,
             wants_work: false,
+            peer: false,
             exceptions: false,
             running: IdSet::default(),
             attached: IdSet::default(),

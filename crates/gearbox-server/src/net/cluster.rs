@@ -20,11 +20,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_store::cluster::{ClusterStore, Want};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::output::Touched;
 use super::{now_ms, Shared};
+use crate::core::cluster::BridgeDemand;
 use crate::core::Outbox;
 
 /// Free jobs waiting for a time or a schedule (a dead member's timers) taken per poll.
@@ -34,6 +36,7 @@ const TIMED_PER_POLL: u32 = 100;
 pub(super) async fn run(
     shared: Arc<Shared>,
     store: Arc<dyn ClusterStore>,
+    demand: watch::Sender<BridgeDemand>,
     stop: CancellationToken,
 ) {
     let member = store.member().clone();
@@ -86,7 +89,15 @@ pub(super) async fn run(
         if all {
             dry.clear();
         }
-        let pass = shared.lock().core.cluster_pass(all);
+        let (pass, ready) = {
+            let mut st = shared.lock();
+            (st.core.cluster_pass(all), st.core.bridge_demand())
+        };
+        demand.send_if_modified(|d| {
+            let changed = *d != ready;
+            *d = ready;
+            changed
+        });
         unreleased.extend(pass.release);
         if !unreleased.is_empty() {
             match store.release(unreleased.clone()).await {

@@ -9,6 +9,8 @@
 //! - `conn`: one connection's reader and writer tasks.
 //! - `output`: which queues a batch touched, and the flusher task that writes them.
 //! - `cluster`: cluster mode's task: heartbeats, freeing and claiming jobs in the shared queue.
+//! - `bridge`: cluster mode's bridges, which bring other members' foreground jobs to this
+//!   member's workers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::core::cluster::BridgeDemand;
 use crate::core::{ConnId, Core, Effect, IdMap, Outbox, UnixMillis};
 use crate::metrics::{self, ServerMetrics};
 use crate::outbound::Outbound;
@@ -31,6 +34,7 @@ use crate::persister::{self, StoreOp};
 use crate::tls::{Listener, ServerTls};
 use crate::{Config, ServerError};
 
+mod bridge;
 mod cluster;
 mod conn;
 mod output;
@@ -178,6 +182,7 @@ pub async fn run_with_store(
     if listeners.is_empty() {
         return Err(ServerError::Config("no listening socket".into()));
     }
+    let listeners: Vec<Listener> = listeners.into_iter().map(Into::into).collect();
     let cluster = store.clone().as_cluster();
     let store = Some(store).filter(|s| s.is_durable());
     let (stop, mut stop_rx) = watch::channel(None);
@@ -256,9 +261,31 @@ pub async fn run_with_store(
         ))
     });
     let cluster_stop = CancellationToken::new();
-    let cluster_task = cluster
-        .clone()
-        .map(|store| tokio::spawn(cluster::run(shared.clone(), store, cluster_stop.clone())));
+    let (demand_tx, demand_rx) = watch::channel(BridgeDemand::default());
+    let cluster_task = cluster.clone().map(|store| {
+        tokio::spawn(cluster::run(
+            shared.clone(),
+            store,
+            demand_tx,
+            cluster_stop.clone(),
+        ))
+    });
+    let bridge_task = match (&cluster, own_address(&listeners)) {
+        (Some(store), Some(own)) => Some(tokio::spawn(bridge::run(
+            store.clone(),
+            own,
+            demand_rx,
+            Duration::from_millis(shared.config.cluster_poll_ms.max(10)),
+            cluster_stop.clone(),
+        ))),
+        (Some(_), None) => {
+            tracing::warn!(
+                "no plain Gearman port: foreground jobs are not bridged between cluster members"
+            );
+            None
+        }
+        _ => None,
+    };
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let mut conns = JoinSet::new();
     let timer = tokio::spawn(timer_loop(shared.clone(), shared.stop.subscribe()));
@@ -266,7 +293,6 @@ pub async fn run_with_store(
     let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel::<Accepted>(64);
     let mut acceptors = JoinSet::new();
     for l in listeners {
-        let l: Listener = l.into();
         if let Ok(addr) = l.tcp.local_addr() {
             tracing::info!(%addr, tls = l.tls.is_some(), "listening");
         }
@@ -334,7 +360,7 @@ pub async fn run_with_store(
         persister.abort();
     }
     cluster_stop.cancel();
-    if let Some(task) = cluster_task {
+    for task in [cluster_task, bridge_task].into_iter().flatten() {
         let _ = task.await;
     }
     if let Some(store) = cluster {
@@ -345,6 +371,22 @@ pub async fn run_with_store(
         }
     }
     Ok(())
+}
+
+/// The address a member's bridges reach it on: its first plain listener (on loopback when it
+/// listens on every address).
+fn own_address(listeners: &[Listener]) -> Option<SocketAddr> {
+    let addr = listeners
+        .iter()
+        .filter(|l| l.tls.is_none())
+        .find_map(|l| l.tcp.local_addr().ok())?;
+    Some(match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    })
 }
 
 /// The handle prefix of a cluster member: its id and the moment it started, so that no

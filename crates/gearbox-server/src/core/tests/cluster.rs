@@ -188,3 +188,61 @@ fn a_member_declared_dead_forgets_the_jobs_it_no_longer_holds() {
         .iter()
         .any(|e| matches!(e, Effect::Complete(_))));
 }
+
+fn as_peer(t: &mut Harness, conn: crate::core::ConnId) {
+    let mut id = crate::core::cluster::PEER_CLIENT_ID_PREFIX.to_vec();
+    id.extend_from_slice(b"s2");
+    t.req(conn, Request::SetClientId { id: id.into() }, T0);
+}
+
+#[test]
+fn a_bridge_takes_only_foreground_jobs_of_local_clients() {
+    let mut t = member();
+    // C9 is another member's bridge, a worker for f here.
+    as_peer(&mut t, C9);
+    t.req(C9, Request::CanDo { function: b("f") }, T0);
+    // A stored background job: for the shared queue, never for a bridge.
+    stored(&mut t, "f", "", 1);
+    assert_eq!(t.req(C9, Request::GrabJob, T0), [send(C9, Response::NoJob)]);
+    // A bridge is not a ready worker: the background job is still given back.
+    assert_eq!(t.core.cluster_pass(true).release, [h(1)]);
+    // C2, a bridge's client side here, submits a foreground job: not for another bridge.
+    as_peer(&mut t, C2);
+    t.req(C2, submit("f", "", false), T0);
+    assert_eq!(t.req(C9, Request::GrabJob, T0), [send(C9, Response::NoJob)]);
+    // A local client's foreground job goes to the bridge, past the bridged one.
+    t.req(C1, submit("f", "", false), T0);
+    assert!(matches!(
+        &t.req(C9, Request::GrabJob, T0)[..],
+        [Effect::Send(C9, Response::JobAssign { handle, .. })] if *handle == h(3)
+    ));
+}
+
+#[test]
+fn bridge_demand_is_the_functions_local_workers_are_ready_for() {
+    let mut t = member();
+    as_peer(&mut t, C9);
+    t.req(C9, Request::CanDo { function: b("g") }, T0);
+    t.req(C9, Request::PreSleep, T0);
+    assert_eq!(t.core.bridge_demand().ready, 0, "a bridge is no worker");
+    t.req(C2, Request::CanDo { function: b("f") }, T0);
+    t.req(C2, Request::CanDo { function: b("h") }, T0);
+    assert_eq!(
+        t.core.bridge_demand().ready,
+        0,
+        "registered, not asking yet"
+    );
+    t.req(C2, Request::PreSleep, T0);
+    let demand = t.core.bridge_demand();
+    assert_eq!(demand.ready, 1);
+    assert_eq!(
+        demand.functions.into_iter().collect::<Vec<_>>(),
+        [b("f"), b("h")]
+    );
+    t.core.start_draining();
+    assert_eq!(
+        t.core.bridge_demand().ready,
+        0,
+        "a draining member takes nothing"
+    );
+}
