@@ -51,6 +51,8 @@ fn member(pg: &PgServer, id: &str) -> Gearboxd {
         &dead,
         "--cluster-poll-ms",
         &poll,
+        "--verbose",
+        "INFO",
     ])
 }
 
@@ -438,4 +440,83 @@ async fn a_foreground_client_gets_every_work_packet_from_a_worker_on_another_mem
     {
         r.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
+    let Some(pg) = PgServer::start("postgresql_restarted_under_load_loses_nothing_acknowledged")
+    else {
+        return;
+    };
+    let servers = members(&pg, 3);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _w2 = worker(servers[1].addr, "r", 4, tx.clone());
+    let _w3 = worker(servers[2].addr, "r", 4, tx);
+    let clients: Vec<Client> = servers
+        .iter()
+        .map(|s| Client::new(&s.addr.to_string()).unwrap())
+        .collect();
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    let mut restarted = false;
+    let mut n = 0;
+    // Until PostgreSQL is back and 100 more jobs were taken.
+    while !(restarted && acknowledged.len() >= 250) {
+        let payload = format!("job-{n}");
+        match clients[n % 3].job("r", payload.clone()).background().await {
+            Ok(_) => acknowledged.push(payload),
+            Err(_) => {
+                // Not acknowledged: refused while the database is away.
+                assert!(acknowledged.len() >= 150, "refused before the outage");
+                refused += 1;
+            }
+        }
+        n += 1;
+        if acknowledged.len() == 150 && !restarted {
+            pg.stop();
+            // A submit now fails: nothing can be committed.
+            let e = clients[0].job("r", "during").background().await;
+            assert!(e.is_err(), "acknowledged while PostgreSQL is down: {e:?}");
+            refused += 1;
+            // Every member notices (its heartbeat fails), says so once, and counts it.
+            for s in &servers {
+                let log = s.wait_for_stderr(|l| l.contains("cluster heartbeat failed"));
+                assert!(log.contains("unreachable"), "{log}");
+                assert_eq!(metric(s, "gearbox_cluster_unavailable"), 1);
+            }
+            pg.start_again();
+            restarted = true;
+        }
+    }
+    let mut counts = BTreeMap::new();
+    collect_until(&mut rx, &mut counts, |c| {
+        acknowledged.iter().all(|p| c.contains_key(p))
+    })
+    .await;
+    println!(
+        "{} acknowledged jobs ran; {refused} submits refused during the outage",
+        acknowledged.len()
+    );
+    for s in &servers {
+        s.wait_for_stderr(|l| l.contains("reachable again"));
+        assert_eq!(metric(s, "gearbox_cluster_outages_total"), 1);
+        assert_eq!(metric(s, "gearbox_cluster_unavailable"), 0);
+        let text = s.stderr_text();
+        assert_eq!(
+            text.matches("cluster heartbeat failed").count(),
+            1,
+            "one line per outage: {text}"
+        );
+    }
+}
+
+/// The value of an unlabelled metric of `server`.
+fn metric(server: &Gearboxd, name: &str) -> u64 {
+    let text = server.connect().admin_listing("metrics");
+    text.iter()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+        .trim()
+        .parse()
+        .unwrap()
 }

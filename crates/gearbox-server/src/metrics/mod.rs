@@ -7,14 +7,18 @@
 //! - this file: [`ServerMetrics`] and its rendering.
 //! - `histogram`: fixed-bound histograms, plain ([`Histogram`], kept in the core's
 //!   per-function stats) and atomic ([`AtomicHistogram`]).
+//! - `cluster`: [`ClusterMetrics`], cluster mode's claims, releases, takeovers and outages.
 //! - `text`: the Prometheus text writer ([`Text`]) the core's `metrics` command uses too.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::core::UnixMillis;
 
+mod cluster;
 mod histogram;
 mod text;
+
+pub use cluster::ClusterMetrics;
 
 pub use histogram::{AtomicHistogram, Buckets, Histogram, BATCH_SIZE, COMMIT_SECONDS, JOB_SECONDS};
 pub use text::{Kind, Text};
@@ -48,6 +52,8 @@ pub struct ServerMetrics {
     store_outage_since: AtomicU64,
     /// Length of the outages that ended, ms.
     store_outage_ms: AtomicU64,
+    /// Cluster mode's counters (rendered on a cluster member only).
+    pub cluster: ClusterMetrics,
 }
 
 impl Default for ServerMetrics {
@@ -68,6 +74,7 @@ impl Default for ServerMetrics {
             store_outages: AtomicU64::new(0),
             store_outage_since: AtomicU64::new(0),
             store_outage_ms: AtomicU64::new(0),
+            cluster: ClusterMetrics::default(),
         }
     }
 }
@@ -244,6 +251,7 @@ impl ServerMetrics {
             t.header(name, help, Kind::Histogram);
             t.histogram(name, |_| {}, h.buckets(), h.counts(), h.sum());
         }
+        self.cluster.render(t);
     }
 }
 

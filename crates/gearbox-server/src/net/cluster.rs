@@ -15,6 +15,7 @@
 //! not cost a query when the shared queue is empty.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ use super::output::Touched;
 use super::{now_ms, Shared};
 use crate::core::cluster::BridgeDemand;
 use crate::core::Outbox;
+use crate::metrics;
 
 /// Free jobs waiting for a time or a schedule (a dead member's timers) taken per poll.
 const TIMED_PER_POLL: u32 = 100;
@@ -46,7 +48,9 @@ pub(super) async fn run(
     let mut next_poll = Instant::now() + poll;
     let mut unreleased: Vec<Bytes> = Vec::new();
     let mut dry: HashSet<Bytes> = HashSet::new();
-    let mut failing = false;
+    let metrics = shared.metrics.clone();
+    let counters = &metrics.cluster;
+    counters.enabled.store(true, Ordering::Relaxed);
     loop {
         let mut all = tokio::select! {
             _ = stop.cancelled() => break,
@@ -59,10 +63,12 @@ pub(super) async fn run(
             next_beat = now + member.heartbeat;
             match store.heartbeat().await {
                 Ok(beat) => {
-                    if std::mem::take(&mut failing) {
-                        tracing::warn!(member = %member.id, "cluster heartbeat works again");
+                    if counters.heartbeat_worked() {
+                        tracing::warn!(member = %member.id, "the cluster's database is reachable again; heartbeats resumed");
                     }
+                    metrics::add(&counters.taken_over, beat.freed);
                     if beat.was_dead {
+                        metrics::add(&counters.declared_dead, 1);
                         let dropped = shared.lock().core.cluster_forget_held();
                         tracing::error!(
                             member = %member.id,
@@ -74,11 +80,11 @@ pub(super) async fn run(
                     all |= beat.freed > 0 || beat.was_dead;
                 }
                 Err(error) => {
-                    if !failing {
-                        tracing::error!(member = %member.id, %error, "cluster heartbeat failed; \
-                            other members take this server's jobs over if it lasts");
+                    if counters.heartbeat_failed() {
+                        tracing::error!(member = %member.id, %error, "cluster heartbeat failed: the \
+                            shared database is unreachable; background submits fail until it is \
+                            back, and the other members take this server's jobs over if it lasts");
                     }
-                    failing = true;
                 }
             }
         }
@@ -101,7 +107,10 @@ pub(super) async fn run(
         unreleased.extend(pass.release);
         if !unreleased.is_empty() {
             match store.release(unreleased.clone()).await {
-                Ok(()) => unreleased.clear(),
+                Ok(()) => {
+                    metrics::add(&counters.released, unreleased.len() as u64);
+                    unreleased.clear();
+                }
                 Err(error) => {
                     tracing::debug!(%error, jobs = unreleased.len(), "could not free jobs; will retry")
                 }
@@ -125,6 +134,7 @@ pub(super) async fn run(
                     }
                 }
                 if !jobs.is_empty() {
+                    metrics::add(&counters.claimed, jobs.len() as u64);
                     tracing::debug!(jobs = jobs.len(), "claimed jobs from the shared queue");
                     let mut out = Outbox::default();
                     let mut touched = Touched::default();
