@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use gearbox_store::cluster::{Beat, ClusterMember, ClusterView, Coalesced, Want};
@@ -95,6 +96,9 @@ pub struct ClusterState {
     /// Set once the first connection has joined the cluster (checked that no live server
     /// uses our id, freed what a previous life left).
     joined: bool,
+    /// The last successful heartbeat, and since when heartbeats have succeeded without a
+    /// gap (see `ClusterState::may_reap`).
+    pub(crate) beats: std::sync::Mutex<Option<(Instant, Instant)>>,
 }
 
 /// A message for a store error that has no database error behind it.
@@ -113,7 +117,26 @@ impl ClusterState {
             wake: Arc::new(Notify::new()),
             sql: ClusterSql::new(&at.name, &at.quoted),
             joined: false,
+            beats: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether a heartbeat at `now` may declare other members dead, and since when this
+    /// member's heartbeats have run without a gap. Only a member whose own heartbeats have
+    /// succeeded for the whole dead-after bound judges the others: after an outage of the
+    /// database every heartbeat is stale, and the members get that long to come back before
+    /// any is taken for dead.
+    pub(crate) fn may_reap(&self, now: Instant) -> (bool, Instant) {
+        let last = *self.beats.lock().unwrap_or_else(|e| e.into_inner());
+        let gap = self.member.heartbeat * 3;
+        let since = match last {
+            Some((ok, since)) if now.saturating_duration_since(ok) <= gap => since,
+            _ => now,
+        };
+        (
+            now.saturating_duration_since(since) >= self.member.dead_after,
+            since,
+        )
     }
 
     /// The member's dead-after bound in milliseconds.

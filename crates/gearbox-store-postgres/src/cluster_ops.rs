@@ -206,19 +206,24 @@ impl ClusterState {
     async fn heartbeat(&self, client: &mut Client, location: &str) -> Result<Beat, StoreError> {
         let db = |e| classify(e, location);
         let me = &self.member;
+        let started = std::time::Instant::now();
+        let (reap, since) = self.may_reap(started);
         let tx = client.transaction().await.map_err(db)?;
         let was_dead: bool = tx
             .query_one(&self.sql.beat, &[&me.id, &me.address])
             .await
             .map_err(db)?
             .get(0);
-        let dead: Vec<String> = tx
-            .query(&self.sql.reap, &[&self.dead_after_ms()])
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let dead: Vec<String> = if reap {
+            tx.query(&self.sql.reap, &[&self.dead_after_ms()])
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let orphans: Vec<(String, i64)> = tx
             .query(&self.sql.free_orphans, &[])
             .await
@@ -231,6 +236,7 @@ impl ClusterState {
             self.notify(&tx, location).await?;
         }
         tx.commit().await.map_err(db)?;
+        *self.beats.lock().unwrap_or_else(|e| e.into_inner()) = Some((started, since));
         if was_dead {
             tracing::warn!(store = %location, member = %me.id, "this server had been declared dead by the cluster (its heartbeats stalled): its jobs were freed; it is a member again");
         }

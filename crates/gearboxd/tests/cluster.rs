@@ -27,10 +27,15 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Starts member `id` of the cluster on `pg`.
 fn member(pg: &PgServer, id: &str) -> Gearboxd {
+    member_with(pg, id, DEAD_AFTER_MS)
+}
+
+/// Starts member `id` of the cluster on `pg`, dead after `dead_after_ms` without heartbeat.
+fn member_with(pg: &PgServer, id: &str, dead_after_ms: u64) -> Gearboxd {
     let conninfo = pg.conninfo();
     let (hb, dead, poll) = (
         HEARTBEAT_MS.to_string(),
-        DEAD_AFTER_MS.to_string(),
+        dead_after_ms.to_string(),
         POLL_MS.to_string(),
     );
     Gearboxd::start(&[
@@ -448,7 +453,10 @@ async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
     else {
         return;
     };
-    let servers = members(&pg, 3);
+    // Long enough for every member to reconnect after the outage: none is taken for dead.
+    let servers: Vec<Gearboxd> = (1..=3)
+        .map(|i| member_with(&pg, &format!("s{i}"), 8000))
+        .collect();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _w2 = worker(servers[1].addr, "r", 4, tx.clone());
     let _w3 = worker(servers[2].addr, "r", 4, tx);
@@ -501,6 +509,7 @@ async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
         s.wait_for_stderr(|l| l.contains("reachable again"));
         assert_eq!(metric(s, "gearbox_cluster_outages_total"), 1);
         assert_eq!(metric(s, "gearbox_cluster_unavailable"), 0);
+        assert_eq!(metric(s, "gearbox_cluster_declared_dead_total"), 0);
         let text = s.stderr_text();
         assert_eq!(
             text.matches("cluster heartbeat failed").count(),
