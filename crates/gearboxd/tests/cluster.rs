@@ -15,55 +15,12 @@ use std::time::{Duration, Instant};
 use gearbox_client::worker::{Job, JobError, Worker};
 use gearbox_client::Client;
 use gearbox_testkit::servers::postgres::PgServer;
+use support::cluster::{member_with, members, DEAD_AFTER_MS, HEARTBEAT_MS, POLL_MS};
 use support::Gearboxd;
 use tokio::sync::{mpsc, oneshot};
 
-/// The bounds the members run with.
-const HEARTBEAT_MS: u64 = 200;
-const DEAD_AFTER_MS: u64 = 1000;
-const POLL_MS: u64 = 200;
 /// The longest any expected event may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Starts member `id` of the cluster on `pg`.
-fn member(pg: &PgServer, id: &str) -> Gearboxd {
-    member_with(pg, id, DEAD_AFTER_MS)
-}
-
-/// Starts member `id` of the cluster on `pg`, dead after `dead_after_ms` without heartbeat.
-fn member_with(pg: &PgServer, id: &str, dead_after_ms: u64) -> Gearboxd {
-    let conninfo = pg.conninfo();
-    let (hb, dead, poll) = (
-        HEARTBEAT_MS.to_string(),
-        dead_after_ms.to_string(),
-        POLL_MS.to_string(),
-    );
-    Gearboxd::start(&[
-        "-p",
-        "0",
-        "-L",
-        "127.0.0.1",
-        "-q",
-        "libpq",
-        "--libpq-conninfo",
-        &conninfo,
-        "--cluster",
-        "--cluster-id",
-        id,
-        "--cluster-heartbeat-ms",
-        &hb,
-        "--cluster-dead-after-ms",
-        &dead,
-        "--cluster-poll-ms",
-        &poll,
-        "--verbose",
-        "INFO",
-    ])
-}
-
-fn members(pg: &PgServer, n: usize) -> Vec<Gearboxd> {
-    (1..=n).map(|i| member(pg, &format!("s{i}"))).collect()
-}
 
 /// A worker connected to `addr` only, running `concurrency` jobs of `function` at once; each
 /// job's payload goes to `ran`. Stops when the returned sender is dropped or used.
@@ -455,7 +412,7 @@ async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
     };
     // Long enough for every member to reconnect after the outage: none is taken for dead.
     let servers: Vec<Gearboxd> = (1..=3)
-        .map(|i| member_with(&pg, &format!("s{i}"), 8000))
+        .map(|i| member_with(&pg, &format!("s{i}"), 8000, &[]))
         .collect();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _w2 = worker(servers[1].addr, "r", 4, tx.clone());

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod cluster;
 pub mod detached;
 pub mod http;
 pub mod jobs;
