@@ -215,4 +215,26 @@ mod tests {
         assert_eq!(off.resolve(&postgres(), &mut warnings).unwrap(), None);
         assert_eq!(warnings.len(), 1);
     }
+
+    fn from_file(text: &str) -> Result<crate::settings::Settings, CliError> {
+        use clap::Parser;
+        let args = crate::args::Args::try_parse_from(["gearboxd"]).unwrap();
+        let file = crate::config_file::parse(text).unwrap();
+        crate::settings::Settings::from_parts(args, file)
+    }
+
+    #[test]
+    fn cluster_is_a_config_file_key() {
+        let s = from_file(
+            "queue_type = \"libpq\"\nlibpq_conninfo = \"host=127.0.0.1\"\ncluster = true\n\
+             cluster_id = \"gear1\"\ncluster_dead_after_ms = 9000\ncluster_poll_ms = 250\n",
+        )
+        .unwrap();
+        let c = s.cluster.expect("cluster mode from the file");
+        assert_eq!(c.id.as_deref(), Some("gear1"));
+        assert_eq!(c.dead_after, Duration::from_secs(9));
+        assert_eq!(s.server.cluster_poll_ms, 250);
+        let e = from_file("cluster = true\n").unwrap_err();
+        assert!(e.to_string().contains("-q libpq"), "{e}");
+    }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use gearbox_client::worker::{Job, JobError, Worker};
 use gearbox_client::Client;
 use gearbox_testkit::servers::postgres::PgServer;
-use support::cluster::{member_with, members, DEAD_AFTER_MS, HEARTBEAT_MS, POLL_MS};
+use support::cluster::{member, member_with, members, DEAD_AFTER_MS, HEARTBEAT_MS, POLL_MS};
 use support::Gearboxd;
 use tokio::sync::{mpsc, oneshot};
 
@@ -412,7 +412,7 @@ async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
     };
     // Long enough for every member to reconnect after the outage: none is taken for dead.
     let servers: Vec<Gearboxd> = (1..=3)
-        .map(|i| member_with(&pg, &format!("s{i}"), 8000, &[]))
+        .map(|i| member_with(&pg, &format!("s{i}"), 8000, 0, &[]))
         .collect();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _w2 = worker(servers[1].addr, "r", 4, tx.clone());
@@ -485,4 +485,98 @@ fn metric(server: &Gearboxd, name: &str) -> u64 {
         .trim()
         .parse()
         .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn members_join_and_leave_and_a_rolling_restart_loses_nothing() {
+    let Some(pg) = PgServer::start("members_join_and_leave_and_a_rolling_restart_loses_nothing")
+    else {
+        return;
+    };
+    let mut servers = members(&pg, 3);
+    let list = servers
+        .iter()
+        .map(|s| s.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // One worker connected to every member (it reconnects as they restart).
+    let w = Worker::builder()
+        .servers(&list)
+        .concurrency(4)
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .register("roll", {
+            let tx = tx.clone();
+            move |job: Job| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(job.payload_str().unwrap_or("?").to_owned());
+                    Ok::<_, JobError>(Vec::<u8>::new())
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    tokio::spawn(w.run(std::future::pending::<()>()));
+    // A member joins at run time, with the only worker of another function.
+    let s4 = member(&pg, "s4");
+    let (tx4, mut rx4) = mpsc::unbounded_channel();
+    let _w4 = worker(s4.addr, "only4", 1, tx4);
+    let _w4roll = worker(s4.addr, "roll", 2, tx);
+    let client = Client::new(&list).unwrap();
+    let mut acknowledged = Vec::new();
+    let mut n = 0;
+    submit_some(&client, 50, &mut acknowledged, &mut n).await;
+    // Each member in turn: stopped (now, or gracefully with SIGUSR1) and started again on
+    // its port, while jobs keep coming.
+    for (i, sig) in [(0, libc::SIGTERM), (1, libc::SIGUSR1), (2, libc::SIGTERM)] {
+        let port = servers[i].addr.port();
+        servers[i].stop_with(sig);
+        submit_some(&client, 30, &mut acknowledged, &mut n).await;
+        servers[i] = member_with(&pg, &format!("s{}", i + 1), DEAD_AFTER_MS, port, &[]);
+        submit_some(&client, 30, &mut acknowledged, &mut n).await;
+    }
+    let mut counts = BTreeMap::new();
+    collect_until(&mut rx, &mut counts, |c| {
+        acknowledged.iter().all(|p| c.contains_key(p))
+    })
+    .await;
+    println!(
+        "{} acknowledged jobs ran through a rolling restart",
+        acknowledged.len()
+    );
+    // Jobs submitted to the first three reach the member that joined.
+    for k in 0..5 {
+        client
+            .job("only4", format!("j{k}"))
+            .background()
+            .await
+            .unwrap();
+    }
+    let mut counts4 = BTreeMap::new();
+    collect_until(&mut rx4, &mut counts4, |c| c.len() == 5).await;
+    assert_eq!(
+        pg.query("SELECT count(*) FROM gearbox_jobs_members")[0],
+        "4",
+        "every member is back, and the one that joined"
+    );
+}
+
+/// Submits `count` background jobs (`job-N`), each sent again until a member acknowledges
+/// it (the one it went to may be restarting); the acknowledged payloads go to `acknowledged`.
+async fn submit_some(client: &Client, count: usize, acknowledged: &mut Vec<String>, n: &mut usize) {
+    for _ in 0..count {
+        let payload = format!("job-{n}");
+        *n += 1;
+        for attempt in 0..100 {
+            match client.job("roll", payload.clone()).background().await {
+                Ok(_) => {
+                    acknowledged.push(payload);
+                    break;
+                }
+                Err(e) if attempt == 99 => panic!("no member took {payload}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
 }

@@ -14,21 +14,28 @@ pub const POLL_MS: u64 = 200;
 
 /// Starts member `id` of the cluster on `pg`.
 pub fn member(pg: &PgServer, id: &str) -> Gearboxd {
-    member_with(pg, id, DEAD_AFTER_MS, &[])
+    member_with(pg, id, DEAD_AFTER_MS, 0, &[])
 }
 
-/// Starts member `id` of the cluster on `pg`, dead after `dead_after_ms` without heartbeat,
-/// with `extra` flags.
-pub fn member_with(pg: &PgServer, id: &str, dead_after_ms: u64, extra: &[&str]) -> Gearboxd {
+/// Starts member `id` of the cluster on `pg` on `port` (0: any free one), dead after
+/// `dead_after_ms` without heartbeat, with `extra` flags.
+pub fn member_with(
+    pg: &PgServer,
+    id: &str,
+    dead_after_ms: u64,
+    port: u16,
+    extra: &[&str],
+) -> Gearboxd {
     let conninfo = pg.conninfo();
-    let (hb, dead, poll) = (
+    let (hb, dead, poll, port) = (
         HEARTBEAT_MS.to_string(),
         dead_after_ms.to_string(),
         POLL_MS.to_string(),
+        port.to_string(),
     );
     let mut args = vec![
         "-p",
-        "0",
+        &port,
         "-L",
         "127.0.0.1",
         "-q",
