@@ -99,6 +99,9 @@ pub struct ClusterState {
     /// The last successful heartbeat, and since when heartbeats have succeeded without a
     /// gap (see `ClusterState::may_reap`).
     pub(crate) beats: std::sync::Mutex<Option<(Instant, Instant)>>,
+    /// The name of the session advisory lock every connection of this member takes: held
+    /// while this process is connected as this member.
+    life_lock: String,
 }
 
 /// A message for a store error that has no database error behind it.
@@ -113,6 +116,7 @@ impl ClusterState {
     /// The cluster state of `member` on our table `at`.
     pub(crate) fn new(member: ClusterMember, at: &SqlTable) -> ClusterState {
         ClusterState {
+            life_lock: format!("gearbox:member-life:{}:{}", at.name, member.id),
             member,
             wake: Arc::new(Notify::new()),
             sql: ClusterSql::new(&at.name, &at.quoted),
@@ -243,16 +247,55 @@ impl ClusterState {
             .get(0);
         pid.store(id, Ordering::Relaxed);
         client.batch_execute(&self.sql.listen).await.map_err(db)?;
+        // Held by this connection's session for its life: a process that dies (even by
+        // SIGKILL) lets go of it when PostgreSQL sees its connection close.
+        let holds: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtext($1::text))",
+                &[&self.life_lock],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
         if !self.joined {
-            self.join(client, location).await?;
+            // A process killed a moment ago may not be gone from PostgreSQL yet: its session
+            // ends as soon as the server reads the closed connection.
+            let mut holds = holds;
+            for _ in 0..10 {
+                if holds {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                holds = client
+                    .query_one(
+                        "SELECT pg_try_advisory_lock(hashtext($1::text))",
+                        &[&self.life_lock],
+                    )
+                    .await
+                    .map_err(db)?
+                    .get(0);
+            }
+            self.join(client, location, holds).await?;
             self.joined = true;
+        } else if !holds {
+            tracing::warn!(store = %location, member = %self.member.id, "reconnected, but another session holds this member's id (the old connection not yet closed by PostgreSQL, or another gearboxd with the same --cluster-id)");
         }
         Ok(())
     }
 
     /// Refuses to start when a live member has our id; otherwise becomes a member and frees
     /// the jobs a previous life of this server left with our id.
-    async fn join(&self, client: &mut Client, location: &str) -> Result<(), StoreError> {
+    ///
+    /// A member is live when another session holds its life lock (`holds` is false) and its
+    /// heartbeat is younger than the dead-after bound. A previous life that crashed let go of
+    /// the lock, so a restart right after a crash is not refused; one whose connection
+    /// PostgreSQL has not closed yet is judged by its heartbeat alone.
+    async fn join(
+        &self,
+        client: &mut Client,
+        location: &str,
+        holds: bool,
+    ) -> Result<(), StoreError> {
         let db = |e| classify(e, location);
         let me = &self.member;
         let tx = client.transaction().await.map_err(db)?;
@@ -267,7 +310,7 @@ impl ClusterState {
             .await
             .map_err(db)?
             .map(|r| r.get(0));
-        if let Some(ms) = age.filter(|ms| *ms < self.dead_after_ms()) {
+        if let Some(ms) = age.filter(|ms| !holds && *ms < self.dead_after_ms()) {
             return Err(failure(
                 location,
                 format!(

@@ -580,3 +580,32 @@ async fn submit_some(client: &Client, count: usize, acknowledged: &mut Vec<Strin
         }
     }
 }
+
+#[test]
+fn an_id_in_use_is_refused_and_a_crashed_member_restarts_at_once() {
+    let Some(pg) = PgServer::start("an_id_in_use_is_refused_and_a_crashed_member_restarts_at_once")
+    else {
+        return;
+    };
+    let mut first = member(&pg, "s1");
+    let conninfo = pg.conninfo();
+    let args = [
+        "-q",
+        "libpq",
+        "--libpq-conninfo",
+        &conninfo,
+        "--cluster",
+        "--cluster-id",
+        "s1",
+    ];
+    let err = support::start_fails(&args);
+    assert!(
+        err.contains("another gearboxd with cluster id s1 is alive"),
+        "{err}"
+    );
+    // Killed: its session ends with it, so the same id starts again at once, well within
+    // the dead-after bound of its last heartbeat.
+    first.signal(libc::SIGKILL);
+    first.wait_exit();
+    let _again = member(&pg, "s1");
+}
