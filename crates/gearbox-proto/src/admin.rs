@@ -53,6 +53,13 @@ pub enum AdminCommand {
     /// per-function series) and the server-wide metrics: what a once-a-second sampler needs,
     /// at a cost that does not grow with the number of functions' text.
     MetricsTotals,
+    /// `cluster status`: gearbox's own, per function the cluster-wide free, queued and
+    /// running jobs and workers (`FUNCTION\tFREE\tQUEUED\tRUNNING\tWORKERS`).
+    ClusterStatus,
+    /// `cluster members`: gearbox's own, every live cluster member
+    /// (`ID\tADDRESS\tHEARTBEAT_AGE_MS\tJOBS_HELD\tCONNECTIONS\tWORKERS`, this server's line
+    /// ending in `\t*`).
+    ClusterMembers,
     /// `getpid`.
     GetPid,
     /// `version`.
@@ -106,6 +113,8 @@ impl AdminCommand {
             | AdminCommand::ShowUniqueJobs
             | AdminCommand::Metrics
             | AdminCommand::MetricsTotals
+            | AdminCommand::ClusterStatus
+            | AdminCommand::ClusterMembers
             | AdminCommand::GetPid
             | AdminCommand::Version
             | AdminCommand::Verbose => AdminAccess::Read,
@@ -139,6 +148,8 @@ impl AdminCommand {
             AdminCommand::DropFunction { .. } => "drop function",
             AdminCommand::Metrics => "metrics",
             AdminCommand::MetricsTotals => "metrics totals",
+            AdminCommand::ClusterStatus => "cluster status",
+            AdminCommand::ClusterMembers => "cluster members",
             AdminCommand::GetPid => "getpid",
             AdminCommand::Version => "version",
             AdminCommand::Verbose => "verbose",
@@ -238,6 +249,12 @@ pub fn parse_admin_line(line: Bytes) -> AdminCommand {
             function: arg(1),
             limits,
         }
+    } else if is(&cmd, "cluster") {
+        match argc {
+            2 if is(&arg(1), "status") => AdminCommand::ClusterStatus,
+            2 if is(&arg(1), "members") => AdminCommand::ClusterMembers,
+            _ => AdminCommand::InvalidArguments { command: cmd },
+        }
     } else if is(&cmd, "getpid") {
         AdminCommand::GetPid
     } else if is(&cmd, "shutdown") {
@@ -295,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn cluster_commands() {
+        assert_eq!(p("cluster status"), AdminCommand::ClusterStatus);
+        assert_eq!(p("CLUSTER  Members\r"), AdminCommand::ClusterMembers);
+        assert_eq!(p("cluster"), invalid("cluster"));
+        assert_eq!(p("cluster jobs"), invalid("cluster"));
+        assert_eq!(p("cluster status now"), invalid("cluster"));
+        assert_eq!(AdminCommand::ClusterStatus.name(), "cluster status");
+        assert_eq!(AdminCommand::ClusterMembers.name(), "cluster members");
+    }
+
+    #[test]
     fn every_state_changing_command_needs_write_access() {
         for (line, want) in [
             ("status", AdminAccess::Read),
@@ -304,6 +332,8 @@ mod tests {
             ("show unique jobs", AdminAccess::Read),
             ("metrics", AdminAccess::Read),
             ("metrics totals", AdminAccess::Read),
+            ("cluster status", AdminAccess::Read),
+            ("cluster members", AdminAccess::Read),
             ("getpid", AdminAccess::Read),
             ("version", AdminAccess::Read),
             ("verbose", AdminAccess::Read),

@@ -21,3 +21,9 @@ CREATE TABLE IF NOT EXISTS {members} (
     heartbeat TIMESTAMPTZ NOT NULL,
     joined    TIMESTAMPTZ NOT NULL
 );
+
+-- Each member's load as it published it with its last heartbeat, for the cluster-wide admin
+-- views (`cluster status`, `cluster members`): connections, workers and per function queued,
+-- running and workers, in the binary encoding documented in src/cluster_status.rs. NULL
+-- until the member's first heartbeat after it was added.
+ALTER TABLE {members} ADD COLUMN IF NOT EXISTS status BYTEA NULL;

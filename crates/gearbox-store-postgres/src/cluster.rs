@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gearbox_store::cluster::{Beat, ClusterMember, ClusterStore, ClusterView, Coalesced, Want};
+use gearbox_store::cluster::{
+    Beat, ClusterMember, ClusterStore, ClusterView, Coalesced, MemberStatus, Want,
+};
 use gearbox_store::driver::{Backend, Backoff, Driver};
 use gearbox_store::{
     Batch, BoxFuture, Durability, HandleMaker, Store, StoreError, StoreStats, StoredJob,
@@ -207,8 +209,8 @@ impl ClusterStore for PostgresClusterStore {
         self.ask(|reply| Control::Release { handles, reply })
     }
 
-    fn heartbeat(&self) -> BoxFuture<'_, Beat> {
-        self.ask(|reply| Control::Heartbeat { reply })
+    fn heartbeat(&self, status: MemberStatus) -> BoxFuture<'_, Beat> {
+        self.ask(|reply| Control::Heartbeat { status, reply })
     }
 
     fn wake(&self) -> Arc<Notify> {

@@ -50,6 +50,8 @@ pub enum Control {
     },
     /// [`gearbox_store::cluster::ClusterStore::heartbeat`].
     Heartbeat {
+        /// The load to publish.
+        status: gearbox_store::cluster::MemberStatus,
         /// What the heartbeat found.
         reply: Reply<Beat>,
     },
@@ -81,7 +83,7 @@ impl Control {
             Control::Commit { reply, .. } => answer(reply, Err(err())),
             Control::Claim { reply, .. } => answer(reply, Err(err())),
             Control::Release { reply, .. } | Control::Leave { reply } => answer(reply, Err(err())),
-            Control::Heartbeat { reply } => answer(reply, Err(err())),
+            Control::Heartbeat { reply, .. } => answer(reply, Err(err())),
             Control::View { reply } => answer(reply, Err(err())),
         }
     }
@@ -206,6 +208,7 @@ impl ClusterState {
                     &quoted(&n.free),
                     &quoted(&n.owner),
                     &quoted(&n.unique),
+                    &n.members,
                 ],
             )
             .await
@@ -320,7 +323,9 @@ impl ClusterState {
                 ),
             ));
         }
-        tx.query_one(&self.sql.beat, &[&me.id, &me.address])
+        // No load to publish yet: the first heartbeat publishes it.
+        let status = crate::cluster_status::encode(&Default::default());
+        tx.query_one(&self.sql.beat, &[&me.id, &me.address, &status])
             .await
             .map_err(db)?;
         let freed = tx

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
-use gearbox_store::cluster::{Beat, ClusterView, Coalesced, MemberInfo, Want};
+use gearbox_store::cluster::{Beat, ClusterView, Coalesced, MemberInfo, MemberStatus, Want};
 use gearbox_store::sql::SqlTable;
 use gearbox_store::{Batch, StoreError, StoredJob};
 use tokio_postgres::{Client, Transaction};
@@ -37,9 +37,10 @@ impl ClusterState {
                 reply,
                 self.release(&mut conn.client, location, &handles).await,
             ),
-            Control::Heartbeat { reply } => {
-                answer(reply, self.heartbeat(&mut conn.client, location).await)
-            }
+            Control::Heartbeat { status, reply } => answer(
+                reply,
+                self.heartbeat(&mut conn.client, location, &status).await,
+            ),
             Control::View { reply } => answer(reply, self.view(&conn.client, location).await),
             Control::Leave { reply } => answer(reply, self.leave(&mut conn.client, location).await),
         }
@@ -203,14 +204,22 @@ impl ClusterState {
     }
 
     /// See [`gearbox_store::cluster::ClusterStore::heartbeat`].
-    async fn heartbeat(&self, client: &mut Client, location: &str) -> Result<Beat, StoreError> {
+    async fn heartbeat(
+        &self,
+        client: &mut Client,
+        location: &str,
+        status: &MemberStatus,
+    ) -> Result<Beat, StoreError> {
         let db = |e| classify(e, location);
         let me = &self.member;
         let started = std::time::Instant::now();
         let (reap, since) = self.may_reap(started);
         let tx = client.transaction().await.map_err(db)?;
         let was_dead: bool = tx
-            .query_one(&self.sql.beat, &[&me.id, &me.address])
+            .query_one(
+                &self.sql.beat,
+                &[&me.id, &me.address, &crate::cluster_status::encode(status)],
+            )
             .await
             .map_err(db)?
             .get(0);
@@ -267,6 +276,10 @@ impl ClusterState {
                 address: r.get(1),
                 last_heartbeat_ms: r.get::<_, i64>(2).max(0) as u64,
                 jobs: r.get::<_, i64>(3).max(0) as u64,
+                status: r
+                    .get::<_, Option<Vec<u8>>>(4)
+                    .and_then(|b| crate::cluster_status::decode(&b))
+                    .unwrap_or_default(),
             })
             .collect();
         let free_by_function: Vec<(Bytes, u64)> = client

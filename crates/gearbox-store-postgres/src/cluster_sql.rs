@@ -90,7 +90,8 @@ pub(crate) struct ClusterSql {
     pub notify: String,
     /// The member `$1`'s age in milliseconds, by the database clock.
     pub member_age: String,
-    /// Upserts member `$1` at address `$2` with a fresh heartbeat; true when inserted.
+    /// Upserts member `$1` at address `$2` with a fresh heartbeat and the encoded load `$3`;
+    /// true when inserted.
     pub beat: String,
     /// Deletes the members silent for more than `$1` milliseconds; returns their ids.
     pub reap: String,
@@ -98,7 +99,7 @@ pub(crate) struct ClusterSql {
     pub free_orphans: String,
     /// Deletes member `$1`.
     pub remove_member: String,
-    /// Every member: id, address, milliseconds since its heartbeat, jobs held.
+    /// Every member: id, address, milliseconds since its heartbeat, jobs held, encoded load.
     pub members: String,
     /// Free jobs per function, most first.
     pub free_by_function: String,
@@ -118,7 +119,10 @@ impl ClusterSql {
         let migrated = "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
                WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'owner') \
              AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL \
-             AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL"
+             AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM information_schema.columns \
+               WHERE table_schema = current_schema() AND table_name = $6 \
+               AND column_name = 'status')"
             .to_owned();
         let rows = "SELECT h, f, u, p, d, w, s, r, $9::text FROM UNNEST($1::text[], \
                     $2::bytea[], $3::bytea[], $4::int[], $5::bytea[], $6::bigint[], \
@@ -172,8 +176,10 @@ impl ClusterSql {
                  FROM {m} WHERE id = $1"
             ),
             beat: format!(
-                "INSERT INTO {m} (id, address, heartbeat, joined) VALUES ($1, $2, now(), now()) \
-                 ON CONFLICT (id) DO UPDATE SET heartbeat = now(), address = excluded.address \
+                "INSERT INTO {m} (id, address, heartbeat, joined, status) \
+                 VALUES ($1, $2, now(), now(), $3) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat = now(), address = excluded.address, \
+                 status = excluded.status \
                  RETURNING (xmax = 0)"
             ),
             reap: format!(
@@ -191,7 +197,7 @@ impl ClusterSql {
             members: format!(
                 "SELECT m.id, m.address, \
                    greatest((extract(epoch from (now() - m.heartbeat)) * 1000)::bigint, 0), \
-                   (SELECT count(*) FROM {t} AS j WHERE j.owner = m.id) \
+                   (SELECT count(*) FROM {t} AS j WHERE j.owner = m.id), m.status \
                  FROM {m} AS m ORDER BY m.id"
             ),
             free_by_function: format!(

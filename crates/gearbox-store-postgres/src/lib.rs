@@ -44,7 +44,8 @@
 //! - **Commit** upserts jobs without a unique id as the member's own; jobs with one are
 //!   inserted `ON CONFLICT DO NOTHING`, and those left out are looked up: another job's
 //!   handle is reported as coalesced, the job's own row (a batch applied again) is updated.
-//! - **Heartbeat** upserts the member's row by the database's clock, deletes the members
+//! - **Heartbeat** upserts the member's row by the database's clock (with its published load
+//!   in the `status` column, encoded as `cluster_status` documents), deletes the members
 //!   silent for longer than the dead-after bound and frees every job whose owner is no
 //!   member; **release**, **leave** and any freeing `NOTIFY` the channel, and the
 //!   connection's task turns the other members' notifications into [`wake`] calls.
@@ -89,6 +90,7 @@ mod cluster;
 mod cluster_backend;
 mod cluster_ops;
 mod cluster_sql;
+mod cluster_status;
 mod sql;
 mod tls;
 

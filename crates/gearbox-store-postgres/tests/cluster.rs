@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_proto::Priority;
-use gearbox_store::cluster::{ClusterMember, ClusterStore, Coalesced, Want};
+use gearbox_store::cluster::{
+    ClusterMember, ClusterStore, Coalesced, FunctionLoad, MemberStatus, Want,
+};
 use gearbox_store::{Batch, Durability, Store, StoreError, StoredJob};
 use gearbox_store_postgres::{PostgresClusterStore, PostgresStore, DEFAULT_TABLE};
 use gearbox_testkit::servers::postgres::PgServer;
@@ -319,13 +321,13 @@ async fn a_dead_members_jobs_are_taken_over() {
     ]))
     .await
     .unwrap();
-    let beat = a.heartbeat().await.unwrap();
+    let beat = a.heartbeat(MemberStatus::default()).await.unwrap();
     assert!(!beat.was_dead && beat.dead.is_empty() && beat.freed == 0);
     assert!(b.claim(vec![want("f", 10)], 0).await.unwrap().is_empty());
     // a stops beating; b keeps beating until it finds a dead.
     let mut poll = Poller::new("b to declare a dead");
     let beat = loop {
-        let beat = b.heartbeat().await.unwrap();
+        let beat = b.heartbeat(MemberStatus::default()).await.unwrap();
         assert!(!beat.was_dead);
         if !beat.dead.is_empty() {
             break beat;
@@ -340,9 +342,9 @@ async fn a_dead_members_jobs_are_taken_over() {
     assert_eq!(view.members.len(), 1);
     assert_eq!(view.members[0].id, "b");
     // a comes back: told it had been dead, and a member again.
-    let beat = a.heartbeat().await.unwrap();
+    let beat = a.heartbeat(MemberStatus::default()).await.unwrap();
     assert!(beat.was_dead);
-    assert!(!a.heartbeat().await.unwrap().was_dead);
+    assert!(!a.heartbeat(MemberStatus::default()).await.unwrap().was_dead);
     assert_eq!(b.view().await.unwrap().members.len(), 2);
 }
 
@@ -485,12 +487,12 @@ async fn requests_fail_while_the_database_is_down_and_work_again_after() {
     pg.stop();
     let err = a.claim(vec![want("f", 1)], 0).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
-    let err = b.heartbeat().await.unwrap_err();
+    let err = b.heartbeat(MemberStatus::default()).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
     pg.start_again();
     let mut poll = Poller::new("the members to reconnect");
     for store in [&a, &b] {
-        while store.heartbeat().await.is_err() {
+        while store.heartbeat(MemberStatus::default()).await.is_err() {
             poll.again().await;
         }
     }
@@ -501,4 +503,45 @@ async fn requests_fail_while_the_database_is_down_and_work_again_after() {
         .await
         .expect("b woken after reconnecting");
     assert_eq!(b.claim(vec![want("f", 1)], 0).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn published_load_round_trips_through_heartbeat_and_view() {
+    let Some(pg) = PgServer::start("published_load_round_trips_through_heartbeat_and_view") else {
+        return;
+    };
+    let (a, b) = (open(&pg, "a").await, open(&pg, "b").await);
+    // Before any heartbeat a member has no published load.
+    let view = b.view().await.unwrap();
+    assert!(view
+        .members
+        .iter()
+        .all(|m| m.status == MemberStatus::default()));
+    let status = MemberStatus {
+        connections: 5,
+        workers: 2,
+        functions: vec![
+            FunctionLoad {
+                function: Bytes::from_static(b"f\t\xff"),
+                queued: 3,
+                running: 1,
+                workers: 2,
+            },
+            FunctionLoad {
+                function: Bytes::from_static(b"g"),
+                queued: 0,
+                running: 0,
+                workers: 1,
+            },
+        ],
+    };
+    a.heartbeat(status.clone()).await.unwrap();
+    let view = b.view().await.unwrap();
+    let got = view.members.iter().find(|m| m.id == "a").unwrap();
+    assert_eq!(got.status, status);
+    // The next heartbeat replaces it.
+    a.heartbeat(MemberStatus::default()).await.unwrap();
+    let view = b.view().await.unwrap();
+    let got = view.members.iter().find(|m| m.id == "a").unwrap();
+    assert_eq!(got.status, MemberStatus::default());
 }

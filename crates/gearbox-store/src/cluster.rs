@@ -78,6 +78,31 @@ pub struct Beat {
     pub was_dead: bool,
 }
 
+/// One function's load on one member, as it publishes it at each heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionLoad {
+    /// The function name (any bytes).
+    pub function: Bytes,
+    /// Jobs of the function held by the member and queued there (waiting for a worker).
+    pub queued: u64,
+    /// Jobs of the function running on the member's workers.
+    pub running: u64,
+    /// Connections of the member that registered the function.
+    pub workers: u64,
+}
+
+/// A member's load, published with each heartbeat ([`ClusterStore::heartbeat`]) and read back
+/// by every member in [`MemberInfo::status`] for the cluster-wide admin views.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberStatus {
+    /// Open connections (clients, workers and admin).
+    pub connections: u64,
+    /// Connections with at least one registered function.
+    pub workers: u64,
+    /// Per function with any job or worker, by name.
+    pub functions: Vec<FunctionLoad>,
+}
+
 /// One member as the store sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberInfo {
@@ -89,6 +114,8 @@ pub struct MemberInfo {
     pub last_heartbeat_ms: u64,
     /// Jobs it holds (queued, running or waiting for their time there).
     pub jobs: u64,
+    /// The load it published with its last heartbeat (empty before its first).
+    pub status: MemberStatus,
 }
 
 /// The whole cluster's queue, for the cluster-wide admin views.
@@ -121,8 +148,9 @@ pub trait ClusterStore: Store {
     /// Frees jobs this server holds, for any member to claim, and wakes the others.
     fn release(&self, handles: Vec<Bytes>) -> BoxFuture<'_, ()>;
 
-    /// Proves this server alive and frees the jobs of dead members (waking the others).
-    fn heartbeat(&self) -> BoxFuture<'_, Beat>;
+    /// Proves this server alive, publishes its load `status` for the others' admin views,
+    /// and frees the jobs of dead members (waking the others).
+    fn heartbeat(&self, status: MemberStatus) -> BoxFuture<'_, Beat>;
 
     /// Notified when another member freed jobs (a release, a takeover).
     fn wake(&self) -> Arc<Notify>;

@@ -192,6 +192,8 @@ impl Core {
                     s.push_str(OK);
                 }
             },
+            AdminCommand::ClusterStatus => self.render_cluster_status(&mut s.0),
+            AdminCommand::ClusterMembers => self.render_cluster_members(&mut s.0, now),
             AdminCommand::GetPid => {
                 let _ = writeln!(s, "OK {}", std::process::id());
             }

@@ -16,10 +16,13 @@
 //! - [`cron`]: schedules for SUBMIT_JOB_SCHED.
 //! - [`cluster`]: cluster mode: which queued jobs to give back to the shared queue, which to
 //!   claim, taking claimed jobs in.
+//! - `cluster_view`: the load this member publishes and the cluster-wide admin commands
+//!   (`cluster status`, `cluster members`), rendered from the last view of the shared queue.
 
 mod access;
 mod admin;
 pub mod cluster;
+mod cluster_view;
 pub mod cron;
 mod functions;
 mod ids;
@@ -193,6 +196,8 @@ pub struct Core {
     draining: bool,
     /// Cluster mode's bookkeeping; `None` on a server of its own.
     cluster: Option<cluster::ClusterBook>,
+    /// Cluster mode: the last view of the cluster, for the cluster admin commands.
+    cluster_view: Option<cluster_view::ClusterSnapshot>,
     /// The server-wide counters the network layer and the persister keep (rendered by the
     /// `metrics` command with the core's own).
     server_metrics: Arc<ServerMetrics>,
@@ -211,6 +216,7 @@ impl Core {
             next_job: JobId::FIRST,
             draining: false,
             cluster: config.cluster.then(cluster::ClusterBook::default),
+            cluster_view: None,
             config,
             server_metrics: Arc::default(),
         }

@@ -4,7 +4,8 @@
 //! queued jobs (`Outbox::cluster_changed`), when another member freed jobs (the store's
 //! notification), at every heartbeat and at every poll. Each round it
 //!
-//! 1. heartbeats when one is due (which also frees the jobs of dead members);
+//! 1. heartbeats when one is due, publishing the core's load (which also frees the jobs of
+//!    dead members), then reads the cluster's view for the cluster admin commands;
 //! 2. asks the core for a [`ClusterPass`](crate::core::cluster::ClusterPass) and frees the
 //!    jobs the core gave up (kept and tried again while the store is unreachable: the store
 //!    still lists them as ours, so nothing is lost, only delayed);
@@ -61,7 +62,8 @@ pub(super) async fn run(
         let now = Instant::now();
         if now >= next_beat {
             next_beat = now + member.heartbeat;
-            match store.heartbeat().await {
+            let status = shared.lock().core.cluster_status();
+            match store.heartbeat(status).await {
                 Ok(beat) => {
                     if counters.heartbeat_worked() {
                         tracing::warn!(member = %member.id, "the cluster's database is reachable again; heartbeats resumed");
@@ -78,6 +80,14 @@ pub(super) async fn run(
                         );
                     }
                     all |= beat.freed > 0 || beat.was_dead;
+                    // The cluster-wide admin views show what the store holds now.
+                    match store.view().await {
+                        Ok(view) => shared
+                            .lock()
+                            .core
+                            .set_cluster_view(&member.id, view, now_ms()),
+                        Err(error) => tracing::debug!(%error, "could not read the cluster view"),
+                    }
                 }
                 Err(error) => {
                     if counters.heartbeat_failed() {
