@@ -252,14 +252,7 @@ impl ClusterState {
         client.batch_execute(&self.sql.listen).await.map_err(db)?;
         // Held by this connection's session for its life: a process that dies (even by
         // SIGKILL) lets go of it when PostgreSQL sees its connection close.
-        let holds: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtext($1::text))",
-                &[&self.life_lock],
-            )
-            .await
-            .map_err(db)?
-            .get(0);
+        let holds = self.take_life_lock(client, location).await?;
         if !self.joined {
             // A process killed a moment ago may not be gone from PostgreSQL yet: its session
             // ends as soon as the server reads the closed connection.
@@ -269,14 +262,7 @@ impl ClusterState {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                holds = client
-                    .query_one(
-                        "SELECT pg_try_advisory_lock(hashtext($1::text))",
-                        &[&self.life_lock],
-                    )
-                    .await
-                    .map_err(db)?
-                    .get(0);
+                holds = self.take_life_lock(client, location).await?;
             }
             self.join(client, location, holds).await?;
             self.joined = true;
@@ -284,6 +270,19 @@ impl ClusterState {
             tracing::warn!(store = %location, member = %self.member.id, "reconnected, but another session holds this member's id (the old connection not yet closed by PostgreSQL, or another gearboxd with the same --cluster-id)");
         }
         Ok(())
+    }
+
+    /// Takes this member's life lock on the connection's session, if no other session holds
+    /// it; whether it is held now.
+    async fn take_life_lock(&self, client: &Client, location: &str) -> Result<bool, StoreError> {
+        let row = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtext($1::text))",
+                &[&self.life_lock],
+            )
+            .await
+            .map_err(|e| classify(e, location))?;
+        Ok(row.get(0))
     }
 
     /// Refuses to start when a live member has our id; otherwise becomes a member and frees

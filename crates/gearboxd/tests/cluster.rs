@@ -148,10 +148,7 @@ async fn priorities_and_fifo_order_hold_across_members() {
         return;
     };
     let servers = members(&pg, 3);
-    let clients: Vec<Client> = servers
-        .iter()
-        .map(|s| Client::new(&s.addr.to_string()).unwrap())
-        .collect();
+    let clients = clients_of(&servers);
     // No worker yet: every member gives its jobs to the shared queue. Interleaved in time:
     // low on s1, normal on s2, high on s3.
     for n in 0..4 {
@@ -207,10 +204,7 @@ async fn a_unique_id_coalesces_across_members() {
         return;
     };
     let servers = members(&pg, 3);
-    let clients: Vec<Client> = servers
-        .iter()
-        .map(|s| Client::new(&s.addr.to_string()).unwrap())
-        .collect();
+    let clients = clients_of(&servers);
     let mut handles = Vec::new();
     for c in &clients {
         let h = c
@@ -417,10 +411,7 @@ async fn postgresql_restarted_under_load_loses_nothing_acknowledged() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _w2 = worker(servers[1].addr, "r", 4, tx.clone());
     let _w3 = worker(servers[2].addr, "r", 4, tx);
-    let clients: Vec<Client> = servers
-        .iter()
-        .map(|s| Client::new(&s.addr.to_string()).unwrap())
-        .collect();
+    let clients = clients_of(&servers);
     let mut acknowledged = Vec::new();
     let mut refused = 0;
     let mut restarted = false;
@@ -588,16 +579,9 @@ fn an_id_in_use_is_refused_and_a_crashed_member_restarts_at_once() {
         return;
     };
     let mut first = member(&pg, "s1");
-    let conninfo = pg.conninfo();
-    let args = [
-        "-q",
-        "libpq",
-        "--libpq-conninfo",
-        &conninfo,
-        "--cluster",
-        "--cluster-id",
-        "s1",
-    ];
+    let args = support::cluster::args(&pg, "s1", DEAD_AFTER_MS, 0, &[]);
+    // Without `-p 0 -L 127.0.0.1`, which start_fails adds, and `--verbose INFO`.
+    let args: Vec<&str> = args[4..args.len() - 2].iter().map(String::as_str).collect();
     let err = support::start_fails(&args);
     assert!(
         err.contains("another gearboxd with cluster id s1 is alive"),
@@ -608,4 +592,12 @@ fn an_id_in_use_is_refused_and_a_crashed_member_restarts_at_once() {
     first.signal(libc::SIGKILL);
     first.wait_exit();
     let _again = member(&pg, "s1");
+}
+
+/// A client connected to each of `servers`, in order.
+fn clients_of(servers: &[Gearboxd]) -> Vec<Client> {
+    servers
+        .iter()
+        .map(|s| Client::new(&s.addr.to_string()).unwrap())
+        .collect()
 }

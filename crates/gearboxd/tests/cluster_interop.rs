@@ -27,6 +27,25 @@ fn port(s: &Gearboxd) -> String {
     s.addr.port().to_string()
 }
 
+/// `program` if it runs `probe` (which loads its Gearman library), else `None` after saying
+/// why (a failure under CI).
+async fn library(program: &str, probe: &[&str]) -> Option<std::path::PathBuf> {
+    require_probed(program, "the cluster interop test", probe, |out| {
+        format!(
+            "{program} lacks its Gearman library ({}), as .ci/install-deps installs",
+            out.stderr.trim()
+        )
+    })
+    .await
+}
+
+/// Debian's `gearman` tool on the member at 127.0.0.1:`port`, with `args`.
+fn tool(gearman: &std::path::Path, port: &str, args: &[&str]) -> Proc {
+    let mut all = vec!["-h", "127.0.0.1", "-p", port];
+    all.extend_from_slice(args);
+    Proc::spawn(gearman, &all)
+}
+
 /// Starts `program args` as a worker and waits for its `READY` line.
 async fn start_worker(program: &std::path::Path, args: &[&str]) -> Proc {
     let mut worker = Proc::spawn(program, args);
@@ -56,61 +75,22 @@ async fn libgearman_tool_client_and_worker_on_different_members() {
     let dir = support::TempDir::new();
     let log_path = dir.join("keep.log").to_str().unwrap().to_owned();
     // Workers on s2: `rev` reverses; `keep` appends its payload to a file.
-    let _rev = Proc::spawn(
-        &gearman,
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &p2,
-            "-w",
-            "-f",
-            "cl_rev",
-            "--",
-            "rev",
-        ],
-    );
+    let _rev = tool(&gearman, &p2, &["-w", "-f", "cl_rev", "--", "rev"]);
     let keep = format!("cat >> {log_path}; echo >> {log_path}");
-    let _keep = Proc::spawn(
+    let _keep = tool(
         &gearman,
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &p2,
-            "-w",
-            "-f",
-            "cl_keep",
-            "--",
-            "sh",
-            "-c",
-            &keep,
-        ],
+        &p2,
+        &["-w", "-f", "cl_keep", "--", "sh", "-c", &keep],
     );
     // A foreground job from s1 and a background job from s3.
-    let out = Proc::spawn(
-        &gearman,
-        &["-h", "127.0.0.1", "-p", &p1, "-f", "cl_rev", "across"],
-    )
-    .finish_within(TIMEOUT)
-    .await;
+    let out = tool(&gearman, &p1, &["-f", "cl_rev", "across"])
+        .finish_within(TIMEOUT)
+        .await;
     out.assert_success("gearman client on s1");
     assert_eq!(out.stdout.trim(), "ssorca");
-    let bg = Proc::spawn(
-        &gearman,
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &p3,
-            "-b",
-            "-f",
-            "cl_keep",
-            "from-s3",
-        ],
-    )
-    .finish_within(TIMEOUT)
-    .await;
+    let bg = tool(&gearman, &p3, &["-b", "-f", "cl_keep", "from-s3"])
+        .finish_within(TIMEOUT)
+        .await;
     bg.assert_success("gearman background client on s3");
     let ran = support::wait_until(TIMEOUT, || {
         std::fs::read_to_string(&log_path).is_ok_and(|t| t.contains("from-s3"))
@@ -120,25 +100,11 @@ async fn libgearman_tool_client_and_worker_on_different_members() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn php_python_and_perl_clients_and_workers_on_different_members() {
-    let php = require_probed(
-        "php",
-        "PHP for the cluster interop test",
-        &["-r", "exit(extension_loaded('gearman') ? 0 : 1);"],
-        |_| "php lacks the gearman extension (Debian php-gearman)".into(),
-    )
-    .await;
-    let python = require_probed(
-        "python3",
-        "Python for the cluster interop test",
-        &["-c", "import gear"],
-        |_| "python3 lacks gear (pip install gear)".into(),
-    )
-    .await;
-    let perl = require_probed(
+    let php = library("php", &["-r", "exit(extension_loaded('gearman') ? 0 : 1);"]).await;
+    let python = library("python3", &["-c", "import gear"]).await;
+    let perl = library(
         "perl",
-        "Perl for the cluster interop test",
         &["-MGearman::Client", "-MGearman::Worker", "-e", "1"],
-        |_| "perl lacks Gearman::Client (Debian libgearman-client-perl)".into(),
     )
     .await;
     let Some(pg) = PgServer::start("php_python_and_perl_clients_and_workers_on_different_members")

@@ -26,6 +26,13 @@ pub fn member_with(
     port: u16,
     extra: &[&str],
 ) -> Gearboxd {
+    let args = args(pg, id, dead_after_ms, port, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Gearboxd::start(&args)
+}
+
+/// The command line of [`member_with`].
+pub fn args(pg: &PgServer, id: &str, dead_after_ms: u64, port: u16, extra: &[&str]) -> Vec<String> {
     let conninfo = pg.conninfo();
     let (hb, dead, poll, port) = (
         HEARTBEAT_MS.to_string(),
@@ -55,7 +62,7 @@ pub fn member_with(
         "INFO",
     ];
     args.extend_from_slice(extra);
-    Gearboxd::start(&args)
+    args.into_iter().map(str::to_owned).collect()
 }
 
 /// Starts members `s1` to `sN`.
