@@ -109,15 +109,23 @@ struct Link {
 impl Link {
     async fn run(mut self) {
         let mut backoff = Duration::from_millis(50);
+        let mut failing = false;
         while !self.stop.is_cancelled() {
-            let error = match Session::open(&self).await {
+            let (opened, error) = match Session::open(&self).await {
                 Ok(mut session) => match session.serve(&mut self).await {
                     Ok(()) => return,
-                    Err(e) => e,
+                    Err(e) => (true, e),
                 },
-                Err(e) => e,
+                Err(e) => (false, e),
             };
-            tracing::debug!(peer = %self.peer, address = %self.address, %error, "bridge closed; reopening");
+            if opened {
+                backoff = Duration::from_millis(50);
+                failing = false;
+                tracing::debug!(peer = %self.peer, address = %self.address, %error, "bridge closed; reopening");
+            } else if !std::mem::replace(&mut failing, true) {
+                // Once per outage: foreground jobs of that member do not reach workers here.
+                tracing::warn!(peer = %self.peer, address = %self.address, %error, "cannot open a bridge to a cluster member (check its --cluster-address); retrying");
+            }
             tokio::select! {
                 _ = self.stop.cancelled() => return,
                 _ = tokio::time::sleep(backoff) => {}

@@ -105,9 +105,10 @@ pub(super) async fn run(
         if all {
             dry.clear();
         }
-        let (pass, ready) = {
+        let (pass, ready, draining) = {
             let mut st = shared.lock();
-            (st.core.cluster_pass(all), st.core.bridge_demand())
+            let pass = st.core.cluster_pass(all);
+            (pass, st.core.bridge_demand(), st.core.is_draining())
         };
         demand.send_if_modified(|d| {
             let changed = *d != ready;
@@ -131,7 +132,8 @@ pub(super) async fn run(
             .into_iter()
             .filter(|w| !dry.contains(&w.function))
             .collect();
-        let timed = if all { TIMED_PER_POLL } else { 0 };
+        // A member on its way out adopts no timers.
+        let timed = if all && !draining { TIMED_PER_POLL } else { 0 };
         if wants.is_empty() && timed == 0 {
             continue;
         }
