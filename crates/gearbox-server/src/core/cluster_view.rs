@@ -51,26 +51,38 @@ struct Totals {
 impl Core {
     /// This server's load, to publish with the next heartbeat: connections, connections with
     /// a registered function, and per function (by name) with any queued or running job or
-    /// any worker the numbers `status` shows.
+    /// any worker the numbers `status` shows. Other members' bridges are left out: their
+    /// jobs run, and are counted, on the member whose worker runs them.
     pub fn cluster_status(&self) -> MemberStatus {
+        let mut bridged: BTreeMap<super::functions::FnId, u64> = BTreeMap::new();
+        for c in self.conns.values().filter(|c| c.peer) {
+            for id in &c.running {
+                if let Some(job) = self.jobs.get(id) {
+                    *bridged.entry(job.function).or_default() += 1;
+                }
+            }
+        }
+        let real = |w: &super::ConnId| self.conns.get(w).is_some_and(|c| !c.peer);
         let mut functions: Vec<FunctionLoad> = self
             .functions
-            .values()
-            .filter(|f| f.queued() > 0 || f.running > 0 || !f.workers.is_empty())
-            .map(|f| FunctionLoad {
+            .ids()
+            .map(|id| (id, &self.functions[id]))
+            .map(|(id, f)| FunctionLoad {
                 function: f.name.clone(),
                 queued: f.queued() as u64,
-                running: u64::from(f.running),
-                workers: f.workers.len() as u64,
+                running: u64::from(f.running)
+                    .saturating_sub(bridged.get(&id).copied().unwrap_or(0)),
+                workers: f.workers.iter().filter(|w| real(w)).count() as u64,
             })
+            .filter(|l| l.queued > 0 || l.running > 0 || l.workers > 0)
             .collect();
         functions.sort_by(|a, b| a.function.cmp(&b.function));
         MemberStatus {
-            connections: self.conns.len() as u64,
+            connections: self.conns.values().filter(|c| !c.peer).count() as u64,
             workers: self
                 .conns
                 .values()
-                .filter(|c| !c.abilities.is_empty())
+                .filter(|c| !c.abilities.is_empty() && !c.peer)
                 .count() as u64,
             functions,
         }

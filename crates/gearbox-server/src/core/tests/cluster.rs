@@ -246,3 +246,22 @@ fn bridge_demand_is_the_functions_local_workers_are_ready_for() {
         "a draining member takes nothing"
     );
 }
+
+#[test]
+fn the_load_a_member_publishes_leaves_bridges_out() {
+    let mut t = member();
+    as_peer(&mut t, C9);
+    t.req(C9, Request::CanDo { function: b("f") }, T0);
+    t.req(C2, Request::CanDo { function: b("f") }, T0);
+    // A local client's foreground job, taken by the bridge: it runs on the other member.
+    t.req(C1, submit("f", "", false), T0);
+    assert!(matches!(
+        &t.req(C9, Request::GrabJob, T0)[..],
+        [Effect::Send(C9, Response::JobAssign { .. })]
+    ));
+    let status = t.core.cluster_status();
+    assert_eq!((status.connections, status.workers), (2, 1));
+    assert_eq!(status.functions.len(), 1);
+    let f = &status.functions[0];
+    assert_eq!((f.queued, f.running, f.workers), (0, 0, 1));
+}
