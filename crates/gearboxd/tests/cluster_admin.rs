@@ -159,6 +159,11 @@ fn every_member_sees_the_whole_cluster() {
     assert_eq!(v["totals"]["free"], 5, "{v}");
     assert_eq!(v["totals"]["workers"], 3, "{v}");
     assert_eq!(v["totals"]["members"], 3, "{v}");
+    // The dashboard has the (hidden until /api/cluster says so) Cluster panel.
+    let page = http(s3_http, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(String::from_utf8_lossy(&page.body).contains("id=\"cluster\""));
+    let script = http(s3_http, b"GET /dashboard/app.js HTTP/1.0\r\n\r\n");
+    assert!(String::from_utf8_lossy(&script.body).contains("\"/api/cluster\""));
 
     // A member stopped with SIGTERM leaves the cluster: the others stop listing it.
     drop((w1, client));
