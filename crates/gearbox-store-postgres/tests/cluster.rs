@@ -544,4 +544,13 @@ async fn published_load_round_trips_through_heartbeat_and_view() {
     let view = b.view().await.unwrap();
     let got = view.members.iter().find(|m| m.id == "a").unwrap();
     assert_eq!(got.status, MemberStatus::default());
+    // A members table made before the status column gets it when a member connects.
+    a.leave().await.unwrap();
+    b.leave().await.unwrap();
+    a.close().await;
+    b.close().await;
+    pg.query("ALTER TABLE gearbox_jobs_members DROP COLUMN status");
+    let c = open(&pg, "c").await;
+    c.heartbeat(status.clone()).await.unwrap();
+    assert_eq!(c.view().await.unwrap().members[0].status, status);
 }
