@@ -79,7 +79,7 @@ where
 }
 
 /// Splits answers into successes, printing failures; returns whether any failed.
-fn report<T>(
+pub(crate) fn report<T>(
     answers: Vec<(ServerAddr, gearbox_client::Result<T>)>,
 ) -> (Vec<(ServerAddr, T)>, bool) {
     let mut ok = Vec::new();
@@ -96,7 +96,12 @@ fn report<T>(
     (ok, failed)
 }
 
-fn finish(ctx: &Ctx, table: Table, rows: Vec<Value>, failed: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn finish(
+    ctx: &Ctx,
+    table: Table,
+    rows: Vec<Value>,
+    failed: bool,
+) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if ctx.json {
         writeln!(out, "{}", Value::Array(rows))?;
@@ -111,14 +116,14 @@ fn finish(ctx: &Ctx, table: Table, rows: Vec<Value>, failed: bool) -> anyhow::Re
     })
 }
 
-fn with_server(ctx: &Ctx, s: &ServerAddr, mut cells: Vec<String>) -> Vec<String> {
+pub(crate) fn with_server(ctx: &Ctx, s: &ServerAddr, mut cells: Vec<String>) -> Vec<String> {
     if ctx.many() {
         cells.insert(0, s.to_string());
     }
     cells
 }
 
-fn headers<'a>(ctx: &Ctx, cols: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn headers<'a>(ctx: &Ctx, cols: &[&'a str]) -> Vec<&'a str> {
     let mut h = cols.to_vec();
     if ctx.many() {
         h.insert(0, "SERVER");

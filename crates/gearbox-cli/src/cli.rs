@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use gearbox_client::{parse_servers, ServerAddr};
 
 use super::tls::TlsArgs;
-use super::{admin_cmds, bench, submit, top, watch, work};
+use super::{admin_cmds, bench, cluster_cmd, submit, top, watch, work};
 
 /// Submit jobs, run workers, and inspect Gearman servers (gearbox or gearmand).
 ///
@@ -45,6 +45,9 @@ pub enum Command {
     Work(work::WorkArgs),
     /// Functions with their queued and running jobs and workers, per server.
     Status(admin_cmds::StatusArgs),
+    /// Cluster mode (gearboxd --cluster): per function the cluster-wide free, queued and
+    /// running jobs and workers, or the members with --members.
+    Cluster(cluster_cmd::ClusterArgs),
     /// Connections registered as workers, with their functions.
     Workers(admin_cmds::WorkersArgs),
     /// Jobs held by the servers.
@@ -95,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(a) => submit::run(&ctx, a).await,
         Command::Work(a) => work::run(&ctx, a).await,
         Command::Status(a) => admin_cmds::status(&ctx, a).await,
+        Command::Cluster(a) => cluster_cmd::run(&ctx, a).await,
         Command::Workers(a) => admin_cmds::workers(&ctx, a).await,
         Command::Jobs(a) => admin_cmds::jobs(&ctx, a).await,
         Command::Cancel(a) => admin_cmds::cancel(&ctx, a).await,

@@ -13,6 +13,7 @@
 //!
 //! - [`cli`]: the clap definition of the modern subcommands.
 //! - [`admin_cmds`]: `status`, `workers`, `jobs`, `cancel`, `maxqueue`.
+//! - [`cluster_cmd`]: `cluster [--members]`, the cluster-wide views of a gearboxd cluster.
 //! - [`submit`]: `submit`, with progress and data chunks shown as they arrive.
 //! - [`work`]: `work FUNCTION -- COMMAND`, and [`command`], running a command per job.
 //! - [`watch`]: the live table.
@@ -28,6 +29,7 @@
 pub mod admin_cmds;
 pub mod bench;
 pub mod cli;
+pub mod cluster_cmd;
 pub mod command;
 pub mod gai;
 pub mod gearadmin;

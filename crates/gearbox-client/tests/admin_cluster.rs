@@ -75,3 +75,31 @@ fn blocking_admin_and_cluster_status() {
     assert!(all.values().all(|r| r.as_ref().is_ok_and(|v| v.is_empty())));
     drop(servers);
 }
+
+#[tokio::test]
+async fn cluster_views_are_refused_by_a_server_not_in_a_cluster() {
+    for s in Server::both().await {
+        let mut admin = gearbox_client::admin::Admin::connect(server_addr(&s))
+            .await
+            .unwrap();
+        let want = if s.is_gearbox() {
+            "ERR NOT_CLUSTER this+server+is+not+in+a+cluster"
+        } else {
+            "ERR UNKNOWN_COMMAND"
+        };
+        let e = admin.cluster_status().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Admin { command, reply } if command == "cluster status" && reply.starts_with(want)),
+            "{}: {e:?}",
+            s.name()
+        );
+        let e = admin.cluster_members().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Admin { reply, .. } if reply.starts_with(want)),
+            "{}: {e:?}",
+            s.name()
+        );
+        // The refusal was one line: the connection still works.
+        assert!(admin.status().await.is_ok(), "{}", s.name());
+    }
+}

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_proto::Priority;
-use gearbox_store::cluster::{
-    ClusterMember, ClusterStore, Coalesced, FunctionLoad, MemberStatus, Want,
-};
+use gearbox_store::cluster::{ClusterMember, ClusterStore, Coalesced, MemberStatus, Want};
 use gearbox_store::{Batch, Durability, Store, StoreError, StoredJob};
 use gearbox_store_postgres::{PostgresClusterStore, PostgresStore, DEFAULT_TABLE};
 use gearbox_testkit::servers::postgres::PgServer;
@@ -503,45 +501,4 @@ async fn requests_fail_while_the_database_is_down_and_work_again_after() {
         .await
         .expect("b woken after reconnecting");
     assert_eq!(b.claim(vec![want("f", 1)], 0).await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn published_load_round_trips_through_heartbeat_and_view() {
-    let Some(pg) = PgServer::start("published_load_round_trips_through_heartbeat_and_view") else {
-        return;
-    };
-    let (a, b) = (open(&pg, "a").await, open(&pg, "b").await);
-    // Before any heartbeat a member has no published load.
-    let view = b.view().await.unwrap();
-    assert!(view
-        .members
-        .iter()
-        .all(|m| m.status == MemberStatus::default()));
-    let status = MemberStatus {
-        connections: 5,
-        workers: 2,
-        functions: vec![
-            FunctionLoad {
-                function: Bytes::from_static(b"f\t\xff"),
-                queued: 3,
-                running: 1,
-                workers: 2,
-            },
-            FunctionLoad {
-                function: Bytes::from_static(b"g"),
-                queued: 0,
-                running: 0,
-                workers: 1,
-            },
-        ],
-    };
-    a.heartbeat(status.clone()).await.unwrap();
-    let view = b.view().await.unwrap();
-    let got = view.members.iter().find(|m| m.id == "a").unwrap();
-    assert_eq!(got.status, status);
-    // The next heartbeat replaces it.
-    a.heartbeat(MemberStatus::default()).await.unwrap();
-    let view = b.view().await.unwrap();
-    let got = view.members.iter().find(|m| m.id == "a").unwrap();
-    assert_eq!(got.status, MemberStatus::default());
 }

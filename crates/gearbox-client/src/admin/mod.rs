@@ -19,8 +19,11 @@
 //! - `cluster`: [`cluster_status`], `status` from a whole server list at once.
 //! - [`reply`]: the typed records ([`FunctionStatus`], [`PriorityStatus`], [`WorkerInfo`],
 //!   [`JobInfo`]), [`MaxQueue`], and the parsers.
+//! - [`cluster_reply`]: the typed records of the cluster commands ([`ClusterFunctionStatus`],
+//!   [`ClusterMemberStatus`]).
 
 mod cluster;
+pub mod cluster_reply;
 pub mod reply;
 
 use std::time::Duration;
@@ -30,6 +33,7 @@ use gearbox_proto::{parse_admin_line, AdminCommand};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub use self::cluster::{cluster_status, cluster_status_with, cluster_status_with_timeout};
+pub use self::cluster_reply::{ClusterFunctionStatus, ClusterMemberStatus};
 use self::reply::{err_text, is_ok, listing_lines, ok_text, BadLine};
 pub use self::reply::{FunctionStatus, JobInfo, MaxQueue, PriorityStatus, WorkerInfo};
 use crate::transport::{self, ReadHalf, WriteHalf};
@@ -148,6 +152,8 @@ impl Admin {
                 | AdminCommand::ShowUniqueJobs
                 | AdminCommand::Metrics
                 | AdminCommand::MetricsTotals
+                | AdminCommand::ClusterStatus
+                | AdminCommand::ClusterMembers
         );
         if let Some(why) = &self.broken {
             return Err(self.lost(why.clone()));
@@ -288,6 +294,23 @@ impl Admin {
     /// `workers`: every connection (workers and clients, this one included).
     pub async fn workers(&mut self) -> Result<Vec<WorkerInfo>> {
         self.listing("workers", reply::worker_line).await
+    }
+
+    /// `cluster status` (gearbox in cluster mode): per function the cluster-wide free jobs
+    /// (in the shared queue, held by no member) and the queued and running jobs and workers
+    /// summed over the live members. A server not in a cluster answers with
+    /// [`Error::Admin`] (`ERR NOT_CLUSTER ...`).
+    pub async fn cluster_status(&mut self) -> Result<Vec<ClusterFunctionStatus>> {
+        self.listing("cluster status", cluster_reply::cluster_status_line)
+            .await
+    }
+
+    /// `cluster members` (gearbox in cluster mode): every live member, the answering server
+    /// marked ([`ClusterMemberStatus::this_server`]). A server not in a cluster answers with
+    /// [`Error::Admin`] (`ERR NOT_CLUSTER ...`).
+    pub async fn cluster_members(&mut self) -> Result<Vec<ClusterMemberStatus>> {
+        self.listing("cluster members", cluster_reply::cluster_member_line)
+            .await
     }
 
     /// `show jobs`: every job the server holds.

@@ -125,9 +125,9 @@ pub(crate) struct BadLine {
     pub why: &'static str,
 }
 
-type Parsed<T> = Result<T, BadLine>;
+pub(crate) type Parsed<T> = Result<T, BadLine>;
 
-fn bad(line: &[u8], why: &'static str) -> BadLine {
+pub(crate) fn bad(line: &[u8], why: &'static str) -> BadLine {
     BadLine {
         line: String::from_utf8_lossy(line).into_owned(),
         why,
@@ -135,7 +135,7 @@ fn bad(line: &[u8], why: &'static str) -> BadLine {
 }
 
 /// An unsigned decimal as gearmand prints it: digits only.
-fn number(field: &[u8], line: &[u8]) -> Parsed<u64> {
+pub(crate) fn number(field: &[u8], line: &[u8]) -> Parsed<u64> {
     if field.is_empty() || !field.iter().all(u8::is_ascii_digit) {
         return Err(bad(line, "a count column is not a decimal number"));
     }
@@ -155,7 +155,7 @@ fn flag(field: &[u8], line: &[u8]) -> Parsed<bool> {
 }
 
 /// Splits `line` into a leading name and `n` tab-separated columns taken from the right.
-fn name_and_columns(line: &[u8], n: usize) -> Parsed<(&[u8], Vec<&[u8]>)> {
+pub(crate) fn name_and_columns(line: &[u8], n: usize) -> Parsed<(&[u8], Vec<&[u8]>)> {
     let mut parts: Vec<&[u8]> = line.rsplitn(n + 1, |b| *b == b'\t').collect();
     if parts.len() != n + 1 {
         return Err(bad(line, "too few tab-separated columns"));

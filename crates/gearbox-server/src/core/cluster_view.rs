@@ -165,7 +165,7 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
-    use gearbox_proto::AdminCommand;
+    use gearbox_proto::{AdminCommand, Priority, Request, SubmitJob};
     use gearbox_store::cluster::MemberInfo;
 
     use super::*;
@@ -281,9 +281,49 @@ mod tests {
 
     #[test]
     fn the_published_status_counts_this_servers_load() {
-        let core = core(true);
-        assert_eq!(core.cluster_status().connections, 1);
-        assert_eq!(core.cluster_status().workers, 0);
-        assert!(core.cluster_status().functions.is_empty());
+        let mut core = core(true);
+        assert_eq!(
+            core.cluster_status(),
+            MemberStatus {
+                connections: 1,
+                workers: 0,
+                functions: Vec::new(),
+            }
+        );
+        let worker = ConnId::new(2);
+        core.connect(
+            worker,
+            ConnInfo {
+                peer_ip: "127.0.0.1".into(),
+                fd: 8,
+                loopback: true,
+                identity: Vec::new(),
+            },
+        );
+        let now = UnixMillis::from_millis(1000);
+        let mut out = Outbox::default();
+        let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+        for f in ["g", "f"] {
+            core.request(worker, Request::CanDo { function: b(f) }, now, &mut out);
+        }
+        for _ in 0..2 {
+            let job = Request::Submit(SubmitJob {
+                function: b("f"),
+                unique: Bytes::new(),
+                data: b("x"),
+                priority: Priority::Normal,
+                background: true,
+            });
+            core.request(C1, job, now, &mut out);
+        }
+        core.request(worker, Request::GrabJob, now, &mut out);
+        assert_eq!(
+            core.cluster_status(),
+            MemberStatus {
+                connections: 2,
+                workers: 1,
+                functions: vec![load("f", 1, 1, 1), load("g", 0, 0, 1)],
+            }
+        );
     }
 }

@@ -13,6 +13,7 @@
 //! - `submit`: `POST`/`GET`/`HEAD /<function>` with gearmand's `X-Gearman-*` headers.
 //! - `admin`: admin listings over the same kind of connection; `GET /metrics`.
 //! - `api`: the JSON API under `/api/`: listings, cancel, maxqueue.
+//! - `api_cluster`: `GET /api/cluster`, the cluster seen from this member.
 //! - `api_jobs`: the JSON API's submit and one-job look-ups.
 //! - `dashboard`: the web dashboard at `/` (assets in `dashboard/`, built into the binary).
 //! - `events`: `GET /api/events`, the dashboard's live feed (server-sent events), and its
@@ -31,6 +32,7 @@ mod access;
 mod admin;
 mod allow;
 mod api;
+mod api_cluster;
 mod api_jobs;
 mod dashboard;
 mod events;
@@ -99,6 +101,7 @@ pub fn router(gearman: SocketAddr, settings: &HttpSettings, stop: CancellationTo
         .route("/metrics", get(admin::metrics))
         .route("/api/status", get(api::status))
         .route("/api/workers", get(api::workers))
+        .route("/api/cluster", get(api_cluster::get))
         .route("/api/jobs", get(api::jobs))
         .route("/api/jobs/{handle}", get(api_jobs::by_handle))
         .route("/api/unique/{unique}", get(api_jobs::by_unique))

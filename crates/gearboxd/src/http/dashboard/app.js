@@ -388,6 +388,52 @@
     }
   });
 
+  // ---- the cluster (cluster members only): members and cluster-wide totals, every 5 s ----
+
+  const MAX_CLUSTER_ROWS = 200;
+  function cells(values, numFrom) {
+    const tr = document.createElement("tr");
+    values.forEach((v, i) => {
+      const td = document.createElement("td");
+      td.textContent = String(v);
+      if (i >= numFrom) td.className = "num";
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+  let clusterTimer = null;
+  async function loadCluster() {
+    const r = await call("GET", "/api/cluster");
+    if (!r.ok) {
+      if (!$("cluster").hidden) say($("cluster-note"), r.error, false);
+      return;
+    }
+    const c = r.json;
+    if (!c.cluster) {
+      $("cluster").hidden = true;
+      clearInterval(clusterTimer);
+      return;
+    }
+    $("cluster").hidden = false;
+    const members = c.members.map((m) => {
+      const tr = cells([m.id, m.address, m.heartbeat_age_ms, m.jobs_held, m.connections, m.workers], 2);
+      if (m.this) tr.classList.add("this");
+      return tr;
+    });
+    document.querySelector("#cluster-members tbody").replaceChildren(...members);
+    const fns = c.functions.slice(0, MAX_CLUSTER_ROWS)
+      .map((f) => cells([f.function, f.free, f.queued, f.running, f.workers], 1));
+    document.querySelector("#cluster-functions tbody").replaceChildren(...fns);
+    const t = c.totals;
+    document.querySelector("#cluster-functions tfoot").replaceChildren(
+      cells(["cluster total", t.free, t.queued, t.running, t.workers + " connections"], 1));
+    $("cluster-note").className = "note";
+    $("cluster-note").textContent = "seen from " + (c.member || "?") + " · " + t.members + " members"
+      + (c.functions.length > MAX_CLUSTER_ROWS ? " · first " + MAX_CLUSTER_ROWS + " of " + c.functions.length + " functions" : "");
+  }
+  loadCluster();
+  clusterTimer = setInterval(loadCluster, 5000);
+
   markSorted();
   connect();
 })();
