@@ -209,6 +209,7 @@ impl ClusterState {
                     &quoted(&n.owner),
                     &quoted(&n.unique),
                     &n.members,
+                    &quoted(&n.timed),
                 ],
             )
             .await

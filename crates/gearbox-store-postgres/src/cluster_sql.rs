@@ -16,8 +16,10 @@ pub(crate) struct Names {
     pub members: String,
     /// The partial index of free jobs.
     pub free: String,
-    /// The index on the owner.
+    /// The partial index of held jobs, by owner.
     pub owner: String,
+    /// The partial index of free jobs that wait for a time or a schedule.
+    pub timed: String,
     /// The partial unique index on (function, unique_key).
     pub unique: String,
     /// The LISTEN/NOTIFY channel.
@@ -30,7 +32,8 @@ impl Names {
         Names {
             members: derived(table, "_members"),
             free: derived(table, "_free"),
-            owner: derived(table, "_owner"),
+            owner: derived(table, "_held"),
+            timed: derived(table, "_timed"),
             unique: derived(table, "_unique"),
             channel: derived(table, "_wake"),
         }
@@ -115,11 +118,13 @@ impl ClusterSql {
             .replace("{table}", t)
             .replace("{members}", &m)
             .replace("{free}", &q(&names.free))
-            .replace("{owner}", &q(&names.owner));
+            .replace("{owner}", &q(&names.owner))
+            .replace("{timed}", &q(&names.timed));
         let migrated = "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
                WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'owner') \
              AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL \
              AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL \
+             AND to_regclass($7) IS NOT NULL \
              AND EXISTS (SELECT 1 FROM information_schema.columns \
                WHERE table_schema = current_schema() AND table_name = $6 \
                AND column_name = 'status')"
@@ -144,6 +149,7 @@ impl ClusterSql {
                  ORDER BY priority, seq LIMIT w.n FOR UPDATE SKIP LOCKED) AS j \
                UNION ALL \
                SELECT seq FROM (SELECT seq FROM {t} WHERE owner IS NULL \
+                 AND (when_to_run > 0 OR schedule IS NOT NULL) \
                  AND (when_to_run > {now} OR schedule IS NOT NULL) \
                  ORDER BY when_to_run, seq LIMIT $4 FOR UPDATE SKIP LOCKED) AS timed) \
              UPDATE {t} SET owner = $3 WHERE seq IN (SELECT seq FROM picked) \
@@ -221,7 +227,9 @@ mod tests {
         let long_a = format!("{}a", "x".repeat(62));
         let long_b = format!("{}b", "x".repeat(62));
         let (a, b) = (Names::new(&long_a), Names::new(&long_b));
-        for name in [&a.members, &a.free, &a.owner, &a.unique, &a.channel] {
+        for name in [
+            &a.members, &a.free, &a.owner, &a.timed, &a.unique, &a.channel,
+        ] {
             assert!(name.len() <= 63, "{name}");
         }
         assert_ne!(a.members, b.members);

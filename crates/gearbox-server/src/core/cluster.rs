@@ -28,6 +28,14 @@ use super::{Core, Outbox};
 /// `Conn::peer`); the member's id follows.
 pub const PEER_CLIENT_ID_PREFIX: &[u8] = b"gearbox-cluster-peer:";
 
+/// Queued jobs a member holds per worker of their function (so that a worker that finishes
+/// a job finds the next one here, not in the database).
+pub const HOLD_PER_WORKER: usize = 2;
+
+/// How long a held job may wait while none of its function's workers here is ready, in
+/// milliseconds, before it is given back to the shared queue for the other members.
+pub const HOLD_MS: u64 = 100;
+
 /// Cluster bookkeeping: the functions whose balance changed since the last pass.
 #[derive(Debug, Default)]
 pub(super) struct ClusterBook {
@@ -50,6 +58,8 @@ pub struct ClusterPass {
     pub release: Vec<Bytes>,
     /// Free jobs to claim per function.
     pub wants: Vec<Want>,
+    /// When held jobs may have waited too long: run a pass again then.
+    pub recheck_at: Option<UnixMillis>,
 }
 
 impl Core {
@@ -126,15 +136,22 @@ impl Core {
         queue.remove(pos)
     }
 
-    /// Balances the functions touched since the last pass (every function when `all`):
-    /// queued jobs beyond the ready workers leave the core (lowest priority and newest first)
-    /// and are listed for release; ready workers beyond the queued jobs become wants.
+    /// Balances the functions touched since the last pass (every function when `all`), at
+    /// `now`:
+    ///
+    /// - a member holds at most [`HOLD_PER_WORKER`] queued jobs per worker of a function; the
+    ///   jobs beyond leave the core (lowest priority and newest first) and are listed for
+    ///   release;
+    /// - while none of those workers is ready, a held job that has waited [`HOLD_MS`] is
+    ///   released too (a worker elsewhere may be idle); the pass says when to look again;
+    /// - while one is ready, the jobs the workers could hold beyond those queued are wants,
+    ///   so that a claim brings a batch and the next jobs wait here, not in the database.
     ///
     /// Only jobs the shared queue can run anywhere are released: stored background jobs with
     /// no foreground client attached and no submitter waiting, and not SCHED jobs (whose
     /// schedule stays with the member that holds them). While draining, every such queued
     /// job is released and nothing is wanted.
-    pub fn cluster_pass(&mut self, all: bool) -> ClusterPass {
+    pub fn cluster_pass(&mut self, all: bool, now: UnixMillis) -> ClusterPass {
         let Some(book) = &mut self.cluster else {
             return ClusterPass::default();
         };
@@ -145,35 +162,78 @@ impl Core {
             book.dirty.drain().collect()
         };
         let mut pass = ClusterPass::default();
+        let mut recheck = Vec::new();
         for function in touched {
-            let ready = if self.draining {
-                0
+            let (workers, ready) = if self.draining {
+                (0, 0)
             } else {
-                self.ready_workers(function)
+                (self.real_workers(function), self.ready_workers(function))
             };
+            let capacity = workers * HOLD_PER_WORKER;
             let queued = self.functions[function].queued();
-            if queued > ready {
-                self.release_from(function, queued - ready, &mut pass.release);
-            } else if ready > queued {
+            if queued > capacity {
+                self.release_from(function, queued - capacity, None, &mut pass.release);
+            }
+            let queued = self.functions[function].queued();
+            if ready == 0 && queued > 0 {
+                let cutoff = UnixMillis::from_millis(now.as_millis().saturating_sub(HOLD_MS));
+                self.release_from(function, queued, Some(cutoff), &mut pass.release);
+                if let Some(oldest) = self.oldest_queued(function) {
+                    let due = oldest.plus_ms(HOLD_MS);
+                    pass.recheck_at = Some(pass.recheck_at.map_or(due, |d| d.min(due)));
+                    recheck.push(function);
+                }
+            } else if ready > 0 && capacity > queued {
                 pass.wants.push(Want {
                     function: self.functions[function].name.clone(),
-                    count: u32::try_from(ready - queued).unwrap_or(u32::MAX),
+                    count: u32::try_from(capacity - queued).unwrap_or(u32::MAX),
                 });
             }
+        }
+        if let Some(book) = &mut self.cluster {
+            book.dirty.extend(recheck);
         }
         pass
     }
 
+    /// Workers of `function` (other members' bridges are not workers).
+    fn real_workers(&self, function: FnId) -> usize {
+        self.functions[function]
+            .workers
+            .iter()
+            .filter(|w| self.conns.get(w).is_some_and(|c| !c.peer))
+            .count()
+    }
+
+    /// When the longest-waiting queued job of `function` that could be released entered
+    /// its queue.
+    fn oldest_queued(&self, function: FnId) -> Option<UnixMillis> {
+        self.functions[function]
+            .queues
+            .iter()
+            .flatten()
+            .filter(|id| self.releasable(**id))
+            .map(|id| self.jobs[id].since)
+            .min()
+    }
+
     /// Takes up to `count` releasable jobs out of `function`'s queues, lowest priority and
-    /// newest first.
-    fn release_from(&mut self, function: FnId, count: usize, handles: &mut Vec<Bytes>) {
+    /// newest first; with `queued_by`, only jobs queued at or before that moment.
+    fn release_from(
+        &mut self,
+        function: FnId,
+        count: usize,
+        queued_by: Option<UnixMillis>,
+        handles: &mut Vec<Bytes>,
+    ) {
         let mut picked: Vec<JobId> = Vec::new();
         for p in (0..3).rev() {
             for &id in self.functions[function].queues[p].iter().rev() {
                 if picked.len() == count {
                     break;
                 }
-                if self.releasable(id) {
+                let old_enough = queued_by.is_none_or(|t| self.jobs[&id].since <= t);
+                if old_enough && self.releasable(id) {
                     picked.push(id);
                 }
             }

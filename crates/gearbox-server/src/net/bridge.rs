@@ -23,12 +23,10 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gearbox_proto::{ClientCodec, Priority, Request, Response, SubmitJob};
-use gearbox_store::cluster::ClusterStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -36,58 +34,56 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
+use super::cluster::Members;
 use crate::core::cluster::{BridgeDemand, PEER_CLIENT_ID_PREFIX};
 
 /// Longest wait between two attempts to open a bridge.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Keeps a bridge to every other live member until `stop` is cancelled. `own` is this
-/// member's plain Gearman address; `demand` is what its workers are ready for.
+/// Keeps a bridge to every other live member (`members`, kept up to date by the cluster
+/// task) until `stop` is cancelled. `me` is this member's id, `own` its plain Gearman
+/// address; `demand` is what its workers are ready for.
 pub(super) async fn run(
-    store: Arc<dyn ClusterStore>,
+    me: String,
+    mut members: watch::Receiver<Members>,
     own: SocketAddr,
     demand: watch::Receiver<BridgeDemand>,
-    poll: Duration,
     stop: CancellationToken,
 ) {
-    let me = store.member().id.clone();
     let mut links: HashMap<String, (String, CancellationToken, JoinHandle<()>)> = HashMap::new();
     loop {
-        if let Ok(view) = store.view().await {
-            let live: HashMap<&str, &str> = view
-                .members
-                .iter()
-                .filter(|m| m.id != me)
-                .map(|m| (m.id.as_str(), m.address.as_str()))
-                .collect();
-            links.retain(|id, (address, token, _)| {
-                let keep = live.get(id.as_str()) == Some(&address.as_str());
-                if !keep {
-                    token.cancel();
-                }
-                keep
-            });
-            for (id, address) in live {
-                if links.contains_key(id) {
-                    continue;
-                }
-                let token = stop.child_token();
-                let link = Link {
-                    me: me.clone(),
-                    peer: id.to_owned(),
-                    address: address.to_owned(),
-                    own,
-                    demand: demand.clone(),
-                    stop: token.clone(),
-                };
-                tracing::debug!(peer = id, address, "bridge to a member");
-                let task = tokio::spawn(link.run());
-                links.insert(id.to_owned(), (address.to_owned(), token, task));
+        let live: HashMap<String, String> = members.borrow_and_update().iter().cloned().collect();
+        links.retain(|id, (address, token, _)| {
+            let keep = live.get(id) == Some(address);
+            if !keep {
+                token.cancel();
             }
+            keep
+        });
+        for (id, address) in live {
+            if links.contains_key(&id) {
+                continue;
+            }
+            let token = stop.child_token();
+            let link = Link {
+                me: me.clone(),
+                peer: id.clone(),
+                address: address.clone(),
+                own,
+                demand: demand.clone(),
+                stop: token.clone(),
+            };
+            tracing::debug!(peer = %id, %address, "bridge to a member");
+            let task = tokio::spawn(link.run());
+            links.insert(id, (address, token, task));
         }
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(poll) => {}
+            changed = members.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
         }
     }
     for (_, (_, token, task)) in links {

@@ -35,11 +35,19 @@ use crate::metrics;
 /// Free jobs waiting for a time or a schedule (a dead member's timers) taken per poll.
 const TIMED_PER_POLL: u32 = 100;
 
+/// The cluster view (members, their loads, free jobs) is read at every this many heartbeats:
+/// counting a deep shared queue is not free.
+const VIEW_EVERY: u32 = 5;
+
+/// The other members, as the bridges need them: id and Gearman address.
+pub(super) type Members = Vec<(String, String)>;
+
 /// Runs until `stop` is cancelled.
 pub(super) async fn run(
     shared: Arc<Shared>,
     store: Arc<dyn ClusterStore>,
     demand: watch::Sender<BridgeDemand>,
+    members: watch::Sender<Members>,
     stop: CancellationToken,
 ) {
     let member = store.member().clone();
@@ -47,17 +55,22 @@ pub(super) async fn run(
     let wake = store.wake();
     let mut next_beat = Instant::now();
     let mut next_poll = Instant::now() + poll;
+    let mut recheck: Option<Instant> = None;
+    let mut beats: u32 = 0;
     let mut unreleased: Vec<Bytes> = Vec::new();
     let mut dry: HashSet<Bytes> = HashSet::new();
     let metrics = shared.metrics.clone();
     let counters = &metrics.cluster;
     counters.enabled.store(true, Ordering::Relaxed);
     loop {
+        let next = recheck.map_or(next_beat.min(next_poll), |r| {
+            r.min(next_beat).min(next_poll)
+        });
         let mut all = tokio::select! {
             _ = stop.cancelled() => break,
             _ = shared.cluster_kick.notified() => false,
             _ = wake.notified() => true,
-            _ = tokio::time::sleep_until(next_beat.min(next_poll)) => false,
+            _ = tokio::time::sleep_until(next) => false,
         };
         let now = Instant::now();
         if now >= next_beat {
@@ -80,14 +93,32 @@ pub(super) async fn run(
                         );
                     }
                     all |= beat.freed > 0 || beat.was_dead;
-                    // The cluster-wide admin views show what the store holds now.
-                    match store.view().await {
-                        Ok(view) => shared
-                            .lock()
-                            .core
-                            .set_cluster_view(&member.id, view, now_ms()),
-                        Err(error) => tracing::debug!(%error, "could not read the cluster view"),
+                    // The cluster-wide admin views, and the members the bridges go to.
+                    if beats.is_multiple_of(VIEW_EVERY) {
+                        match store.view().await {
+                            Ok(view) => {
+                                let others: Members = view
+                                    .members
+                                    .iter()
+                                    .filter(|m| m.id != member.id)
+                                    .map(|m| (m.id.clone(), m.address.clone()))
+                                    .collect();
+                                members.send_if_modified(|m| {
+                                    let changed = *m != others;
+                                    *m = others;
+                                    changed
+                                });
+                                shared
+                                    .lock()
+                                    .core
+                                    .set_cluster_view(&member.id, view, now_ms());
+                            }
+                            Err(error) => {
+                                tracing::debug!(%error, "could not read the cluster view")
+                            }
+                        }
                     }
+                    beats = beats.wrapping_add(1);
                 }
                 Err(error) => {
                     if counters.heartbeat_failed() {
@@ -98,7 +129,8 @@ pub(super) async fn run(
                 }
             }
         }
-        if now >= next_poll {
+        let polled = now >= next_poll;
+        if polled {
             next_poll = now + poll;
             all = true;
         }
@@ -107,9 +139,12 @@ pub(super) async fn run(
         }
         let (pass, ready, draining) = {
             let mut st = shared.lock();
-            let pass = st.core.cluster_pass(all);
+            let pass = st.core.cluster_pass(all, now_ms());
             (pass, st.core.bridge_demand(), st.core.is_draining())
         };
+        recheck = pass.recheck_at.map(|at| {
+            Instant::now() + Duration::from_millis(at.ms_since(now_ms()).saturating_add(1))
+        });
         demand.send_if_modified(|d| {
             let changed = *d != ready;
             *d = ready;
@@ -132,8 +167,13 @@ pub(super) async fn run(
             .into_iter()
             .filter(|w| !dry.contains(&w.function))
             .collect();
-        // A member on its way out adopts no timers.
-        let timed = if all && !draining { TIMED_PER_POLL } else { 0 };
+        // Free timers only exist after a member died or left: looked for at each poll, by a
+        // member that is not on its way out.
+        let timed = if polled && !draining {
+            TIMED_PER_POLL
+        } else {
+            0
+        };
         if wants.is_empty() && timed == 0 {
             continue;
         }

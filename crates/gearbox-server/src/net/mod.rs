@@ -262,20 +262,22 @@ pub async fn run_with_store(
     });
     let cluster_stop = CancellationToken::new();
     let (demand_tx, demand_rx) = watch::channel(BridgeDemand::default());
+    let (members_tx, members_rx) = watch::channel(cluster::Members::new());
     let cluster_task = cluster.clone().map(|store| {
         tokio::spawn(cluster::run(
             shared.clone(),
             store,
             demand_tx,
+            members_tx,
             cluster_stop.clone(),
         ))
     });
     let bridge_task = match (&cluster, own_address(&listeners)) {
         (Some(store), Some(own)) => Some(tokio::spawn(bridge::run(
-            store.clone(),
+            store.member().id.clone(),
+            members_rx,
             own,
             demand_rx,
-            Duration::from_millis(shared.config.cluster_poll_ms.max(10)),
             cluster_stop.clone(),
         ))),
         (Some(_), None) => {

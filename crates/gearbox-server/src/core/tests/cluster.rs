@@ -46,26 +46,39 @@ fn job(handle: &str, function: &str, unique: &str) -> StoredJob {
 fn a_job_with_no_ready_worker_is_released_and_one_with_a_ready_worker_is_kept() {
     let mut t = member();
     let first = stored(&mut t, "f", "", 1);
-    let pass = t.core.cluster_pass(false);
+    let pass = t.core.cluster_pass(false, T0);
     assert_eq!(pass.release, [first], "no worker here: given back");
     assert!(pass.wants.is_empty());
     assert_eq!(t.core.job_count(), 0);
     assert!(
-        t.core.cluster_pass(true).release.is_empty(),
+        t.core.cluster_pass(true, T0).release.is_empty(),
         "released once"
     );
-    // A worker that asked and found nothing is ready: the next job stays for it.
+    // A worker that asked and found nothing is ready: the next job stays for it, and one
+    // more is wanted (two held per worker).
     t.req(C2, Request::CanDo { function: b("f") }, T0);
     assert_eq!(t.req(C2, Request::GrabJob, T0), [send(C2, Response::NoJob)]);
     let second = stored(&mut t, "f", "", 2);
-    assert_eq!(t.core.cluster_pass(false), ClusterPass::default());
+    let pass = t.core.cluster_pass(false, T0);
+    assert_eq!((pass.release.len(), pass.wants), (0, vec![want("f", 1)]));
     assert!(matches!(
         &t.req(C2, Request::GrabJob, T0)[..],
         [Effect::Send(C2, Response::JobAssign { handle, .. })] if *handle == second
     ));
-    // Busy now: a third job is given back, not kept behind the running one.
+    // Busy now: a third job is held for it a while, then given back for a worker elsewhere.
     let third = stored(&mut t, "f", "", 3);
-    assert_eq!(t.core.cluster_pass(false).release, [third]);
+    let pass = t.core.cluster_pass(false, T0);
+    assert_eq!(pass.release, Vec::<Bytes>::new());
+    let recheck = pass.recheck_at.expect("a time to look again");
+    assert_eq!(recheck, T0.plus_ms(crate::core::cluster::HOLD_MS));
+    let pass = t.core.cluster_pass(false, recheck.minus_ms(1));
+    assert!(pass.release.is_empty(), "not yet");
+    assert_eq!(t.core.cluster_pass(false, recheck).release, [third]);
+    assert_eq!(
+        t.core.cluster_pass(true, recheck),
+        ClusterPass::default(),
+        "nothing held, nothing wanted while the worker is busy"
+    );
 }
 
 #[test]
@@ -76,19 +89,20 @@ fn ready_workers_beyond_queued_jobs_are_wants_and_claimed_jobs_wake_them() {
         t.req(c, Request::CanDo { function: b("g") }, T0);
         t.req(c, Request::PreSleep, T0);
     }
-    let mut pass = t.core.cluster_pass(true);
+    let mut pass = t.core.cluster_pass(true, T0);
     pass.wants.sort_by(|a, b| a.function.cmp(&b.function));
-    assert_eq!(pass.wants, [want("f", 2), want("g", 2)]);
+    // Two ready workers, two held jobs each.
+    assert_eq!(pass.wants, [want("f", 4), want("g", 4)]);
     assert!(pass.release.is_empty());
     t.core
         .cluster_adopt(vec![job("H:other.1:7", "f", "")], T0, &mut t.out);
     let woken = t.take();
     assert!(woken.contains(&send(C1, Response::Noop)));
     assert!(t.out.effects.is_empty());
-    // One queued for two ready workers: one more wanted, nothing released.
-    let pass = t.core.cluster_pass(false);
+    // One queued for two ready workers: three more wanted, nothing released.
+    let pass = t.core.cluster_pass(false, T0);
     assert!(pass.release.is_empty());
-    assert!(pass.wants.contains(&want("f", 1)));
+    assert!(pass.wants.contains(&want("f", 3)));
     assert!(matches!(
         &t.req(C1, Request::GrabJob, T0)[..],
         [Effect::Send(C1, Response::JobAssign { handle, .. })] if handle == "H:other.1:7"
@@ -108,7 +122,7 @@ fn only_stored_background_jobs_without_clients_are_released() {
     t.req(C1, submit("f", "fg", false), T0);
     // A background job whose commit is in flight is not stored yet.
     t.req(C1, submit("f", "bg", true), T0);
-    let pass = t.core.cluster_pass(true);
+    let pass = t.core.cluster_pass(true, T0);
     assert!(pass.release.is_empty(), "{pass:?}");
     assert_eq!(t.core.job_count(), 2);
 }
@@ -131,11 +145,11 @@ fn lowest_priority_and_newest_go_first_and_draining_gives_back_everything() {
     t.core
         .committed(&[h(1), h(2), h(3)], Ok(()), T0, &mut t.out);
     t.take();
-    // One ready worker, three queued: the normal ones go, newest first; the high one stays.
-    assert_eq!(t.core.cluster_pass(false).release, [h(3), h(1)]);
+    // One ready worker holds two: of three queued, the newest normal one goes.
+    assert_eq!(t.core.cluster_pass(false, T0).release, [h(3)]);
     t.core.start_draining();
-    let pass = t.core.cluster_pass(false);
-    assert_eq!(pass.release, [h(2)]);
+    let pass = t.core.cluster_pass(false, T0);
+    assert_eq!(pass.release, [h(1), h(2)], "lowest priority first");
     assert!(pass.wants.is_empty(), "a draining member claims nothing");
     assert!(t.core.is_idle());
 }
@@ -205,7 +219,7 @@ fn a_bridge_takes_only_foreground_jobs_of_local_clients() {
     stored(&mut t, "f", "", 1);
     assert_eq!(t.req(C9, Request::GrabJob, T0), [send(C9, Response::NoJob)]);
     // A bridge is not a ready worker: the background job is still given back.
-    assert_eq!(t.core.cluster_pass(true).release, [h(1)]);
+    assert_eq!(t.core.cluster_pass(true, T0).release, [h(1)]);
     // C2, a bridge's client side here, submits a foreground job: not for another bridge.
     as_peer(&mut t, C2);
     t.req(C2, submit("f", "", false), T0);
