@@ -173,21 +173,22 @@ start() {
         # Every member sees the others (the member list is read every poll, 1 s by default)
         # and has opened its bridges before the first job.
         for _ in $(seq 1 100); do
-            [ "$(psql -d "$DB" -c "SELECT count(*) FROM queue_members" 2>/dev/null)" = "$k" ] && break
+            [ "$(psql -d "$DB" -c "SELECT count(*) FROM gearbox_jobs_members" 2>/dev/null)" = "$k" ] && break
             sleep 0.1
         done
         sleep 2
     fi
 }
 
-# bench PORT NAME ARGS...: `gearbox bench ARGS --json` against the member on PORT, into NAME.json.
+# bench PORT NAME ARGS... &: `gearbox bench ARGS --json` against the member on PORT, into
+# NAME.json; always run in the background (exec: $! is then the process that a kill ends).
 bench() {
     local port=$1 name=$2; shift 2
-    timeout 600 "$GEARBOX" -s "127.0.0.1:$port" bench "$@" --json >"$OUT/$name.json" \
+    exec timeout 600 "$GEARBOX" -s "127.0.0.1:$port" bench "$@" --json >"$OUT/$name.json" \
         2>"$OUT/$name.err"
 }
 
-queued() { psql -d "$DB" -c "SELECT count(*) FROM queue"; }
+queued() { psql -d "$DB" -c "SELECT count(*) FROM gearbox_jobs"; }
 
 # scenario_bg CONFIG ROUND
 scenario_bg() {
