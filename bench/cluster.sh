@@ -23,9 +23,10 @@
 #   fg-spread  foreground, classic clients and workers split over every member.
 # CLIENTS and WORKERS are totals, split evenly over the members (keep them multiples of 6).
 # Jobs/s are the jobs over the wall time of all client (or worker) processes of the phase;
-# server CPU per job is user+sys of every gearboxd and of PostgreSQL (the postmaster, its live
+# Server CPU per job is user+sys of every gearboxd and of PostgreSQL (the postmaster, its live
 # backends and its exited ones) from /proc, over the phase, divided by the jobs; the load
-# generator is not counted. The summary prints the median of the rounds and the ratio to
+# generator is not counted. PostgreSQL's transactions and rows read per job come from
+# pg_stat_database (the whole database: heartbeats and polls included). The summary prints the median of the rounds and the ratio to
 # `single`. Raw JSON, server logs and results.tsv stay in $OUT.
 #
 # On a 2-core machine the members, PostgreSQL and the load generator share the two cores:
@@ -190,10 +191,28 @@ bench() {
 
 queued() { psql -d "$DB" -c "SELECT count(*) FROM gearbox_jobs"; }
 
+# pgstat: "transactions rows" committed and read (tup_returned + tup_fetched) so far in $DB,
+# after a pause: a busy backend reports its counters at most once a second.
+pgstat() {
+    sleep 1.1
+    psql -F ' ' -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched
+                    FROM pg_stat_database WHERE datname = '$DB'"
+}
+# record_pg CONFIG ROUND SCENARIO PHASE JOBS "BEFORE" "AFTER": database work per job.
+record_pg() {
+    local b a
+    read -r -a b <<<"$6"; read -r -a a <<<"$7"
+    record "$1" "$2" "$3" "${4}PG transactions/job" \
+        "$(python3 -c "print(f'{($2 - $1) / $3:.2f}')" "${b[0]}" "${a[0]}" "$5")"
+    record "$1" "$2" "$3" "${4}PG rows read/job" \
+        "$(python3 -c "print(f'{($2 - $1) / $3:.1f}')" "${b[1]}" "${a[1]}" "$5")"
+}
+
 # scenario_bg CONFIG ROUND
 scenario_bg() {
     local config=$1 round=$2 k=${#PIDS[@]} f="bg.$1.r$2" s="$1.r$2.bg" i pids=() ok=1
-    local c0 c1 c2 t0 t1 t2 left
+    local c0 c1 c2 t0 t1 t2 left x0 x1 x2
+    x0=$(pgstat)
     c0=$(cpu); t0=$(now)
     for i in $(seq 1 "$k"); do
         bench "${PORTS[i-1]}" "$s-submit.m$i" bg --mode pipelined --depth "$DEPTH" \
@@ -208,6 +227,9 @@ scenario_bg() {
     [ "$ok" = 1 ] || { echo "  $s: a submitter failed (see $OUT/$s-submit.m*.err)" >&2; return 0; }
     record "$config" "$round" bg "submit jobs/s" "$(rate "$total" "$t0" "$t1")"
     record "$config" "$round" bg "submit server CPU us/job" "$(per_job "$total" "$c0" "$c1")"
+    x1=$(pgstat)
+    record_pg "$config" "$round" bg "submit " "$total" "$x0" "$x1"
+    c1=$(cpu); t1=$(now)
     for i in $(seq 1 "$k"); do
         bench "${PORTS[i-1]}" "$s-drain.m$i" bg --mode pipelined --depth "$DEPTH" \
             -w $((WORKERS / k)) -n "$total" --no-submit --function "$f" &
@@ -223,18 +245,20 @@ scenario_bg() {
         sleep 0.05
     done
     t2=$(now); c2=$(cpu)
+    x2=$(pgstat)
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     BG_PIDS=()
     if [ "$left" = 0 ]; then
         record "$config" "$round" bg "drain jobs/s" "$(rate "$total" "$t1" "$t2")"
         record "$config" "$round" bg "drain server CPU us/job" "$(per_job "$total" "$c1" "$c2")"
+        record_pg "$config" "$round" bg "drain " "$total" "$x1" "$x2"
     fi
 }
 
 # scenario_fg CONFIG ROUND cross|spread
 scenario_fg() {
     local config=$1 round=$2 how=$3 k=${#PIDS[@]} f="fg-$3.$1.r$2" s="$1.r$2.fg-$3" i
-    local wk=() ck=() pids=() ok=1 c0 c1 t0 t1
+    local wk=() ck=() pids=() ok=1 c0 c1 t0 t1 x0 x1
     if [ "$how" = cross ]; then
         wk=("$k"); ck=(1)
     else
@@ -247,7 +271,8 @@ scenario_fg() {
             -n "$total" --no-submit --function "$f" &
         BG_PIDS+=($!)
     done
-    sleep 1   # the workers register; the bridges register what they can do with the others
+    # The workers register; the bridges register what they can do with the others.
+    x0=$(pgstat)
     c0=$(cpu); t0=$(now)
     for i in "${ck[@]}"; do
         bench "${PORTS[i-1]}" "$s.m$i" fg --mode classic -c $((CLIENTS / ${#ck[@]})) -w 0 \
@@ -256,11 +281,13 @@ scenario_fg() {
     done
     for p in "${pids[@]}"; do wait "$p" || ok=0; done
     t1=$(now); c1=$(cpu)
+    x1=$(pgstat)
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     BG_PIDS=()
     [ "$ok" = 1 ] || { echo "  $s: a client failed (see $OUT/$s.m*.err)" >&2; return 0; }
     record "$config" "$round" "fg-$how" "jobs/s" "$(rate "$total" "$t0" "$t1")"
     record "$config" "$round" "fg-$how" "server CPU us/job" "$(per_job "$total" "$c0" "$c1")"
+    record_pg "$config" "$round" "fg-$how" "" "$total" "$x0" "$x1"
     # Latency: the median over the client processes of each percentile.
     python3 - "$OUT" "$s" <<'PY' | while read -r metric value; do record "$config" "$round" "fg-$how" "$metric" "$value"; done || true
 import glob, json, os, statistics, sys
