@@ -22,12 +22,13 @@
 #              with 2+ members every job crosses a bridge. Jobs/s and latency.
 #   fg-spread  foreground, classic clients and workers split over every member.
 # CLIENTS and WORKERS are totals, split evenly over the members (keep them multiples of 6).
-# Jobs/s are the jobs over the wall time of all client (or worker) processes of the phase;
+# Jobs/s are the jobs over the wall time of all client (or worker) processes of the phase.
 # Server CPU per job is user+sys of every gearboxd and of PostgreSQL (the postmaster, its live
 # backends and its exited ones) from /proc, over the phase, divided by the jobs; the load
 # generator is not counted. PostgreSQL's transactions and rows read per job come from
-# pg_stat_database (the whole database: heartbeats and polls included). The summary prints the median of the rounds and the ratio to
-# `single`. Raw JSON, server logs and results.tsv stay in $OUT.
+# pg_stat_database (the whole database: heartbeats and polls included). The summary prints
+# the median of the rounds and the ratio to `single`. Raw JSON, server logs and results.tsv
+# stay in $OUT.
 #
 # On a 2-core machine the members, PostgreSQL and the load generator share the two cores:
 # more members do not add throughput there; the figure to read is the cost per job.
@@ -203,9 +204,9 @@ record_pg() {
     local b a
     read -r -a b <<<"$6"; read -r -a a <<<"$7"
     record "$1" "$2" "$3" "${4}PG transactions/job" \
-        "$(python3 -c "print(f'{($2 - $1) / $3:.2f}')" "${b[0]}" "${a[0]}" "$5")"
+        "$(python3 -c 'import sys; b, a, n = map(float, sys.argv[1:]); print(f"{(a - b) / n:.3f}")' "${b[0]}" "${a[0]}" "$5")"
     record "$1" "$2" "$3" "${4}PG rows read/job" \
-        "$(python3 -c "print(f'{($2 - $1) / $3:.1f}')" "${b[1]}" "${a[1]}" "$5")"
+        "$(python3 -c 'import sys; b, a, n = map(float, sys.argv[1:]); print(f"{(a - b) / n:.1f}")' "${b[1]}" "${a[1]}" "$5")"
 }
 
 # scenario_bg CONFIG ROUND
@@ -351,7 +352,7 @@ for r in rows:
         if v is None:
             cells.append(f"{'-':>20}")
         elif c == "single" or not base:
-            cells.append(f"{v:>20.1f}")
+            cells.append(f"{v:>20.{3 if v < 10 else 1}f}")
         else:
             cells.append(f"{f'{v:.1f} ({v / base:.2f}x)':>20}")
     print(f"{r['metric']:<{w}}  " + "  ".join(cells))
