@@ -2,7 +2,7 @@
 # Cluster mode (several gearboxd sharing one PostgreSQL store) next to a single gearboxd on the
 # same store: throughput and server CPU per job with 1, 2 and 3 members.
 #
-#   bench/cluster.sh                    # 3 rounds, full job counts
+#   bench/cluster.sh                    # 3 rounds, full job counts (about 9 min on 2 cores)
 #   ROUNDS=5 SCALE=50 bench/cluster.sh  # more rounds, half the jobs
 #
 # Starts one throwaway PostgreSQL 15 (initdb in $OUT, a free port below 32768, run as
@@ -16,8 +16,10 @@
 # Scenarios, with `gearbox bench` processes (the tool talks to one server, so there is one
 # process per member and the script times them from outside):
 #   bg         pipelined clients submit BG_JOBS background jobs, split over every member
-#              (--no-drain); then pipelined workers, split over every member, drain the shared
-#              queue (bench bg --no-submit) until the table is empty. Submitted and completed jobs/s.
+#              (--no-drain); then pipelined workers, split over every member, drain the
+#              shared queue (bench bg --no-submit) until the table is empty (polled every
+#              50 ms: the single server's sub-second phases are near that resolution).
+#              Submitted and completed jobs/s.
 #   fg-cross   foreground, classic clients on member 1 only, workers on the last member only:
 #              with 2+ members every job crosses a bridge. Jobs/s and latency.
 #   fg-spread  foreground, classic clients and workers split over every member.
