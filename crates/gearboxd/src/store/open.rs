@@ -81,6 +81,9 @@ pub async fn open(
     handle_prefix: &str,
     cluster: Option<ClusterMember>,
 ) -> anyhow::Result<OpenedStore> {
+    // Only the PostgreSQL store takes it (the settings refuse --cluster with any other).
+    #[cfg(not(feature = "postgres"))]
+    let _ = cluster;
     let (store, lock): (Arc<dyn Store>, Lock) = match settings {
         StoreSettings::Builtin => (Arc::new(MemoryStore::new()), None),
         #[cfg(feature = "sqlite")]
