@@ -218,3 +218,17 @@ async fn shutdown_graceful_waits_for_queued_and_running_jobs() {
         "no longer listening"
     );
 }
+
+#[tokio::test]
+async fn an_immediate_stop_ends_the_drain_an_admin_began() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
+    let mut w = worker(&server, &["f"]).await;
+    assert_eq!(grab_uniq(&mut w).await.0, handle);
+    admin_ok(&mut c, "shutdown graceful").await;
+    // The worker never answers, so the drain would never end; the caller's immediate stop
+    // (gearboxd's SIGTERM) ends it.
+    server.stop(gearbox_server::ShutdownMode::Immediate).await;
+    assert_eq!(c.recv_or_close().await, None, "closed");
+}

@@ -189,3 +189,18 @@ async fn sched_job_with_an_invalid_field_is_refused() {
     // Nothing was created, and the connection still works.
     assert_eq!(submit_ok(&mut c, &bg("f", "", "x")).await, h(1));
 }
+
+/// An admin `shutdown graceful` keeps the timers running while it drains: a worker that
+/// hangs on a job with CAN_DO_TIMEOUT is failed by its timeout, and the drain ends.
+#[tokio::test]
+async fn admin_graceful_shutdown_still_fires_can_do_timeout() {
+    let (server, [mut c]) = start().await;
+    let handle = submit_ok(&mut c, &fg("f", "", "x")).await;
+    let mut w = timeout_worker(&server, "f", b("1")).await;
+    assert_eq!(grab_uniq(&mut w).await.0, handle);
+    let mut admin = server.connect().await;
+    assert_eq!(admin.admin_line("shutdown graceful").await, "OK\r\n");
+    // The worker never answers: only its timeout can end the job, and with it the drain.
+    assert_eq!(c.recv().await, Work::Fail.response(&handle));
+    server.wait_stopped().await;
+}

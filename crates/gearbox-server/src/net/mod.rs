@@ -290,7 +290,10 @@ pub async fn run_with_store(
     };
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
     let mut conns = JoinSet::new();
-    let timer = tokio::spawn(timer_loop(shared.clone(), shared.stop.subscribe()));
+    // The timers run until every connection is gone: a graceful drain needs them (a
+    // CAN_DO_TIMEOUT may be what ends a running job), whoever asked for the stop.
+    let timer_stop = CancellationToken::new();
+    let timer = tokio::spawn(timer_loop(shared.clone(), timer_stop.clone()));
     let flusher = tokio::spawn(flush_loop(shared.clone()));
     let (accepted_tx, mut accepted) = tokio::sync::mpsc::channel::<Accepted>(64);
     let mut acceptors = JoinSet::new();
@@ -302,9 +305,14 @@ pub async fn run_with_store(
     }
     drop(accepted_tx);
     tokio::pin!(shutdown);
+    // Whether `shutdown` has resolved (it must not be polled again then).
+    let mut asked = false;
     let mode = loop {
         tokio::select! {
-            m = &mut shutdown => break m,
+            m = &mut shutdown => {
+                asked = true;
+                break m;
+            }
             r = stop_rx.wait_for(Option::is_some) => {
                 break r.ok().and_then(|m| *m).unwrap_or(ShutdownMode::Immediate);
             }
@@ -347,12 +355,23 @@ pub async fn run_with_store(
             if shared.lock().core.is_idle() {
                 break;
             }
-            idle.await;
+            // A drain an admin `shutdown graceful` began still obeys the caller's own stop:
+            // an immediate one ends the wait (a service manager's SIGTERM must not be lost).
+            tokio::select! {
+                _ = idle => {}
+                m = &mut shutdown, if !asked => {
+                    asked = true;
+                    if m == ShutdownMode::Immediate {
+                        tracing::info!("stop requested during the graceful drain: stopping now");
+                        break;
+                    }
+                }
+            }
         }
     }
     shared.closing.cancel();
     while conns.join_next().await.is_some() {}
-    shared.stop.send_replace(Some(mode));
+    timer_stop.cancel();
     let _ = timer.await;
     let _ = flusher.await;
     if let Some(persister) = persister {
@@ -442,7 +461,7 @@ async fn refuse(mut stream: TcpStream, metrics: Arc<ServerMetrics>) {
     let _ = stream.shutdown().await;
 }
 
-async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<ShutdownMode>>) {
+async fn timer_loop(shared: Arc<Shared>, stop: CancellationToken) {
     let mut out = Outbox::default();
     // The timer task never waits for slow peers; their hard cap protects memory.
     let mut touched = Touched::default();
@@ -465,13 +484,13 @@ async fn timer_loop(shared: Arc<Shared>, mut stop: watch::Receiver<Option<Shutdo
                 tokio::select! {
                     _ = sleep => {}
                     _ = changed => {}
-                    _ = stop.changed() => return,
+                    _ = stop.cancelled() => return,
                 }
             }
             None => {
                 tokio::select! {
                     _ = changed => {}
-                    _ = stop.changed() => return,
+                    _ = stop.cancelled() => return,
                 }
             }
         }
