@@ -10,6 +10,17 @@ use super::table::UniqueKey;
 use super::time::UnixMillis;
 use super::{Core, Outbox, TimerKind};
 
+/// The ERROR text for a function name (or client id) with a control character.
+pub(super) const CONTROL_IN_NAME: &str =
+    "names may not contain control characters (tab, newline and the like): \
+     the admin protocol prints them in tab-separated lines";
+
+/// Whether `name` has a control character (below 0x20, or DEL), which would forge columns
+/// and lines in the admin replies that print it.
+pub(super) fn has_control(name: &[u8]) -> bool {
+    name.iter().any(|b| *b < 0x20 || *b == 0x7f)
+}
+
 /// Which GRAB_JOB variant a worker sent; decides the assignment packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Grab {
@@ -67,6 +78,14 @@ impl Core {
         } = new;
         if function.len() > self.config.max_function {
             out.error(conn, ErrorCode::ArgumentTooLarge, "function name too long");
+            return;
+        }
+        let reducer = match &kind {
+            JobKind::Reduce { reducer } => reducer.as_ref(),
+            _ => &[],
+        };
+        if has_control(&function) || has_control(reducer) {
+            out.error(conn, ErrorCode::InvalidArguments, CONTROL_IN_NAME);
             return;
         }
         if unique.len() > self.config.max_unique {

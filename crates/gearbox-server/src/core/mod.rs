@@ -11,6 +11,7 @@
 //! - `timers`: EPOCH/SCHED jobs falling due, CAN_DO_TIMEOUT deadlines; `timeout`: the
 //!   CAN_DO_TIMEOUT settings (unit, expiry action).
 //! - `work`: WORK_* packets from workers, status queries.
+//! - `workers`: workers registering (CAN_DO, CANT_DO) and going to sleep (PRE_SLEEP).
 //! - `access`: refusing what a connection's access rule does not grant.
 //! - `admin`: the admin text commands and their gearmand-exact replies.
 //! - [`cron`]: schedules for SUBMIT_JOB_SCHED.
@@ -40,6 +41,7 @@ pub(crate) use table::IdMap;
 use table::NameMap;
 pub use timeout::{TimeoutAction, TimeoutUnit};
 mod work;
+mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -395,6 +397,8 @@ impl Core {
             Request::SetClientId { id } => {
                 if id.len() > self.config.max_client_id {
                     out.error(conn, ErrorCode::ArgumentTooLarge, "client id too long");
+                } else if jobs::has_control(&id) {
+                    out.error(conn, ErrorCode::InvalidArguments, jobs::CONTROL_IN_NAME);
                 } else {
                     // A copy: a slice would keep the whole read buffer alive.
                     let peer =
@@ -470,51 +474,5 @@ impl Core {
         self.conns
             .get_mut(&conn)
             .expect("connection checked by caller")
-    }
-
-    fn can_do(&mut self, conn: ConnId, function: Bytes, timeout_ms: Option<u64>, out: &mut Outbox) {
-        if function.len() > self.config.max_function {
-            out.error(conn, ErrorCode::ArgumentTooLarge, "function name too long");
-            return;
-        }
-        let function = self.functions.intern(&function);
-        let c = self.conn_mut(conn);
-        if let Some(a) = c.abilities.iter_mut().find(|a| a.function == function) {
-            a.timeout_ms = timeout_ms;
-            return;
-        }
-        self.functions[function].workers.push(conn);
-        self.conn_mut(conn).abilities.push(state::Ability {
-            function,
-            timeout_ms,
-        });
-        self.cluster_touch(function, out);
-    }
-
-    fn cant_do(&mut self, conn: ConnId, function: &[u8], out: &mut Outbox) {
-        let Some(function) = self.functions.id(function) else {
-            return;
-        };
-        let c = self.conn_mut(conn);
-        c.abilities.retain(|a| a.function != function);
-        self.functions[function].workers.retain(|w| *w != conn);
-        self.cluster_touch(function, out);
-    }
-
-    fn pre_sleep(&mut self, conn: ConnId, out: &mut Outbox) {
-        let has_work = self
-            .conn(conn)
-            .abilities
-            .iter()
-            .any(|a| self.functions[a.function].queued() > 0);
-        if has_work {
-            self.conn_mut(conn).sleeping = false;
-            out.send(conn, Response::Noop);
-        } else {
-            self.conn_mut(conn).sleeping = true;
-        }
-        if !std::mem::replace(&mut self.conn_mut(conn).wants_work, true) {
-            self.cluster_touch_conn(conn, out);
-        }
     }
 }

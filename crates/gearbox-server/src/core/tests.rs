@@ -7,6 +7,7 @@ mod cluster;
 mod invariants;
 mod metrics;
 mod model;
+mod names;
 mod persist;
 mod slow;
 mod submissions;
