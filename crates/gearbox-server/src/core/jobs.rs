@@ -482,6 +482,29 @@ impl Core {
         }
     }
 
+    /// Drops queued foreground jobs whose every client has left: nobody waits for their
+    /// result, so no worker should run them (gearmand leaves them queued and counted until a
+    /// worker takes them). One pass over each queue they are in.
+    pub(super) fn drop_abandoned(&mut self, jobs: Vec<JobId>, out: &mut Outbox) {
+        if jobs.is_empty() {
+            return;
+        }
+        let gone: std::collections::HashSet<JobId> = jobs.iter().copied().collect();
+        let mut queues: Vec<(super::functions::FnId, usize)> = jobs
+            .iter()
+            .map(|id| (self.jobs[id].function, self.jobs[id].priority.index()))
+            .collect();
+        queues.sort_unstable();
+        queues.dedup();
+        for (function, p) in queues {
+            self.functions[function].queues[p].retain(|id| !gone.contains(id));
+        }
+        for id in jobs {
+            self.log_job(id, "abandoned", None);
+            self.drop_job(id, out);
+        }
+    }
+
     /// Admin `cancel job`: clients get WORK_FAIL, the job is removed. Returns false if unknown.
     pub(super) fn cancel(&mut self, handle: &[u8], now: UnixMillis, out: &mut Outbox) -> bool {
         let Some(id) = self.job_by_handle(handle) else {

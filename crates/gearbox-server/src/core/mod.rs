@@ -57,7 +57,7 @@ use crate::metrics::ServerMetrics;
 use functions::Functions;
 pub use ids::{ConnId, JobId};
 use jobs::NewJob;
-use state::{Conn, JobKind};
+use state::{Conn, JobKind, JobState};
 pub use state::{ConnInfo, FunctionStats};
 use table::{JobTable, UniqueIndex};
 pub use time::UnixMillis;
@@ -267,12 +267,17 @@ impl Core {
         for a in &c.abilities {
             self.functions[a.function].workers.retain(|w| *w != conn);
         }
+        let mut abandoned = Vec::new();
         for job in c.attached {
             if let Some(j) = self.jobs.get_mut(&job) {
                 j.clients_mut().retain(|cl| *cl != conn);
                 j.tidy();
+                if !j.background && j.clients().is_empty() && j.state == JobState::Queued {
+                    abandoned.push(job);
+                }
             }
         }
+        self.drop_abandoned(abandoned, out);
         let mut running: Vec<JobId> = c.running.into_iter().collect();
         running.sort_unstable();
         for job in running {

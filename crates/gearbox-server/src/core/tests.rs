@@ -353,9 +353,10 @@ fn a_connection_that_is_client_and_worker_of_the_same_job_can_leave() {
     t.take();
     assert_eq!(
         t.core.functions.by_name(b"f").expect("function f").total(),
-        1,
-        "abandoned but counted until grabbed"
+        0,
+        "abandoned: dropped at once, not counted until a worker would grab it"
     );
+    assert_eq!(t.core.job_count(), 0);
 }
 
 #[test]

@@ -170,3 +170,35 @@ fn a_late_result_after_a_timeout_failure_gets_no_error() {
     // Re-queued (gearmand): the job is no longer this worker's, JOB_NOT_FOUND each time.
     assert_eq!(late(TimeoutAction::Requeue), [1, 1, 1]);
 }
+
+/// A queued foreground job whose every client left is dropped at once: not left queued and
+/// counted in `status` until a worker would take it (gearmand's behaviour). One with a client
+/// left, or a background duplicate, stays.
+#[test]
+fn a_queued_foreground_job_all_of_whose_clients_left_is_dropped() {
+    let mut t = Harness::two(CoreConfig::default());
+    t.connect(W);
+    t.req(C1, submit("f", "alone", false), T0);
+    t.req(C1, submit("f", "shared", false), T0);
+    t.req(C2, submit("f", "shared", false), T0);
+    t.req(C1, submit("f", "kept", false), T0);
+    t.req(C2, submit("f", "kept", true), T0);
+    assert_eq!(t.core.job_count(), 3);
+    t.core.disconnect(C1, T0, &mut t.out);
+    t.take();
+    assert_eq!(t.core.job_count(), 2, "`alone` is gone");
+    assert_eq!(
+        t.core.function_stats(b"f").map(|s| s.submitted),
+        Some(3),
+        "counted as submitted, never run"
+    );
+    // The worker gets the two that somebody still wants, in order.
+    t.req(W, Request::CanDo { function: b("f") }, T0);
+    for handle in [h(2), h(3)] {
+        assert!(matches!(
+            &t.req(W, Request::GrabJob, T0)[..],
+            [Effect::Send(W, Response::JobAssign { handle: got, .. })] if *got == handle
+        ));
+    }
+    assert_eq!(t.req(W, Request::GrabJob, T0), [send(W, Response::NoJob)]);
+}
