@@ -10,15 +10,15 @@ use super::table::UniqueKey;
 use super::time::UnixMillis;
 use super::{Core, Outbox, TimerKind};
 
-/// The ERROR text for a function name (or client id) with a control character.
+/// The ERROR text for a function name (or client id) with a line break.
 pub(super) const CONTROL_IN_NAME: &str =
-    "names may not contain control characters (tab, newline and the like): \
-     the admin protocol prints them in tab-separated lines";
+    "names may not contain a line break (CR or LF): the admin protocol prints them one per line";
 
-/// Whether `name` has a control character (below 0x20, or DEL), which would forge columns
-/// and lines in the admin replies that print it.
+/// Whether `name` has a line break, which would forge lines in the admin replies that print
+/// it (and end gearadmin's read early at a forged `.`). A tab is allowed: Perl's
+/// Gearman::Client and Gearman::Worker join their `prefix` to function names with one.
 pub(super) fn has_control(name: &[u8]) -> bool {
-    name.iter().any(|b| *b < 0x20 || *b == 0x7f)
+    name.iter().any(|b| *b == b'\n' || *b == b'\r')
 }
 
 /// Which GRAB_JOB variant a worker sent; decides the assignment packet.

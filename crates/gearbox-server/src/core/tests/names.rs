@@ -1,6 +1,6 @@
-//! Names with control characters are refused: a tab or a newline in a function name or a
-//! client id would forge columns and lines in `status`, `workers` and the other admin replies
-//! (and end gearadmin's read early).
+//! Names with a line break are refused: a newline in a function name or a client id would
+//! forge lines in `status`, `workers` and the other admin replies (and end gearadmin's read
+//! early). A tab is allowed: Perl's Gearman::Client joins its `prefix` with one.
 
 use gearbox_proto::{AdminCommand, ErrorCode, Request, Response};
 
@@ -21,7 +21,7 @@ fn status(t: &mut Harness) -> String {
 }
 
 #[test]
-fn control_characters_in_names_are_refused_and_admin_output_stays_whole() {
+fn line_breaks_in_names_are_refused_and_admin_output_stays_whole() {
     let mut t = Harness::two(CoreConfig::default());
     let forged = "real\t0\t0\t0\n.\nfake";
     let can_do = Request::CanDo {
@@ -40,10 +40,14 @@ fn control_characters_in_names_are_refused_and_admin_output_stays_whole() {
     assert!(invalid(&t.req(C2, client_id, T0)), "SET_CLIENT_ID");
     // Nothing was registered or queued: the listing has no forged line.
     assert_eq!(status(&mut t), ".\n");
-    // Other bytes are fine: spaces, UTF-8, punctuation.
+    // Other bytes are fine: spaces, UTF-8, punctuation, and the tab of a Perl prefix.
     let fine = Request::CanDo {
         function: b("resize image/ü"),
     };
     assert!(t.req(C2, fine, T0).is_empty());
     assert_eq!(status(&mut t), "resize image/ü\t0\t0\t1\n.\n");
+    let prefixed = Request::CanDo {
+        function: b("app1\tresize"),
+    };
+    assert!(t.req(C2, prefixed, T0).is_empty());
 }
