@@ -95,11 +95,10 @@ impl TestServer {
         )
     }
 
-    /// Starts a server on `addr`, typically the address of a server just stopped (a restart).
-    /// The old listener is released by its aborted accept task, which may run a moment after
-    /// `stop` returned, so `AddrInUse` is retried (yielding, then briefly pausing) for 5 s.
+    /// Starts a server on `addr`, typically the address of a server just stopped (a restart):
+    /// its listeners are closed by the time `stop` returns.
     pub async fn start_on(addr: SocketAddr, config: Config) -> TestServer {
-        TestServer::serve(bind_retrying(addr).await, config)
+        TestServer::serve(bind_again(addr).await, config)
     }
 
     /// Starts a server that keeps background jobs in `store` (replaying what it holds).
@@ -116,7 +115,7 @@ impl TestServer {
         config: Config,
         store: Arc<dyn Store>,
     ) -> TestServer {
-        TestServer::serve_with(bind_retrying(addr).await, config, store)
+        TestServer::serve_with(bind_again(addr).await, config, store)
     }
 
     fn serve(listener: TcpListener, config: Config) -> TestServer {
@@ -191,28 +190,11 @@ impl Drop for TestServer {
     }
 }
 
-/// Binds `addr`, typically the address of a server just stopped. The old listener is released
-/// by its aborted accept task, which may run a moment after `stop` returned, so `AddrInUse` is
-/// retried (yielding, then briefly pausing) for 5 s.
-async fn bind_retrying(addr: SocketAddr) -> TcpListener {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut tries = 0u32;
-    loop {
-        match TcpListener::bind(addr).await {
-            Ok(listener) => return listener,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "{addr} still in use: {e}"
-                );
-                tries += 1;
-                if tries < 100 {
-                    tokio::task::yield_now().await;
-                } else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-            Err(e) => panic!("bind {addr}: {e}"),
-        }
-    }
+/// Binds `addr`, typically the address of a server just stopped: the server closes its
+/// listeners before its `run` returns, so the port is free at once (no retry on
+/// `AddrInUse`: one would hide a listener left open).
+async fn bind_again(addr: SocketAddr) -> TcpListener {
+    TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("bind {addr} right after its server stopped: {e}"))
 }

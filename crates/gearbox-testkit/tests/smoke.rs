@@ -59,3 +59,21 @@ async fn foreground_job_round_trip() {
     assert_eq!(client.admin_list("status").await, "rev\t0\t0\t1\n.\n");
     server.stop(ShutdownMode::Immediate).await;
 }
+
+/// `run` closes its listening sockets before it returns, whichever way it stops: the port
+/// can be bound again at once (a service manager's restart, a test's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_port_is_free_as_soon_as_the_server_has_stopped() {
+    for mode in [
+        gearbox_server::ShutdownMode::Immediate,
+        gearbox_server::ShutdownMode::Graceful,
+    ] {
+        let server = TestServer::start().await;
+        let addr = server.addr;
+        let mut c = server.connect().await;
+        assert!(c.echo_works().await);
+        server.stop(mode).await;
+        let again = std::net::TcpListener::bind(addr);
+        assert!(again.is_ok(), "{mode:?}: {addr} still bound: {again:?}");
+    }
+}

@@ -344,7 +344,10 @@ pub async fn run_with_store(
             Some(_) = conns.join_next() => {}
         }
     };
+    // Each accept task owns its listener: waiting for the aborted tasks to end closes every
+    // listening socket before `run` returns, so the port can be bound again at once.
     acceptors.abort_all();
+    while acceptors.join_next().await.is_some() {}
     tracing::info!(?mode, "shutting down");
     if mode == ShutdownMode::Graceful {
         shared.lock().core.start_draining();
