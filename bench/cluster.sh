@@ -61,33 +61,9 @@ mkdir -p "$OUT"
 # wait_port
 . "$ROOT/bench/lib.sh"
 
-# A free loopback port below 32768, outside Linux's ephemeral range, so that no client
-# connection of an earlier run can hold it.
-low_port() {
-    python3 -c '
-import random, socket
-while True:
-    p = random.randint(10000, 32767)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()'
-}
+build_gearbox
 
-echo "building gearbox (release)" >&2
-(cd "$ROOT" && cargo build --release --quiet -p gearboxd -p gearbox-cli)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-GEARBOX=$TARGET/release/gearbox
-GEARBOXD=$TARGET/release/gearboxd
-
-AS=()
-if [ "$(id -u)" -eq 0 ]; then
-    AS=(runuser -u postgres --)
-    chown postgres "$OUT"
-fi
+pg_as_owner
 PGDATA=$OUT/pgdata
 PGPORT=$(low_port)
 PIDS=()

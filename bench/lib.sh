@@ -19,3 +19,27 @@ build_gearbox() { # builds gearbox and gearboxd (release); sets GEARBOX and GEAR
     GEARBOX=$target/release/gearbox
     GEARBOXD=$target/release/gearboxd
 }
+
+low_port() { # a free loopback port below 32768, outside Linux's ephemeral range, so that no
+             # client connection of the load itself can hold it
+    python3 -c '
+import random, socket
+while True:
+    p = random.randint(10000, 32767)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()'
+}
+
+pg_as_owner() { # sets AS, the prefix that runs PostgreSQL's tools as `postgres` when we are
+                # root (initdb refuses root), and gives $OUT to that user
+    AS=()
+    if [ "$(id -u)" -eq 0 ]; then
+        AS=(runuser -u postgres --)
+        chown postgres "$OUT"
+    fi
+}

@@ -34,11 +34,7 @@ if [ ! -f "$("$PG_BIN/pg_config" --sharedir)/extension/gearbox.control" ]; then
 fi
 build_gearbox
 
-AS=()
-if [ "$(id -u)" -eq 0 ]; then
-    AS=(runuser -u postgres --)
-    chown postgres "$OUT"
-fi
+pg_as_owner
 PGDATA=$OUT/pgdata
 PGPORT=$(free_port)
 GBPORT=$(free_port)

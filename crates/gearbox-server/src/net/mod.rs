@@ -191,7 +191,9 @@ pub async fn run_with_store(
     if let Some(c) = &cluster {
         core_config.cluster = true;
         core_config.handle_prefix = cluster_prefix(&config, &c.member().id);
-        tracing::info!(member = %c.member().id, address = %c.member().address, handles = %core_config.handle_prefix, "cluster member");
+        let poll = Duration::from_millis(config.cluster_poll_ms.max(10));
+        let takeover_ms = c.member().takeover_bound(poll).as_millis() as u64;
+        tracing::info!(member = %c.member().id, address = %c.member().address, handles = %core_config.handle_prefix, takeover_ms, "cluster member");
     }
     let mut core = Core::new(core_config);
     let metrics = core.server_metrics();
