@@ -139,6 +139,8 @@ struct Session {
     own: TcpStream,
     /// Functions registered with the other member.
     registered: BTreeSet<Bytes>,
+    /// Local workers ready for a job, as last published.
+    ready: usize,
     /// A GRAB_JOB_UNIQ is unanswered.
     grabbing: bool,
     /// The other member's handles of jobs submitted here, awaiting their JOB_CREATED.
@@ -164,6 +166,7 @@ impl Session {
             peer,
             own,
             registered: BTreeSet::new(),
+            ready: 0,
             grabbing: false,
             submitted: VecDeque::new(),
             running: HashMap::new(),
@@ -183,7 +186,7 @@ impl Session {
     async fn serve(&mut self, link: &mut Link) -> std::io::Result<()> {
         let (mut peer_in, mut own_in) = (BytesMut::new(), BytesMut::new());
         let mut codec = ClientCodec::default();
-        self.sync(&link.demand.borrow_and_update().clone());
+        self.sync(&link.demand.borrow_and_update());
         loop {
             self.flush().await?;
             tokio::select! {
@@ -192,15 +195,14 @@ impl Session {
                     if changed.is_err() {
                         return Ok(());
                     }
-                    let demand = link.demand.borrow_and_update().clone();
-                    self.sync(&demand);
+                    self.sync(&link.demand.borrow_and_update());
                 }
                 read = self.peer.read_buf(&mut peer_in) => {
                     if read? == 0 {
                         return Err(closed("the other member closed the bridge"));
                     }
                     while let Some(r) = codec.decode(&mut peer_in).map_err(invalid)? {
-                        self.on_peer_packet(r, &link.demand.borrow().clone())?;
+                        self.on_peer_packet(r)?;
                     }
                 }
                 read = self.own.read_buf(&mut own_in) => {
@@ -208,7 +210,7 @@ impl Session {
                         return Err(closed("this server closed the bridge"));
                     }
                     while let Some(r) = codec.decode(&mut own_in).map_err(invalid)? {
-                        self.on_own_packet(r, &link.demand.borrow().clone())?;
+                        self.on_own_packet(r)?;
                     }
                 }
             }
@@ -242,21 +244,22 @@ impl Session {
             .encode(&mut self.to_peer);
         }
         self.registered = demand.functions.clone();
-        self.grab(demand);
+        self.ready = demand.ready;
+        self.grab();
     }
 
     /// Asks the other member for a job while local workers are ready for more than the
     /// bridge already holds.
-    fn grab(&mut self, demand: &BridgeDemand) {
-        if !self.grabbing && !self.registered.is_empty() && self.in_flight < demand.ready.max(1) {
+    fn grab(&mut self) {
+        if !self.grabbing && !self.registered.is_empty() && self.in_flight < self.ready.max(1) {
             Request::GrabJobUniq.encode(&mut self.to_peer);
             self.grabbing = true;
         }
     }
 
-    fn on_peer_packet(&mut self, r: Response, demand: &BridgeDemand) -> std::io::Result<()> {
+    fn on_peer_packet(&mut self, r: Response) -> std::io::Result<()> {
         match r {
-            Response::Noop => self.grab(demand),
+            Response::Noop => self.grab(),
             Response::NoJob => {
                 self.grabbing = false;
                 Request::PreSleep.encode(&mut self.to_peer);
@@ -266,12 +269,12 @@ impl Session {
                 function,
                 unique,
                 data,
-            } => self.take(handle, function, unique, data, demand),
+            } => self.take(handle, function, unique, data),
             Response::JobAssign {
                 handle,
                 function,
                 data,
-            } => self.take(handle, function, Bytes::new(), data, demand),
+            } => self.take(handle, function, Bytes::new(), data),
             Response::Error { code, text } => {
                 return Err(closed(&format!(
                     "the other member refused the bridge: {} {}",
@@ -285,14 +288,7 @@ impl Session {
     }
 
     /// A job from the other member: submitted here as a foreground job.
-    fn take(
-        &mut self,
-        handle: Bytes,
-        function: Bytes,
-        unique: Bytes,
-        data: Bytes,
-        demand: &BridgeDemand,
-    ) {
+    fn take(&mut self, handle: Bytes, function: Bytes, unique: Bytes, data: Bytes) {
         self.grabbing = false;
         Request::Submit(SubmitJob {
             function,
@@ -304,10 +300,10 @@ impl Session {
         .encode(&mut self.to_own);
         self.submitted.push_back(handle);
         self.in_flight += 1;
-        self.grab(demand);
+        self.grab();
     }
 
-    fn on_own_packet(&mut self, r: Response, demand: &BridgeDemand) -> std::io::Result<()> {
+    fn on_own_packet(&mut self, r: Response) -> std::io::Result<()> {
         let (handle, forward, last) = match r {
             Response::JobCreated { handle } => {
                 if let Some(theirs) = self.submitted.pop_front() {
@@ -346,7 +342,7 @@ impl Session {
         }
         if last {
             self.in_flight = self.in_flight.saturating_sub(theirs.len().max(1));
-            self.grab(demand);
+            self.grab();
         }
         Ok(())
     }
