@@ -601,3 +601,41 @@ fn clients_of(servers: &[Gearboxd]) -> Vec<Client> {
         .map(|s| Client::new(&s.addr.to_string()).unwrap())
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_foreground_job_whose_workers_member_dies_runs_again_elsewhere() {
+    let Some(pg) =
+        PgServer::start("a_foreground_job_whose_workers_member_dies_runs_again_elsewhere")
+    else {
+        return;
+    };
+    let mut servers = members(&pg, 3);
+    // The only worker at first is on s2, and it never finishes.
+    let stuck = stuck_worker(servers[1].addr, "fg", 1);
+    let client = Client::new(&servers[0].addr.to_string()).unwrap();
+    let mut task = client.job("fg", "survivor").start().await.unwrap();
+    // The job crossed the bridge: s1 shows it running (on the bridge's worker connection).
+    let running = || {
+        servers[0]
+            .connect()
+            .admin_listing("status")
+            .iter()
+            .any(|l| l.starts_with("fg\t1\t1\t"))
+    };
+    assert!(
+        support::wait_until(TIMEOUT, running),
+        "running across members"
+    );
+    // s2 dies with the job; a worker on s3 gets it from s1's queue and the client its result.
+    servers[1].signal(libc::SIGKILL);
+    let _ = servers[1].wait_exit();
+    stuck.abort();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _w3 = worker(servers[2].addr, "fg", 1, tx);
+    let result = tokio::time::timeout(TIMEOUT, task.wait())
+        .await
+        .expect("a result within the timeout")
+        .unwrap();
+    assert!(result.is_empty(), "{result:?}");
+    assert_eq!(rx.recv().await.as_deref(), Some("survivor"));
+}
