@@ -613,7 +613,7 @@ async fn a_foreground_job_whose_workers_member_dies_runs_again_elsewhere() {
     // The only worker at first is on s2, and it never finishes.
     let stuck = stuck_worker(servers[1].addr, "fg", 1);
     let client = Client::new(&servers[0].addr.to_string()).unwrap();
-    let mut task = client.job("fg", "survivor").start().await.unwrap();
+    let task = client.job("fg", "survivor").start().await.unwrap();
     // The job crossed the bridge: s1 shows it running (on the bridge's worker connection).
     let running = || {
         servers[0]
